@@ -1,0 +1,141 @@
+//! The live key set every signer reads: lock-free, swapped whole.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::{ArcSwap, Guard};
+use tokio::sync::watch;
+
+use crate::KeySet;
+
+/// The key set in force, shared by every signer of a service.
+///
+/// Reads never wait: [`load`](Keyring::load) is an `arc-swap` load. A
+/// [`Refresher`](crate::Refresher) builds each new set completely, then swaps
+/// it in; verifications already running finish with the set they loaded.
+/// Cloning a `Keyring` is cheap and every clone sees the same keys.
+#[derive(Clone)]
+pub struct Keyring {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    current: ArcSwap<KeySet>,
+    generation: AtomicU64,
+    changes: watch::Sender<u64>,
+    writer: Mutex<()>,
+}
+
+impl Keyring {
+    /// A keyring holding `initial` as generation 1.
+    pub fn new(mut initial: KeySet) -> Self {
+        initial.set_generation(1);
+        let (changes, _) = watch::channel(1);
+        Self {
+            shared: Arc::new(Shared {
+                current: ArcSwap::from_pointee(initial),
+                generation: AtomicU64::new(1),
+                changes,
+                writer: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The current key set, without taking a lock or touching a reference
+    /// count. Hold the guard only briefly (for one sign or verify).
+    pub fn load(&self) -> Guard<Arc<KeySet>> {
+        self.shared.current.load()
+    }
+
+    /// The current key set, as an owned `Arc` to keep.
+    pub fn key_set(&self) -> Arc<KeySet> {
+        self.shared.current.load_full()
+    }
+
+    /// The generation of the current set: 1 for the initial set, one more for
+    /// each swap.
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
+    }
+
+    /// Swaps in `next`, carrying per-key verification counters over, and
+    /// returns its generation. Subscribers are told afterwards.
+    pub fn install(&self, mut next: KeySet) -> u64 {
+        let _writer = self.shared.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = self.shared.current.load();
+        let generation = previous.generation() + 1;
+        next.carry_counters_from(&previous);
+        next.set_generation(generation);
+        self.shared.current.store(Arc::new(next));
+        self.shared.generation.store(generation, Ordering::Release);
+        self.shared.changes.send_replace(generation);
+        generation
+    }
+
+    /// A receiver that wakes on every swap with the new generation.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.changes.subscribe()
+    }
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("generation", &self.generation())
+            .field("keys", &self.load().keys())
+            .finish()
+    }
+}
+
+/// Per-purpose state derived from a key set (per-salt HMAC keys, cipher keys),
+/// rebuilt once when the keyring's generation changes and never per call.
+///
+/// Signers hold one: `cache.get(&keyring)` costs one atomic load and one
+/// generation compare on the hot path.
+pub struct DerivedCache<T> {
+    current: ArcSwap<Derived<T>>,
+    derive: Box<dyn Fn(&KeySet) -> T + Send + Sync>,
+}
+
+/// A key set together with what was derived from it.
+#[derive(Debug)]
+pub struct Derived<T> {
+    /// The key set the state was derived from.
+    pub keys: Arc<KeySet>,
+    /// The derived state, in the same order as `keys.keys()` where it is per key.
+    pub state: T,
+}
+
+impl<T: Send + Sync + 'static> DerivedCache<T> {
+    /// A cache that derives with `derive`, filled from `keyring` at once.
+    pub fn new(keyring: &Keyring, derive: impl Fn(&KeySet) -> T + Send + Sync + 'static) -> Self {
+        let keys = keyring.key_set();
+        let state = derive(&keys);
+        Self {
+            current: ArcSwap::from_pointee(Derived { keys, state }),
+            derive: Box::new(derive),
+        }
+    }
+
+    /// The derived state for the keyring's current generation.
+    pub fn get(&self, keyring: &Keyring) -> Guard<Arc<Derived<T>>> {
+        let cached = self.current.load();
+        if cached.keys.generation() == keyring.generation() {
+            return cached;
+        }
+        drop(cached);
+        let keys = keyring.key_set();
+        let state = (self.derive)(&keys);
+        self.current.store(Arc::new(Derived { keys, state }));
+        self.current.load()
+    }
+}
+
+impl<T> fmt::Debug for DerivedCache<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DerivedCache")
+            .field("generation", &self.current.load().keys.generation())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,314 @@
+//! An evaluated key set: which key signs, which verify, until when.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::KeyMaterial;
+
+/// What a key does at a given moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// Signs new tokens and verifies.
+    Current,
+    /// Known and verifying, but not signing yet (staged activation).
+    Pending,
+    /// Superseded: still verifies until its fallback window ends.
+    Fallback,
+    /// No longer verifies.
+    Retired,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Current => "current",
+            Self::Pending => "pending",
+            Self::Fallback => "fallback",
+            Self::Retired => "retired",
+        })
+    }
+}
+
+/// One key of a [`KeySet`], with the moments at which its role changes.
+///
+/// Roles are functions of time so that every replica switches at the same
+/// instant, computed from the store's own timestamps, without waiting for its
+/// next refresh.
+pub struct KeyEntry {
+    id: Arc<str>,
+    material: KeyMaterial,
+    kid: [u8; 8],
+    signs_from: Option<SystemTime>,
+    signs_until: Option<SystemTime>,
+    verifies_until: Option<SystemTime>,
+    keyed_mac: Hmac<Sha256>,
+    verifications: Arc<AtomicU64>,
+}
+
+impl KeyEntry {
+    /// A key with explicit windows. `signs_from: None` never signs; `signs_until:
+    /// None` signs until superseded; `verifies_until: None` verifies as long as
+    /// it is in the set.
+    pub fn new(
+        id: impl Into<String>,
+        material: KeyMaterial,
+        signs_from: Option<SystemTime>,
+        signs_until: Option<SystemTime>,
+        verifies_until: Option<SystemTime>,
+    ) -> Self {
+        let keyed_mac = <Hmac<Sha256> as Mac>::new_from_slice(material.expose_secret())
+            .expect("HMAC accepts keys of any length");
+        Self {
+            id: Arc::from(id.into()),
+            kid: material.key_id(),
+            material,
+            signs_from,
+            signs_until,
+            verifies_until,
+            keyed_mac,
+            verifications: Arc::default(),
+        }
+    }
+
+    /// The store's version id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The store's version id, shared (cloning it does not allocate).
+    pub fn shared_id(&self) -> Arc<str> {
+        Arc::clone(&self.id)
+    }
+
+    /// The 8-byte key id native tokens carry.
+    pub fn kid(&self) -> [u8; 8] {
+        self.kid
+    }
+
+    /// The secret material, for signers and encrypters.
+    pub fn material(&self) -> &KeyMaterial {
+        &self.material
+    }
+
+    /// HMAC-SHA256 keyed with the material, precomputed when the set was
+    /// built. Clone it to derive per-purpose keys without re-keying.
+    pub fn keyed_mac(&self) -> &Hmac<Sha256> {
+        &self.keyed_mac
+    }
+
+    /// When it starts signing, if it ever does.
+    pub fn signs_from(&self) -> Option<SystemTime> {
+        self.signs_from
+    }
+
+    /// When a newer key takes over signing, if known.
+    pub fn signs_until(&self) -> Option<SystemTime> {
+        self.signs_until
+    }
+
+    /// When it stops verifying, if ever.
+    pub fn verifies_until(&self) -> Option<SystemTime> {
+        self.verifies_until
+    }
+
+    /// Its role at `now`.
+    pub fn role_at(&self, now: SystemTime) -> Role {
+        if self.verifies_until.is_some_and(|until| now >= until) {
+            return Role::Retired;
+        }
+        if self.signs_until.is_some_and(|until| now >= until) {
+            return Role::Fallback;
+        }
+        match self.signs_from {
+            Some(from) if now >= from => Role::Current,
+            _ => Role::Pending,
+        }
+    }
+
+    /// How many tokens this key has verified since it entered the keyring
+    /// (kept across key set swaps), so operators see when an old key is no
+    /// longer in use.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// Counts one successful verification.
+    pub fn record_verification(&self) {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn same_as(&self, other: &KeyEntry) -> bool {
+        self.id == other.id
+            && self.material == other.material
+            && self.signs_from == other.signs_from
+            && self.signs_until == other.signs_until
+            && self.verifies_until == other.verifies_until
+    }
+}
+
+impl fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("id", &self.id)
+            .field("fingerprint", &self.material.fingerprint())
+            .field("signs_from", &self.signs_from)
+            .field("signs_until", &self.signs_until)
+            .field("verifies_until", &self.verifies_until)
+            .field("verifications", &self.verifications())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keys in force: exactly one signs at any moment, others verify.
+///
+/// Built by [`Policy::evaluate`](crate::Policy::evaluate) (or
+/// [`KeySet::new`]) and swapped into a [`Keyring`](crate::Keyring) whole.
+#[derive(Debug)]
+pub struct KeySet {
+    keys: Vec<KeyEntry>,
+    by_kid: HashMap<[u8; 8], Vec<usize>>,
+    generation: u64,
+    evaluated_at: SystemTime,
+}
+
+/// Why a [`KeySet`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeySetError {
+    /// No key at all.
+    #[error("the key set is empty")]
+    Empty,
+    /// Keys exist but none signs at the moment of evaluation.
+    #[error("no key may sign at the moment of evaluation")]
+    NoSigningKey,
+}
+
+impl KeySet {
+    /// A key set from entries, newest first. At least one entry must sign at
+    /// `now`.
+    pub fn new(keys: Vec<KeyEntry>, now: SystemTime) -> Result<Self, KeySetError> {
+        if keys.is_empty() {
+            return Err(KeySetError::Empty);
+        }
+        if !keys.iter().any(|k| k.role_at(now) == Role::Current) {
+            return Err(KeySetError::NoSigningKey);
+        }
+        let mut by_kid: HashMap<[u8; 8], Vec<usize>> = HashMap::new();
+        for (index, key) in keys.iter().enumerate() {
+            by_kid.entry(key.kid).or_default().push(index);
+        }
+        Ok(Self {
+            keys,
+            by_kid,
+            generation: 0,
+            evaluated_at: now,
+        })
+    }
+
+    /// A set of one key that signs from now on, for tests and static setups.
+    pub fn single(id: impl Into<String>, material: KeyMaterial) -> Self {
+        let entry = KeyEntry::new(id, material, Some(SystemTime::UNIX_EPOCH), None, None);
+        Self::new(vec![entry], SystemTime::now()).expect("a key signing since the epoch signs now")
+    }
+
+    /// Every key, newest first, whatever its role.
+    pub fn keys(&self) -> &[KeyEntry] {
+        &self.keys
+    }
+
+    /// The generation the keyring gave this set (0 before it was installed).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// When the policy built this set.
+    pub fn evaluated_at(&self) -> SystemTime {
+        self.evaluated_at
+    }
+
+    /// The key that signs now.
+    pub fn signing_key(&self) -> &KeyEntry {
+        self.signing_key_at(SystemTime::now())
+    }
+
+    /// The key that signs at `now`. Between the moment a set was evaluated and
+    /// its next evaluation, activation and expiry moments still apply exactly.
+    pub fn signing_key_at(&self, now: SystemTime) -> &KeyEntry {
+        self.keys
+            .iter()
+            .find(|k| k.role_at(now) == Role::Current)
+            // A set is built with a signing key; after its last signing window
+            // has closed (only if it is never re-evaluated) keep the newest.
+            .unwrap_or_else(|| {
+                self.keys
+                    .iter()
+                    .find(|k| k.signs_from.is_some())
+                    .unwrap_or(&self.keys[0])
+            })
+    }
+
+    /// Keys that verify at `now`: the current key first, then pending keys,
+    /// then fallbacks newest first (the order try-all formats use).
+    pub fn verifying_keys_at(&self, now: SystemTime) -> impl Iterator<Item = (&KeyEntry, Role)> {
+        [Role::Current, Role::Pending, Role::Fallback]
+            .into_iter()
+            .flat_map(move |wanted| {
+                self.keys
+                    .iter()
+                    .map(move |k| (k, k.role_at(now)))
+                    .filter(move |(_, role)| *role == wanted)
+            })
+    }
+
+    /// Positions in [`keys`](KeySet::keys) of the keys whose native key id is
+    /// `kid` (almost always zero or one).
+    pub fn positions_of_kid(&self, kid: &[u8; 8]) -> &[usize] {
+        self.by_kid.get(kid).map_or(&[], Vec::as_slice)
+    }
+
+    /// The key with the store id `id`.
+    pub fn key(&self, id: &str) -> Option<&KeyEntry> {
+        self.keys.iter().find(|k| &*k.id == id)
+    }
+
+    /// The next moment after `now` at which some role changes, so a refresher
+    /// can re-evaluate then.
+    pub fn next_transition_after(&self, now: SystemTime) -> Option<SystemTime> {
+        self.keys
+            .iter()
+            .flat_map(|k| [k.signs_from, k.signs_until, k.verifies_until])
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
+    }
+
+    /// True when both sets hold the same keys with the same windows and the
+    /// same roles at `now`, so a refresh that found nothing new does not swap.
+    pub fn same_keys_at(&self, other: &KeySet, now: SystemTime) -> bool {
+        self.keys.len() == other.keys.len()
+            && self
+                .keys
+                .iter()
+                .zip(&other.keys)
+                .all(|(a, b)| a.same_as(b) && a.role_at(now) == b.role_at(now))
+    }
+
+    pub(crate) fn set_generation(&mut self, generation: u64) {
+        self.generation = generation;
+    }
+
+    pub(crate) fn carry_counters_from(&mut self, previous: &KeySet) {
+        for key in &mut self.keys {
+            if let Some(old) = previous.keys.iter().find(|old| old.id == key.id && old.kid == key.kid) {
+                key.verifications = Arc::clone(&old.verifications);
+            }
+        }
+    }
+}

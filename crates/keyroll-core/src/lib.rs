@@ -1,0 +1,43 @@
+//! The core of keyroll: key model, rotation policy, lock-free keyring,
+//! background refresher and native signer.
+//!
+//! A [`KeyProvider`] reports the versions a store holds; the [`Policy`] turns
+//! them into a [`KeySet`] (one key signs, others verify, until when); a
+//! [`Refresher`] keeps a [`Keyring`] current in the background; a [`Signer`]
+//! signs and verifies with whatever the keyring holds at that instant.
+//!
+//! ```
+//! use keyroll_core::{KeyMaterial, KeySet, Keyring, Signer};
+//!
+//! let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("0123456789abcdefghijklmnopqrstuvwxyz")));
+//! let signer = Signer::new(keyring).with_salt("password-reset");
+//! let token = signer.sign("user:42");
+//! assert_eq!(signer.verify(&token).unwrap().value, "user:42");
+//! ```
+
+mod keyring;
+mod keyset;
+mod material;
+pub mod native;
+mod policy;
+mod provider;
+mod refresher;
+mod source;
+mod version;
+
+pub use keyring::{Derived, DerivedCache, Keyring};
+pub use keyset::{KeyEntry, KeySet, KeySetError, Role};
+pub use material::KeyMaterial;
+pub use native::{Signer, Verified, VerifiedBy, VerifyError};
+pub use policy::{
+    DEFAULT_FALLBACK_WINDOW, DEFAULT_MAX_FALLBACKS, FirstSeen, KeyStrength, Policy, PolicyError, Weakness,
+};
+pub use provider::{ChangeWatch, KeyProvider, ProviderError, ProviderErrorKind, Reach};
+pub use refresher::{
+    CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, StartError, Status,
+};
+pub use source::KeySource;
+pub use version::{KeyState, KeyVersion, Stage};
+
+/// Re-exported so providers implement [`KeyProvider`] with the same macro.
+pub use async_trait::async_trait;

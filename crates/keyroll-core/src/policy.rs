@@ -1,0 +1,350 @@
+//! The rotation policy: the one place that decides roles.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::{KeyEntry, KeyMaterial, KeySet, KeySetError, KeyState, KeyVersion, Role, Stage};
+
+/// Default fallback window: a month, the usual "users who visit at least
+/// monthly never notice" window.
+pub const DEFAULT_FALLBACK_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Default number of superseded keys that keep verifying.
+pub const DEFAULT_MAX_FALLBACKS: usize = 4;
+
+/// Turns what a provider reports into a [`KeySet`].
+///
+/// Rules, in order:
+/// - disabled and destroyed versions, and versions past their explicit
+///   expiry, never verify;
+/// - where the store has stage labels they win: the `Current` version signs,
+///   `Pending` versions only verify, `Previous` and unlabelled versions are
+///   fallbacks;
+/// - otherwise versions are taken newest first: the newest one signs once it
+///   is `activation_delay` old (counted from the store's creation time, or
+///   from when this process first saw it when the store keeps no time, or
+///   from an explicit activation moment), and until then it only verifies;
+/// - a superseded version verifies for `fallback_window` after the moment it
+///   stopped signing, and at most `max_fallbacks` of them do;
+/// - every key that would verify must pass [`KeyStrength`]; an empty or weak
+///   result is an error, never a key set.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Policy {
+    /// How long a newly published key only verifies before it signs. `None`
+    /// lets the refresher choose from the provider's
+    /// [`Reach`](crate::Reach): zero for local sources, one poll interval
+    /// plus jitter plus a clock-skew margin for shared stores.
+    pub activation_delay: Option<Duration>,
+    /// How long a superseded key keeps verifying.
+    pub fallback_window: Duration,
+    /// How many superseded keys keep verifying at most.
+    pub max_fallbacks: usize,
+    /// What a key must look like to be used.
+    pub strength: KeyStrength,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            activation_delay: None,
+            fallback_window: DEFAULT_FALLBACK_WINDOW,
+            max_fallbacks: DEFAULT_MAX_FALLBACKS,
+            strength: KeyStrength::default(),
+        }
+    }
+}
+
+/// Why the policy refused to build a key set. The refresher keeps the last
+/// good set when this happens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The store holds no enabled, unexpired version.
+    #[error("no usable key: the source holds no enabled, unexpired key version")]
+    NoUsableKey,
+    /// Only pending versions exist: nothing may sign.
+    #[error("no key may sign: the source holds only pending versions; promote one to current")]
+    NoSigningKey,
+    /// A key that would be used is weak.
+    #[error("key {id} is weak: {weakness}; generate one with `keyroll generate`")]
+    WeakKey {
+        /// The version id (never the material).
+        id: String,
+        /// What is wrong with it.
+        weakness: Weakness,
+    },
+}
+
+impl Policy {
+    /// Sets the activation delay.
+    pub fn with_activation_delay(mut self, delay: Duration) -> Self {
+        self.activation_delay = Some(delay);
+        self
+    }
+
+    /// Sets the fallback window.
+    pub fn with_fallback_window(mut self, window: Duration) -> Self {
+        self.fallback_window = window;
+        self
+    }
+
+    /// Sets the maximum number of fallbacks.
+    pub fn with_max_fallbacks(mut self, max: usize) -> Self {
+        self.max_fallbacks = max;
+        self
+    }
+
+    /// Sets the strength rule.
+    pub fn with_strength(mut self, strength: KeyStrength) -> Self {
+        self.strength = strength;
+        self
+    }
+
+    /// Builds the key set in force at `now` from `versions` (newest first).
+    ///
+    /// `first_seen` supplies the moment this process first saw each version,
+    /// used only for versions whose store keeps no creation time.
+    pub fn evaluate(
+        &self,
+        versions: &[KeyVersion],
+        first_seen: &FirstSeen,
+        now: SystemTime,
+    ) -> Result<KeySet, PolicyError> {
+        let delay = self.activation_delay.unwrap_or_default();
+        let mut usable: Vec<&KeyVersion> = Vec::with_capacity(versions.len());
+        for version in versions {
+            // The same key listed twice counts once, where it first appears.
+            if version.state == KeyState::Enabled
+                && version.expires.is_none_or(|at| at > now)
+                && !usable.iter().any(|u| u.id == version.id)
+            {
+                usable.push(version);
+            }
+        }
+        if usable.is_empty() {
+            return Err(PolicyError::NoUsableKey);
+        }
+
+        let (pending, chain) = split_by_stage(&usable);
+        if chain.is_empty() {
+            return Err(PolicyError::NoSigningKey);
+        }
+
+        // Each version of the signing chain signs from its activation until a
+        // newer one activates; windows never overlap.
+        let activation: Vec<SystemTime> = chain
+            .iter()
+            .map(|v| {
+                v.activates.unwrap_or_else(|| {
+                    v.created.or_else(|| first_seen.get(&v.id)).unwrap_or(now) + delay
+                })
+            })
+            .collect();
+        let mut windows: Vec<(Option<SystemTime>, Option<SystemTime>)> = Vec::with_capacity(chain.len());
+        let mut newer_start: Option<SystemTime> = None;
+        for &from in &activation {
+            windows.push((Some(from), newer_start));
+            newer_start = Some(newer_start.map_or(from, |t| t.min(from)));
+        }
+        // Nothing activated yet (a brand-new store): the earliest to activate
+        // signs at once, as no other key could.
+        let signs_now = |(from, until): &(Option<SystemTime>, Option<SystemTime>)| {
+            from.is_some_and(|f| f <= now) && until.is_none_or(|u| now < u)
+        };
+        if !windows.iter().any(signs_now) {
+            let bootstrap = (0..chain.len())
+                .filter(|&i| windows[i].1.is_none_or(|u| now < u))
+                .min_by_key(|&i| (activation[i], i))
+                .expect("the newest version of the chain is never superseded");
+            tracing::warn!(
+                key = %chain[bootstrap].id,
+                "no key has reached its activation moment; signing with the earliest to activate"
+            );
+            windows[bootstrap].0 = Some(now);
+        }
+
+        let mut entries = Vec::with_capacity(usable.len());
+        for version in pending {
+            entries.push(KeyEntry::new(
+                version.id.clone(),
+                version.material.clone(),
+                None,
+                None,
+                version.expires,
+            ));
+        }
+        let mut fallbacks = 0;
+        for (version, (from, until)) in chain.iter().zip(windows) {
+            let verifies_until = match (until.map(|u| u + self.fallback_window), version.expires) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let entry = KeyEntry::new(version.id.clone(), version.material.clone(), from, until, verifies_until);
+            match entry.role_at(now) {
+                Role::Retired => continue,
+                Role::Fallback if fallbacks >= self.max_fallbacks => continue,
+                Role::Fallback => fallbacks += 1,
+                _ => {}
+            }
+            entries.push(entry);
+        }
+
+        for entry in &entries {
+            self.strength
+                .check(entry.material())
+                .map_err(|weakness| PolicyError::WeakKey {
+                    id: entry.id().to_owned(),
+                    weakness,
+                })?;
+        }
+        KeySet::new(entries, now).map_err(|e| match e {
+            KeySetError::Empty => PolicyError::NoUsableKey,
+            _ => PolicyError::NoSigningKey,
+        })
+    }
+}
+
+/// Splits usable versions into verify-only pending versions and the signing
+/// chain, newest first. Stage labels win where the store has them.
+fn split_by_stage<'a>(usable: &[&'a KeyVersion]) -> (Vec<&'a KeyVersion>, Vec<&'a KeyVersion>) {
+    if usable.iter().all(|v| v.stage.is_none()) {
+        return (Vec::new(), usable.to_vec());
+    }
+    let with = |stage: Stage| usable.iter().copied().filter(move |v| v.stage == Some(stage));
+    let pending = with(Stage::Pending).collect();
+    let chain = with(Stage::Current)
+        .chain(with(Stage::Previous))
+        .chain(usable.iter().copied().filter(|v| v.stage.is_none()))
+        .collect();
+    (pending, chain)
+}
+
+/// When this process first saw each version id. Used in place of a creation
+/// time for stores that keep none (environment variables, plain key files).
+#[derive(Debug, Clone, Default)]
+pub struct FirstSeen(HashMap<String, SystemTime>);
+
+impl FirstSeen {
+    /// Nothing seen yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `now` for versions not seen before and forgets versions that
+    /// are gone.
+    pub fn observe(&mut self, versions: &[KeyVersion], now: SystemTime) {
+        self.0.retain(|id, _| versions.iter().any(|v| &v.id == id));
+        for version in versions {
+            self.0.entry(version.id.clone()).or_insert(now);
+        }
+    }
+
+    /// When `id` was first seen.
+    pub fn get(&self, id: &str) -> Option<SystemTime> {
+        self.0.get(id).copied()
+    }
+}
+
+/// Minimum requirements for key material. The default follows Django's own
+/// check, with a byte length suited to HMAC-SHA256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyStrength {
+    /// Minimum length in bytes (default 32).
+    pub min_bytes: usize,
+    /// Minimum number of distinct bytes (default 5).
+    pub min_distinct: usize,
+    /// Prefixes that mark a key as a placeholder (default `django-insecure-`).
+    pub forbidden_prefixes: Vec<String>,
+}
+
+impl Default for KeyStrength {
+    fn default() -> Self {
+        Self {
+            min_bytes: 32,
+            min_distinct: 5,
+            forbidden_prefixes: vec!["django-insecure-".to_owned()],
+        }
+    }
+}
+
+/// What makes a key weak. Never contains the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Weakness {
+    /// Too short.
+    TooShort {
+        /// Its length.
+        len: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// Too few distinct bytes.
+    TooFewDistinct {
+        /// How many distinct bytes it has.
+        distinct: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// Starts with a placeholder prefix.
+    ForbiddenPrefix(String),
+}
+
+impl fmt::Display for Weakness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort { len, min } => write!(f, "{len} bytes long, at least {min} required"),
+            Self::TooFewDistinct { distinct, min } => {
+                write!(f, "only {distinct} distinct characters, at least {min} required")
+            }
+            Self::ForbiddenPrefix(prefix) => write!(f, "starts with the placeholder prefix `{prefix}`"),
+        }
+    }
+}
+
+impl KeyStrength {
+    /// Accepts any non-empty key. For tests and for formats whose keys are
+    /// validated elsewhere; never for production secrets.
+    pub fn any_non_empty() -> Self {
+        Self {
+            min_bytes: 1,
+            min_distinct: 1,
+            forbidden_prefixes: Vec::new(),
+        }
+    }
+
+    /// Checks one key.
+    pub fn check(&self, material: &KeyMaterial) -> Result<(), Weakness> {
+        let bytes = material.expose_secret();
+        if bytes.len() < self.min_bytes.max(1) {
+            return Err(Weakness::TooShort {
+                len: bytes.len(),
+                min: self.min_bytes.max(1),
+            });
+        }
+        let mut seen = [false; 256];
+        let mut distinct = 0;
+        for &b in bytes {
+            if !seen[usize::from(b)] {
+                seen[usize::from(b)] = true;
+                distinct += 1;
+            }
+        }
+        if distinct < self.min_distinct {
+            return Err(Weakness::TooFewDistinct {
+                distinct,
+                min: self.min_distinct,
+            });
+        }
+        if let Some(prefix) = self
+            .forbidden_prefixes
+            .iter()
+            .find(|p| bytes.starts_with(p.as_bytes()))
+        {
+            return Err(Weakness::ForbiddenPrefix(prefix.clone()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! The one trait every key store implements.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::KeyVersion;
+
+/// A source of key versions: an environment variable, a file, a secret store.
+///
+/// One method is required: [`fetch`](KeyProvider::fetch) reports what the
+/// store holds. Providers never decide which version signs; the
+/// [`Policy`](crate::Policy) does, once, in the core.
+#[async_trait]
+pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
+    /// Reads the versions the store holds, **newest first**.
+    ///
+    /// Disabled and destroyed versions may be included (with their state) or
+    /// left out; the policy never lets them verify either way.
+    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError>;
+
+    /// Starts watching the store for changes, for providers that can push
+    /// (files). The refresher calls it once and refreshes as soon as the
+    /// returned watch fires, polling stays on as a backstop.
+    fn watch(&self) -> Result<Option<ChangeWatch>, ProviderError> {
+        Ok(None)
+    }
+
+    /// Whether many processes read this store independently (a secret store
+    /// shared by a fleet) or it is local to this process. Decides the default
+    /// activation delay: a shared store needs staged activation.
+    fn reach(&self) -> Reach {
+        Reach::Local
+    }
+
+    /// A short name of the source for logs and status, such as
+    /// `file:///etc/keyroll/keys`. Must not contain credentials.
+    fn source(&self) -> String {
+        std::any::type_name::<Self>().to_owned()
+    }
+}
+
+#[async_trait]
+impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
+    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+        (**self).fetch().await
+    }
+    fn watch(&self) -> Result<Option<ChangeWatch>, ProviderError> {
+        (**self).watch()
+    }
+    fn reach(&self) -> Reach {
+        (**self).reach()
+    }
+    fn source(&self) -> String {
+        (**self).source()
+    }
+}
+
+/// Who else reads the same store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reach {
+    /// Only this process (environment variables, a developer's key file).
+    Local,
+    /// A fleet of replicas reads it at different moments (Vault, AWS, GCP).
+    Shared,
+}
+
+/// Change notifications from a provider that can push.
+///
+/// Holds whatever keeps the underlying watcher alive; dropping it stops the
+/// watch.
+pub struct ChangeWatch {
+    changes: mpsc::Receiver<()>,
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl ChangeWatch {
+    /// Wraps a channel that receives `()` on every change, and a guard that
+    /// keeps the watcher running while the watch lives.
+    pub fn new(changes: mpsc::Receiver<()>, guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            changes,
+            _guard: Box::new(guard),
+        }
+    }
+
+    /// Waits for the next change. Returns `false` when the watcher has stopped
+    /// for good.
+    pub async fn changed(&mut self) -> bool {
+        self.changes.recv().await.is_some()
+    }
+
+    /// Drops every notification already queued, so a burst of events causes
+    /// one refresh.
+    pub fn drain(&mut self) {
+        while self.changes.try_recv().is_ok() {}
+    }
+}
+
+impl fmt::Debug for ChangeWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangeWatch").finish_non_exhaustive()
+    }
+}
+
+/// What kind of failure a provider hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProviderErrorKind {
+    /// The secret, file or variable does not exist.
+    NotFound,
+    /// The store refused access.
+    PermissionDenied,
+    /// The store could not be reached or failed (timeouts, 5xx). Usually transient.
+    Unavailable,
+    /// The store answered with data that is not a usable key set (malformed
+    /// file, bad checksum, empty secret).
+    Invalid,
+    /// The provider is configured wrongly (bad URI, missing setting).
+    Config,
+}
+
+impl fmt::Display for ProviderErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotFound => "not found",
+            Self::PermissionDenied => "permission denied",
+            Self::Unavailable => "store unavailable",
+            Self::Invalid => "invalid key data",
+            Self::Config => "configuration error",
+        })
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A provider failure. Carries a kind to match on, a message for people (never
+/// key material) and the underlying error, if any.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct ProviderError {
+    kind: ProviderErrorKind,
+    message: String,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl ProviderError {
+    /// A new error of `kind`. The message must not contain key material.
+    pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`ProviderErrorKind::NotFound`].
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ProviderErrorKind::NotFound, message)
+    }
+
+    /// [`ProviderErrorKind::PermissionDenied`].
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(ProviderErrorKind::PermissionDenied, message)
+    }
+
+    /// [`ProviderErrorKind::Unavailable`].
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ProviderErrorKind::Unavailable, message)
+    }
+
+    /// [`ProviderErrorKind::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ProviderErrorKind::Invalid, message)
+    }
+
+    /// [`ProviderErrorKind::Config`].
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(ProviderErrorKind::Config, message)
+    }
+
+    /// Attaches the underlying error.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ProviderErrorKind {
+        self.kind
+    }
+
+    /// The message, without the kind.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}

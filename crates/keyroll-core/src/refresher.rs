@@ -1,0 +1,492 @@
+//! The background task that keeps a [`Keyring`] in step with its provider.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::{FirstSeen, KeyProvider, KeySet, KeyVersion, Keyring, Policy, PolicyError, ProviderError, Reach, Role};
+
+/// Default time between two polls of the store.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Margin for clock skew between replicas and the store, added to the default
+/// activation delay of shared stores.
+pub const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(30);
+
+/// Quiet period after a push notification before the source is read, so a
+/// burst of file events (an editor's save, a symlink swap) causes one read of
+/// the finished file.
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// Why a refresh produced no key set.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// The provider failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The provider answered, but the policy refused the result.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The provider did not answer in time.
+    #[error("the source did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// The refresher could not get a first good key set.
+#[derive(Debug, thiserror::Error)]
+#[error("no usable key set from {source_name} after {attempts} attempt(s): {last}")]
+pub struct StartError {
+    /// The provider's source name.
+    pub source_name: String,
+    /// How many fetches were tried.
+    pub attempts: u32,
+    /// The last failure.
+    #[source]
+    pub last: RefreshError,
+}
+
+/// Health of a refresher, for readiness checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Health {
+    /// The last refresh succeeded.
+    Healthy,
+    /// The last refresh failed; the last good key set keeps serving.
+    Degraded,
+}
+
+/// A snapshot of a refresher's state. Contains key ids and error messages,
+/// never key material.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Status {
+    /// The provider's source name.
+    pub source: String,
+    /// Healthy or degraded.
+    pub health: Health,
+    /// The keyring's generation.
+    pub generation: u64,
+    /// When a refresh last succeeded.
+    pub last_success: SystemTime,
+    /// When a refresh was last attempted.
+    pub last_attempt: SystemTime,
+    /// Why the last refresh failed, while degraded.
+    pub last_error: Option<String>,
+    /// Failed refreshes since the last success.
+    pub consecutive_failures: u32,
+}
+
+impl Status {
+    /// How long ago the key set was last confirmed by the store.
+    pub fn staleness(&self) -> Duration {
+        SystemTime::now()
+            .duration_since(self.last_success)
+            .unwrap_or_default()
+    }
+}
+
+/// Settings of a [`Refresher`], from [`Refresher::builder`].
+#[derive(Debug)]
+pub struct RefresherBuilder {
+    provider: Arc<dyn KeyProvider>,
+    policy: Policy,
+    interval: Duration,
+    jitter: Option<Duration>,
+    fetch_timeout: Duration,
+    startup_timeout: Duration,
+    backoff_initial: Duration,
+    backoff_max: Option<Duration>,
+}
+
+impl RefresherBuilder {
+    /// The rotation policy (default [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Time between polls (default 30 s). Push notifications, where the
+    /// provider has them, apply changes sooner; polling stays as a backstop.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Random spread added to or taken from each interval so replicas do not
+    /// poll in step (default a tenth of the interval).
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = Some(jitter);
+        self
+    }
+
+    /// Longest wait for one fetch before it counts as failed (default 10 s).
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// Longest wait for the first good key set at start (default 10 s).
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// First retry delay after a failure, doubled on each further failure up
+    /// to `max` (defaults 500 ms and the interval).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff_initial = initial;
+        self.backoff_max = Some(max);
+        self
+    }
+
+    fn jitter_value(&self) -> Duration {
+        self.jitter.unwrap_or(self.interval / 10)
+    }
+
+    /// The policy as it will be applied: an unset activation delay becomes
+    /// zero for local sources and, for shared stores, one poll interval plus
+    /// jitter plus [`CLOCK_SKEW_MARGIN`], so every replica has seen a key
+    /// before any replica signs with it.
+    pub fn effective_policy(&self) -> Policy {
+        let mut policy = self.policy.clone();
+        if policy.activation_delay.is_none() {
+            policy.activation_delay = Some(match self.provider.reach() {
+                Reach::Shared => self.interval + self.jitter_value() + CLOCK_SKEW_MARGIN,
+                _ => Duration::ZERO,
+            });
+        }
+        policy
+    }
+
+    /// Fetches and evaluates once, without starting anything: what `keyroll
+    /// check` shows.
+    pub async fn load_once(&self) -> Result<(Vec<KeyVersion>, KeySet), RefreshError> {
+        let mut first_seen = FirstSeen::new();
+        let versions = fetch(&*self.provider, self.fetch_timeout).await?;
+        let now = SystemTime::now();
+        first_seen.observe(&versions, now);
+        let set = self.effective_policy().evaluate(&versions, &first_seen, now)?;
+        Ok((versions, set))
+    }
+
+    /// Waits for a first good key set (retrying with backoff up to the
+    /// startup timeout), then starts the background task on the current
+    /// tokio runtime. Configuration errors fail at once.
+    pub async fn start(self) -> Result<Refresher, StartError> {
+        let source = self.provider.source();
+        let policy = self.effective_policy();
+        let deadline = Instant::now() + self.startup_timeout;
+        let mut first_seen = FirstSeen::new();
+        let mut attempts = 0;
+        let mut backoff = self.backoff_initial;
+        let (versions, set) = loop {
+            attempts += 1;
+            let attempt = async {
+                let versions = fetch(&*self.provider, self.fetch_timeout).await?;
+                let now = SystemTime::now();
+                first_seen.observe(&versions, now);
+                let set = policy.evaluate(&versions, &first_seen, now)?;
+                Ok::<_, RefreshError>((versions, set))
+            };
+            match attempt.await {
+                Ok(found) => break found,
+                Err(error) => {
+                    let fatal = matches!(&error, RefreshError::Provider(e) if e.kind() == crate::ProviderErrorKind::Config);
+                    if fatal || Instant::now() + backoff > deadline {
+                        return Err(StartError {
+                            source_name: source,
+                            attempts,
+                            last: error,
+                        });
+                    }
+                    tracing::warn!(source = %source, error = %error, "no usable key set yet; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.startup_timeout);
+                }
+            }
+        };
+        log_key_set(&source, &set, 1);
+        let keyring = Keyring::new(set);
+        let now = SystemTime::now();
+        let status = Arc::new(Mutex::new(Status {
+            source: source.clone(),
+            health: Health::Healthy,
+            generation: keyring.generation(),
+            last_success: now,
+            last_attempt: now,
+            last_error: None,
+            consecutive_failures: 0,
+        }));
+        let (stop, stopped) = watch::channel(false);
+        let wake = Arc::new(Notify::new());
+        let changes = match self.provider.watch() {
+            Ok(changes) => changes,
+            Err(error) => {
+                tracing::warn!(source = %source, error = %error, "cannot watch for changes; polling only");
+                None
+            }
+        };
+        let task = Task {
+            jitter: self.jitter_value(),
+            backoff_max: self.backoff_max.unwrap_or(self.interval),
+            provider: self.provider,
+            policy,
+            interval: self.interval,
+            fetch_timeout: self.fetch_timeout,
+            backoff_initial: self.backoff_initial,
+            keyring: keyring.clone(),
+            status: Arc::clone(&status),
+            first_seen,
+            versions,
+        };
+        let handle = tokio::spawn(task.run(stopped, Arc::clone(&wake), changes));
+        Ok(Refresher {
+            inner: Arc::new(Inner {
+                keyring,
+                status,
+                wake,
+                stop,
+                task: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+}
+
+/// Keeps a [`Keyring`] up to date from a [`KeyProvider`] in the background.
+///
+/// Polls every interval ± jitter, refreshes at once on push notifications,
+/// re-evaluates the policy at every activation or expiry moment, backs off on
+/// errors and never swaps to a failed or refused result: on any failure the
+/// last good key set keeps serving and [`status`](Refresher::status) says so.
+/// Cloning gives another handle to the same task; the task stops when
+/// [`shutdown`](Refresher::shutdown) is called or the last handle is dropped.
+#[derive(Clone)]
+pub struct Refresher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keyring: Keyring,
+    status: Arc<Mutex<Status>>,
+    wake: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+impl Refresher {
+    /// Settings for a refresher of `provider`.
+    pub fn builder(provider: impl KeyProvider) -> RefresherBuilder {
+        RefresherBuilder {
+            provider: Arc::new(provider),
+            policy: Policy::default(),
+            interval: DEFAULT_INTERVAL,
+            jitter: None,
+            fetch_timeout: Duration::from_secs(10),
+            startup_timeout: Duration::from_secs(10),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: None,
+        }
+    }
+
+    /// The keyring this refresher keeps current.
+    pub fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
+    /// A snapshot of the refresher's state, for health checks.
+    pub fn status(&self) -> Status {
+        let mut status = lock(&self.inner.status).clone();
+        status.generation = self.inner.keyring.generation();
+        status
+    }
+
+    /// Asks for a refresh now instead of at the next poll.
+    pub fn refresh_now(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Stops the background task and waits for it to finish.
+    pub async fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+        let handle = lock(&self.inner.task).take();
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl fmt::Debug for Refresher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Refresher").field("status", &self.status()).finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn fetch(provider: &dyn KeyProvider, timeout: Duration) -> Result<Vec<KeyVersion>, RefreshError> {
+    match tokio::time::timeout(timeout, provider.fetch()).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(RefreshError::Timeout(timeout)),
+    }
+}
+
+fn log_key_set(source: &str, set: &KeySet, generation: u64) {
+    let now = SystemTime::now();
+    let ids = |role: Role| {
+        set.keys()
+            .iter()
+            .filter(|k| k.role_at(now) == role)
+            .map(|k| k.id())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    tracing::info!(
+        source = %source,
+        generation,
+        current = %ids(Role::Current),
+        pending = %ids(Role::Pending),
+        fallback = %ids(Role::Fallback),
+        "key set installed"
+    );
+}
+
+struct Task {
+    provider: Arc<dyn KeyProvider>,
+    policy: Policy,
+    interval: Duration,
+    jitter: Duration,
+    fetch_timeout: Duration,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    keyring: Keyring,
+    status: Arc<Mutex<Status>>,
+    first_seen: FirstSeen,
+    versions: Vec<KeyVersion>,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut stopped: watch::Receiver<bool>,
+        wake: Arc<Notify>,
+        mut changes: Option<crate::ChangeWatch>,
+    ) {
+        let source = self.provider.source();
+        let mut failures = 0u32;
+        loop {
+            let wait = if failures == 0 {
+                self.jittered_interval()
+            } else {
+                (self.backoff_initial * 2u32.saturating_pow(failures - 1)).min(self.backoff_max)
+            };
+            let poll_at = Instant::now() + wait;
+            let transition_at = self.next_transition();
+            let outcome = tokio::select! {
+                _ = stopped.changed() => break,
+                () = tokio::time::sleep_until(poll_at) => self.refresh().await,
+                () = sleep_until_maybe(transition_at) => self.reevaluate(),
+                () = wake.notified() => self.refresh().await,
+                alive = changed(&mut changes) => {
+                    if !alive {
+                        tracing::warn!(source = %source, "change watch ended; polling only");
+                        changes = None;
+                        continue;
+                    }
+                    tokio::time::sleep(SETTLE).await;
+                    if let Some(watch) = changes.as_mut() {
+                        watch.drain();
+                    }
+                    self.refresh().await
+                }
+            };
+            let now = SystemTime::now();
+            let mut status = lock(&self.status);
+            status.last_attempt = now;
+            match outcome {
+                Ok(()) => {
+                    failures = 0;
+                    status.health = Health::Healthy;
+                    status.last_success = now;
+                    status.last_error = None;
+                    status.consecutive_failures = 0;
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(
+                        source = %source,
+                        error = %error,
+                        consecutive_failures = failures,
+                        generation = self.keyring.generation(),
+                        "refresh failed; keeping the last good key set"
+                    );
+                    status.health = Health::Degraded;
+                    status.last_error = Some(error.to_string());
+                    status.consecutive_failures = failures;
+                }
+            }
+        }
+        tracing::debug!(source = %source, "refresher stopped");
+    }
+
+    fn jittered_interval(&self) -> Duration {
+        if self.jitter.is_zero() {
+            return self.interval;
+        }
+        let spread = self.jitter.as_secs_f64();
+        let offset = rand::rng().random_range(-spread..=spread);
+        Duration::from_secs_f64((self.interval.as_secs_f64() + offset).max(0.001))
+    }
+
+    fn next_transition(&self) -> Option<Instant> {
+        let now = SystemTime::now();
+        let at = self.keyring.load().next_transition_after(now)?;
+        let until = at.duration_since(now).unwrap_or_default();
+        // Wake a hair after the moment so the new role is in force.
+        Some(Instant::now() + until + Duration::from_millis(1))
+    }
+
+    async fn refresh(&mut self) -> Result<(), RefreshError> {
+        let versions = fetch(&*self.provider, self.fetch_timeout).await?;
+        self.first_seen.observe(&versions, SystemTime::now());
+        self.versions = versions;
+        self.reevaluate()
+    }
+
+    fn reevaluate(&mut self) -> Result<(), RefreshError> {
+        let now = SystemTime::now();
+        let set = self.policy.evaluate(&self.versions, &self.first_seen, now)?;
+        if !set.same_keys_at(&self.keyring.load(), now) {
+            let generation = self.keyring.install(set);
+            log_key_set(&self.provider.source(), &self.keyring.load(), generation);
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until_maybe(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn changed(changes: &mut Option<crate::ChangeWatch>) -> bool {
+    match changes {
+        Some(watch) => watch.changed().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,97 @@
+//! keyroll provider for keys in environment variables.
+//!
+//! By default it reads Django's names: `SECRET_KEY` holds the key that signs,
+//! `SECRET_KEY_FALLBACKS` older keys that still verify, separated by commas
+//! or whitespace, newest first. As URI: `env://SECRET_KEY` (fallbacks from
+//! `SECRET_KEY_FALLBACKS`), `env://APP_KEY` (fallbacks from
+//! `APP_KEY_FALLBACKS`), or `env://APP_KEY?fallbacks=OLD_APP_KEYS`.
+//!
+//! A process's environment does not change while it runs, so keys from here
+//! rotate with a restart; the policy still applies fallback windows.
+
+use keyroll_core::{KeyProvider, KeySource, KeyVersion, ProviderError, async_trait};
+
+/// Reads a key and its fallbacks from two environment variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvProvider {
+    key_var: String,
+    fallbacks_var: String,
+}
+
+impl Default for EnvProvider {
+    fn default() -> Self {
+        Self::new("SECRET_KEY")
+    }
+}
+
+impl EnvProvider {
+    /// Reads the key from `key_var` and fallbacks from `{key_var}_FALLBACKS`.
+    pub fn new(key_var: impl Into<String>) -> Self {
+        let key_var = key_var.into();
+        let fallbacks_var = format!("{key_var}_FALLBACKS");
+        Self { key_var, fallbacks_var }
+    }
+
+    /// Reads fallbacks from `var` instead.
+    pub fn with_fallbacks_var(mut self, var: impl Into<String>) -> Self {
+        self.fallbacks_var = var.into();
+        self
+    }
+
+    /// From `env://NAME[?fallbacks=VAR]`; `env://` alone means `SECRET_KEY`.
+    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        source.expect_params(&["fallbacks"])?;
+        if !source.path().is_empty() && source.path() != "/" {
+            return Err(ProviderError::config(format!(
+                "`{source}`: env:// takes a variable name only, such as env://SECRET_KEY"
+            )));
+        }
+        let name = match source.authority() {
+            "" => "SECRET_KEY",
+            name => name,
+        };
+        let provider = Self::new(name);
+        Ok(match source.param("fallbacks") {
+            Some(var) => provider.with_fallbacks_var(var),
+            None => provider,
+        })
+    }
+}
+
+#[async_trait]
+impl KeyProvider for EnvProvider {
+    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+        let key = match std::env::var(&self.key_var) {
+            Ok(key) => key,
+            Err(std::env::VarError::NotPresent) => {
+                return Err(ProviderError::not_found(format!(
+                    "environment variable {} is not set",
+                    self.key_var
+                )));
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(ProviderError::invalid(format!(
+                    "environment variable {} is not valid UTF-8",
+                    self.key_var
+                )));
+            }
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(ProviderError::invalid(format!(
+                "environment variable {} is empty",
+                self.key_var
+            )));
+        }
+        let fallbacks = std::env::var(&self.fallbacks_var).unwrap_or_default();
+        Ok(std::iter::once(key)
+            .chain(fallbacks.split(|c: char| c == ',' || c.is_whitespace()))
+            .filter(|k| !k.is_empty())
+            .map(KeyVersion::from_material)
+            .collect())
+    }
+
+    fn source(&self) -> String {
+        format!("env://{}", self.key_var)
+    }
+}
