@@ -1,11 +1,12 @@
 //! The one trait every key store implements.
 
 use std::fmt;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::KeyVersion;
+use crate::{KeyMaterial, KeyVersion};
 
 /// A source of key versions: an environment variable, a file, a secret store.
 ///
@@ -39,6 +40,38 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
     fn source(&self) -> String {
         std::any::type_name::<Self>().to_owned()
     }
+
+    /// Publishes `material` as the store's newest version (what `keyroll
+    /// rotate` does), for stores keyroll can write. When it starts signing is
+    /// still the policy's decision (staged activation). The default refuses
+    /// with [`ProviderErrorKind::Unsupported`].
+    async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
+        let _ = material;
+        Err(ProviderError::new(
+            ProviderErrorKind::Unsupported,
+            format!("{} cannot be rotated by keyroll; rotate it in the store itself", self.source()),
+        ))
+    }
+}
+
+/// What [`KeyProvider::rotate`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Published {
+    /// The new version's id.
+    pub id: String,
+    /// When the store says it was created, if it says.
+    pub created: Option<SystemTime>,
+}
+
+impl Published {
+    /// A published version.
+    pub fn new(id: impl Into<String>, created: Option<SystemTime>) -> Self {
+        Self {
+            id: id.into(),
+            created,
+        }
+    }
 }
 
 #[async_trait]
@@ -54,6 +87,9 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
     }
     fn source(&self) -> String {
         (**self).source()
+    }
+    async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
+        (**self).rotate(material).await
     }
 }
 
@@ -120,6 +156,8 @@ pub enum ProviderErrorKind {
     Invalid,
     /// The provider is configured wrongly (bad URI, missing setting).
     Config,
+    /// The provider cannot do what was asked (rotating a read-only source).
+    Unsupported,
 }
 
 impl fmt::Display for ProviderErrorKind {
@@ -130,6 +168,7 @@ impl fmt::Display for ProviderErrorKind {
             Self::Unavailable => "store unavailable",
             Self::Invalid => "invalid key data",
             Self::Config => "configuration error",
+            Self::Unsupported => "not supported",
         })
     }
 }

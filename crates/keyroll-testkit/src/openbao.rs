@@ -1,0 +1,1 @@
+//! A real OpenBao (Vault API) dev server for tests (being written).
