@@ -289,15 +289,15 @@ impl KeySet {
             .min()
     }
 
-    /// True when both sets hold the same keys with the same windows and the
-    /// same roles at `now`, so a refresh that found nothing new does not swap.
-    pub fn same_keys_at(&self, other: &KeySet, now: SystemTime) -> bool {
-        self.keys.len() == other.keys.len()
-            && self
-                .keys
-                .iter()
-                .zip(&other.keys)
-                .all(|(a, b)| a.same_as(b) && a.role_at(now) == b.role_at(now))
+    /// True when this set holds the same keys with the same windows as
+    /// `previous`, and each key's role when this set was evaluated is its role
+    /// when `previous` was: a refresh that found nothing new does not swap,
+    /// while an activation or expiry moment does.
+    pub fn unchanged_from(&self, previous: &KeySet) -> bool {
+        self.keys.len() == previous.keys.len()
+            && self.keys.iter().zip(&previous.keys).all(|(a, b)| {
+                a.same_as(b) && a.role_at(self.evaluated_at) == b.role_at(previous.evaluated_at)
+            })
     }
 
     pub(crate) fn set_generation(&mut self, generation: u64) {

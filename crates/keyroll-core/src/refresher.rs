@@ -469,7 +469,7 @@ impl Task {
     fn reevaluate(&mut self) -> Result<(), RefreshError> {
         let now = SystemTime::now();
         let set = self.policy.evaluate(&self.versions, &self.first_seen, now)?;
-        if !set.same_keys_at(&self.keyring.load(), now) {
+        if !set.unchanged_from(&self.keyring.load()) {
             let generation = self.keyring.install(set);
             log_key_set(&self.provider.source(), &self.keyring.load(), generation);
         }

@@ -1,0 +1,219 @@
+//! The native token format: round trips, key reporting, tampering, expiry, vectors.
+
+use std::time::{Duration, SystemTime};
+
+use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring, Role, Signer, VerifyError};
+
+const KEY_A: &str = "keyroll-test-key-A-0123456789abcdefghijklmnop";
+const KEY_B: &str = "keyroll-test-key-B-0123456789abcdefghijklmnop";
+
+fn fixed_clock() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+fn ring(key: &str) -> Keyring {
+    Keyring::new(KeySet::single("a", KeyMaterial::from(key)))
+}
+
+/// b signs, a is a fallback until `a_until`, p is pending.
+fn rotated_ring(a_until: SystemTime) -> Keyring {
+    let epoch = SystemTime::UNIX_EPOCH;
+    let switch = fixed_clock() - Duration::from_secs(3600);
+    let set = KeySet::new(
+        vec![
+            KeyEntry::new("p", KeyMaterial::from(format!("{KEY_A}-pending")), None, None, None),
+            KeyEntry::new("b", KeyMaterial::from(KEY_B), Some(switch), None, None),
+            KeyEntry::new("a", KeyMaterial::from(KEY_A), Some(epoch), Some(switch), Some(a_until)),
+        ],
+        fixed_clock(),
+    )
+    .unwrap();
+    Keyring::new(set)
+}
+
+#[test]
+fn format_vectors_from_docs_format_md() {
+    let signer = Signer::new(ring(KEY_A)).with_clock(fixed_clock);
+    assert_eq!(
+        signer.sign("hello"),
+        "kr1.higz2-aPq2Y.aGVsbG8.zsi7KbqckIsFpdtyKCBy1ZeFE1wEhnFddl4H8UYmhT8"
+    );
+    let salted = Signer::new(ring(KEY_A)).with_salt("sessions").with_timestamps().with_clock(fixed_clock);
+    assert_eq!(
+        salted.sign("user=42"),
+        "kr1t.higz2-aPq2Y.1700000000.dXNlcj00Mg.JQh26LBY78iNC58XuKtt3liHhC8OJiQG02j7bavuOMU"
+    );
+}
+
+#[test]
+fn strings_bytes_and_serde_values_round_trip() {
+    let signer = Signer::new(ring(KEY_A)).with_salt("s");
+    for value in ["", "plain", "with.dots:and:colons", "ünïcødé ✓", "a\nb"] {
+        assert_eq!(signer.verify(&signer.sign(value)).unwrap().value, value);
+    }
+    let bytes = [0u8, 255, 1, 2, 3];
+    assert_eq!(signer.verify_bytes(&signer.sign_bytes(&bytes)).unwrap().value, bytes);
+    let value = serde_json::json!({"user": 42, "roles": ["admin"]});
+    let token = signer.sign_value(&value).unwrap();
+    assert_eq!(signer.verify_value::<serde_json::Value>(&token).unwrap().value, value);
+}
+
+#[test]
+fn tokens_are_url_safe() {
+    let signer = Signer::new(ring(KEY_A)).with_timestamps();
+    let token = signer.sign_bytes(&[0xfb, 0xff, 0xfe, 0x3e, 0x3f]);
+    assert!(
+        token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+        "{token}"
+    );
+}
+
+#[test]
+fn a_salt_never_verifies_tokens_of_another_salt() {
+    let keyring = ring(KEY_A);
+    let sessions = Signer::new(keyring.clone()).with_salt("sessions");
+    let resets = Signer::new(keyring).with_salt("password-reset");
+    assert_eq!(resets.verify(&sessions.sign("u")), Err(VerifyError::BadSignature));
+}
+
+#[test]
+fn current_key_verifies_without_resign() {
+    let signer = Signer::new(rotated_ring(fixed_clock() + Duration::from_secs(60))).with_clock(fixed_clock);
+    let verified = signer.verify(&signer.sign("v")).unwrap();
+    assert_eq!(&*verified.key.id, "b");
+    assert_eq!(verified.key.role, Role::Current);
+    assert!(!verified.needs_resign());
+}
+
+#[test]
+fn superseded_key_verifies_as_fallback_and_asks_for_resign() {
+    let old = Signer::new(ring(KEY_A)).with_clock(fixed_clock).sign("session");
+    let signer = Signer::new(rotated_ring(fixed_clock() + Duration::from_secs(60))).with_clock(fixed_clock);
+    let verified = signer.verify(&old).unwrap();
+    assert_eq!(verified.value, "session");
+    assert_eq!(&*verified.key.id, "a");
+    assert_eq!(verified.key.role, Role::Fallback);
+    assert!(verified.needs_resign());
+    // Re-signing uses the current key.
+    assert_eq!(signer.verify(&signer.sign(&verified.value)).unwrap().key.role, Role::Current);
+}
+
+#[test]
+fn superseded_key_is_refused_once_its_window_has_ended() {
+    let old = Signer::new(ring(KEY_A)).with_clock(fixed_clock).sign("session");
+    let signer = Signer::new(rotated_ring(fixed_clock() - Duration::from_secs(1))).with_clock(fixed_clock);
+    assert_eq!(signer.verify(&old), Err(VerifyError::UnknownKey));
+}
+
+#[test]
+fn pending_key_verifies_but_does_not_sign() {
+    let pending = Signer::new(ring(&format!("{KEY_A}-pending"))).sign("early");
+    let signer = Signer::new(rotated_ring(fixed_clock())).with_clock(fixed_clock);
+    let verified = signer.verify(&pending).unwrap();
+    assert_eq!(verified.key.role, Role::Pending);
+    assert!(verified.needs_resign());
+}
+
+#[test]
+fn a_token_of_an_unknown_key_is_refused() {
+    let foreign = Signer::new(ring(KEY_B)).sign("x");
+    assert_eq!(Signer::new(ring(KEY_A)).verify(&foreign), Err(VerifyError::UnknownKey));
+}
+
+#[test]
+fn any_tampering_is_detected() {
+    let signer = Signer::new(ring(KEY_A)).with_timestamps();
+    let token = signer.sign("user=42");
+    let fields: Vec<&str> = token.split('.').collect();
+    let mut tampered = vec![
+        token.replace("kr1t.", "kr1."),
+        format!("{token}A"),
+        token[..token.len() - 1].to_owned(),
+    ];
+    // Change one character in each field after the header.
+    for field in 1..fields.len() {
+        let mut copy: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        let first = copy[field].remove(0);
+        copy[field].insert(0, if first == 'A' { 'B' } else { 'A' });
+        tampered.push(copy.join("."));
+    }
+    for bad in tampered {
+        assert!(signer.verify(&bad).is_err(), "accepted tampered token {bad}");
+    }
+}
+
+#[test]
+fn malformed_tokens_are_typed_errors() {
+    let signer = Signer::new(ring(KEY_A));
+    let cases = [
+        ("", "no signature"),
+        ("kr1", "no signature"),
+        ("kr2.AAAAAAAAAAA.eA.AAAA", "not a keyroll v1 token"),
+        ("kr1.short.eA.AAAA", "key id is not 11 base64url characters"),
+        ("kr1.AAAAAAAAAAA.eA.short", "signature is not 43 base64url characters"),
+        ("kr1t.AAAAAAAAAAA.x1.eA.AAAA", "timestamp is not decimal seconds"),
+        ("kr1.AAAAAAAAAAA.eA.extra.AAAA", "too many fields"),
+    ];
+    for (token, reason) in cases {
+        assert_eq!(signer.verify(token), Err(VerifyError::Malformed(reason)), "{token:?}");
+    }
+}
+
+#[test]
+fn max_age_refuses_old_and_untimed_tokens() {
+    let keyring = ring(KEY_A);
+    let past = || fixed_clock() - Duration::from_secs(120);
+    let old = Signer::new(keyring.clone()).with_timestamps().with_clock(past).sign("x");
+    let strict = Signer::new(keyring.clone())
+        .with_max_age(Duration::from_secs(60))
+        .with_clock(fixed_clock);
+    assert_eq!(
+        strict.verify(&old),
+        Err(VerifyError::Expired {
+            age: Duration::from_secs(120),
+            max_age: Duration::from_secs(60)
+        })
+    );
+    let lenient = Signer::new(keyring.clone())
+        .with_max_age(Duration::from_secs(121))
+        .with_clock(fixed_clock);
+    let verified = lenient.verify(&old).unwrap();
+    assert_eq!(verified.timestamp, Some(past()));
+    let untimed = Signer::new(keyring).sign("x");
+    assert_eq!(strict.verify(&untimed), Err(VerifyError::MissingTimestamp));
+}
+
+#[test]
+fn timestamps_far_in_the_future_are_refused() {
+    let keyring = ring(KEY_A);
+    let future = || fixed_clock() + Duration::from_secs(3600);
+    let slightly = || fixed_clock() + Duration::from_secs(30);
+    let signer = Signer::new(keyring.clone()).with_clock(fixed_clock);
+    let from_future = Signer::new(keyring.clone()).with_timestamps().with_clock(future).sign("x");
+    assert_eq!(signer.verify(&from_future), Err(VerifyError::FromTheFuture));
+    let skewed = Signer::new(keyring).with_timestamps().with_clock(slightly).sign("x");
+    assert!(signer.verify(&skewed).is_ok(), "30 s of clock skew is tolerated");
+}
+
+#[test]
+fn verifications_are_counted_per_key_across_swaps() {
+    let keyring = ring(KEY_A);
+    let signer = Signer::new(keyring.clone());
+    let token = signer.sign("x");
+    signer.verify(&token).unwrap();
+    signer.verify(&token).unwrap();
+    keyring.install(KeySet::single("a", KeyMaterial::from(KEY_A)));
+    signer.verify(&token).unwrap();
+    assert_eq!(keyring.load().key("a").unwrap().verifications(), 3);
+}
+
+#[test]
+fn debug_output_never_contains_key_material() {
+    let keyring = rotated_ring(fixed_clock());
+    let signer = Signer::new(keyring.clone());
+    let shown = format!("{keyring:?} {signer:?} {:?}", keyring.load());
+    for secret in [KEY_A, KEY_B] {
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!shown.contains(&secret[..20]), "{shown}");
+    }
+}

@@ -1,0 +1,322 @@
+//! The refresher: polls, swaps only on change, keeps the last good set on any
+//! failure, reports status, follows pushes and activation moments, stops.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use keyroll_core::{
+    ChangeWatch, Health, KeyProvider, KeyVersion, Policy, ProviderError, ProviderErrorKind, RefreshError,
+    Refresher, Role, async_trait,
+};
+use tokio::sync::mpsc;
+
+const A: &str = "refresher-key-A-0123456789abcdefghijklmnop";
+const B: &str = "refresher-key-B-0123456789abcdefghijklmnop";
+
+/// A store whose answer the test sets, counting fetches.
+#[derive(Debug, Clone, Default)]
+struct Scripted {
+    answer: Arc<Mutex<Option<Result<Vec<KeyVersion>, ProviderErrorKind>>>>,
+    fetches: Arc<AtomicUsize>,
+    push: Arc<Mutex<Option<mpsc::Receiver<()>>>>,
+}
+
+impl Scripted {
+    fn holding(keys: &[&str]) -> Self {
+        let store = Self::default();
+        store.set(keys);
+        store
+    }
+    fn set(&self, keys: &[&str]) {
+        self.set_versions(keys.iter().map(|k| KeyVersion::new(&k[..15], *k)).collect());
+    }
+    fn set_versions(&self, versions: Vec<KeyVersion>) {
+        *self.answer.lock().unwrap() = Some(Ok(versions));
+    }
+    fn fail(&self, kind: ProviderErrorKind) {
+        *self.answer.lock().unwrap() = Some(Err(kind));
+    }
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl KeyProvider for Scripted {
+    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        match self.answer.lock().unwrap().clone() {
+            Some(Ok(versions)) => Ok(versions),
+            Some(Err(kind)) => Err(ProviderError::new(kind, "scripted failure")),
+            None => Err(ProviderError::not_found("nothing scripted")),
+        }
+    }
+    fn watch(&self) -> Result<Option<ChangeWatch>, ProviderError> {
+        Ok(self.push.lock().unwrap().take().map(|rx| ChangeWatch::new(rx, ())))
+    }
+    fn source(&self) -> String {
+        "scripted://test".into()
+    }
+}
+
+fn policy() -> Policy {
+    Policy::default().with_activation_delay(Duration::ZERO)
+}
+
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn signing_id(refresher: &Refresher) -> String {
+    refresher.keyring().load().signing_key().id().to_owned()
+}
+
+#[tokio::test]
+async fn start_waits_for_the_first_good_key_set() {
+    let store = Scripted::default();
+    store.fail(ProviderErrorKind::Unavailable);
+    let later = store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        later.set(&[A]);
+    });
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .backoff(Duration::from_millis(50), Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(signing_id(&refresher), &A[..15]);
+    assert!(store.fetches() >= 2);
+}
+
+#[tokio::test]
+async fn start_fails_with_the_reason_after_the_startup_timeout() {
+    let store = Scripted::default();
+    store.fail(ProviderErrorKind::Unavailable);
+    let err = Refresher::builder(store.clone())
+        .startup_timeout(Duration::from_millis(300))
+        .backoff(Duration::from_millis(50), Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap_err();
+    assert!(err.attempts >= 2, "{err}");
+    let shown = err.to_string();
+    assert!(shown.contains("scripted://test") && shown.contains("store unavailable"), "{shown}");
+}
+
+#[tokio::test]
+async fn configuration_errors_fail_at_once() {
+    let store = Scripted::default();
+    store.fail(ProviderErrorKind::Config);
+    let err = Refresher::builder(store.clone()).start().await.unwrap_err();
+    assert_eq!(err.attempts, 1);
+    assert!(matches!(err.last, RefreshError::Provider(ref e) if e.kind() == ProviderErrorKind::Config));
+}
+
+#[tokio::test]
+async fn a_weak_key_at_start_is_refused() {
+    let store = Scripted::default();
+    store.set_versions(vec![KeyVersion::new("weak", "short")]);
+    let err = Refresher::builder(store)
+        .startup_timeout(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("key weak is weak"), "{err}");
+}
+
+#[tokio::test]
+async fn a_rotation_is_picked_up_at_the_next_poll() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    let mut changes = refresher.keyring().subscribe();
+    store.set(&[B, A]);
+    eventually("new key signs", || signing_id(&refresher) == B[..15]).await;
+    assert_eq!(refresher.keyring().generation(), 2);
+    changes.changed().await.unwrap();
+    assert_eq!(*changes.borrow(), 2);
+    let set = refresher.keyring().load();
+    assert_eq!(set.key(&A[..15]).unwrap().role_at(SystemTime::now()), Role::Fallback);
+}
+
+#[tokio::test]
+async fn an_unchanged_store_never_swaps() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    eventually("several polls", || store.fetches() >= 5).await;
+    assert_eq!(refresher.keyring().generation(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_store_keeps_the_last_good_set_and_reports_degraded_until_it_recovers() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(30))
+        .backoff(Duration::from_millis(10), Duration::from_millis(30))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(refresher.status().health, Health::Healthy);
+
+    store.fail(ProviderErrorKind::Unavailable);
+    eventually("degraded", || refresher.status().health == Health::Degraded).await;
+    let status = refresher.status();
+    assert_eq!(signing_id(&refresher), &A[..15], "last good set keeps serving");
+    assert!(status.last_error.as_deref().unwrap().contains("store unavailable"));
+    eventually("failures accumulate", || refresher.status().consecutive_failures >= 2).await;
+    assert!(refresher.status().staleness() > Duration::ZERO);
+
+    store.set(&[B, A]);
+    eventually("recovered", || refresher.status().health == Health::Healthy).await;
+    assert_eq!(signing_id(&refresher), &B[..15]);
+    assert_eq!(refresher.status().consecutive_failures, 0);
+    assert!(refresher.status().last_error.is_none());
+}
+
+#[tokio::test]
+async fn a_weak_or_empty_result_is_never_swapped_in() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    store.set_versions(vec![KeyVersion::new("weak", "short")]);
+    eventually("weak key refused", || refresher.status().health == Health::Degraded).await;
+    assert!(refresher.status().last_error.unwrap().contains("weak"));
+    store.set_versions(vec![]);
+    eventually("empty set refused", || {
+        refresher.status().last_error.is_some_and(|e| e.contains("no usable key"))
+    })
+    .await;
+    assert_eq!(signing_id(&refresher), &A[..15]);
+    assert_eq!(refresher.keyring().generation(), 1);
+}
+
+#[tokio::test]
+async fn a_push_notification_refreshes_at_once() {
+    let store = Scripted::holding(&[A]);
+    let (tx, rx) = mpsc::channel(4);
+    *store.push.lock().unwrap() = Some(rx);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    store.set(&[B, A]);
+    let pushed = tokio::time::Instant::now();
+    tx.send(()).await.unwrap();
+    tx.send(()).await.unwrap();
+    eventually("pushed change applied", || signing_id(&refresher) == B[..15]).await;
+    assert!(pushed.elapsed() < Duration::from_millis(500), "{:?}", pushed.elapsed());
+}
+
+#[tokio::test]
+async fn refresh_now_does_not_wait_for_the_interval() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    store.set(&[B, A]);
+    refresher.refresh_now();
+    eventually("refreshed", || signing_id(&refresher) == B[..15]).await;
+}
+
+#[tokio::test]
+async fn a_pending_key_starts_signing_at_its_activation_moment_without_a_fetch() {
+    let now = SystemTime::now();
+    let store = Scripted::default();
+    store.set_versions(vec![
+        KeyVersion::new("b", B).with_created(now),
+        KeyVersion::new("a", A).with_created(now - Duration::from_secs(3600)),
+    ]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(Policy::default().with_activation_delay(Duration::from_millis(300)))
+        .interval(Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(signing_id(&refresher), "a");
+    let fetches = store.fetches();
+    eventually("b signs", || refresher.keyring().generation() == 2).await;
+    assert_eq!(signing_id(&refresher), "b");
+    assert_eq!(store.fetches(), fetches, "the switch needs no store call");
+}
+
+#[tokio::test]
+async fn shutdown_stops_polling() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(10))
+        .start()
+        .await
+        .unwrap();
+    eventually("polling", || store.fetches() >= 3).await;
+    refresher.shutdown().await;
+    let stopped_at = store.fetches();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(store.fetches(), stopped_at);
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_stops_polling() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(10))
+        .start()
+        .await
+        .unwrap();
+    let keyring = refresher.keyring().clone();
+    drop(refresher);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopped_at = store.fetches();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(store.fetches(), stopped_at);
+    assert_eq!(keyring.load().signing_key().id(), &A[..15], "the keyring outlives its refresher");
+}
+
+#[tokio::test]
+async fn shared_stores_get_staged_activation_by_default() {
+    #[derive(Debug)]
+    struct Shared(Scripted);
+    #[async_trait]
+    impl KeyProvider for Shared {
+        async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+            self.0.fetch().await
+        }
+        fn reach(&self) -> keyroll_core::Reach {
+            keyroll_core::Reach::Shared
+        }
+    }
+    let builder = Refresher::builder(Shared(Scripted::holding(&[A]))).interval(Duration::from_secs(30));
+    assert_eq!(
+        builder.effective_policy().activation_delay,
+        Some(Duration::from_secs(30 + 3) + keyroll_core::CLOCK_SKEW_MARGIN)
+    );
+    let local = Refresher::builder(Scripted::holding(&[A]));
+    assert_eq!(local.effective_policy().activation_delay, Some(Duration::ZERO));
+}
