@@ -1,1 +1,446 @@
-//! The conformance suite every provider runs (being written).
+//! The conformance suite every provider passes, in the style of
+//! `object_store`'s `integration` module.
+//!
+//! A provider's tests implement [`TestStore`] for a store they control (an
+//! environment variable, a temp file, a dev server) and call [`run`] with the
+//! [`Capabilities`] the provider has; each check is also a public function, so
+//! a test can run one alone. Every check publishes fresh random keys, so the
+//! checks run in sequence on one store.
+//!
+//! ```no_run
+//! use keyroll_core::{KeyProvider, async_trait};
+//! use keyroll_testkit::conformance::{self, Capabilities, TestStore};
+//!
+//! #[derive(Debug)]
+//! struct MyStore;
+//!
+//! #[async_trait]
+//! impl TestStore for MyStore {
+//!     fn provider(&self) -> Box<dyn KeyProvider> {
+//!         unimplemented!("a provider reading the store")
+//!     }
+//!     async fn publish(&self, material: &str) {
+//!         let _ = material; // write `material` as the store's newest version
+//!     }
+//! }
+//!
+//! # async fn test() {
+//! conformance::run(&MyStore, Capabilities::new().with_push()).await;
+//! # }
+//! ```
+
+use std::fmt::Debug;
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use keyroll_core::{
+    FirstSeen, KeyMaterial, KeyProvider, KeyState, KeyStrength, KeyVersion, Policy, Refresher, Signer,
+    VerifyError, async_trait,
+};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// How long a check waits for a change to show up before it fails.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Poll interval of the refreshers the checks start.
+const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What a provider can do beyond reporting versions. Checks that need a
+/// capability the provider lacks are skipped by [`run`].
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The store keeps a creation time per version and the provider reports it.
+    pub created_times: bool,
+    /// The provider pushes change notifications ([`KeyProvider::watch`]).
+    pub push: bool,
+    /// Versions can be disabled in the store ([`TestStore::disable`]).
+    pub disable: bool,
+}
+
+impl Capabilities {
+    /// No optional capability.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The provider reports creation times.
+    pub fn with_created_times(mut self) -> Self {
+        self.created_times = true;
+        self
+    }
+
+    /// The provider pushes change notifications.
+    pub fn with_push(mut self) -> Self {
+        self.push = true;
+        self
+    }
+
+    /// Versions can be disabled.
+    pub fn with_disable(mut self) -> Self {
+        self.disable = true;
+        self
+    }
+}
+
+/// A store under test, controlled by the test: it hands out providers reading
+/// it and changes it the way an operator's rotation would.
+#[async_trait]
+pub trait TestStore: Send + Sync + Debug {
+    /// A fresh provider reading this store.
+    fn provider(&self) -> Box<dyn KeyProvider>;
+
+    /// Makes `material` the newest version; older versions stay as after a rotation.
+    async fn publish(&self, material: &str);
+
+    /// Disables the version holding `material`; only called when
+    /// [`Capabilities::disable`] is set. Returns whether the store could.
+    async fn disable(&self, material: &str) -> bool {
+        let _ = material;
+        false
+    }
+}
+
+/// A random 48-character alphanumeric key that passes the default
+/// [`KeyStrength`].
+pub fn strong_key() -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(48)
+        .map(char::from)
+        .collect()
+}
+
+/// Runs every check that `caps` allows, in sequence, on `store`.
+pub async fn run(store: &dyn TestStore, caps: Capabilities) {
+    published_key_is_reported_first(store).await;
+    rotation_puts_the_new_key_first_and_keeps_the_old(store).await;
+    ids_are_stable_across_fetches_and_distinct_per_key(store).await;
+    if caps.created_times {
+        versions_are_newest_first_by_creation(store).await;
+    }
+    if caps.push {
+        watch_reports_a_rotation(store).await;
+    }
+    refresher_follows_a_rotation(store).await;
+    if caps.disable {
+        disabled_version_stops_verifying(store).await;
+    }
+    debug_output_never_contains_material(store).await;
+}
+
+/// The key just published is the first version a fetch reports, enabled.
+pub async fn published_key_is_reported_first(store: &dyn TestStore) {
+    let key = strong_key();
+    store.publish(&key).await;
+    let versions = fetch(store).await;
+    let first = versions
+        .first()
+        .expect("a store with a published key reports a version");
+    assert!(
+        is(first, &key),
+        "the published key must be reported first; got {versions:?}"
+    );
+    assert_eq!(first.state, KeyState::Enabled, "a published key is enabled");
+}
+
+/// After a rotation the new key comes first and the previous one is still
+/// reported after it.
+pub async fn rotation_puts_the_new_key_first_and_keeps_the_old(store: &dyn TestStore) {
+    let (old, new) = (strong_key(), strong_key());
+    store.publish(&old).await;
+    store.publish(&new).await;
+    let versions = fetch(store).await;
+    assert!(
+        is(&versions[0], &new),
+        "the newest key must come first; got {versions:?}"
+    );
+    let old_at = position(&versions, &old).expect("the previous key must still be reported after a rotation");
+    assert!(
+        old_at > 0,
+        "the previous key must come after the new one; got {versions:?}"
+    );
+    assert_eq!(
+        versions[old_at].state,
+        KeyState::Enabled,
+        "a superseded key stays enabled"
+    );
+}
+
+/// A version keeps its id from one fetch to the next (and from one provider to
+/// another), and different keys have different ids.
+pub async fn ids_are_stable_across_fetches_and_distinct_per_key(store: &dyn TestStore) {
+    let (a, b) = (strong_key(), strong_key());
+    store.publish(&a).await;
+    store.publish(&b).await;
+    let first = fetch(store).await;
+    let second = fetch(store).await;
+    let ids = |versions: &[KeyVersion]| versions.iter().map(|v| v.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&first), ids(&second), "ids must be stable across fetches");
+    let id_a = &first[position(&first, &a).expect("key a reported")].id;
+    let id_b = &first[position(&first, &b).expect("key b reported")].id;
+    assert_ne!(id_a, id_b, "distinct keys must have distinct ids");
+    for (i, version) in first.iter().enumerate() {
+        for other in &first[i + 1..] {
+            if version.material != other.material {
+                assert_ne!(version.id, other.id, "two different keys share an id: {first:?}");
+            }
+        }
+    }
+}
+
+/// With creation times, every published version has one and the list is
+/// newest first by it.
+pub async fn versions_are_newest_first_by_creation(store: &dyn TestStore) {
+    let (a, b) = (strong_key(), strong_key());
+    store.publish(&a).await;
+    // Stores with second resolution must still tell the two apart.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    store.publish(&b).await;
+    let versions = fetch(store).await;
+    let created = |key: &str| {
+        versions[position(&versions, key).expect("published key reported")]
+            .created
+            .expect("a store with creation times reports one for every published version")
+    };
+    assert!(
+        created(&b) > created(&a),
+        "the newer key must have the later creation time"
+    );
+    let times: Vec<SystemTime> = versions.iter().filter_map(|v| v.created).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "versions must be newest first by creation time; got {versions:?}"
+    );
+}
+
+/// A provider that pushes notifies its watch when a new key is published.
+pub async fn watch_reports_a_rotation(store: &dyn TestStore) {
+    store.publish(&strong_key()).await;
+    let provider = store.provider();
+    let mut watch = provider
+        .watch()
+        .expect("watch starts")
+        .expect("a provider with push returns a watch");
+    // Let the watcher settle, then forget whatever it saw while starting.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    watch.drain();
+    let started = Instant::now();
+    store.publish(&strong_key()).await;
+    let fired = tokio::time::timeout(PATIENCE, watch.changed()).await;
+    assert!(
+        matches!(fired, Ok(true)),
+        "the watch must fire after a rotation (waited {:?})",
+        started.elapsed()
+    );
+}
+
+/// A refresher follows a rotation: the signing key changes, a token signed
+/// before still verifies (flagged for re-signing), and new tokens use the new key.
+pub async fn refresher_follows_a_rotation(store: &dyn TestStore) {
+    let (old, new) = (strong_key(), strong_key());
+    store.publish(&old).await;
+    let refresher = start_refresher(store).await;
+    let signer = Signer::new(refresher.keyring().clone()).with_salt("conformance");
+    assert!(
+        signs_with(&refresher, &old),
+        "the refresher must start with the published key signing"
+    );
+    let before = signer.sign("made before the rotation");
+    let old_id = signer.verify(&before).expect("fresh token verifies").key.id;
+
+    store.publish(&new).await;
+    wait_until("the new key signs", || signs_with(&refresher, &new)).await;
+
+    let verified = signer
+        .verify(&before)
+        .expect("a token signed before the rotation still verifies");
+    assert_eq!(verified.value, "made before the rotation");
+    assert_eq!(verified.key.id, old_id, "the old token verifies with the old key");
+    assert!(
+        verified.needs_resign(),
+        "a token verified by a superseded key needs re-signing"
+    );
+
+    let after = signer.sign("made after the rotation");
+    let verified = signer.verify(&after).expect("a new token verifies");
+    assert!(
+        !verified.needs_resign(),
+        "a token of the current key needs no re-signing"
+    );
+    assert_ne!(verified.key.id, old_id, "new tokens are signed with the new key");
+    let new_id = &fetch(store).await[0].id;
+    assert_eq!(
+        &*verified.key.id,
+        new_id.as_str(),
+        "new tokens carry the new version's id"
+    );
+    refresher.shutdown().await;
+}
+
+/// Disabling a version in the store makes its tokens stop verifying.
+pub async fn disabled_version_stops_verifying(store: &dyn TestStore) {
+    let (old, new) = (strong_key(), strong_key());
+    store.publish(&old).await;
+    let refresher = start_refresher(store).await;
+    let signer = Signer::new(refresher.keyring().clone()).with_salt("conformance");
+    let token = signer.sign("signed with the key to disable");
+    store.publish(&new).await;
+    wait_until("the new key signs", || signs_with(&refresher, &new)).await;
+    assert!(
+        signer.verify(&token).is_ok(),
+        "before disabling, the superseded key still verifies"
+    );
+
+    assert!(
+        store.disable(&old).await,
+        "the store must be able to disable a version"
+    );
+    let versions = fetch(store).await;
+    if let Some(at) = position(&versions, &old) {
+        assert_ne!(
+            versions[at].state,
+            KeyState::Enabled,
+            "a disabled version must be reported disabled or not at all"
+        );
+    }
+    wait_until("the disabled key stops verifying", || {
+        signer.verify(&token) == Err(VerifyError::UnknownKey)
+    })
+    .await;
+    assert!(
+        signer.verify(&signer.sign("still signing")).is_ok(),
+        "the current key keeps working"
+    );
+    refresher.shutdown().await;
+}
+
+/// `Debug` of the provider, the versions, the key set, the keyring and the
+/// refresher status never shows the material, in text, hex or base64.
+pub async fn debug_output_never_contains_material(store: &dyn TestStore) {
+    let (old, new) = (strong_key(), strong_key());
+    store.publish(&old).await;
+    store.publish(&new).await;
+    let provider = store.provider();
+    let versions = provider.fetch().await.expect("fetch succeeds");
+    let mut first_seen = FirstSeen::new();
+    let now = SystemTime::now();
+    first_seen.observe(&versions, now);
+    let set = policy()
+        .evaluate(&versions, &first_seen, now)
+        .expect("the store holds a usable key set");
+    let refresher = start_refresher(store).await;
+    let shown = [
+        ("provider", format!("{provider:?}")),
+        ("provider source", provider.source()),
+        ("versions", format!("{versions:?}")),
+        ("key set", format!("{set:?}")),
+        ("keyring", format!("{:?}", refresher.keyring())),
+        ("status", format!("{:?}", refresher.status())),
+        ("refresher", format!("{refresher:?}")),
+    ];
+    refresher.shutdown().await;
+    for key in [&old, &new] {
+        for (what, text) in &shown {
+            assert_no_material(what, text, key);
+        }
+    }
+}
+
+/// Panics when `text` shows `key` as text (or a 16-character piece of it), hex
+/// or base64.
+pub fn assert_no_material(what: &str, text: &str, key: &str) {
+    let bytes = key.as_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let forms = [
+        key.to_owned(),
+        key.chars().take(16).collect(),
+        hex.clone(),
+        hex.to_uppercase(),
+        STANDARD.encode(bytes),
+        STANDARD_NO_PAD.encode(bytes),
+        URL_SAFE.encode(bytes),
+        URL_SAFE_NO_PAD.encode(bytes),
+    ];
+    for form in forms {
+        assert!(
+            !text.contains(&form),
+            "{what} shows key material (fingerprint {}): {text}",
+            KeyMaterial::from(key).fingerprint()
+        );
+    }
+}
+
+/// Sets environment variable `name` to `value` for the rest of the process,
+/// for stores that live in the environment (the env provider's tests).
+///
+/// `std::env::set_var` is `unsafe` in edition 2024 and the workspace forbids
+/// `unsafe`, so this loads the variable the way applications load a `.env`
+/// file, with `dotenvy`. Like `set_var` it must not race with C code reading
+/// the environment; Rust's own `std::env` readers are serialised with it.
+/// Callers use variable names unique to their test.
+pub fn set_env_var(name: &str, value: &str) {
+    assert!(
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "environment variable names in tests are [A-Za-z0-9_]"
+    );
+    assert!(
+        !value.contains(['\'', '\n', '\r']),
+        "a test environment value holds no quote or line break"
+    );
+    let line = format!("{name}='{value}'\n");
+    dotenvy::from_read_override(line.as_bytes()).expect("a single-quoted .env line parses");
+}
+
+/// The policy the checks use: no activation delay, default strength.
+fn policy() -> Policy {
+    Policy::default()
+        .with_activation_delay(Duration::ZERO)
+        .with_strength(KeyStrength::default())
+}
+
+async fn start_refresher(store: &dyn TestStore) -> Refresher {
+    Refresher::builder(store.provider())
+        .policy(policy())
+        .interval(REFRESH_INTERVAL)
+        .jitter(Duration::from_millis(10))
+        .backoff(Duration::from_millis(50), REFRESH_INTERVAL)
+        .start()
+        .await
+        .expect("the refresher starts with the published key")
+}
+
+fn signs_with(refresher: &Refresher, key: &str) -> bool {
+    refresher
+        .keyring()
+        .load()
+        .signing_key()
+        .material()
+        .expose_secret()
+        == key.as_bytes()
+}
+
+async fn fetch(store: &dyn TestStore) -> Vec<KeyVersion> {
+    store.provider().fetch().await.expect("fetch succeeds")
+}
+
+fn is(version: &KeyVersion, key: &str) -> bool {
+    version.material.expose_secret() == key.as_bytes()
+}
+
+fn position(versions: &[KeyVersion], key: &str) -> Option<usize> {
+    versions.iter().position(|v| is(v, key))
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "timed out after {PATIENCE:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
