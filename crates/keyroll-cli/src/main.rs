@@ -1,1 +1,372 @@
-fn main() {}
+//! `keyroll`: generate keys, check a key source, sign and verify, watch a
+//! source for changes, and rotate a key in the store.
+//!
+//! Exit codes: 0 success; 1 a token that does not verify (bad, expired) or a
+//! weak or empty key set; 2 usage, configuration and provider errors.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use clap::{Parser, Subcommand, ValueEnum};
+use keyroll::{KeyMaterial, KeySet, Keyring, Policy, PolicyError, RefreshError, Refresher, Role, Signer};
+use rand::Rng;
+
+/// Django's secret key alphabet (django.core.management.utils.get_random_secret_key).
+const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
+
+#[derive(Debug, Parser)]
+#[command(name = "keyroll", version, about = "Zero-downtime secret-key rotation", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct Source {
+    /// Key source URI: env://SECRET_KEY, file:///path, docker://name, vault://host:port/mount/path.
+    #[arg(long, env = "KEYROLL_KEYS", value_name = "URI")]
+    keys: String,
+    /// How long a superseded key keeps verifying (e.g. 30d, 12h, 90s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    fallback_window: Option<Duration>,
+    /// How long a new key only verifies before it signs (default: 0 for local sources, staged for shared stores).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    activation_delay: Option<Duration>,
+    /// How many superseded keys keep verifying at most.
+    #[arg(long, value_name = "N")]
+    max_fallbacks: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// keyroll's native format: names its key, one HMAC per verification.
+    Keyroll,
+    /// Django's django.core.signing format.
+    Django,
+}
+
+#[derive(Debug, clap::Args)]
+struct SignOptions {
+    /// Token format.
+    #[arg(long, value_enum, default_value_t = Format::Keyroll)]
+    format: Format,
+    /// Namespace: a token signed for one salt never verifies for another.
+    #[arg(long, default_value = "")]
+    salt: String,
+    /// Put (sign) or require (verify) a timestamp.
+    #[arg(long)]
+    timestamp: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a new random key.
+    Generate {
+        /// Number of characters from Django's key alphabet (default 50).
+        #[arg(long, value_name = "N", conflicts_with = "bytes")]
+        chars: Option<usize>,
+        /// Number of random bytes, printed as URL-safe base64 (`--bytes 32` is a Fernet key).
+        #[arg(long, value_name = "N")]
+        bytes: Option<usize>,
+    },
+    /// List the keys of a source with their roles; never prints key material.
+    Check {
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Sign VALUE with the current key and print the token.
+    Sign {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        options: SignOptions,
+        /// The value to sign.
+        value: String,
+    },
+    /// Verify TOKEN and print the value that was signed.
+    Verify {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        options: SignOptions,
+        /// Refuse tokens older than this many seconds.
+        #[arg(long, value_name = "SECS")]
+        max_age: Option<u64>,
+        /// The token to verify.
+        token: String,
+    },
+    /// Print one line per key set change until interrupted.
+    Watch {
+        #[command(flatten)]
+        source: Source,
+        /// Poll interval backstop (push-capable sources apply changes at once).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+        interval: Duration,
+    },
+    /// Write a freshly generated key to the store as its newest version.
+    Rotate {
+        #[command(flatten)]
+        source: Source,
+    },
+}
+
+/// A failure, with the exit code it maps to.
+#[derive(Debug)]
+enum Failure {
+    /// A token that does not verify, or a weak or empty key set: exit 1.
+    Rejected(String),
+    /// Usage, configuration or provider error: exit 2.
+    Error(String),
+}
+
+impl From<keyroll::ProviderError> for Failure {
+    fn from(error: keyroll::ProviderError) -> Self {
+        Failure::Error(error.to_string())
+    }
+}
+
+impl From<RefreshError> for Failure {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::Policy(policy) => Failure::Rejected(policy.to_string()),
+            other => Failure::Error(other.to_string()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEYROLL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Rejected(reason)) => {
+            eprintln!("keyroll: {reason}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Error(reason)) => {
+            eprintln!("keyroll: error: {reason}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Generate { chars, bytes } => {
+            println!("{}", generate(chars, bytes)?);
+            Ok(())
+        }
+        Command::Check { source } => check(&source).await,
+        Command::Sign { source, options, value } => {
+            let signer = native_signer(&source, &options).await?;
+            println!("{}", signer.sign(&value));
+            Ok(())
+        }
+        Command::Verify {
+            source,
+            options,
+            max_age,
+            token,
+        } => {
+            let mut signer = native_signer(&source, &options).await?;
+            if let Some(secs) = max_age {
+                signer = signer.with_max_age(Duration::from_secs(secs));
+            } else if options.timestamp {
+                signer = signer.with_max_age(Duration::MAX);
+            }
+            let verified = signer
+                .verify(token.trim())
+                .map_err(|e| Failure::Rejected(e.to_string()))?;
+            if verified.needs_resign() {
+                eprintln!(
+                    "keyroll: verified by {} key {}: sign the value again with the current key",
+                    verified.key.role, verified.key.id
+                );
+            }
+            println!("{}", verified.value);
+            Ok(())
+        }
+        Command::Watch { source, interval } => watch(&source, interval).await,
+        Command::Rotate { source } => rotate(&source).await,
+    }
+}
+
+fn generate(chars: Option<usize>, bytes: Option<usize>) -> Result<String, Failure> {
+    let mut rng = rand::rng();
+    if let Some(n) = bytes {
+        if n == 0 {
+            return Err(Failure::Error("--bytes must be at least 1".into()));
+        }
+        let random: Vec<u8> = (0..n).map(|_| rng.random()).collect();
+        // URL-safe base64 with padding: the form Fernet keys take.
+        return Ok(base64::engine::general_purpose::URL_SAFE.encode(random));
+    }
+    let n = chars.unwrap_or(50);
+    if n == 0 {
+        return Err(Failure::Error("--chars must be at least 1".into()));
+    }
+    Ok((0..n)
+        .map(|_| char::from(DJANGO_ALPHABET[rng.random_range(0..DJANGO_ALPHABET.len())]))
+        .collect())
+}
+
+fn builder(source: &Source) -> Result<keyroll::RefresherBuilder, Failure> {
+    let mut policy = Policy::default();
+    if let Some(window) = source.fallback_window {
+        policy = policy.with_fallback_window(window);
+    }
+    if let Some(delay) = source.activation_delay {
+        policy = policy.with_activation_delay(delay);
+    }
+    if let Some(max) = source.max_fallbacks {
+        policy = policy.with_max_fallbacks(max);
+    }
+    Ok(Refresher::builder(keyroll::open(&source.keys)?).policy(policy))
+}
+
+async fn load(source: &Source) -> Result<KeySet, Failure> {
+    Ok(builder(source)?.load_once().await?.1)
+}
+
+async fn native_signer(source: &Source, options: &SignOptions) -> Result<Signer, Failure> {
+    if options.format == Format::Django {
+        return Err(Failure::Error(
+            "--format django is not available in this build yet; use --format keyroll".into(),
+        ));
+    }
+    let signer = Signer::new(Keyring::new(load(source).await?)).with_salt(options.salt.clone());
+    Ok(if options.timestamp {
+        signer.with_timestamps()
+    } else {
+        signer
+    })
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    time::OffsetDateTime::from(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| format!("{at:?}"))
+}
+
+/// One line per key: role, id, and when its role changes.
+fn describe_keys(set: &KeySet, now: SystemTime) -> Vec<String> {
+    set.keys()
+        .iter()
+        .map(|key| {
+            let role = key.role_at(now);
+            let when = match role {
+                Role::Current => match key.signs_until() {
+                    Some(until) => format!("signing until {}", rfc3339(until)),
+                    None => "signing".to_owned(),
+                },
+                Role::Pending => match key.signs_from() {
+                    Some(from) => format!("verify-only, signs from {}", rfc3339(from)),
+                    None => "verify-only".to_owned(),
+                },
+                Role::Fallback => match key.verifies_until() {
+                    Some(until) => format!("verifies until {}", rfc3339(until)),
+                    None => "verifies".to_owned(),
+                },
+                _ => "no longer verifies".to_owned(),
+            };
+            let fingerprint = key.material().fingerprint();
+            if key.id() == fingerprint {
+                format!("{role:<9} {fingerprint:<16} {when}")
+            } else {
+                format!("{role:<9} {:<16} {when} ({fingerprint})", key.id())
+            }
+        })
+        .collect()
+}
+
+async fn check(source: &Source) -> Result<(), Failure> {
+    let set = load(source).await?;
+    println!("{}", source.keys);
+    for line in describe_keys(&set, SystemTime::now()) {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
+    let refresher = builder(source)?
+        .interval(interval)
+        .start()
+        .await
+        .map_err(|e| match e.last {
+            RefreshError::Policy(policy) => Failure::Rejected(policy.to_string()),
+            _ => Failure::Error(e.to_string()),
+        })?;
+    let mut changes = refresher.keyring().subscribe();
+    let print = |keyring: &Keyring| {
+        let set = keyring.load();
+        let line = describe_keys(&set, SystemTime::now())
+            .iter()
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!("{} generation {}: {line}", rfc3339(SystemTime::now()), keyring.generation());
+    };
+    print(refresher.keyring());
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                print(refresher.keyring());
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    refresher.shutdown().await;
+    Ok(())
+}
+
+async fn rotate(source: &Source) -> Result<(), Failure> {
+    let builder = builder(source)?;
+    let provider = keyroll::open(&source.keys)?;
+    let material = KeyMaterial::from(generate(None, None)?);
+    let published = provider.rotate(&material).await?;
+    println!("published new key version {} ({})", published.id, material.fingerprint());
+    let (_, set) = builder.load_once().await.map_err(|e| match e {
+        RefreshError::Policy(PolicyError::WeakKey { .. }) => Failure::Rejected(e.to_string()),
+        other => Failure::from(other),
+    })?;
+    if let Some(key) = set.key(&published.id) {
+        match (key.role_at(SystemTime::now()), key.signs_from()) {
+            (Role::Current, _) => println!("it signs now"),
+            (_, Some(from)) => println!("it verifies now and starts signing at {}", rfc3339(from)),
+            _ => println!("it verifies now; it signs once the store makes it current"),
+        }
+    }
+    Ok(())
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 90s, 15m, 12h or 30d"))?;
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}`; use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(number.saturating_mul(unit_secs)))
+}

@@ -27,7 +27,7 @@ pub enum Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::Current => "current",
             Self::Pending => "pending",
             Self::Fallback => "fallback",
