@@ -1,0 +1,307 @@
+//! MultiFernet over a live keyring.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use keyroll_core::{DerivedCache, KeySet, Keyring, Role, VerifiedBy};
+
+use crate::key::{Derive, FernetKey, KeyError, OpenFailure};
+use crate::token::RawToken;
+
+/// How far in the future a token's timestamp may lie before a decryption
+/// with a TTL refuses it (pyca's `_MAX_CLOCK_SKEW`).
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// Why a token did not decrypt.
+///
+/// Every variant but [`Key`](DecryptError::Key) means the token is invalid
+/// or expired (what Python reports as `InvalidToken`);
+/// [`is_invalid_token`](DecryptError::is_invalid_token) tells them apart.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// Not a Fernet token: not url-safe base64, wrong version byte, too
+    /// short, or a ciphertext that is not whole AES blocks.
+    #[error("malformed Fernet token: {0}")]
+    Malformed(&'static str),
+    /// Older than the TTL allows.
+    #[error("token expired: {age:?} old, at most {ttl:?} allowed")]
+    Expired {
+        /// The token's age, in whole seconds.
+        age: Duration,
+        /// The TTL asked for.
+        ttl: Duration,
+    },
+    /// With a TTL, the timestamp lies more than [`MAX_CLOCK_SKEW`] in the future.
+    #[error("token timestamp lies {ahead:?} in the future, more than the 60 s clock skew allowed")]
+    FromTheFuture {
+        /// How far ahead of the clock.
+        ahead: Duration,
+    },
+    /// No accepted key's MAC matches: tampered, or encrypted with a key this
+    /// keyring does not hold (or no longer accepts).
+    #[error(
+        "no accepted key decrypts this token: it was tampered with, or encrypted with a key that is not (or no longer) in the key set"
+    )]
+    NoMatchingKey,
+    /// A key's MAC matched but the plaintext is not PKCS#7 padded: the token
+    /// was produced by a broken encrypter.
+    #[error(
+        "the token's MAC is valid but its plaintext padding is not: it was produced by a broken encrypter"
+    )]
+    BadPadding,
+    /// The keyring holds a key that is not usable under the configured
+    /// derivation: fix the configuration, not the token.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+impl DecryptError {
+    /// True when the token itself is at fault (invalid, tampered, expired);
+    /// false for configuration errors ([`DecryptError::Key`]). The CLI exits
+    /// 1 for the former and 2 for the latter.
+    pub fn is_invalid_token(&self) -> bool {
+        !matches!(self, Self::Key(_))
+    }
+}
+
+/// A decrypted token, with the key that decrypted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Decrypted {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// Which key decrypted it, and its role at that moment.
+    pub key: VerifiedBy,
+    /// When the token was made (kept across [`rotate`](Encrypter::rotate)).
+    pub timestamp: SystemTime,
+}
+
+impl Decrypted {
+    /// True when a key other than the current one decrypted it: store
+    /// [`Encrypter::rotate`]'s token in its place.
+    pub fn needs_rotation(&self) -> bool {
+        self.key.role != Role::Current
+    }
+}
+
+/// Per key of the set, in the set's order: the ready Fernet key, or why the
+/// key is unusable.
+pub(crate) type DerivedKeys = Vec<Result<FernetKey, KeyError>>;
+
+/// Encrypts and decrypts Fernet tokens with the keys of a [`Keyring`], with
+/// Python `MultiFernet` semantics: encrypt with the signing key, decrypt with
+/// any verifying key (current, then pending, then fallbacks), rotate with
+/// the original timestamp.
+///
+/// Each key is parsed or derived once per key-set generation (a
+/// [`DerivedCache`]), never per call.
+///
+/// ```
+/// use keyroll_core::{KeySet, Keyring};
+/// use keyroll_fernet::{Derive, Encrypter};
+///
+/// let keyring = Keyring::new(KeySet::single("v1", keyroll_fernet::generate_key()));
+/// let encrypter = Encrypter::new(keyring, Derive::Raw).unwrap();
+/// let token = encrypter.encrypt("api-secret-of-a-customer").unwrap();
+/// let decrypted = encrypter.decrypt(&token, None).unwrap();
+/// assert_eq!(decrypted.plaintext, b"api-secret-of-a-customer");
+/// assert_eq!(&*decrypted.key.id, "v1");
+/// ```
+pub struct Encrypter {
+    keyring: Keyring,
+    derive: Derive,
+    clock: fn() -> SystemTime,
+    keys: DerivedCache<DerivedKeys>,
+}
+
+/// What one key-set lookup decrypted.
+pub(crate) struct Opened {
+    pub(crate) plaintext: Vec<u8>,
+    pub(crate) key: VerifiedBy,
+    pub(crate) timestamp: u64,
+}
+
+impl Encrypter {
+    /// An encrypter over `keyring`, turning each key into a Fernet key with
+    /// `derive`. Fails when a key of the current set is not usable (with
+    /// [`Derive::Raw`]: not a Fernet key), naming the key.
+    pub fn new(keyring: Keyring, derive: Derive) -> Result<Self, KeyError> {
+        let keys = DerivedCache::new(&keyring, move |set: &KeySet| derive_keys(set, derive));
+        let encrypter = Self {
+            keyring,
+            derive,
+            clock: SystemTime::now,
+            keys,
+        };
+        encrypter.check()?;
+        Ok(encrypter)
+    }
+
+    /// Reads time from `clock` instead of the system clock (for tests).
+    pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The key derivation in use.
+    pub fn derive(&self) -> Derive {
+        self.derive
+    }
+
+    /// The keyring it reads.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Checks that every key of the keyring's current set is usable.
+    pub fn check(&self) -> Result<(), KeyError> {
+        let derived = self.keys.get(&self.keyring);
+        derived
+            .state
+            .iter()
+            .try_for_each(|key| key.as_ref().map(|_| ()).map_err(Clone::clone))
+    }
+
+    /// Encrypts `plaintext` with the key that signs now, stamped with now.
+    pub fn encrypt(&self, plaintext: impl AsRef<[u8]>) -> Result<String, KeyError> {
+        let now = (self.clock)();
+        let derived = self.keys.get(&self.keyring);
+        let key = signing_key(&derived.keys, &derived.state, now)?;
+        Ok(key.encrypt_at(plaintext.as_ref(), now))
+    }
+
+    /// Decrypts `token` (surrounding whitespace ignored) with the first
+    /// verifying key whose MAC matches, and reports which key that was.
+    ///
+    /// With a `ttl` (whole seconds count), a token older than `ttl` is
+    /// [`Expired`](DecryptError::Expired) and one stamped more than
+    /// [`MAX_CLOCK_SKEW`] ahead is [`FromTheFuture`](DecryptError::FromTheFuture);
+    /// both are checked before the MAC, as the spec and pyca do. Without a
+    /// TTL the timestamp is not checked at all.
+    pub fn decrypt(&self, token: &str, ttl: Option<Duration>) -> Result<Decrypted, DecryptError> {
+        let now = (self.clock)();
+        let raw = RawToken::parse(token)?;
+        if let Some(ttl) = ttl {
+            check_time(raw.timestamp(), ttl, now)?;
+        }
+        let opened = self.open(&raw, now)?;
+        Ok(Decrypted {
+            plaintext: opened.plaintext,
+            key: opened.key,
+            timestamp: to_system_time(opened.timestamp)?,
+        })
+    }
+
+    /// Re-encrypts `token` with the key that signs now, under a fresh IV,
+    /// keeping its original timestamp (so its age keeps counting from when it
+    /// was first made). Like `MultiFernet.rotate`, it decrypts without a TTL
+    /// and always produces a new token.
+    pub fn rotate(&self, token: &str) -> Result<String, DecryptError> {
+        let now = (self.clock)();
+        let raw = RawToken::parse(token)?;
+        let opened = self.open(&raw, now)?;
+        Ok(self.seal(&opened.plaintext, opened.timestamp, now)?)
+    }
+
+    /// Tries the verifying keys at `now` in order: current, pending, fallbacks.
+    pub(crate) fn open(&self, raw: &RawToken, now: SystemTime) -> Result<Opened, DecryptError> {
+        let derived = self.keys.get(&self.keyring);
+        let set = &derived.keys;
+        let mut failure = DecryptError::NoMatchingKey;
+        for wanted in [Role::Current, Role::Pending, Role::Fallback] {
+            for (entry, key) in set.keys().iter().zip(&derived.state) {
+                if entry.role_at(now) != wanted {
+                    continue;
+                }
+                let key = match key {
+                    Ok(key) => key,
+                    Err(error) => {
+                        failure = DecryptError::Key(error.clone());
+                        continue;
+                    }
+                };
+                match key.open(raw) {
+                    Ok(plaintext) => {
+                        entry.record_verification();
+                        return Ok(Opened {
+                            plaintext,
+                            key: VerifiedBy {
+                                id: entry.shared_id(),
+                                role: wanted,
+                            },
+                            timestamp: raw.timestamp(),
+                        });
+                    }
+                    Err(OpenFailure::Padding) if failure == DecryptError::NoMatchingKey => {
+                        failure = DecryptError::BadPadding;
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        Err(failure)
+    }
+
+    /// Encrypts with the key that signs at `now`, stamped `timestamp`.
+    pub(crate) fn seal(&self, plaintext: &[u8], timestamp: u64, now: SystemTime) -> Result<String, KeyError> {
+        let derived = self.keys.get(&self.keyring);
+        let key = signing_key(&derived.keys, &derived.state, now)?;
+        Ok(key.encrypt_stamped(plaintext, timestamp))
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+}
+
+impl fmt::Debug for Encrypter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Encrypter")
+            .field("derive", &self.derive)
+            .field("generation", &self.keyring.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+fn derive_keys(set: &KeySet, derive: Derive) -> DerivedKeys {
+    set.keys()
+        .iter()
+        .map(|entry| FernetKey::from_material(entry.id(), entry.material(), derive))
+        .collect()
+}
+
+fn signing_key<'a>(set: &KeySet, keys: &'a DerivedKeys, now: SystemTime) -> Result<&'a FernetKey, KeyError> {
+    let signing = set.signing_key_at(now);
+    let position = set
+        .keys()
+        .iter()
+        .position(|k| std::ptr::eq(k, signing))
+        .expect("the signing key belongs to its set");
+    keys[position].as_ref().map_err(Clone::clone)
+}
+
+/// pyca's order and arithmetic: `timestamp + ttl < now` is expired,
+/// `now + 60 < timestamp` is too far ahead; both in whole seconds.
+fn check_time(timestamp: u64, ttl: Duration, now: SystemTime) -> Result<(), DecryptError> {
+    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let ttl_secs = ttl.as_secs();
+    if timestamp.saturating_add(ttl_secs) < now {
+        return Err(DecryptError::Expired {
+            age: Duration::from_secs(now - timestamp),
+            ttl: Duration::from_secs(ttl_secs),
+        });
+    }
+    if now.saturating_add(MAX_CLOCK_SKEW.as_secs()) < timestamp {
+        return Err(DecryptError::FromTheFuture {
+            ahead: Duration::from_secs(timestamp - now),
+        });
+    }
+    Ok(())
+}
+
+fn to_system_time(timestamp: u64) -> Result<SystemTime, DecryptError> {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(timestamp))
+        .ok_or(DecryptError::Malformed("timestamp out of range"))
+}
