@@ -1,0 +1,376 @@
+//! The two key file formats: plain text and JSON key set.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use keyroll_core::{KeyMaterial, KeyState, KeyVersion};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+/// The layout of a key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// One key per line, newest (signing) first; blank lines and lines
+    /// starting with `#` are skipped.
+    Text,
+    /// A JSON key set: `{"keys": [{"id": ..., "key": ..., ...}]}`, newest first.
+    Json,
+}
+
+impl Format {
+    /// The format of `contents`: JSON when the first non-whitespace character
+    /// is `{`, plain text otherwise.
+    pub fn detect(contents: &[u8]) -> Self {
+        match contents.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Self::Json,
+            _ => Self::Text,
+        }
+    }
+
+    /// The format named `name` (`text` or `json`), as in `?format=`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "text" => Some(Self::Text),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+
+    /// The name used in URIs: `text` or `json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+
+    /// Parses `contents` in this format into key versions, newest first.
+    pub fn parse(self, contents: &[u8]) -> Result<Vec<KeyVersion>, ParseError> {
+        match self {
+            Self::Text => parse_text(contents),
+            Self::Json => parse_json(contents),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parses `contents` in the given format, or the [detected](Format::detect)
+/// one when `format` is `None`.
+pub fn parse(contents: &[u8], format: Option<Format>) -> Result<Vec<KeyVersion>, ParseError> {
+    format.unwrap_or_else(|| Format::detect(contents)).parse(contents)
+}
+
+/// Why a key file could not be read as a key set. Never contains key material:
+/// positions, ids and field names only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// No key in the file: empty, or only blank lines and comments.
+    #[error(
+        "the file holds no key (it is empty or has only blank lines and # comments); put the signing key on the first line"
+    )]
+    Empty,
+    /// A line of a plain text file is not UTF-8.
+    #[error(
+        "line {line} is not valid UTF-8; plain key files hold text keys, use a JSON key set with \"key_base64\" for binary keys"
+    )]
+    NotUtf8 {
+        /// The 1-based line number.
+        line: usize,
+    },
+    /// The JSON is malformed or does not match the key set schema.
+    #[error("invalid JSON key set at line {line}, column {column}: {message}")]
+    Json {
+        /// The 1-based line of the problem.
+        line: usize,
+        /// The 1-based column of the problem.
+        column: usize,
+        /// What is wrong, with any quoted values removed.
+        message: String,
+    },
+    /// The JSON key set has no entries.
+    #[error("the JSON key set has an empty \"keys\" list; add at least one key")]
+    NoKeys,
+    /// One entry of the JSON key set is unusable.
+    #[error("key entry {index}{}: {problem}", id.as_ref().map(|id| format!(" (id {id})")).unwrap_or_default())]
+    Entry {
+        /// The 1-based position in the `keys` list.
+        index: usize,
+        /// The entry's id, if it has one.
+        id: Option<String>,
+        /// What is wrong with it.
+        problem: EntryProblem,
+    },
+}
+
+/// What is wrong with one entry of a JSON key set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryProblem {
+    /// Neither `key` nor `key_base64` given, or both.
+    #[error("give exactly one of \"key\" (text) and \"key_base64\" (binary)")]
+    KeyField,
+    /// The key is empty.
+    #[error("the key is empty")]
+    EmptyKey,
+    /// `key_base64` is not base64.
+    #[error("\"key_base64\" is not valid base64 (standard or URL-safe alphabet)")]
+    Base64,
+    /// The id is used by an earlier entry too.
+    #[error("the id is used by entry {0} as well; ids must be unique")]
+    DuplicateId(usize),
+    /// The id is empty.
+    #[error("the id is empty; leave \"id\" out to use the key's fingerprint")]
+    EmptyId,
+    /// Listed before an entry created later.
+    #[error("it was created before entry {0}, which is listed after it; list keys newest first")]
+    OutOfOrder(usize),
+}
+
+fn parse_text(contents: &[u8]) -> Result<Vec<KeyVersion>, ParseError> {
+    let mut versions = Vec::new();
+    for (index, line) in contents.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(line).map_err(|_| ParseError::NotUtf8 { line: index + 1 })?;
+        let key = line.trim();
+        if key.is_empty() || key.starts_with('#') {
+            continue;
+        }
+        versions.push(KeyVersion::from_material(key));
+    }
+    if versions.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    Ok(versions)
+}
+
+/// The JSON key file, as written and read.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyFile {
+    pub(crate) keys: Vec<Entry>,
+}
+
+/// One entry of the JSON key file. `Debug` is written by hand: it must not
+/// show the key.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Entry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) key: Option<Zeroizing<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) key_base64: Option<Zeroizing<String>>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) created: Option<OffsetDateTime>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) activates: Option<OffsetDateTime>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) expires: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state: Option<EntryState>,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("id", &self.id)
+            .field("created", &self.created)
+            .field("activates", &self.activates)
+            .field("expires", &self.expires)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum EntryState {
+    Enabled,
+    Disabled,
+    Destroyed,
+}
+
+/// Fields and values of the schema, the only quoted words an error message
+/// may keep.
+const SCHEMA_WORDS: &[&str] = &[
+    "keys",
+    "id",
+    "key",
+    "key_base64",
+    "created",
+    "activates",
+    "expires",
+    "state",
+    "enabled",
+    "disabled",
+    "destroyed",
+];
+
+pub(crate) fn read_key_file(contents: &[u8]) -> Result<KeyFile, ParseError> {
+    serde_json::from_slice(contents).map_err(|error| ParseError::Json {
+        line: error.line(),
+        column: error.column(),
+        message: redact_json_error(&error),
+    })
+}
+
+fn parse_json(contents: &[u8]) -> Result<Vec<KeyVersion>, ParseError> {
+    let file = read_key_file(contents)?;
+    if file.keys.is_empty() {
+        return Err(ParseError::NoKeys);
+    }
+    let mut versions: Vec<KeyVersion> = Vec::with_capacity(file.keys.len());
+    for (position, entry) in file.keys.iter().enumerate() {
+        let index = position + 1;
+        let fail = |problem| ParseError::Entry {
+            index,
+            id: entry.id.clone(),
+            problem,
+        };
+        let material = match (&entry.key, &entry.key_base64) {
+            (Some(text), None) => KeyMaterial::from(text.as_str()),
+            (None, Some(encoded)) => {
+                KeyMaterial::new(decode_base64(encoded.trim()).ok_or_else(|| fail(EntryProblem::Base64))?)
+            }
+            _ => return Err(fail(EntryProblem::KeyField)),
+        };
+        if material.is_empty() {
+            return Err(fail(EntryProblem::EmptyKey));
+        }
+        let id = match &entry.id {
+            Some(id) if id.trim().is_empty() => return Err(fail(EntryProblem::EmptyId)),
+            Some(id) => id.clone(),
+            None => material.fingerprint(),
+        };
+        if let Some(earlier) = versions.iter().position(|v| v.id == id) {
+            return Err(fail(EntryProblem::DuplicateId(earlier + 1)));
+        }
+        let created = entry.created.map(SystemTime::from);
+        if let (Some(created), Some(newer)) = (created, versions.last().and_then(|v| v.created))
+            && created > newer
+        {
+            return Err(ParseError::Entry {
+                index: index - 1,
+                id: versions.last().map(|v| v.id.clone()),
+                problem: EntryProblem::OutOfOrder(index),
+            });
+        }
+        let mut version = KeyVersion::new(id, material).with_state(match entry.state {
+            None | Some(EntryState::Enabled) => KeyState::Enabled,
+            Some(EntryState::Disabled) => KeyState::Disabled,
+            Some(EntryState::Destroyed) => KeyState::Destroyed,
+        });
+        if let Some(created) = created {
+            version = version.with_created(created);
+        }
+        if let Some(at) = entry.activates {
+            version = version.with_activates(at.into());
+        }
+        if let Some(at) = entry.expires {
+            version = version.with_expires(at.into());
+        }
+        versions.push(version);
+    }
+    Ok(versions)
+}
+
+/// Decodes standard or URL-safe base64, padded or not.
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&alphabet::STANDARD, config)
+        .decode(text)
+        .or_else(|_| GeneralPurpose::new(&alphabet::URL_SAFE, config).decode(text))
+        .ok()
+}
+
+/// serde_json's message without its position suffix and without any quoted
+/// value other than the schema's own field and state names: a key in the
+/// wrong place (`"keys": ["…"]`) must not end up in a log.
+fn redact_json_error(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    let message = match full.rfind(" at line ") {
+        Some(at) => &full[..at],
+        None => &full,
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(['"', '`']) {
+        let quote = rest[start..].chars().next().expect("found a quote");
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find(quote) {
+            Some(end) => {
+                let word = &after[..end];
+                out.push(quote);
+                out.push_str(if SCHEMA_WORDS.contains(&word) { word } else { "…" });
+                out.push(quote);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('…');
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "first-key-0123456789abcdefghijklmnopqrstuvwxyz";
+
+    #[test]
+    fn json_is_detected_by_its_opening_brace() {
+        assert_eq!(Format::detect(b"  \n {\"keys\": []}"), Format::Json);
+        assert_eq!(Format::detect(b"# keys\nabc"), Format::Text);
+        assert_eq!(Format::detect(b""), Format::Text);
+    }
+
+    #[test]
+    fn json_errors_hide_misplaced_key_text() {
+        let err = parse(format!(r#"{{"keys": ["{KEY}"]}}"#).as_bytes(), None).unwrap_err();
+        let shown = err.to_string();
+        assert!(!shown.contains(KEY), "{shown}");
+        assert!(matches!(err, ParseError::Json { line: 1, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn json_errors_keep_field_names() {
+        let err = parse(br#"{"keys": [{"key": "x", "colour": "blue"}]}"#, None).unwrap_err();
+        assert!(err.to_string().contains("unknown field `…`"), "{err}");
+        assert!(err.to_string().contains("`key_base64`"), "{err}");
+    }
+
+    #[test]
+    fn base64_accepts_both_alphabets_with_or_without_padding() {
+        assert_eq!(decode_base64("+/8=").unwrap(), vec![0xfb, 0xff]);
+        assert_eq!(decode_base64("-_8").unwrap(), vec![0xfb, 0xff]);
+        assert!(decode_base64("not base64!").is_none());
+    }
+}

@@ -1,0 +1,142 @@
+//! Publishing a new key into a key file: prepend, then rename atomically.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use keyroll_core::{KeyMaterial, ProviderError, Published};
+use tempfile::NamedTempFile;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::format::{Entry, KeyFile, read_key_file};
+use crate::{Format, io_error, parse};
+
+/// Writes `material` as the newest key of the file at `path` and returns
+/// what was published.
+pub(crate) fn prepend(
+    path: &Path,
+    format: Option<Format>,
+    material: &KeyMaterial,
+) -> Result<Published, ProviderError> {
+    // Rotating through a symlink replaces the file it points to, not the link.
+    let target = match std::fs::canonicalize(path) {
+        Ok(target) => target,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => path.to_path_buf(),
+        Err(error) => return Err(io_error(path, "resolve", error)),
+    };
+    let existing = match std::fs::read(&target) {
+        Ok(bytes) => Some(Zeroizing::new(bytes)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        Err(error) => return Err(io_error(path, "read", error)),
+    };
+    let format = format.unwrap_or_else(|| existing.as_deref().map_or(Format::Text, |b| Format::detect(b)));
+    let invalid =
+        |message: String| ProviderError::invalid(format!("cannot rotate {}: {message}", path.display()));
+    let id = material.fingerprint();
+    if let Some(bytes) = &existing {
+        match parse(bytes, Some(format)) {
+            Ok(versions) => {
+                if let Some(same) = versions.iter().find(|v| v.id == id || v.material == *material) {
+                    return Err(invalid(format!(
+                        "the key is already in the file as {}; generate a new one with `keyroll generate`",
+                        same.id
+                    )));
+                }
+            }
+            // An empty plain file just gets its first key.
+            Err(crate::ParseError::Empty) => {}
+            Err(error) => {
+                return Err(invalid(format!(
+                    "the file is not a valid key file ({error}); fix it first"
+                )));
+            }
+        }
+    }
+
+    let now = SystemTime::now();
+    let (contents, published) = match format {
+        Format::Text => {
+            let key = std::str::from_utf8(material.expose_secret())
+                .ok()
+                .filter(|key| !key.is_empty() && key.trim() == *key && !key.contains(['\n', '\r']) && !key.starts_with('#'))
+                .ok_or_else(|| {
+                    invalid(
+                        "a plain key file holds text keys on their own lines; this key is binary, has line breaks or surrounding whitespace, or starts with #; use a JSON key set (?format=json)".to_owned(),
+                    )
+                })?;
+            let mut contents = Zeroizing::new(Vec::with_capacity(
+                key.len() + 1 + existing.as_ref().map_or(0, |e| e.len()),
+            ));
+            contents.extend_from_slice(key.as_bytes());
+            contents.push(b'\n');
+            if let Some(existing) = &existing {
+                contents.extend_from_slice(existing);
+            }
+            (contents, Published::new(id, None))
+        }
+        Format::Json => {
+            let mut file = match &existing {
+                Some(bytes) => read_key_file(bytes).map_err(|e| invalid(e.to_string()))?,
+                None => KeyFile::default(),
+            };
+            let (key, key_base64) = match std::str::from_utf8(material.expose_secret()) {
+                Ok(text) => (Some(Zeroizing::new(text.to_owned())), None),
+                Err(_) => (
+                    None,
+                    Some(Zeroizing::new(STANDARD.encode(material.expose_secret()))),
+                ),
+            };
+            file.keys.insert(
+                0,
+                Entry {
+                    id: Some(id.clone()),
+                    key,
+                    key_base64,
+                    created: Some(OffsetDateTime::from(now)),
+                    ..Entry::default()
+                },
+            );
+            let mut contents = Zeroizing::new(
+                serde_json::to_vec_pretty(&file).expect("a key file always serializes to JSON"),
+            );
+            contents.push(b'\n');
+            (contents, Published::new(id, Some(now)))
+        }
+    };
+    replace_atomically(&target, &contents).map_err(|error| io_error(path, "write", error))?;
+    tracing::info!(path = %path.display(), id = %published.id, "published a new key");
+    Ok(published)
+}
+
+/// Replaces the file at `target` with `contents`: a temporary file in the same
+/// directory, given the original's permissions (and owner, where allowed),
+/// flushed to disk, then renamed over the original. Readers see the old file
+/// or the new one, never a mix.
+pub(crate) fn replace_atomically(target: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // NamedTempFile creates the file with mode 0600: right for a new key file.
+    let mut temp = NamedTempFile::new_in(&dir)?;
+    temp.write_all(contents)?;
+    if let Ok(metadata) = std::fs::metadata(target) {
+        temp.as_file().set_permissions(metadata.permissions())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // Only root may give a file away; others keep their own ownership.
+            let _ = std::os::unix::fs::chown(temp.path(), Some(metadata.uid()), Some(metadata.gid()));
+        }
+    }
+    temp.as_file().sync_all()?;
+    temp.persist(target).map_err(|e| e.error)?;
+    // Make the rename itself durable; not every platform can sync a directory.
+    if let Ok(dir) = std::fs::File::open(&dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
