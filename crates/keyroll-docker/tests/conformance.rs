@@ -1,0 +1,88 @@
+//! The Docker secrets provider passes the shared conformance suite, with
+//! fallbacks given both ways: lines of one secret, and a second secret.
+
+use std::path::{Path, PathBuf};
+
+use keyroll_core::{KeyProvider, async_trait};
+use keyroll_docker::DockerProvider;
+use keyroll_testkit::conformance::{self, Capabilities, TestStore};
+use tempfile::TempDir;
+
+/// Replaces a secret file the way kubelet and deploy tools do: write aside,
+/// rename over.
+fn replace(path: &Path, contents: &str) {
+    let temp = path.with_extension("incoming");
+    std::fs::write(&temp, contents).unwrap();
+    std::fs::rename(&temp, path).unwrap();
+}
+
+/// One secret holding the new key first and every older key after it.
+#[derive(Debug)]
+struct MultiLineSecret {
+    root: TempDir,
+}
+
+impl MultiLineSecret {
+    fn path(&self) -> PathBuf {
+        self.root.path().join("app_key")
+    }
+}
+
+#[async_trait]
+impl TestStore for MultiLineSecret {
+    fn provider(&self) -> Box<dyn KeyProvider> {
+        Box::new(
+            DockerProvider::new("app_key")
+                .unwrap()
+                .with_root(self.root.path()),
+        )
+    }
+
+    async fn publish(&self, material: &str) {
+        let existing = std::fs::read_to_string(self.path()).unwrap_or_default();
+        replace(&self.path(), &format!("{material}\n{existing}"));
+    }
+}
+
+/// The new key in `app_key`, the one before it moved to `app_key_previous`
+/// (`docker://app_key?fallbacks=app_key_previous`).
+#[derive(Debug)]
+struct PreviousSecret {
+    root: TempDir,
+}
+
+#[async_trait]
+impl TestStore for PreviousSecret {
+    fn provider(&self) -> Box<dyn KeyProvider> {
+        Box::new(
+            DockerProvider::new("app_key")
+                .unwrap()
+                .with_root(self.root.path())
+                .with_fallbacks(["app_key_previous"])
+                .unwrap(),
+        )
+    }
+
+    async fn publish(&self, material: &str) {
+        let current = self.root.path().join("app_key");
+        let previous = std::fs::read_to_string(&current).unwrap_or_else(|_| format!("{material}\n"));
+        replace(&self.root.path().join("app_key_previous"), &previous);
+        replace(&current, &format!("{material}\n"));
+    }
+}
+
+#[tokio::test]
+async fn multi_line_secret_passes_the_conformance_suite() {
+    let store = MultiLineSecret {
+        root: tempfile::tempdir().unwrap(),
+    };
+    conformance::run(&store, Capabilities::new().with_push()).await;
+}
+
+#[tokio::test]
+async fn secret_with_a_previous_secret_passes_the_conformance_suite() {
+    let store = PreviousSecret {
+        root: tempfile::tempdir().unwrap(),
+    };
+    conformance::run(&store, Capabilities::new().with_push()).await;
+}
