@@ -1,6 +1,5 @@
 //! An evaluated key set: which key signs, which verify, until when.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -173,7 +172,6 @@ impl fmt::Debug for KeyEntry {
 #[derive(Debug)]
 pub struct KeySet {
     keys: Vec<KeyEntry>,
-    by_kid: HashMap<[u8; 8], Vec<usize>>,
     generation: u64,
     evaluated_at: SystemTime,
 }
@@ -200,13 +198,8 @@ impl KeySet {
         if !keys.iter().any(|k| k.role_at(now) == Role::Current) {
             return Err(KeySetError::NoSigningKey);
         }
-        let mut by_kid: HashMap<[u8; 8], Vec<usize>> = HashMap::new();
-        for (index, key) in keys.iter().enumerate() {
-            by_kid.entry(key.kid).or_default().push(index);
-        }
         Ok(Self {
             keys,
-            by_kid,
             generation: 0,
             evaluated_at: now,
         })
@@ -265,12 +258,6 @@ impl KeySet {
                     .map(move |k| (k, k.role_at(now)))
                     .filter(move |(_, role)| *role == wanted)
             })
-    }
-
-    /// Positions in [`keys`](KeySet::keys) of the keys whose native key id is
-    /// `kid` (almost always zero or one).
-    pub fn positions_of_kid(&self, kid: &[u8; 8]) -> &[usize] {
-        self.by_kid.get(kid).map_or(&[], Vec::as_slice)
     }
 
     /// The key with the store id `id`.

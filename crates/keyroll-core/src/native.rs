@@ -20,6 +20,7 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
+use constant_time_eq::constant_time_eq_n;
 
 use crate::{DerivedCache, KeySet, Keyring, Role};
 
@@ -118,7 +119,7 @@ pub struct Signer {
     timestamped: bool,
     max_age: Option<Duration>,
     clock: fn() -> SystemTime,
-    keys: DerivedCache<Vec<Hmac<Sha256>>>,
+    keys: DerivedCache<NativeKeys>,
 }
 
 impl Signer {
@@ -129,7 +130,7 @@ impl Signer {
 
     fn build(keyring: Keyring, salt: String) -> Self {
         let derive_salt = salt.clone();
-        let keys = DerivedCache::new(&keyring, move |set: &KeySet| derive_keys(set, &derive_salt));
+        let keys = DerivedCache::new(&keyring, move |set: &KeySet| NativeKeys::derive(set, &derive_salt));
         Self {
             keyring,
             salt,
@@ -189,10 +190,11 @@ impl Signer {
             .iter()
             .position(|k| std::ptr::eq(k, key))
             .expect("the signing key belongs to its set");
+        let native = &derived.state.keys[position];
         let mut token = String::with_capacity(32 + value.len() * 4 / 3 + MAC_LEN);
         token.push_str(if self.timestamped { TIMED } else { UNTIMED });
         token.push('.');
-        B64.encode_string(key.kid(), &mut token);
+        token.push_str(std::str::from_utf8(&native.kid_text).expect("base64 is ASCII"));
         token.push('.');
         if self.timestamped {
             let seconds = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -200,10 +202,9 @@ impl Signer {
             token.push('.');
         }
         B64.encode_string(value, &mut token);
-        let mut mac = derived.state[position].clone();
-        mac.update(token.as_bytes());
+        let mac = native.mac_text(token.as_bytes());
         token.push('.');
-        B64.encode_string(mac.finalize().into_bytes(), &mut token);
+        token.push_str(std::str::from_utf8(&mac).expect("base64 is ASCII"));
         token
     }
 
@@ -219,16 +220,15 @@ impl Signer {
         let parsed = Parsed::parse(token)?;
         let derived = self.keys.get(&self.keyring);
         let mut known = false;
-        for &position in derived.keys.positions_of_kid(&parsed.kid) {
+        for (position, native) in derived.state.with_kid(parsed.kid) {
             let key = &derived.keys.keys()[position];
             let role = key.role_at(now);
             if role == Role::Retired {
                 continue;
             }
             known = true;
-            let mut mac = derived.state[position].clone();
-            mac.update(parsed.signed.as_bytes());
-            if mac.verify_slice(&parsed.mac).is_ok() {
+            let expected = native.mac_text(parsed.signed.as_bytes());
+            if constant_time_eq_n(&expected, parsed.mac) {
                 let timestamp = parsed.timestamp.map(|s| UNIX_EPOCH + Duration::from_secs(s));
                 self.check_age(timestamp, now)?;
                 key.record_verification();
@@ -302,80 +302,120 @@ impl fmt::Debug for Signer {
     }
 }
 
-/// Per-salt MAC states, one per key of the set, in the set's order.
-fn derive_keys(set: &KeySet, salt: &str) -> Vec<Hmac<Sha256>> {
-    set.keys()
-        .iter()
-        .map(|key| {
-            let mut derivation = key.keyed_mac().clone();
-            derivation.update(b"keyroll/v1/native\0");
-            derivation.update(salt.as_bytes());
-            let mac_key = derivation.finalize().into_bytes();
-            <Hmac<Sha256> as Mac>::new_from_slice(&mac_key).expect("HMAC accepts 32-byte keys")
-        })
-        .collect()
+/// What the native format needs per key of a set, derived once per key set
+/// generation: the key id as it appears in tokens and the per-salt MAC state.
+struct NativeKeys {
+    keys: Vec<NativeKey>,
+}
+
+struct NativeKey {
+    kid_text: [u8; KID_LEN],
+    mac: Hmac<Sha256>,
+}
+
+impl NativeKeys {
+    fn derive(set: &KeySet, salt: &str) -> Self {
+        let keys = set
+            .keys()
+            .iter()
+            .map(|key| {
+                let mut derivation = key.keyed_mac().clone();
+                derivation.update(b"keyroll/v1/native\0");
+                derivation.update(salt.as_bytes());
+                let mac_key = derivation.finalize().into_bytes();
+                let mut kid_text = [0u8; KID_LEN];
+                B64.encode_slice(key.kid(), &mut kid_text)
+                    .expect("8 bytes encode to 11 characters");
+                NativeKey {
+                    kid_text,
+                    mac: <Hmac<Sha256> as Mac>::new_from_slice(&mac_key).expect("HMAC accepts 32-byte keys"),
+                }
+            })
+            .collect();
+        Self { keys }
+    }
+
+    /// Positions of the keys whose key id reads `kid` (almost always one).
+    /// Key sets hold a handful of keys, so a scan beats hashing.
+    fn with_kid<'a>(&'a self, kid: &'a [u8; KID_LEN]) -> impl Iterator<Item = (usize, &'a NativeKey)> + 'a {
+        self.keys
+            .iter()
+            .enumerate()
+            .filter(move |(_, key)| &key.kid_text == kid)
+    }
+}
+
+impl NativeKey {
+    /// The base64url text of the MAC over `signed`.
+    fn mac_text(&self, signed: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = self.mac.clone();
+        mac.update(signed);
+        let mut text = [0u8; MAC_LEN];
+        B64.encode_slice(mac.finalize().into_bytes(), &mut text)
+            .expect("32 bytes encode to 43 characters");
+        text
+    }
 }
 
 /// A token split into its fields, borrowing from it.
 struct Parsed<'t> {
     signed: &'t str,
-    kid: [u8; 8],
+    kid: &'t [u8; KID_LEN],
     timestamp: Option<u64>,
     payload: &'t str,
-    mac: [u8; 32],
+    mac: &'t [u8; MAC_LEN],
 }
 
 impl<'t> Parsed<'t> {
+    /// Splits a token by position: the key id and MAC have fixed widths, so
+    /// only the middle (timestamp, payload) is scanned.
     fn parse(token: &'t str) -> Result<Self, VerifyError> {
-        let (signed, mac_text) = token.rsplit_once('.').ok_or(VerifyError::Malformed("no signature"))?;
-        let mut fields = signed.split('.');
-        let timed = match fields.next() {
-            Some(UNTIMED) => false,
-            Some(TIMED) => true,
-            _ => return Err(VerifyError::Malformed("not a keyroll v1 token")),
+        let (timed, rest) = if let Some(rest) = token.strip_prefix("kr1t.") {
+            (true, rest)
+        } else if let Some(rest) = token.strip_prefix("kr1.") {
+            (false, rest)
+        } else if token.starts_with("kr") {
+            return Err(VerifyError::Malformed("not a keyroll v1 token"));
+        } else {
+            return Err(VerifyError::Malformed("not a keyroll token"));
         };
-        let kid_text = fields.next().ok_or(VerifyError::Malformed("no key id"))?;
-        let timestamp = if timed {
-            let text = fields.next().ok_or(VerifyError::Malformed("no timestamp"))?;
+        // kid "." middle "." mac
+        let Some(middle_len) = rest.len().checked_sub(KID_LEN + 1 + 1 + MAC_LEN) else {
+            return Err(VerifyError::Malformed("too short"));
+        };
+        let bytes = rest.as_bytes();
+        let mac_start = KID_LEN + 1 + middle_len + 1;
+        if bytes[KID_LEN] != b'.' {
+            return Err(VerifyError::Malformed("key id is not 11 base64url characters"));
+        }
+        if bytes[mac_start - 1] != b'.' {
+            return Err(VerifyError::Malformed("signature is not 43 base64url characters"));
+        }
+        let middle = &rest[KID_LEN + 1..mac_start - 1];
+        let (timestamp, payload) = if timed {
+            let (text, payload) = middle
+                .split_once('.')
+                .ok_or(VerifyError::Malformed("no timestamp"))?;
             if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(VerifyError::Malformed("timestamp is not decimal seconds"));
             }
-            Some(text.parse().map_err(|_| VerifyError::Malformed("timestamp out of range"))?)
+            let seconds = text
+                .parse()
+                .map_err(|_| VerifyError::Malformed("timestamp out of range"))?;
+            (Some(seconds), payload)
         } else {
-            None
+            (None, middle)
         };
-        let payload = fields.next().ok_or(VerifyError::Malformed("no payload"))?;
-        if fields.next().is_some() {
+        if payload.contains('.') {
             return Err(VerifyError::Malformed("too many fields"));
         }
+        let prefix_len = token.len() - rest.len();
         Ok(Self {
-            signed,
-            kid: decode_fixed(kid_text, KID_LEN, "key id")?,
+            signed: &token[..prefix_len + mac_start - 1],
+            kid: bytes[..KID_LEN].try_into().expect("sliced to KID_LEN"),
             timestamp,
             payload,
-            mac: decode_fixed(mac_text, MAC_LEN, "signature")?,
+            mac: bytes[mac_start..].try_into().expect("sliced to MAC_LEN"),
         })
     }
-}
-
-/// Decodes base64url text of exactly `text_len` characters into `N` bytes,
-/// without allocating.
-fn decode_fixed<const N: usize>(text: &str, text_len: usize, what: &'static str) -> Result<[u8; N], VerifyError> {
-    let malformed = || {
-        VerifyError::Malformed(match what {
-            "key id" => "key id is not 11 base64url characters",
-            _ => "signature is not 43 base64url characters",
-        })
-    };
-    if text.len() != text_len {
-        return Err(malformed());
-    }
-    let mut buffer = [0u8; 48];
-    let written = B64.decode_slice(text, &mut buffer).map_err(|_| malformed())?;
-    if written != N {
-        return Err(malformed());
-    }
-    let mut out = [0u8; N];
-    out.copy_from_slice(&buffer[..N]);
-    Ok(out)
 }

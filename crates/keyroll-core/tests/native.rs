@@ -145,17 +145,21 @@ fn any_tampering_is_detected() {
 #[test]
 fn malformed_tokens_are_typed_errors() {
     let signer = Signer::new(ring(KEY_A));
+    let mac = "A".repeat(43);
     let cases = [
-        ("", "no signature"),
-        ("kr1", "no signature"),
-        ("kr2.AAAAAAAAAAA.eA.AAAA", "not a keyroll v1 token"),
-        ("kr1.short.eA.AAAA", "key id is not 11 base64url characters"),
-        ("kr1.AAAAAAAAAAA.eA.short", "signature is not 43 base64url characters"),
-        ("kr1t.AAAAAAAAAAA.x1.eA.AAAA", "timestamp is not decimal seconds"),
-        ("kr1.AAAAAAAAAAA.eA.extra.AAAA", "too many fields"),
+        (String::new(), "not a keyroll token"),
+        ("kr1".into(), "not a keyroll v1 token"),
+        (format!("kr2.AAAAAAAAAAA.eA.{mac}"), "not a keyroll v1 token"),
+        ("kr1.AAAAAAAAAAA.eA.short".into(), "too short"),
+        (format!("kr1.short.eA.{mac}"), "key id is not 11 base64url characters"),
+        (format!("kr1.AAAAAAAAAAA.eA.{mac}A"), "signature is not 43 base64url characters"),
+        (format!("kr1t.AAAAAAAAAAA.eA{mac}"), "no timestamp"),
+        (format!("kr1t.AAAAAAAAAAA.x1.eA.{mac}"), "timestamp is not decimal seconds"),
+        (format!("kr1t.AAAAAAAAAAA.99999999999999999999.eA.{mac}"), "timestamp out of range"),
+        (format!("kr1.AAAAAAAAAAA.eA.extra.{mac}"), "too many fields"),
     ];
     for (token, reason) in cases {
-        assert_eq!(signer.verify(token), Err(VerifyError::Malformed(reason)), "{token:?}");
+        assert_eq!(signer.verify(&token), Err(VerifyError::Malformed(reason)), "{token:?}");
     }
 }
 
