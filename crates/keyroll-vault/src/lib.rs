@@ -1,1 +1,59 @@
-//! placeholder
+//! keyroll provider for HashiCorp Vault and OpenBao: every version of a KV v2
+//! secret is a key version.
+//!
+//! Write the key with `vault kv put secret/myapp key=…` (or `keyroll rotate
+//! --keys vault://…`); each write is a new version. The provider reports the
+//! newest versions, newest first, with Vault's version number as id and its
+//! `created_time`, so every replica computes the same activation moment;
+//! soft-deleted and destroyed versions are reported as
+//! [`Disabled`](keyroll_core::KeyState::Disabled) and
+//! [`Destroyed`](keyroll_core::KeyState::Destroyed) and never verify.
+//! Change detection is cheap: one metadata read per refresh, and only versions
+//! this process does not hold yet are read.
+//!
+//! As a URI (`keyroll::open`, the CLI):
+//!
+//! | URI | meaning |
+//! |---|---|
+//! | `vault://HOST:PORT/MOUNT/PATH` | HTTPS, field `key`, token from `VAULT_TOKEN` |
+//! | `vault:///MOUNT/PATH` | address from `VAULT_ADDR` |
+//! | `?field=NAME` | the field holding the key |
+//! | `?tls=false` | plain HTTP (dev servers only) |
+//! | `?namespace=NS` | `X-Vault-Namespace` (default `VAULT_NAMESPACE`) |
+//! | `?ca_cert=PATH` | custom CA bundle (default `VAULT_CACERT`) |
+//! | `?token_file=PATH` | token from a file (a Vault Agent sink), re-read when it changes |
+//! | `?auth=approle` | AppRole login: `VAULT_ROLE_ID`/`VAULT_SECRET_ID`, or `role_id_file`/`secret_id_file` |
+//! | `?auth=kubernetes&role=R` | Kubernetes login with the service-account JWT (`jwt_file` to override) |
+//! | `?auth_mount=M` | where the auth method is mounted (default `approle`/`kubernetes`) |
+//! | `?max_versions=N` | how many enabled versions to report (default 6) |
+//! | `?timeout=SECONDS` | per-request timeout (default 5) |
+//!
+//! From code, use the builder:
+//!
+//! ```
+//! use keyroll_vault::{Auth, Credential, VaultProvider};
+//!
+//! let provider = VaultProvider::builder()
+//!     .address("https://vault.internal:8200")
+//!     .secret("secret", "myapp/signing")
+//!     .auth(Auth::app_role(Credential::env("VAULT_ROLE_ID"), Credential::file("/run/secrets/secret-id")))
+//!     .build()?;
+//! # let _ = provider;
+//! # Ok::<(), keyroll_core::ProviderError>(())
+//! ```
+//!
+//! Tokens are renewed before they expire; when renewal is refused or the
+//! token reaches its maximum TTL, the provider logs in again (AppRole,
+//! Kubernetes) or re-reads its token file. A `403` triggers one fresh login
+//! before it is reported. Key material and credentials never appear in
+//! `Debug`, errors or logs.
+
+#![forbid(unsafe_code)]
+
+mod auth;
+mod client;
+mod provider;
+mod uri;
+
+pub use auth::{Auth, Credential};
+pub use provider::{DEFAULT_MAX_VERSIONS, DEFAULT_TIMEOUT, VaultProvider, VaultProviderBuilder};

@@ -1,0 +1,227 @@
+//! `vault://HOST:PORT/MOUNT/PATH?field=key` to provider settings.
+
+use std::time::Duration;
+
+use keyroll_core::{KeySource, ProviderError};
+
+use crate::auth::SERVICE_ACCOUNT_TOKEN;
+use crate::{Auth, Credential, VaultProvider, VaultProviderBuilder};
+
+const PARAMS: &[&str] = &[
+    "field",
+    "tls",
+    "namespace",
+    "ca_cert",
+    "token_file",
+    "auth",
+    "auth_mount",
+    "role",
+    "jwt_file",
+    "role_id_file",
+    "secret_id_file",
+    "max_versions",
+    "timeout",
+];
+
+/// The builder a `vault://` URI describes; environment defaults are applied
+/// by [`VaultProviderBuilder::build`].
+pub(crate) fn builder_from_source(source: &KeySource) -> Result<VaultProviderBuilder, ProviderError> {
+    if source.scheme() != "vault" {
+        return Err(ProviderError::config(format!("`{source}` is not a vault:// URI")));
+    }
+    source.expect_params(PARAMS)?;
+    let path = source.path().trim_matches('/');
+    let (mount, secret) = path.split_once('/').unwrap_or((path, ""));
+    if mount.is_empty() || secret.is_empty() {
+        return Err(ProviderError::config(format!(
+            "`{source}` names no secret: use vault://HOST:PORT/MOUNT/PATH, such as vault://vault:8200/secret/myapp"
+        )));
+    }
+    let mut builder = VaultProvider::builder().secret(mount, secret);
+    let tls = match source.param("tls") {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(ProviderError::config(format!(
+                "`{source}`: tls must be true or false, not `{other}`"
+            )));
+        }
+    };
+    if !source.authority().is_empty() {
+        let scheme = if tls { "https" } else { "http" };
+        builder = builder.address(format!("{scheme}://{}", source.authority()));
+    } else if source.param("tls").is_some() {
+        return Err(ProviderError::config(format!(
+            "`{source}`: tls= only applies with a HOST:PORT; with vault:/// the scheme comes from VAULT_ADDR"
+        )));
+    }
+    if let Some(field) = source.param("field") {
+        builder = builder.field(field);
+    }
+    if let Some(namespace) = source.param("namespace") {
+        builder = builder.namespace(namespace);
+    }
+    if let Some(ca) = source.param("ca_cert") {
+        builder = builder.ca_cert(ca);
+    }
+    if let Some(max) = source.param("max_versions") {
+        let max = max.parse().ok().filter(|&m: &usize| m > 0).ok_or_else(|| {
+            ProviderError::config(format!(
+                "`{source}`: max_versions must be a positive whole number"
+            ))
+        })?;
+        builder = builder.max_versions(max);
+    }
+    if let Some(timeout) = source.param("timeout") {
+        let seconds = timeout
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .ok_or_else(|| {
+                ProviderError::config(format!("`{source}`: timeout is in seconds, such as 2.5"))
+            })?;
+        builder = builder.timeout(Duration::from_secs_f64(seconds));
+    }
+    let file_or_env = |file_param: &str, env: &str| match source.param(file_param) {
+        Some(path) => Credential::file(path),
+        None => Credential::env(env),
+    };
+    let auth = match source.param("auth").unwrap_or("token") {
+        "token" => source
+            .param("token_file")
+            .map(|path| Auth::token(Credential::file(path))),
+        "approle" => Some(Auth::app_role(
+            file_or_env("role_id_file", "VAULT_ROLE_ID"),
+            file_or_env("secret_id_file", "VAULT_SECRET_ID"),
+        )),
+        "kubernetes" => {
+            let role = source.param("role").ok_or_else(|| {
+                ProviderError::config(format!(
+                    "`{source}`: auth=kubernetes needs role=ROLE, the Vault role bound to the service account"
+                ))
+            })?;
+            Some(Auth::kubernetes_with_jwt(
+                role,
+                Credential::file(source.param("jwt_file").unwrap_or(SERVICE_ACCOUNT_TOKEN)),
+            ))
+        }
+        other => {
+            return Err(ProviderError::config(format!(
+                "`{source}`: unknown auth method `{other}`; use token, approle or kubernetes"
+            )));
+        }
+    };
+    let misplaced = match auth {
+        Some(Auth::AppRole { .. }) => ["token_file", "role", "jwt_file"].as_slice(),
+        Some(Auth::Kubernetes { .. }) => ["token_file", "role_id_file", "secret_id_file"].as_slice(),
+        _ => ["role", "jwt_file", "role_id_file", "secret_id_file", "auth_mount"].as_slice(),
+    };
+    if let Some(param) = misplaced.iter().find(|p| source.param(p).is_some()) {
+        return Err(ProviderError::config(format!(
+            "`{source}`: `{param}` does not apply to auth={}",
+            source.param("auth").unwrap_or("token")
+        )));
+    }
+    if let Some(mut auth) = auth {
+        if let Some(mount) = source.param("auth_mount") {
+            auth = auth.with_mount(mount);
+        }
+        builder = builder.auth(auth);
+    }
+    Ok(builder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder(uri: &str) -> Result<VaultProviderBuilder, ProviderError> {
+        builder_from_source(&KeySource::parse(uri).unwrap())
+    }
+
+    #[test]
+    fn host_and_port_speak_https_unless_tls_is_false() {
+        let https = builder("vault://vault.internal:8200/secret/myapp").unwrap();
+        assert_eq!(https.address.as_deref(), Some("https://vault.internal:8200"));
+        let http = builder("vault://127.0.0.1:8200/secret/myapp?tls=false").unwrap();
+        assert_eq!(http.address.as_deref(), Some("http://127.0.0.1:8200"));
+    }
+
+    #[test]
+    fn first_segment_is_the_mount_and_the_rest_the_path() {
+        let b = builder("vault://h:1/kv/team/app/signing?field=signing").unwrap();
+        assert_eq!(b.mount.as_deref(), Some("kv"));
+        assert_eq!(b.path.as_deref(), Some("team/app/signing"));
+        assert_eq!(b.field.as_deref(), Some("signing"));
+    }
+
+    #[test]
+    fn no_host_leaves_the_address_to_vault_addr() {
+        let b = builder("vault:///secret/myapp").unwrap();
+        assert_eq!(b.address, None);
+    }
+
+    #[test]
+    fn a_uri_without_a_secret_path_is_a_config_error() {
+        for uri in ["vault://h:1/secret", "vault://h:1/", "vault://h:1"] {
+            let err = builder(uri).expect_err(uri);
+            assert!(err.to_string().contains("MOUNT/PATH"), "{uri}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_misplaced_parameters_are_refused() {
+        let err = builder("vault://h:1/secret/app?feild=key").unwrap_err();
+        assert!(err.to_string().contains("unknown parameter `feild`"), "{err}");
+        let err = builder("vault://h:1/secret/app?role=x").unwrap_err();
+        assert!(
+            err.to_string().contains("`role` does not apply to auth=token"),
+            "{err}"
+        );
+        let err = builder("vault://h:1/secret/app?auth=kubernetes").unwrap_err();
+        assert!(err.to_string().contains("needs role="), "{err}");
+        let err = builder("vault://h:1/secret/app?auth=ldap").unwrap_err();
+        assert!(err.to_string().contains("unknown auth method `ldap`"), "{err}");
+        let err = builder("vault://h:1/secret/app?tls=no").unwrap_err();
+        assert!(err.to_string().contains("tls must be true or false"), "{err}");
+    }
+
+    #[test]
+    fn auth_methods_take_their_credentials_from_files_or_the_environment() {
+        let b = builder("vault://h:1/secret/app?auth=approle&secret_id_file=/run/sid&auth_mount=ar").unwrap();
+        match b.auth.unwrap() {
+            Auth::AppRole {
+                mount,
+                role_id,
+                secret_id,
+            } => {
+                assert_eq!(mount, "ar");
+                assert!(matches!(role_id, Credential::Env(name) if name == "VAULT_ROLE_ID"));
+                assert!(matches!(secret_id, Credential::File(path) if path.to_str() == Some("/run/sid")));
+            }
+            other => panic!("expected AppRole, got {other:?}"),
+        }
+        let b = builder("vault://h:1/secret/app?auth=kubernetes&role=web").unwrap();
+        match b.auth.unwrap() {
+            Auth::Kubernetes { mount, role, jwt } => {
+                assert_eq!((mount.as_str(), role.as_str()), ("kubernetes", "web"));
+                assert!(
+                    matches!(jwt, Credential::File(path) if path.to_str() == Some(SERVICE_ACCOUNT_TOKEN))
+                );
+            }
+            other => panic!("expected Kubernetes, got {other:?}"),
+        }
+        let b = builder("vault://h:1/secret/app?token_file=/run/agent/token").unwrap();
+        assert!(matches!(b.auth, Some(Auth::Token(Credential::File(_)))));
+        assert!(builder("vault://h:1/secret/app").unwrap().auth.is_none());
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        let b = builder("vault://h:1/secret/app?max_versions=3&timeout=1.5").unwrap();
+        assert_eq!(b.max_versions, Some(3));
+        assert_eq!(b.timeout, Some(Duration::from_millis(1500)));
+        assert!(builder("vault://h:1/secret/app?max_versions=0").is_err());
+        assert!(builder("vault://h:1/secret/app?timeout=-1").is_err());
+    }
+}
