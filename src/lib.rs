@@ -55,6 +55,10 @@ pub fn open(uri: &str) -> Result<Box<dyn KeyProvider>, ProviderError> {
     match source.scheme() {
         #[cfg(feature = "env")]
         "env" => Ok(Box::new(env::EnvProvider::from_source(&source)?)),
+        #[cfg(feature = "file")]
+        "file" => Ok(Box::new(file::FileProvider::from_source(&source)?)),
+        #[cfg(feature = "docker")]
+        "docker" => Ok(Box::new(docker::DockerProvider::from_source(&source)?)),
         #[cfg(feature = "vault")]
         "vault" => Ok(Box::new(vault::VaultProvider::from_source(&source)?)),
         scheme => Err(not_available(scheme)),
