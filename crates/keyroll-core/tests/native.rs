@@ -153,7 +153,7 @@ fn malformed_tokens_are_typed_errors() {
         ("kr1.AAAAAAAAAAA.eA.short".into(), "too short"),
         (format!("kr1.short.eAeAeAeA.{mac}"), "key id is not 11 base64url characters"),
         (format!("kr1.AAAAAAAAAAA.eA.{mac}A"), "signature is not 43 base64url characters"),
-        (format!("kr1t.AAAAAAAAAAA.eA{mac}"), "no timestamp"),
+        (format!("kr1t.AAAAAAAAAAA.eA.{mac}"), "no timestamp"),
         (format!("kr1t.AAAAAAAAAAA.x1.eA.{mac}"), "timestamp is not decimal seconds"),
         (format!("kr1t.AAAAAAAAAAA.99999999999999999999.eA.{mac}"), "timestamp out of range"),
         (format!("kr1.AAAAAAAAAAA.eA.extra.{mac}"), "too many fields"),
