@@ -18,11 +18,13 @@ pub(crate) const HEADER_LEN: usize = 1 + 8 + 16;
 pub(crate) const MAC_LEN: usize = 32;
 const BLOCK: usize = 16;
 
-/// Token text: the url-safe alphabet only (no `+/`, no stray characters);
-/// padding as Python emits it, or left off.
+/// Token text: the url-safe alphabet only, with canonical `=` padding, as
+/// Python emits it and the spec's Go reference decodes it. Python's decoder
+/// also requires the padding but skips stray characters; the spec's invalid
+/// vectors (trailing data, `*!?@` inside) require refusing them, so we do.
 const TOKEN_B64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
 );
 
 /// A decoded token whose layout has been checked (not its MAC).

@@ -23,7 +23,7 @@ fn generated_keys_are_32_random_bytes_as_padded_urlsafe_base64() {
 }
 
 #[test]
-fn raw_keys_are_accepted_in_every_spelling_python_accepts() {
+fn raw_keys_are_accepted_padded_unpadded_trimmed_or_in_the_standard_alphabet() {
     let bytes: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37).wrapping_add(250)).collect();
     let padded = URL_SAFE.encode(&bytes);
     let reference = encrypter(KeyMaterial::from(padded.clone()), Derive::Raw).unwrap();

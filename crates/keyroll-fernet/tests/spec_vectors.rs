@@ -4,6 +4,10 @@
 //! invalid.json is the current upstream file: the 8 cases of the spec
 //! (REFERENCES §7.1) plus 3 base64 cases added upstream later (trailing data
 //! after the padding, stray characters, the non-url-safe `+/` alphabet).
+//! Python `cryptography` 48 accepts two of those three (its base64 decoder
+//! skips characters outside the alphabet); keyroll follows the spec and
+//! refuses all of them. Tokens either side emits are canonical, so this never
+//! affects interop.
 
 use std::cell::Cell;
 use std::time::{Duration, SystemTime};
@@ -258,4 +262,18 @@ fn invalid_vectors_cannot_be_rotated_either() {
             _ => assert!(rotated.is_err(), "{desc}"),
         }
     }
+}
+
+#[test]
+fn tokens_must_keep_their_base64_padding_as_python_requires() {
+    let case = &cases(VERIFY)[0];
+    let encrypter = encrypter_for(case);
+    let token = field(case, "token");
+    assert!(encrypter.decrypt(token, None).is_ok());
+    assert_eq!(
+        encrypter.decrypt(token.trim_end_matches('='), None),
+        Err(DecryptError::Malformed("not url-safe base64"))
+    );
+    // Surrounding whitespace (a trailing newline from a file or stdin) is not part of the token.
+    assert!(encrypter.decrypt(&format!(" {token}\n"), None).is_ok());
 }
