@@ -1,0 +1,221 @@
+//! The `keyroll` command's contract: outputs and exit codes (0 ok, 1 rejected,
+//! 2 usage/config/provider error), driven as a user would, on real key files.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY_A: &str = "cli-test-key-A-0123456789abcdefghijklmnopqrstuv";
+const KEY_B: &str = "cli-test-key-B-0123456789abcdefghijklmnopqrstuv";
+
+fn keyroll(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(args)
+        .env_remove("KEYROLL_KEYS")
+        .output()
+        .expect("keyroll runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+struct KeyFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl KeyFile {
+    fn new(lines: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        write_keys(&path, lines);
+        Self { _dir: dir, path }
+    }
+    fn uri(&self) -> String {
+        format!("file://{}", self.path.display())
+    }
+}
+
+fn write_keys(path: &Path, lines: &[&str]) {
+    let staging = path.with_extension("new");
+    std::fs::write(&staging, lines.join("\n") + "\n").unwrap();
+    std::fs::rename(staging, path).unwrap();
+}
+
+#[test]
+fn generate_prints_50_characters_of_djangos_alphabet_by_default() {
+    let out = keyroll(&["generate"]);
+    assert!(out.status.success());
+    let key = stdout(&out);
+    assert_eq!(key.len(), 50);
+    assert!(key.bytes().all(|b| b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)".contains(&b)));
+    assert_ne!(key, stdout(&keyroll(&["generate"])), "keys are random");
+    assert_eq!(stdout(&keyroll(&["generate", "--chars", "64"])).len(), 64);
+}
+
+#[test]
+fn generate_bytes_prints_url_safe_base64_a_fernet_key_for_32() {
+    let key = stdout(&keyroll(&["generate", "--bytes", "32"]));
+    assert_eq!(key.len(), 44);
+    assert!(key.ends_with('='));
+    assert!(!key.contains('+') && !key.contains('/'));
+}
+
+#[test]
+fn generate_refuses_nonsense_sizes_with_exit_2() {
+    assert_eq!(keyroll(&["generate", "--bytes", "0"]).status.code(), Some(2));
+    assert_eq!(keyroll(&["generate", "--chars", "5", "--bytes", "5"]).status.code(), Some(2));
+}
+
+#[test]
+fn sign_then_verify_prints_the_value_and_exits_0() {
+    let keys = KeyFile::new(&[KEY_A]);
+    let token = stdout(&keyroll(&["sign", "--keys", &keys.uri(), "--salt", "s", "hello world"]));
+    assert!(token.starts_with("kr1."), "{token}");
+    let out = keyroll(&["verify", "--keys", &keys.uri(), "--salt", "s", &token]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello world");
+}
+
+#[test]
+fn keys_default_to_the_keyroll_keys_variable() {
+    let keys = KeyFile::new(&[KEY_A]);
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["sign", "v"])
+        .env("KEYROLL_KEYS", keys.uri())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_signature_exits_1_with_the_reason() {
+    let keys = KeyFile::new(&[KEY_A]);
+    let token = stdout(&keyroll(&["sign", "--keys", &keys.uri(), "--salt", "a", "v"]));
+    let out = keyroll(&["verify", "--keys", &keys.uri(), "--salt", "b", &token]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    assert!(stderr(&out).contains("bad signature"), "{}", stderr(&out));
+    let out = keyroll(&["verify", "--keys", &keys.uri(), "not-a-token"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("malformed"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_expired_or_untimed_token_exits_1_when_age_matters() {
+    let keys = KeyFile::new(&[KEY_A]);
+    let timed = stdout(&keyroll(&["sign", "--keys", &keys.uri(), "--timestamp", "v"]));
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = keyroll(&["verify", "--keys", &keys.uri(), "--max-age", "0", &timed]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+    let ok = keyroll(&["verify", "--keys", &keys.uri(), "--max-age", "60", &timed]);
+    assert_eq!(ok.status.code(), Some(0));
+
+    let untimed = stdout(&keyroll(&["sign", "--keys", &keys.uri(), "v"]));
+    let out = keyroll(&["verify", "--keys", &keys.uri(), "--timestamp", &untimed]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no timestamp"), "{}", stderr(&out));
+}
+
+#[test]
+fn source_and_usage_errors_exit_2_with_a_clear_message() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["check", "--keys", "nope://x"], "unknown key source scheme `nope://`"),
+        (&["check", "--keys", "file:///definitely/not/here"], "not found"),
+        (&["check", "--keys", "/etc/keys"], "SCHEME://"),
+        (&["check"], "--keys"),
+    ];
+    for (args, message) in cases {
+        let out = keyroll(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn check_lists_ids_and_roles_never_material() {
+    let keys = KeyFile::new(&[KEY_B, KEY_A]);
+    let out = keyroll(&["check", "--keys", &keys.uri()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 3, "{shown}");
+    assert!(lines[1].trim_start().starts_with("current"), "{shown}");
+    assert!(lines[2].trim_start().starts_with("fallback") && lines[2].contains("verifies until"), "{shown}");
+    for secret in [KEY_A, KEY_B] {
+        assert!(!shown.contains(&secret[..20]), "{shown}");
+    }
+}
+
+#[test]
+fn check_exits_1_on_a_weak_key() {
+    let keys = KeyFile::new(&["too-short"]);
+    let out = keyroll(&["check", "--keys", &keys.uri()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is weak"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("too-short"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_exits_1_on_an_empty_key_set() {
+    let keys = KeyFile::new(&["# no keys yet"]);
+    let out = keyroll(&["check", "--keys", &keys.uri()]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn rotate_writes_a_new_current_key_and_old_tokens_still_verify_with_a_resign_hint() {
+    let keys = KeyFile::new(&[KEY_A]);
+    let token = stdout(&keyroll(&["sign", "--keys", &keys.uri(), "v"]));
+    let out = keyroll(&["rotate", "--keys", &keys.uri()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("published new key version"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("it signs now"), "{}", stdout(&out));
+    let content = std::fs::read_to_string(&keys.path).unwrap();
+    assert_eq!(content.lines().filter(|l| !l.is_empty()).count(), 2);
+    assert_eq!(content.lines().nth(1), Some(KEY_A));
+
+    let out = keyroll(&["verify", "--keys", &keys.uri(), &token]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "v");
+    assert!(stderr(&out).contains("fallback key"), "{}", stderr(&out));
+}
+
+#[test]
+fn rotate_refuses_a_read_only_source_with_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["rotate", "--keys", "env://KEYROLL_CLI_TEST_KEY"])
+        .env("KEYROLL_CLI_TEST_KEY", KEY_A)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot be rotated"), "{}", stderr(&out));
+}
+
+#[test]
+fn watch_prints_a_line_per_key_set_change() {
+    let keys = KeyFile::new(&[KEY_A]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+        .args(["watch", "--keys", &keys.uri(), "--interval", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("generation 1") && first.contains("current"), "{first}");
+    let rotated = Instant::now();
+    write_keys(&keys.path, &[KEY_B, KEY_A]);
+    let second = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(second.contains("generation 2") && second.contains("fallback"), "{second}");
+    assert!(rotated.elapsed() < Duration::from_secs(5));
+}
