@@ -20,6 +20,8 @@
 //! Key sources are URIs ([`open`]); each provider is its own crate behind a
 //! cargo feature of this one: `env`, `file`, `docker` (default), `vault`.
 
+#![forbid(unsafe_code)]
+
 pub use keyroll_core::*;
 
 #[cfg(feature = "django")]

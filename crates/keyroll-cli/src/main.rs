@@ -4,6 +4,8 @@
 //! Exit codes: 0 success; 1 a token that does not verify (bad, expired) or a
 //! weak or empty key set; 2 usage, configuration and provider errors.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 

@@ -15,6 +15,8 @@
 //! assert_eq!(signer.verify(&token).unwrap().value, "user:42");
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod keyring;
 mod keyset;
 mod material;

@@ -9,6 +9,8 @@
 //! A process's environment does not change while it runs, so keys from here
 //! rotate with a restart; the policy still applies fallback windows.
 
+#![forbid(unsafe_code)]
+
 use keyroll_core::{KeyProvider, KeySource, KeyVersion, ProviderError, async_trait};
 
 /// Reads a key and its fallbacks from two environment variables.

@@ -79,6 +79,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod format;
 mod watch;
 mod write;
