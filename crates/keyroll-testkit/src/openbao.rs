@@ -42,6 +42,8 @@ pub struct OpenBao {
     /// Server configuration added to `-dev`: a file audit device.
     config: tempfile::NamedTempFile,
     audit: tempfile::NamedTempFile,
+    /// With `-dev-tls`: where the server writes its CA and certificate.
+    tls: Option<tempfile::TempDir>,
     paused: bool,
 }
 
@@ -72,6 +74,17 @@ impl OpenBao {
     /// # Panics
     /// When the server cannot be started; the message carries its log.
     pub fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// Like [`start`](OpenBao::start), but serving HTTPS with a certificate
+    /// from a CA the server makes up (`-dev-tls`); see
+    /// [`ca_cert`](OpenBao::ca_cert).
+    pub fn start_tls() -> Option<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Self> {
         let binary = Self::binary()?;
         let mut last_log = String::new();
         for _ in 0..8 {
@@ -98,6 +111,7 @@ impl OpenBao {
                 log,
                 config,
                 audit,
+                tls: tls.then(|| tempfile::tempdir().expect("temporary TLS directory")),
                 paused: false,
             };
             match server.launch() {
@@ -116,15 +130,21 @@ impl OpenBao {
             .expect("open log file");
         let started_before = self.log().matches(STARTED).count();
         let err_log = log.try_clone().expect("clone log handle");
-        let child = Command::new(&self.binary)
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={ROOT_TOKEN}"),
-                &format!("-dev-listen-address=127.0.0.1:{}", self.port),
-                "-dev-no-store-token",
-                &format!("-config={}", self.config.path().display()),
-            ])
+        let mut command = Command::new(&self.binary);
+        command.args([
+            "server",
+            "-dev",
+            &format!("-dev-root-token-id={ROOT_TOKEN}"),
+            &format!("-dev-listen-address=127.0.0.1:{}", self.port),
+            "-dev-no-store-token",
+            &format!("-config={}", self.config.path().display()),
+        ]);
+        if let Some(dir) = &self.tls {
+            command
+                .arg("-dev-tls")
+                .arg(format!("-dev-tls-cert-dir={}", dir.path().display()));
+        }
+        let child = command
             .env_remove("VAULT_ADDR")
             .env_remove("BAO_ADDR")
             .stdin(Stdio::null())
@@ -138,7 +158,8 @@ impl OpenBao {
         loop {
             // Our own server said it started (not some other test's server that
             // took the port in the meantime) and answers.
-            if self.log().matches(STARTED).count() > started_before && health_status(self.port) == Some(200) {
+            // (A TLS server answers the plain-HTTP probe with 400: it answers.)
+            if self.log().matches(STARTED).count() > started_before && health_status(self.port).is_some() {
                 return Ok(());
             }
             let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
@@ -150,9 +171,15 @@ impl OpenBao {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` for a [TLS](OpenBao::start_tls) server.
     pub fn address(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA certificate (PEM) of a [TLS](OpenBao::start_tls) server.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|dir| dir.path().join("vault-ca.pem"))
     }
 
     /// The API port.
@@ -255,9 +282,13 @@ impl OpenBao {
             .env("VAULT_ADDR", self.address())
             .env("VAULT_TOKEN", ROOT_TOKEN)
             .env_remove("VAULT_NAMESPACE")
+            .env_remove("VAULT_CACERT")
             .env_remove("BAO_ADDR")
             .env_remove("BAO_TOKEN")
             .stdin(Stdio::null());
+        if let Some(ca) = self.ca_cert() {
+            command.env("VAULT_CACERT", ca);
+        }
         command
     }
 
