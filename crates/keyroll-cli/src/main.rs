@@ -14,6 +14,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use keyroll::{KeyMaterial, KeySet, Keyring, Policy, PolicyError, RefreshError, Refresher, Role, Signer};
 use rand::Rng;
 
+mod encryption;
+
 /// Django's secret key alphabet (django.core.management.utils.get_random_secret_key).
 const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
 
@@ -25,7 +27,7 @@ struct Cli {
 }
 
 #[derive(Debug, clap::Args)]
-struct Source {
+pub(crate) struct Source {
     /// Key source URI: env://SECRET_KEY, file:///path, docker://name, vault://host:port/mount/path.
     #[arg(long, env = "KEYROLL_KEYS", value_name = "URI")]
     keys: String,
@@ -65,12 +67,8 @@ struct SignOptions {
 enum Command {
     /// Print a new random key.
     Generate {
-        /// Number of characters from Django's key alphabet (default 50).
-        #[arg(long, value_name = "N", conflicts_with = "bytes")]
-        chars: Option<usize>,
-        /// Number of random bytes, printed as URL-safe base64 (`--bytes 32` is a Fernet key).
-        #[arg(long, value_name = "N")]
-        bytes: Option<usize>,
+        #[command(flatten)]
+        kind: KeyKind,
     },
     /// List the keys of a source with their roles; never prints key material.
     Check {
@@ -110,12 +108,63 @@ enum Command {
     Rotate {
         #[command(flatten)]
         source: Source,
+        #[command(flatten)]
+        kind: KeyKind,
     },
+    /// Encrypt VALUE (or standard input) into a Fernet token with the current key.
+    Encrypt {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        derive: DeriveOption,
+        /// The value to encrypt; read from standard input when absent.
+        value: Option<String>,
+    },
+    /// Decrypt a Fernet TOKEN (or standard input) with any verifying key and print the plaintext.
+    Decrypt {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        derive: DeriveOption,
+        /// Refuse tokens older than this many seconds (60 s of clock skew tolerated).
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<u64>,
+        /// The token; read from standard input when absent.
+        token: Option<String>,
+    },
+    /// Re-encrypt Fernet tokens line by line (stdin to stdout) with the current key.
+    ///
+    /// Lines no key decrypts are written through unchanged and counted; exit 1 if there were any.
+    Reencrypt {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        derive: DeriveOption,
+    },
+}
+
+/// What kind of key to generate.
+#[derive(Debug, clap::Args)]
+struct KeyKind {
+    /// Number of characters from Django's key alphabet (default 50).
+    #[arg(long, value_name = "N", conflicts_with = "bytes")]
+    chars: Option<usize>,
+    /// Number of random bytes, as URL-safe base64 text (`--bytes 32` is a Fernet key).
+    #[arg(long, value_name = "N")]
+    bytes: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+struct DeriveOption {
+    /// How keys become Fernet keys: `raw` (each key is a Fernet key) or `hkdf`
+    /// (derived from any secret like django-fernet-fields).
+    #[arg(long, value_name = "raw|hkdf", default_value = "raw")]
+    derive: keyroll::fernet::Derive,
 }
 
 /// A failure, with the exit code it maps to.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     /// A token that does not verify, or a weak or empty key set: exit 1.
     Rejected(String),
     /// Usage, configuration or provider error: exit 2.
@@ -165,8 +214,8 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Generate { chars, bytes } => {
-            println!("{}", generate(chars, bytes)?);
+        Command::Generate { kind } => {
+            println!("{}", generate(&kind)?);
             Ok(())
         }
         Command::Check { source } => check(&source).await,
@@ -200,13 +249,21 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Watch { source, interval } => watch(&source, interval).await,
-        Command::Rotate { source } => rotate(&source).await,
+        Command::Rotate { source, kind } => rotate(&source, &kind).await,
+        Command::Encrypt { source, derive, value } => encryption::encrypt(&source, derive.derive, value).await,
+        Command::Decrypt {
+            source,
+            derive,
+            ttl,
+            token,
+        } => encryption::decrypt(&source, derive.derive, ttl, token).await,
+        Command::Reencrypt { source, derive } => encryption::reencrypt(&source, derive.derive).await,
     }
 }
 
-fn generate(chars: Option<usize>, bytes: Option<usize>) -> Result<String, Failure> {
+fn generate(kind: &KeyKind) -> Result<String, Failure> {
     let mut rng = rand::rng();
-    if let Some(n) = bytes {
+    if let Some(n) = kind.bytes {
         if n == 0 {
             return Err(Failure::Error("--bytes must be at least 1".into()));
         }
@@ -214,7 +271,7 @@ fn generate(chars: Option<usize>, bytes: Option<usize>) -> Result<String, Failur
         // URL-safe base64 with padding: the form Fernet keys take.
         return Ok(base64::engine::general_purpose::URL_SAFE.encode(random));
     }
-    let n = chars.unwrap_or(50);
+    let n = kind.chars.unwrap_or(50);
     if n == 0 {
         return Err(Failure::Error("--chars must be at least 1".into()));
     }
@@ -237,7 +294,7 @@ fn builder(source: &Source) -> Result<keyroll::RefresherBuilder, Failure> {
     Ok(Refresher::builder(keyroll::open(&source.keys)?).policy(policy))
 }
 
-async fn load(source: &Source) -> Result<KeySet, Failure> {
+pub(crate) async fn load(source: &Source) -> Result<KeySet, Failure> {
     Ok(builder(source)?.load_once().await?.1)
 }
 
@@ -336,10 +393,10 @@ async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn rotate(source: &Source) -> Result<(), Failure> {
+async fn rotate(source: &Source, kind: &KeyKind) -> Result<(), Failure> {
     let builder = builder(source)?;
     let provider = keyroll::open(&source.keys)?;
-    let material = KeyMaterial::from(generate(None, None)?);
+    let material = KeyMaterial::from(generate(kind)?);
     let published = provider.rotate(&material).await?;
     println!("published new key version {} ({})", published.id, material.fingerprint());
     let (_, set) = builder.load_once().await.map_err(|e| match e {
