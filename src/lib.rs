@@ -82,3 +82,8 @@ fn not_available(scheme: &str) -> ProviderError {
         )),
     }
 }
+
+/// The README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
