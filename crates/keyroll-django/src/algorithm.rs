@@ -9,6 +9,8 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::sha256_hmac::{PaddedMessage, PrecomputedHmac};
+
 use crate::ConfigError;
 
 /// The hash behind Django's `salted_hmac`: `sha256` is Django's default
@@ -77,7 +79,7 @@ const ANY_LENGTH: &str = "HMAC accepts keys of any length";
 #[derive(Clone)]
 pub(crate) enum KeyedMac {
     Sha1(Hmac<Sha1>),
-    Sha256(Hmac<Sha256>),
+    Sha256(PrecomputedHmac),
     Sha512(Hmac<Sha512>),
 }
 
@@ -98,9 +100,7 @@ impl KeyedMac {
             Algorithm::Sha1 => {
                 Self::Sha1(<Hmac<_> as Mac>::new_from_slice(&derived_key::<Sha1>(parts)).expect(ANY_LENGTH))
             }
-            Algorithm::Sha256 => Self::Sha256(
-                <Hmac<_> as Mac>::new_from_slice(&derived_key::<Sha256>(parts)).expect(ANY_LENGTH),
-            ),
+            Algorithm::Sha256 => Self::Sha256(PrecomputedHmac::new(&derived_key::<Sha256>(parts))),
             Algorithm::Sha512 => Self::Sha512(
                 <Hmac<_> as Mac>::new_from_slice(&derived_key::<Sha512>(parts)).expect(ANY_LENGTH),
             ),
@@ -113,9 +113,7 @@ impl KeyedMac {
             Self::Sha1(mac) => {
                 B64.encode_string(mac.clone().chain_update(message).finalize().into_bytes(), out)
             }
-            Self::Sha256(mac) => {
-                B64.encode_string(mac.clone().chain_update(message).finalize().into_bytes(), out)
-            }
+            Self::Sha256(mac) => B64.encode_string(mac.mac(&PaddedMessage::new(message)), out),
             Self::Sha512(mac) => {
                 B64.encode_string(mac.clone().chain_update(message).finalize().into_bytes(), out)
             }
@@ -124,12 +122,41 @@ impl KeyedMac {
 
     /// True when `signature` (raw bytes) is the MAC of `message`, compared in
     /// constant time.
-    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verify(&self, message: &Message<'_>, signature: &[u8]) -> bool {
         match self {
-            Self::Sha1(mac) => mac.clone().chain_update(message).verify_slice(signature).is_ok(),
-            Self::Sha256(mac) => mac.clone().chain_update(message).verify_slice(signature).is_ok(),
-            Self::Sha512(mac) => mac.clone().chain_update(message).verify_slice(signature).is_ok(),
+            Self::Sha1(mac) => mac
+                .clone()
+                .chain_update(message.raw)
+                .verify_slice(signature)
+                .is_ok(),
+            Self::Sha256(mac) => mac.verify(message.padded_for_sha256(), signature),
+            Self::Sha512(mac) => mac
+                .clone()
+                .chain_update(message.raw)
+                .verify_slice(signature)
+                .is_ok(),
         }
+    }
+}
+
+/// A message prepared once for checking against many keys.
+pub(crate) struct Message<'m> {
+    raw: &'m [u8],
+    sha256: Option<PaddedMessage>,
+}
+
+impl<'m> Message<'m> {
+    pub(crate) fn new(raw: &'m [u8], algorithm: Algorithm) -> Self {
+        Self {
+            raw,
+            sha256: (algorithm == Algorithm::Sha256).then(|| PaddedMessage::new(raw)),
+        }
+    }
+
+    fn padded_for_sha256(&self) -> &PaddedMessage {
+        self.sha256
+            .as_ref()
+            .expect("prepared for the algorithm of the key")
     }
 }
 

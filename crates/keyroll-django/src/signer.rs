@@ -13,7 +13,7 @@ use keyroll_core::{DerivedCache, KeyEntry, KeySet, Keyring, Verified, VerifiedBy
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::algorithm::KeyedMac;
+use crate::algorithm::{KeyedMac, Message};
 use crate::{Algorithm, ConfigError, Error, base62, json};
 
 /// Default salt of [`Signer`]: Django's `"%s.%s" % (module, class name)`.
@@ -113,6 +113,9 @@ fn position_of(keys: &[KeyEntry], entry: &KeyEntry) -> usize {
 pub(crate) struct Core {
     keyring: Keyring,
     options: Options,
+    /// The separator when it is one character (the usual case): searched
+    /// with `memrchr` instead of a substring search.
+    separator_char: Option<char>,
     macs: DerivedCache<Macs>,
 }
 
@@ -129,12 +132,15 @@ impl Core {
         }
         let salt = options.salt.clone();
         let key_prefix = options.key_prefix;
+        let mut chars = options.separator.chars();
+        let separator_char = chars.next().filter(|_| chars.next().is_none());
         let macs = DerivedCache::new(&keyring, move |set: &KeySet| {
             derive_macs(set, &salt, key_prefix, &algorithms)
         });
         Ok(Self {
             keyring,
             options,
+            separator_char,
             macs,
         })
     }
@@ -167,11 +173,13 @@ impl Core {
         signed: &'t str,
         now: SystemTime,
     ) -> Result<(&'t str, VerifiedBy), Error> {
-        let (value, signature) = signed
-            .rsplit_once(self.options.separator.as_str())
-            .ok_or_else(|| Error::MissingSeparator {
-                separator: self.options.separator.clone(),
-            })?;
+        let split = match self.separator_char {
+            Some(separator) => signed.rsplit_once(separator),
+            None => signed.rsplit_once(self.options.separator.as_str()),
+        };
+        let (value, signature) = split.ok_or_else(|| Error::MissingSeparator {
+            separator: self.options.separator.clone(),
+        })?;
         if signature.len() > Algorithm::Sha512.signature_len() {
             return Err(Error::BadSignature);
         }
@@ -182,7 +190,7 @@ impl Core {
             .decode_slice(signature, &mut raw)
             .map_err(|_| Error::BadSignature)?;
         let derived = self.macs.get(&self.keyring);
-        let Some((_, macs)) = derived
+        let Some((algorithm, macs)) = derived
             .state
             .by_algorithm
             .iter()
@@ -190,9 +198,10 @@ impl Core {
         else {
             return Err(Error::BadSignature);
         };
+        let message = Message::new(value.as_bytes(), *algorithm);
         let keys = derived.keys.keys();
         for (entry, role) in derived.keys.verifying_keys_at(now) {
-            if macs[position_of(keys, entry)].verify(value.as_bytes(), &raw[..length]) {
+            if macs[position_of(keys, entry)].verify(&message, &raw[..length]) {
                 entry.record_verification();
                 return Ok((
                     value,
