@@ -94,7 +94,7 @@ pub(crate) async fn reencrypt(source: &Source, derive: Derive) -> Result<(), Fai
     }
     let progress = |counts: &ReencryptCounts| {
         let lines = counts.lines();
-        if lines % 1024 == 0 {
+        if lines.is_multiple_of(1024) {
             bar.set_position(counts.bytes_read);
             bar.set_message(format!("{lines} lines"));
         }

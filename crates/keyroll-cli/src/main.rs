@@ -219,7 +219,11 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Check { source } => check(&source).await,
-        Command::Sign { source, options, value } => {
+        Command::Sign {
+            source,
+            options,
+            value,
+        } => {
             let signer = native_signer(&source, &options).await?;
             println!("{}", signer.sign(&value));
             Ok(())
@@ -250,7 +254,11 @@ async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Watch { source, interval } => watch(&source, interval).await,
         Command::Rotate { source, kind } => rotate(&source, &kind).await,
-        Command::Encrypt { source, derive, value } => encryption::encrypt(&source, derive.derive, value).await,
+        Command::Encrypt {
+            source,
+            derive,
+            value,
+        } => encryption::encrypt(&source, derive.derive, value).await,
         Command::Decrypt {
             source,
             derive,
@@ -375,7 +383,11 @@ async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
             .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
             .collect::<Vec<_>>()
             .join(", ");
-        println!("{} generation {}: {line}", rfc3339(SystemTime::now()), keyring.generation());
+        println!(
+            "{} generation {}: {line}",
+            rfc3339(SystemTime::now()),
+            keyring.generation()
+        );
     };
     print(refresher.keyring());
     loop {
@@ -398,7 +410,11 @@ async fn rotate(source: &Source, kind: &KeyKind) -> Result<(), Failure> {
     let provider = keyroll::open(&source.keys)?;
     let material = KeyMaterial::from(generate(kind)?);
     let published = provider.rotate(&material).await?;
-    println!("published new key version {} ({})", published.id, material.fingerprint());
+    println!(
+        "published new key version {} ({})",
+        published.id,
+        material.fingerprint()
+    );
     let (_, set) = builder.load_once().await.map_err(|e| match e {
         RefreshError::Policy(PolicyError::WeakKey { .. }) => Failure::Rejected(e.to_string()),
         other => Failure::from(other),

@@ -54,7 +54,10 @@ fn generate_prints_50_characters_of_djangos_alphabet_by_default() {
     assert!(out.status.success());
     let key = stdout(&out);
     assert_eq!(key.len(), 50);
-    assert!(key.bytes().all(|b| b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)".contains(&b)));
+    assert!(
+        key.bytes()
+            .all(|b| b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)".contains(&b))
+    );
     assert_ne!(key, stdout(&keyroll(&["generate"])), "keys are random");
     assert_eq!(stdout(&keyroll(&["generate", "--chars", "64"])).len(), 64);
 }
@@ -70,13 +73,25 @@ fn generate_bytes_prints_url_safe_base64_a_fernet_key_for_32() {
 #[test]
 fn generate_refuses_nonsense_sizes_with_exit_2() {
     assert_eq!(keyroll(&["generate", "--bytes", "0"]).status.code(), Some(2));
-    assert_eq!(keyroll(&["generate", "--chars", "5", "--bytes", "5"]).status.code(), Some(2));
+    assert_eq!(
+        keyroll(&["generate", "--chars", "5", "--bytes", "5"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn sign_then_verify_prints_the_value_and_exits_0() {
     let keys = KeyFile::new(&[KEY_A]);
-    let token = stdout(&keyroll(&["sign", "--keys", &keys.uri(), "--salt", "s", "hello world"]));
+    let token = stdout(&keyroll(&[
+        "sign",
+        "--keys",
+        &keys.uri(),
+        "--salt",
+        "s",
+        "hello world",
+    ]));
     assert!(token.starts_with("kr1."), "{token}");
     let out = keyroll(&["verify", "--keys", &keys.uri(), "--salt", "s", &token]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -127,7 +142,10 @@ fn an_expired_or_untimed_token_exits_1_when_age_matters() {
 #[test]
 fn source_and_usage_errors_exit_2_with_a_clear_message() {
     let cases: [(&[&str], &str); 4] = [
-        (&["check", "--keys", "nope://x"], "unknown key source scheme `nope://`"),
+        (
+            &["check", "--keys", "nope://x"],
+            "unknown key source scheme `nope://`",
+        ),
         (&["check", "--keys", "file:///definitely/not/here"], "not found"),
         (&["check", "--keys", "/etc/keys"], "SCHEME://"),
         (&["check"], "--keys"),
@@ -148,7 +166,10 @@ fn check_lists_ids_and_roles_never_material() {
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(lines.len(), 3, "{shown}");
     assert!(lines[1].trim_start().starts_with("current"), "{shown}");
-    assert!(lines[2].trim_start().starts_with("fallback") && lines[2].contains("verifies until"), "{shown}");
+    assert!(
+        lines[2].trim_start().starts_with("fallback") && lines[2].contains("verifies until"),
+        "{shown}"
+    );
     for secret in [KEY_A, KEY_B] {
         assert!(!shown.contains(&secret[..20]), "{shown}");
     }
@@ -176,7 +197,11 @@ fn rotate_writes_a_new_current_key_and_old_tokens_still_verify_with_a_resign_hin
     let token = stdout(&keyroll(&["sign", "--keys", &keys.uri(), "v"]));
     let out = keyroll(&["rotate", "--keys", &keys.uri()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("published new key version"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("published new key version"),
+        "{}",
+        stdout(&out)
+    );
     assert!(stdout(&out).contains("it signs now"), "{}", stdout(&out));
     let content = std::fs::read_to_string(&keys.path).unwrap();
     assert_eq!(content.lines().filter(|l| !l.is_empty()).count(), 2);
@@ -210,12 +235,18 @@ fn watch_prints_a_line_per_key_set_change() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    assert!(first.contains("generation 1") && first.contains("current"), "{first}");
+    assert!(
+        first.contains("generation 1") && first.contains("current"),
+        "{first}"
+    );
     let rotated = Instant::now();
     write_keys(&keys.path, &[KEY_B, KEY_A]);
     let second = lines.next().unwrap().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(second.contains("generation 2") && second.contains("fallback"), "{second}");
+    assert!(
+        second.contains("generation 2") && second.contains("fallback"),
+        "{second}"
+    );
     assert!(rotated.elapsed() < Duration::from_secs(5));
 }

@@ -43,8 +43,15 @@ fn encrypt_then_decrypt_round_trips_from_arguments_and_stdin() {
     assert_eq!(text(&out.stdout), "api-secret ✓");
 
     let piped = text(&keyroll(&["encrypt", "--keys", &keys], Some(b"from stdin\n")).stdout);
-    let out = keyroll(&["decrypt", "--keys", &keys, "--ttl", "60"], Some(format!("{piped}\n").as_bytes()));
-    assert_eq!(text(&out.stdout), "from stdin", "one trailing newline of stdin is not part of the value");
+    let out = keyroll(
+        &["decrypt", "--keys", &keys, "--ttl", "60"],
+        Some(format!("{piped}\n").as_bytes()),
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "from stdin",
+        "one trailing newline of stdin is not part of the value"
+    );
 }
 
 #[test]
@@ -81,7 +88,12 @@ fn a_key_that_is_not_a_fernet_key_exits_2_suggesting_hkdf() {
     let token = text(&keyroll(&["encrypt", "--keys", &keys, "--derive", "hkdf", "v"], None).stdout);
     let out = keyroll(&["decrypt", "--keys", &keys, "--derive", "hkdf", &token], None);
     assert_eq!(text(&out.stdout), "v");
-    assert_eq!(keyroll(&["decrypt", "--keys", &keys, "--derive", "nope", &token], None).status.code(), Some(2));
+    assert_eq!(
+        keyroll(&["decrypt", "--keys", &keys, "--derive", "nope", &token], None)
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -93,7 +105,11 @@ fn decrypting_with_an_old_key_suggests_reencrypt() {
     let keys = key_file(dir.path(), &[&fernet_key(), &old]);
     let out = keyroll(&["decrypt", "--keys", &keys, &token], None);
     assert_eq!(text(&out.stdout), "v");
-    assert!(text(&out.stderr).contains("keyroll reencrypt"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("keyroll reencrypt"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -109,7 +125,11 @@ fn reencrypt_streams_every_line_and_reports_counts() {
     let input = format!("{}\ngarbage line\n\n{current}\n", tokens.join("\n"));
 
     let out = keyroll(&["reencrypt", "--keys", &rotated], Some(input.as_bytes()));
-    assert_eq!(out.status.code(), Some(1), "an undecryptable line makes the exit code 1");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an undecryptable line makes the exit code 1"
+    );
     let report = text(&out.stderr);
     assert!(
         report.contains("re-encrypted 5, already current 1, undecryptable 1 (kept unchanged), blank 1"),
@@ -125,11 +145,20 @@ fn reencrypt_streams_every_line_and_reports_counts() {
     let new_only = key_file(dir.path(), &[rotated_first_key(&rotated).as_str()]);
     for (i, line) in lines[..5].iter().enumerate() {
         let out = keyroll(&["decrypt", "--keys", &new_only, line], None);
-        assert_eq!(text(&out.stdout), format!("value {i}"), "re-encrypted with the current key");
+        assert_eq!(
+            text(&out.stdout),
+            format!("value {i}"),
+            "re-encrypted with the current key"
+        );
     }
 }
 
 fn rotated_first_key(uri: &str) -> String {
     let path = uri.trim_start_matches("file://");
-    std::fs::read_to_string(path).unwrap().lines().next().unwrap().to_owned()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned()
 }

@@ -51,7 +51,12 @@ impl Raw {
     fn new(token: &str) -> Self {
         let (signed, _) = token.rsplit_once('.').unwrap();
         let mac = <Hmac<Sha256> as Mac>::new_from_slice(&[7u8; 32]).unwrap();
-        let tag = mac.clone().chain_update(signed.as_bytes()).finalize().into_bytes().to_vec();
+        let tag = mac
+            .clone()
+            .chain_update(signed.as_bytes())
+            .finalize()
+            .into_bytes()
+            .to_vec();
         Self {
             mac,
             input: signed.as_bytes().to_vec(),
@@ -73,7 +78,9 @@ fn criterion_benches(c: &mut Criterion) {
     let oldest = token_of(15);
 
     let mut group = c.benchmark_group("verify");
-    group.bench_function("raw pre-keyed HMAC-SHA256", |b| b.iter(|| black_box(raw.verify())));
+    group.bench_function("raw pre-keyed HMAC-SHA256", |b| {
+        b.iter(|| black_box(raw.verify()))
+    });
     group.bench_function("native, 1 key", |b| {
         b.iter(|| black_box(one.verify_encoded(black_box(&newest)).is_ok()))
     });
@@ -89,8 +96,12 @@ fn criterion_benches(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("sign");
-    group.bench_function("native, 1 key", |b| b.iter(|| black_box(one.sign(black_box(VALUE)))));
-    group.bench_function("native, 16 keys", |b| b.iter(|| black_box(sixteen.sign(black_box(VALUE)))));
+    group.bench_function("native, 1 key", |b| {
+        b.iter(|| black_box(one.sign(black_box(VALUE))))
+    });
+    group.bench_function("native, 16 keys", |b| {
+        b.iter(|| black_box(sixteen.sign(black_box(VALUE))))
+    });
     group.finish();
 }
 
@@ -134,7 +145,11 @@ fn ratios() {
     let ns = interleaved(&mut cases, 200, 2_000);
     println!("\nRatios measured in one interleaved run (median of 200 rounds):");
     println!("  raw HMAC-SHA256 verify        {:>7.1} ns", ns[0]);
-    println!("  native verify, 1 key          {:>7.1} ns   {:.2}x raw (target <= 1.3x)", ns[1], ns[1] / ns[0]);
+    println!(
+        "  native verify, 1 key          {:>7.1} ns   {:.2}x raw (target <= 1.3x)",
+        ns[1],
+        ns[1] / ns[0]
+    );
     println!(
         "  native verify, 16 keys newest {:>7.1} ns   {:.2}x one key (target <= 1.1x)",
         ns[2],

@@ -293,7 +293,11 @@ impl KeySet {
 
     pub(crate) fn carry_counters_from(&mut self, previous: &KeySet) {
         for key in &mut self.keys {
-            if let Some(old) = previous.keys.iter().find(|old| old.id == key.id && old.kid == key.kid) {
+            if let Some(old) = previous
+                .keys
+                .iter()
+                .find(|old| old.id == key.id && old.kid == key.kid)
+            {
                 key.verifications = Arc::clone(&old.verifications);
             }
         }

@@ -36,7 +36,8 @@ pub use policy::{
 };
 pub use provider::{ChangeWatch, KeyProvider, ProviderError, ProviderErrorKind, Published, Reach};
 pub use refresher::{
-    CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, StartError, Status,
+    CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, StartError,
+    Status,
 };
 pub use source::KeySource;
 pub use version::{KeyState, KeyVersion, Stage};

@@ -81,7 +81,12 @@ impl From<Vec<u8>> for KeyMaterial {
 
 impl fmt::Debug for KeyMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyMaterial({}, {} bytes, redacted)", self.fingerprint(), self.len())
+        write!(
+            f,
+            "KeyMaterial({}, {} bytes, redacted)",
+            self.fingerprint(),
+            self.len()
+        )
     }
 }
 

@@ -16,11 +16,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use constant_time_eq::constant_time_eq_n;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
-use constant_time_eq::constant_time_eq_n;
 
 use crate::{DerivedCache, KeySet, Keyring, Role};
 
@@ -130,7 +130,9 @@ impl Signer {
 
     fn build(keyring: Keyring, salt: String) -> Self {
         let derive_salt = salt.clone();
-        let keys = DerivedCache::new(&keyring, move |set: &KeySet| NativeKeys::derive(set, &derive_salt));
+        let keys = DerivedCache::new(&keyring, move |set: &KeySet| {
+            NativeKeys::derive(set, &derive_salt)
+        });
         Self {
             keyring,
             salt,
@@ -261,9 +263,17 @@ impl Signer {
     /// Verifies a token and returns the string that was signed.
     pub fn verify(&self, token: &str) -> Result<Verified<String>, VerifyError> {
         let verified = self.verify_bytes(token)?;
-        let Verified { value, key, timestamp } = verified;
+        let Verified {
+            value,
+            key,
+            timestamp,
+        } = verified;
         let value = String::from_utf8(value).map_err(|_| VerifyError::Payload("UTF-8"))?;
-        Ok(Verified { value, key, timestamp })
+        Ok(Verified {
+            value,
+            key,
+            timestamp,
+        })
     }
 
     /// Verifies a token and decodes the JSON value that was signed.

@@ -137,9 +137,8 @@ impl Policy {
         let activation: Vec<SystemTime> = chain
             .iter()
             .map(|v| {
-                v.activates.unwrap_or_else(|| {
-                    v.created.or_else(|| first_seen.get(&v.id)).unwrap_or(now) + delay
-                })
+                v.activates
+                    .unwrap_or_else(|| v.created.or_else(|| first_seen.get(&v.id)).unwrap_or(now) + delay)
             })
             .collect();
         let mut windows: Vec<(Option<SystemTime>, Option<SystemTime>)> = Vec::with_capacity(chain.len());
@@ -181,7 +180,13 @@ impl Policy {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let entry = KeyEntry::new(version.id.clone(), version.material.clone(), from, until, verifies_until);
+            let entry = KeyEntry::new(
+                version.id.clone(),
+                version.material.clone(),
+                from,
+                until,
+                verifies_until,
+            );
             match entry.role_at(now) {
                 Role::Retired => continue,
                 Role::Fallback if fallbacks >= self.max_fallbacks => continue,

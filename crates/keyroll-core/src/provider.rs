@@ -49,7 +49,10 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
         let _ = material;
         Err(ProviderError::new(
             ProviderErrorKind::Unsupported,
-            format!("{} cannot be rotated by keyroll; rotate it in the store itself", self.source()),
+            format!(
+                "{} cannot be rotated by keyroll; rotate it in the store itself",
+                self.source()
+            ),
         ))
     }
 }

@@ -9,7 +9,9 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::{FirstSeen, KeyProvider, KeySet, KeyVersion, Keyring, Policy, PolicyError, ProviderError, Reach, Role};
+use crate::{
+    FirstSeen, KeyProvider, KeySet, KeyVersion, Keyring, Policy, PolicyError, ProviderError, Reach, Role,
+};
 
 /// Default time between two polls of the store.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -329,7 +331,9 @@ impl Refresher {
 
 impl fmt::Debug for Refresher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Refresher").field("status", &self.status()).finish()
+        f.debug_struct("Refresher")
+            .field("status", &self.status())
+            .finish()
     }
 }
 

@@ -34,7 +34,9 @@ impl KeySource {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
         {
-            return Err(ProviderError::config(format!("`{scheme}` is not a valid URI scheme")));
+            return Err(ProviderError::config(format!(
+                "`{scheme}` is not a valid URI scheme"
+            )));
         }
         let (location, query_text) = rest.split_once('?').unwrap_or((rest, ""));
         let (authority, path) = match location.find('/') {
@@ -79,7 +81,10 @@ impl KeySource {
 
     /// The value of query parameter `name`, if given.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Fails with a clear message when the URI has a query parameter not in
@@ -144,7 +149,10 @@ mod tests {
 
     #[test]
     fn env_names_keep_their_case() {
-        assert_eq!(KeySource::parse("env://SECRET_KEY").unwrap().authority(), "SECRET_KEY");
+        assert_eq!(
+            KeySource::parse("env://SECRET_KEY").unwrap().authority(),
+            "SECRET_KEY"
+        );
     }
 
     #[test]

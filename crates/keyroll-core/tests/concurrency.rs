@@ -19,7 +19,13 @@ fn set(signing: &str, other: &str) -> KeySet {
     KeySet::new(
         vec![
             KeyEntry::new(signing, KeyMaterial::from(signing), Some(epoch), None, None),
-            KeyEntry::new(other, KeyMaterial::from(other), Some(epoch), never_signs_again, None),
+            KeyEntry::new(
+                other,
+                KeyMaterial::from(other),
+                Some(epoch),
+                never_signs_again,
+                None,
+            ),
         ],
         SystemTime::now(),
     )
@@ -62,7 +68,11 @@ fn verifies_never_fail_while_key_sets_are_swapped_thousands_of_times_per_second(
     let started = Instant::now();
     let mut swaps = 0u64;
     while started.elapsed() < Duration::from_secs(1) {
-        let next = if swaps % 2 == 0 { set(B, A) } else { set(A, B) };
+        let next = if swaps.is_multiple_of(2) {
+            set(B, A)
+        } else {
+            set(A, B)
+        };
         keyring.install(next);
         swaps += 1;
     }

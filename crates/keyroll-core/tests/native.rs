@@ -21,9 +21,21 @@ fn rotated_ring(a_until: SystemTime) -> Keyring {
     let switch = fixed_clock() - Duration::from_secs(3600);
     let set = KeySet::new(
         vec![
-            KeyEntry::new("p", KeyMaterial::from(format!("{KEY_A}-pending")), None, None, None),
+            KeyEntry::new(
+                "p",
+                KeyMaterial::from(format!("{KEY_A}-pending")),
+                None,
+                None,
+                None,
+            ),
             KeyEntry::new("b", KeyMaterial::from(KEY_B), Some(switch), None, None),
-            KeyEntry::new("a", KeyMaterial::from(KEY_A), Some(epoch), Some(switch), Some(a_until)),
+            KeyEntry::new(
+                "a",
+                KeyMaterial::from(KEY_A),
+                Some(epoch),
+                Some(switch),
+                Some(a_until),
+            ),
         ],
         fixed_clock(),
     )
@@ -38,7 +50,10 @@ fn format_vectors_from_docs_format_md() {
         signer.sign("hello"),
         "kr1.higz2-aPq2Y.aGVsbG8.zsi7KbqckIsFpdtyKCBy1ZeFE1wEhnFddl4H8UYmhT8"
     );
-    let salted = Signer::new(ring(KEY_A)).with_salt("sessions").with_timestamps().with_clock(fixed_clock);
+    let salted = Signer::new(ring(KEY_A))
+        .with_salt("sessions")
+        .with_timestamps()
+        .with_clock(fixed_clock);
     assert_eq!(
         salted.sign("user=42"),
         "kr1t.higz2-aPq2Y.1700000000.dXNlcj00Mg.JQh26LBY78iNC58XuKtt3liHhC8OJiQG02j7bavuOMU"
@@ -52,10 +67,16 @@ fn strings_bytes_and_serde_values_round_trip() {
         assert_eq!(signer.verify(&signer.sign(value)).unwrap().value, value);
     }
     let bytes = [0u8, 255, 1, 2, 3];
-    assert_eq!(signer.verify_bytes(&signer.sign_bytes(&bytes)).unwrap().value, bytes);
+    assert_eq!(
+        signer.verify_bytes(&signer.sign_bytes(&bytes)).unwrap().value,
+        bytes
+    );
     let value = serde_json::json!({"user": 42, "roles": ["admin"]});
     let token = signer.sign_value(&value).unwrap();
-    assert_eq!(signer.verify_value::<serde_json::Value>(&token).unwrap().value, value);
+    assert_eq!(
+        signer.verify_value::<serde_json::Value>(&token).unwrap().value,
+        value
+    );
 }
 
 #[test]
@@ -63,7 +84,9 @@ fn tokens_are_url_safe() {
     let signer = Signer::new(ring(KEY_A)).with_timestamps();
     let token = signer.sign_bytes(&[0xfb, 0xff, 0xfe, 0x3e, 0x3f]);
     assert!(
-        token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
         "{token}"
     );
 }
@@ -95,7 +118,10 @@ fn superseded_key_verifies_as_fallback_and_asks_for_resign() {
     assert_eq!(verified.key.role, Role::Fallback);
     assert!(verified.needs_resign());
     // Re-signing uses the current key.
-    assert_eq!(signer.verify(&signer.sign(&verified.value)).unwrap().key.role, Role::Current);
+    assert_eq!(
+        signer.verify(&signer.sign(&verified.value)).unwrap().key.role,
+        Role::Current
+    );
 }
 
 #[test]
@@ -117,7 +143,10 @@ fn pending_key_verifies_but_does_not_sign() {
 #[test]
 fn a_token_of_an_unknown_key_is_refused() {
     let foreign = Signer::new(ring(KEY_B)).sign("x");
-    assert_eq!(Signer::new(ring(KEY_A)).verify(&foreign), Err(VerifyError::UnknownKey));
+    assert_eq!(
+        Signer::new(ring(KEY_A)).verify(&foreign),
+        Err(VerifyError::UnknownKey)
+    );
 }
 
 #[test]
@@ -151,15 +180,31 @@ fn malformed_tokens_are_typed_errors() {
         ("kr1".into(), "not a keyroll v1 token"),
         (format!("kr2.AAAAAAAAAAA.eA.{mac}"), "not a keyroll v1 token"),
         ("kr1.AAAAAAAAAAA.eA.short".into(), "too short"),
-        (format!("kr1.short.eAeAeAeA.{mac}"), "key id is not 11 base64url characters"),
-        (format!("kr1.AAAAAAAAAAA.eA.{mac}A"), "signature is not 43 base64url characters"),
+        (
+            format!("kr1.short.eAeAeAeA.{mac}"),
+            "key id is not 11 base64url characters",
+        ),
+        (
+            format!("kr1.AAAAAAAAAAA.eA.{mac}A"),
+            "signature is not 43 base64url characters",
+        ),
         (format!("kr1t.AAAAAAAAAAA.eA.{mac}"), "no timestamp"),
-        (format!("kr1t.AAAAAAAAAAA.x1.eA.{mac}"), "timestamp is not decimal seconds"),
-        (format!("kr1t.AAAAAAAAAAA.99999999999999999999.eA.{mac}"), "timestamp out of range"),
+        (
+            format!("kr1t.AAAAAAAAAAA.x1.eA.{mac}"),
+            "timestamp is not decimal seconds",
+        ),
+        (
+            format!("kr1t.AAAAAAAAAAA.99999999999999999999.eA.{mac}"),
+            "timestamp out of range",
+        ),
         (format!("kr1.AAAAAAAAAAA.eA.extra.{mac}"), "too many fields"),
     ];
     for (token, reason) in cases {
-        assert_eq!(signer.verify(&token), Err(VerifyError::Malformed(reason)), "{token:?}");
+        assert_eq!(
+            signer.verify(&token),
+            Err(VerifyError::Malformed(reason)),
+            "{token:?}"
+        );
     }
 }
 
@@ -167,7 +212,10 @@ fn malformed_tokens_are_typed_errors() {
 fn max_age_refuses_old_and_untimed_tokens() {
     let keyring = ring(KEY_A);
     let past = || fixed_clock() - Duration::from_secs(120);
-    let old = Signer::new(keyring.clone()).with_timestamps().with_clock(past).sign("x");
+    let old = Signer::new(keyring.clone())
+        .with_timestamps()
+        .with_clock(past)
+        .sign("x");
     let strict = Signer::new(keyring.clone())
         .with_max_age(Duration::from_secs(60))
         .with_clock(fixed_clock);
@@ -193,9 +241,15 @@ fn timestamps_far_in_the_future_are_refused() {
     let future = || fixed_clock() + Duration::from_secs(3600);
     let slightly = || fixed_clock() + Duration::from_secs(30);
     let signer = Signer::new(keyring.clone()).with_clock(fixed_clock);
-    let from_future = Signer::new(keyring.clone()).with_timestamps().with_clock(future).sign("x");
+    let from_future = Signer::new(keyring.clone())
+        .with_timestamps()
+        .with_clock(future)
+        .sign("x");
     assert_eq!(signer.verify(&from_future), Err(VerifyError::FromTheFuture));
-    let skewed = Signer::new(keyring).with_timestamps().with_clock(slightly).sign("x");
+    let skewed = Signer::new(keyring)
+        .with_timestamps()
+        .with_clock(slightly)
+        .sign("x");
     assert!(signer.verify(&skewed).is_ok(), "30 s of clock skew is tolerated");
 }
 

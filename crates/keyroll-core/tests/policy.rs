@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use keyroll_core::{FirstSeen, KeyState, KeyStrength, KeyVersion, Policy, PolicyError, Role, Stage, Weakness};
+use keyroll_core::{
+    FirstSeen, KeyState, KeyStrength, KeyVersion, Policy, PolicyError, Role, Stage, Weakness,
+};
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -75,7 +77,9 @@ fn cases() -> Vec<Case> {
             name: "fallback_window_counts_from_when_the_newer_key_started_signing",
             // b was created 2 h ago but only signed after the 90 min delay:
             // a stopped signing 30 min ago and still verifies with a 1 h window.
-            policy: policy().with_fallback_window(HOUR).with_activation_delay(90 * MIN),
+            policy: policy()
+                .with_fallback_window(HOUR)
+                .with_activation_delay(90 * MIN),
             versions: vec![created("b", 2 * HOUR), created("a", DAY)],
             expect: Ok(vec![("b", Role::Current), ("a", Role::Fallback)]),
         },
@@ -83,7 +87,11 @@ fn cases() -> Vec<Case> {
             name: "at_most_max_fallbacks_superseded_keys_verify",
             policy: policy().with_max_fallbacks(2),
             versions: vec![key("d"), key("c"), key("b"), key("a")],
-            expect: Ok(vec![("d", Role::Current), ("c", Role::Fallback), ("b", Role::Fallback)]),
+            expect: Ok(vec![
+                ("d", Role::Current),
+                ("c", Role::Fallback),
+                ("b", Role::Fallback),
+            ]),
         },
         Case {
             name: "disabled_and_destroyed_versions_never_verify",
@@ -121,7 +129,11 @@ fn cases() -> Vec<Case> {
                 created("c", HOUR).with_stage(Stage::Current),
                 created("o", DAY).with_stage(Stage::Previous),
             ],
-            expect: Ok(vec![("p", Role::Pending), ("c", Role::Current), ("o", Role::Fallback)]),
+            expect: Ok(vec![
+                ("p", Role::Pending),
+                ("c", Role::Current),
+                ("o", Role::Fallback),
+            ]),
         },
         Case {
             name: "newly_current_stage_is_held_verify_only_for_activation_delay",
@@ -140,7 +152,11 @@ fn cases() -> Vec<Case> {
                 created("o", 2 * HOUR).with_stage(Stage::Previous),
                 created("old", 3 * HOUR),
             ],
-            expect: Ok(vec![("c", Role::Current), ("o", Role::Fallback), ("old", Role::Fallback)]),
+            expect: Ok(vec![
+                ("c", Role::Current),
+                ("o", Role::Fallback),
+                ("old", Role::Fallback),
+            ]),
         },
         Case {
             name: "a_brand_new_store_signs_with_its_only_key_before_activation",
@@ -193,7 +209,10 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a_django_insecure_placeholder_is_refused",
             policy: policy(),
-            versions: vec![KeyVersion::new("placeholder", "django-insecure-0123456789abcdefghijklmnop")],
+            versions: vec![KeyVersion::new(
+                "placeholder",
+                "django-insecure-0123456789abcdefghijklmnop",
+            )],
             expect: Err(PolicyError::WeakKey {
                 id: "placeholder".into(),
                 weakness: Weakness::ForbiddenPrefix("django-insecure-".into()),
@@ -211,7 +230,10 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a_weak_key_past_its_window_does_not_matter",
             policy: policy().with_fallback_window(HOUR),
-            versions: vec![created("b", DAY), KeyVersion::new("weak", "x").with_created(now() - 2 * DAY)],
+            versions: vec![
+                created("b", DAY),
+                KeyVersion::new("weak", "x").with_created(now() - 2 * DAY),
+            ],
             expect: Ok(vec![("b", Role::Current)]),
         },
         Case {
@@ -238,14 +260,22 @@ fn policy_cases() {
                     .map(|k| (k.id().to_owned(), k.role_at(now())))
                     .collect::<Vec<_>>()
             });
-        let want = case
-            .expect
-            .map(|roles| roles.into_iter().map(|(id, role)| (id.to_owned(), role)).collect::<Vec<_>>());
+        let want = case.expect.map(|roles| {
+            roles
+                .into_iter()
+                .map(|(id, role)| (id.to_owned(), role))
+                .collect::<Vec<_>>()
+        });
         if got != want {
             failures.push(format!("{}:\n   got {got:?}\n  want {want:?}", case.name));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -253,7 +283,7 @@ fn versions_without_created_time_activate_from_when_they_were_first_seen() {
     let policy = policy().with_activation_delay(5 * MIN);
     let old = key("a");
     let mut first_seen = FirstSeen::new();
-    first_seen.observe(&[old.clone()], now() - DAY);
+    first_seen.observe(std::slice::from_ref(&old), now() - DAY);
     let versions = vec![key("b"), old];
     first_seen.observe(&versions, now());
 
@@ -291,7 +321,10 @@ fn verifying_keys_come_current_first_then_pending_then_fallbacks() {
         created("o", DAY).with_stage(Stage::Previous),
     ];
     let set = policy().evaluate(&versions, &FirstSeen::new(), now()).unwrap();
-    let order: Vec<_> = set.verifying_keys_at(now()).map(|(k, role)| (k.id().to_owned(), role)).collect();
+    let order: Vec<_> = set
+        .verifying_keys_at(now())
+        .map(|(k, role)| (k.id().to_owned(), role))
+        .collect();
     assert_eq!(
         order,
         [
@@ -305,7 +338,9 @@ fn verifying_keys_come_current_first_then_pending_then_fallbacks() {
 #[test]
 fn weak_key_error_names_the_key_never_the_material() {
     let versions = vec![KeyVersion::new("v7", "hunter2-hunter2")];
-    let err = policy().evaluate(&versions, &FirstSeen::new(), now()).unwrap_err();
+    let err = policy()
+        .evaluate(&versions, &FirstSeen::new(), now())
+        .unwrap_err();
     let shown = format!("{err} {err:?}");
     assert!(shown.contains("v7"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");

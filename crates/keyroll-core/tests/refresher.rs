@@ -14,10 +14,13 @@ use tokio::sync::mpsc;
 const A: &str = "refresher-key-A-0123456789abcdefghijklmnop";
 const B: &str = "refresher-key-B-0123456789abcdefghijklmnop";
 
+/// What the scripted store answers next: versions, or a failure of a kind.
+type Answer = Option<Result<Vec<KeyVersion>, ProviderErrorKind>>;
+
 /// A store whose answer the test sets, counting fetches.
 #[derive(Debug, Clone, Default)]
 struct Scripted {
-    answer: Arc<Mutex<Option<Result<Vec<KeyVersion>, ProviderErrorKind>>>>,
+    answer: Arc<Mutex<Answer>>,
     fetches: Arc<AtomicUsize>,
     push: Arc<Mutex<Option<mpsc::Receiver<()>>>>,
 }
@@ -53,7 +56,12 @@ impl KeyProvider for Scripted {
         }
     }
     fn watch(&self) -> Result<Option<ChangeWatch>, ProviderError> {
-        Ok(self.push.lock().unwrap().take().map(|rx| ChangeWatch::new(rx, ())))
+        Ok(self
+            .push
+            .lock()
+            .unwrap()
+            .take()
+            .map(|rx| ChangeWatch::new(rx, ())))
     }
     fn source(&self) -> String {
         "scripted://test".into()
@@ -67,7 +75,10 @@ fn policy() -> Policy {
 async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -107,7 +118,10 @@ async fn start_fails_with_the_reason_after_the_startup_timeout() {
         .unwrap_err();
     assert!(err.attempts >= 2, "{err}");
     let shown = err.to_string();
-    assert!(shown.contains("scripted://test") && shown.contains("store unavailable"), "{shown}");
+    assert!(
+        shown.contains("scripted://test") && shown.contains("store unavailable"),
+        "{shown}"
+    );
 }
 
 #[tokio::test]
@@ -147,7 +161,10 @@ async fn a_rotation_is_picked_up_at_the_next_poll() {
     changes.changed().await.unwrap();
     assert_eq!(*changes.borrow(), 2);
     let set = refresher.keyring().load();
-    assert_eq!(set.key(&A[..15]).unwrap().role_at(SystemTime::now()), Role::Fallback);
+    assert_eq!(
+        set.key(&A[..15]).unwrap().role_at(SystemTime::now()),
+        Role::Fallback
+    );
 }
 
 #[tokio::test]
@@ -179,8 +196,17 @@ async fn a_failing_store_keeps_the_last_good_set_and_reports_degraded_until_it_r
     eventually("degraded", || refresher.status().health == Health::Degraded).await;
     let status = refresher.status();
     assert_eq!(signing_id(&refresher), &A[..15], "last good set keeps serving");
-    assert!(status.last_error.as_deref().unwrap().contains("store unavailable"));
-    eventually("failures accumulate", || refresher.status().consecutive_failures >= 2).await;
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("store unavailable")
+    );
+    eventually("failures accumulate", || {
+        refresher.status().consecutive_failures >= 2
+    })
+    .await;
     assert!(refresher.status().staleness() > Duration::ZERO);
 
     store.set(&[B, A]);
@@ -200,11 +226,17 @@ async fn a_weak_or_empty_result_is_never_swapped_in() {
         .await
         .unwrap();
     store.set_versions(vec![KeyVersion::new("weak", "short")]);
-    eventually("weak key refused", || refresher.status().health == Health::Degraded).await;
+    eventually("weak key refused", || {
+        refresher.status().health == Health::Degraded
+    })
+    .await;
     assert!(refresher.status().last_error.unwrap().contains("weak"));
     store.set_versions(vec![]);
     eventually("empty set refused", || {
-        refresher.status().last_error.is_some_and(|e| e.contains("no usable key"))
+        refresher
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("no usable key"))
     })
     .await;
     assert_eq!(signing_id(&refresher), &A[..15]);
@@ -227,7 +259,11 @@ async fn a_push_notification_refreshes_at_once() {
     tx.send(()).await.unwrap();
     tx.send(()).await.unwrap();
     eventually("pushed change applied", || signing_id(&refresher) == B[..15]).await;
-    assert!(pushed.elapsed() < Duration::from_millis(500), "{:?}", pushed.elapsed());
+    assert!(
+        pushed.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        pushed.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -296,7 +332,11 @@ async fn dropping_the_last_handle_stops_polling() {
     let stopped_at = store.fetches();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(store.fetches(), stopped_at);
-    assert_eq!(keyring.load().signing_key().id(), &A[..15], "the keyring outlives its refresher");
+    assert_eq!(
+        keyring.load().signing_key().id(),
+        &A[..15],
+        "the keyring outlives its refresher"
+    );
 }
 
 #[tokio::test]
