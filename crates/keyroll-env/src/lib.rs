@@ -31,7 +31,10 @@ impl EnvProvider {
     pub fn new(key_var: impl Into<String>) -> Self {
         let key_var = key_var.into();
         let fallbacks_var = format!("{key_var}_FALLBACKS");
-        Self { key_var, fallbacks_var }
+        Self {
+            key_var,
+            fallbacks_var,
+        }
     }
 
     /// Reads fallbacks from `var` instead.

@@ -56,11 +56,7 @@ pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
 /// installed package found by `locate` (Python code printing a path).
 pub fn venv_program(name: &str) -> Option<PathBuf> {
     let path = venv().join("bin").join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        missing(name)
-    }
+    if path.exists() { Some(path) } else { missing(name) }
 }
 
 /// Runs a Python snippet in the venv and returns its stdout, panicking with
