@@ -36,6 +36,10 @@ pub use keyroll_fernet as fernet;
 pub use keyroll_file as file;
 #[cfg(feature = "vault")]
 pub use keyroll_vault as vault;
+#[cfg(feature = "aws")]
+pub use keyroll_aws as aws;
+#[cfg(feature = "gcp")]
+pub use keyroll_gcp as gcp;
 
 /// Every scheme keyroll knows, with the cargo feature that provides it.
 pub const SCHEMES: &[(&str, &str)] = &[

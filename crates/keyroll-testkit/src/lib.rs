@@ -7,5 +7,7 @@
 //! except when the `CI` variable is set: then a missing component is a failure.
 
 pub mod conformance;
+pub mod gcp;
+pub mod moto;
 pub mod openbao;
 pub mod python;

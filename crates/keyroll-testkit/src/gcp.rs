@@ -1,0 +1,1 @@
+//! A Secret Manager REST server for tests (being written).

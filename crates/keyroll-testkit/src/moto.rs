@@ -1,0 +1,1 @@
+//! A moto (AWS) server for tests (being written).
