@@ -55,6 +55,27 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
             ),
         ))
     }
+
+    /// Makes version `id` the store's current one, for stores with stage
+    /// labels (`keyroll rotate --promote`). Staged activation still applies:
+    /// the policy holds a newly current version verify-only for the activation
+    /// delay. The default refuses with [`ProviderErrorKind::Unsupported`].
+    async fn promote(&self, id: &str) -> Result<(), ProviderError> {
+        Err(ProviderError::new(
+            ProviderErrorKind::Unsupported,
+            format!("{} has no stages to promote version {id} in", self.source()),
+        ))
+    }
+
+    /// Disables version `id` in the store, for stores with version states
+    /// (`keyroll rotate --disable-old` disables the versions the policy has
+    /// retired). The default refuses with [`ProviderErrorKind::Unsupported`].
+    async fn disable(&self, id: &str) -> Result<(), ProviderError> {
+        Err(ProviderError::new(
+            ProviderErrorKind::Unsupported,
+            format!("{} cannot disable version {id}", self.source()),
+        ))
+    }
 }
 
 /// What [`KeyProvider::rotate`] wrote.
@@ -93,6 +114,12 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
     }
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
         (**self).rotate(material).await
+    }
+    async fn promote(&self, id: &str) -> Result<(), ProviderError> {
+        (**self).promote(id).await
+    }
+    async fn disable(&self, id: &str) -> Result<(), ProviderError> {
+        (**self).disable(id).await
     }
 }
 
