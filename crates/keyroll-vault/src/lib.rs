@@ -55,5 +55,5 @@ mod client;
 mod provider;
 mod uri;
 
-pub use auth::{Auth, Credential};
+pub use auth::{Auth, Credential, SERVICE_ACCOUNT_TOKEN};
 pub use provider::{DEFAULT_MAX_VERSIONS, DEFAULT_TIMEOUT, VaultProvider, VaultProviderBuilder};

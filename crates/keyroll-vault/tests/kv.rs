@@ -466,3 +466,38 @@ async fn https_to_a_plain_http_server_is_unavailable_not_a_silent_downgrade() {
     let err = provider.fetch().await.unwrap_err();
     assert_eq!(err.kind(), ProviderErrorKind::Unavailable, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_is_sent_as_the_vault_namespace_header() {
+    let Some(bao) = OpenBao::start() else { return };
+    bao.bao(&["namespace", "create", "team-a"]);
+    bao.bao(&["secrets", "enable", "-namespace=team-a", "-path=secret", "kv-v2"]);
+    let inside = strong_key();
+    bao.bao(&[
+        "kv",
+        "put",
+        "-namespace=team-a",
+        "secret/app",
+        &format!("key={inside}"),
+    ]);
+    put(&bao, "app", &strong_key());
+
+    let versions = builder(&bao, "app")
+        .namespace("team-a")
+        .build()
+        .unwrap()
+        .fetch()
+        .await
+        .unwrap();
+    assert!(is(&versions[0], &inside), "read from the namespace, not the root");
+    let uri = format!(
+        "vault://127.0.0.1:{}/secret/app?tls=false&namespace=team-a",
+        bao.port()
+    );
+    let provider = VaultProvider::from_source(&KeySource::parse(&uri).unwrap()).unwrap();
+    assert!(
+        provider.source().ends_with("&namespace=team-a"),
+        "{}",
+        provider.source()
+    );
+}

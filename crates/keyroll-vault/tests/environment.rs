@@ -1,0 +1,27 @@
+//! The vault CLI's environment conventions, in a test binary of their own
+//! because they change the process environment.
+
+mod common;
+
+use common::put;
+use keyroll_core::{KeyProvider, KeySource};
+use keyroll_testkit::conformance::{set_env_var, strong_key};
+use keyroll_testkit::openbao::OpenBao;
+use keyroll_vault::VaultProvider;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_uri_without_host_takes_address_and_token_from_vault_addr_and_vault_token() {
+    let Some(bao) = OpenBao::start() else { return };
+    let key = strong_key();
+    put(&bao, "app", &key);
+    // The only test in this binary: nothing else reads these variables.
+    set_env_var("VAULT_ADDR", &bao.address());
+    set_env_var("VAULT_TOKEN", bao.root_token());
+    let provider = VaultProvider::from_source(&KeySource::parse("vault:///secret/app").unwrap()).unwrap();
+    let versions = provider.fetch().await.unwrap();
+    assert_eq!(versions[0].material.expose_secret(), key.as_bytes());
+    assert_eq!(
+        provider.source(),
+        format!("vault://127.0.0.1:{}/secret/app?field=key&tls=false", bao.port())
+    );
+}
