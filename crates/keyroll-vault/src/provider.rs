@@ -549,6 +549,24 @@ impl KeyProvider for VaultProvider {
         Reach::Shared
     }
 
+    /// Soft-deletes version `id` (`vault kv delete -versions=ID`): it stops
+    /// verifying on every replica at its next refresh, and `vault kv undelete`
+    /// brings it back. Needs `update` on the secret's `delete/` path.
+    async fn disable(&self, id: &str) -> Result<(), ProviderError> {
+        let inner = &self.inner;
+        let version: u64 = id
+            .parse()
+            .map_err(|_| ProviderError::invalid(format!("`{id}` is not a Vault version number")))?;
+        let what = self.what(&format!("deleting version {version} of"));
+        self.call(&what, |client| async move {
+            vaultrs::kv2::delete_versions(&client, &inner.mount, &inner.path, vec![version]).await
+        })
+        .await?;
+        self.held().retain(|(number, _), _| *number != version);
+        tracing::info!(source = %inner.display, version, "disabled a key version");
+        Ok(())
+    }
+
     fn source(&self) -> String {
         self.inner.display.clone()
     }

@@ -501,3 +501,26 @@ async fn a_namespace_is_sent_as_the_vault_namespace_header() {
         provider.source()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disable_soft_deletes_the_version_and_refuses_ids_that_are_not_versions() {
+    let Some(bao) = OpenBao::start() else { return };
+    put(&bao, "app", &strong_key());
+    put(&bao, "app", &strong_key());
+    let provider = provider(&bao, "app");
+    provider.fetch().await.unwrap();
+    provider.disable("1").await.unwrap();
+    let versions = provider.fetch().await.unwrap();
+    assert_eq!(
+        ids(&versions),
+        [("2", KeyState::Enabled), ("1", KeyState::Disabled)]
+    );
+    let metadata = bao.bao(&["kv", "metadata", "get", "-format=json", "secret/app"]);
+    let json: serde_json::Value = serde_json::from_str(&metadata).unwrap();
+    assert_ne!(
+        json["data"]["versions"]["1"]["deletion_time"], "",
+        "Vault records the deletion"
+    );
+    let err = provider.disable("k-0123456789ab").await.unwrap_err();
+    assert_eq!(err.kind(), ProviderErrorKind::Invalid, "{err}");
+}
