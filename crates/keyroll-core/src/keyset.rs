@@ -249,15 +249,21 @@ impl KeySet {
 
     /// Keys that verify at `now`: the current key first, then pending keys,
     /// then fallbacks newest first (the order try-all formats use).
+    ///
+    /// Keys are stored newest first, so after the current key the others
+    /// already come in that order: staged pending keys, keys newer than the
+    /// current one (pending by time), then older ones (fallbacks).
     pub fn verifying_keys_at(&self, now: SystemTime) -> impl Iterator<Item = (&KeyEntry, Role)> {
-        [Role::Current, Role::Pending, Role::Fallback]
-            .into_iter()
-            .flat_map(move |wanted| {
-                self.keys
-                    .iter()
-                    .map(move |k| (k, k.role_at(now)))
-                    .filter(move |(_, role)| *role == wanted)
-            })
+        let current = self.keys.iter().position(|k| k.role_at(now) == Role::Current);
+        let first = current.map(|index| (&self.keys[index], Role::Current));
+        let rest = self
+            .keys
+            .iter()
+            .enumerate()
+            .filter(move |(index, _)| Some(*index) != current)
+            .map(move |(_, k)| (k, k.role_at(now)))
+            .filter(|(_, role)| *role != Role::Retired);
+        first.into_iter().chain(rest)
     }
 
     /// The key with the store id `id`.

@@ -5,11 +5,10 @@ use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
-
-use crate::sha256_hmac::{PaddedMessage, PrecomputedHmac};
 
 use crate::ConfigError;
 
@@ -72,14 +71,13 @@ impl FromStr for Algorithm {
     }
 }
 
-const ANY_LENGTH: &str = "HMAC accepts keys of any length";
-
-/// HMAC keyed with Django's derived key `H(key_salt + secret)`, computed once
-/// per key and cloned for each message.
+/// HMAC keyed with Django's derived key `H(key_salt + secret)`, keyed once
+/// per key (the `hmac` crate absorbs the padded key into its inner and outer
+/// states, RFC 2104 §4) and cloned for each message.
 #[derive(Clone)]
 pub(crate) enum KeyedMac {
     Sha1(Hmac<Sha1>),
-    Sha256(PrecomputedHmac),
+    Sha256(Hmac<Sha256>),
     Sha512(Hmac<Sha512>),
 }
 
@@ -92,71 +90,51 @@ fn derived_key<H: Digest>(parts: &[&[u8]]) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
+fn keyed<M: Mac + KeyInit>(key: &[u8]) -> M {
+    <M as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+fn encode_mac<M: Mac + Clone>(mac: &M, message: &[u8], out: &mut String) {
+    B64.encode_string(mac.clone().chain_update(message).finalize().into_bytes(), out);
+}
+
+/// Constant time in the signature's content (one optimization barrier rather
+/// than `subtle`'s one per byte, which matters when every key is tried).
+fn verify_mac<M: Mac + Clone>(mac: &M, message: &[u8], signature: &[u8]) -> bool {
+    constant_time_eq::constant_time_eq(
+        &mac.clone().chain_update(message).finalize().into_bytes(),
+        signature,
+    )
+}
+
 impl KeyedMac {
     /// `salted_hmac(key_salt, ·, secret)`: the HMAC key is
     /// `H(key_salt + secret)`, with both given as concatenated parts.
     pub(crate) fn derive(algorithm: Algorithm, parts: &[&[u8]]) -> Self {
         match algorithm {
-            Algorithm::Sha1 => {
-                Self::Sha1(<Hmac<_> as Mac>::new_from_slice(&derived_key::<Sha1>(parts)).expect(ANY_LENGTH))
-            }
-            Algorithm::Sha256 => Self::Sha256(PrecomputedHmac::new(&derived_key::<Sha256>(parts))),
-            Algorithm::Sha512 => Self::Sha512(
-                <Hmac<_> as Mac>::new_from_slice(&derived_key::<Sha512>(parts)).expect(ANY_LENGTH),
-            ),
+            Algorithm::Sha1 => Self::Sha1(keyed(&derived_key::<Sha1>(parts))),
+            Algorithm::Sha256 => Self::Sha256(keyed(&derived_key::<Sha256>(parts))),
+            Algorithm::Sha512 => Self::Sha512(keyed(&derived_key::<Sha512>(parts))),
         }
     }
 
     /// Appends the base64url signature of `message` to `out`.
     pub(crate) fn sign_into(&self, message: &[u8], out: &mut String) {
         match self {
-            Self::Sha1(mac) => {
-                B64.encode_string(mac.clone().chain_update(message).finalize().into_bytes(), out)
-            }
-            Self::Sha256(mac) => B64.encode_string(mac.mac(&PaddedMessage::new(message)), out),
-            Self::Sha512(mac) => {
-                B64.encode_string(mac.clone().chain_update(message).finalize().into_bytes(), out)
-            }
+            Self::Sha1(mac) => encode_mac(mac, message, out),
+            Self::Sha256(mac) => encode_mac(mac, message, out),
+            Self::Sha512(mac) => encode_mac(mac, message, out),
         }
     }
 
     /// True when `signature` (raw bytes) is the MAC of `message`, compared in
     /// constant time.
-    pub(crate) fn verify(&self, message: &Message<'_>, signature: &[u8]) -> bool {
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
-            Self::Sha1(mac) => mac
-                .clone()
-                .chain_update(message.raw)
-                .verify_slice(signature)
-                .is_ok(),
-            Self::Sha256(mac) => mac.verify(message.padded_for_sha256(), signature),
-            Self::Sha512(mac) => mac
-                .clone()
-                .chain_update(message.raw)
-                .verify_slice(signature)
-                .is_ok(),
+            Self::Sha1(mac) => verify_mac(mac, message, signature),
+            Self::Sha256(mac) => verify_mac(mac, message, signature),
+            Self::Sha512(mac) => verify_mac(mac, message, signature),
         }
-    }
-}
-
-/// A message prepared once for checking against many keys.
-pub(crate) struct Message<'m> {
-    raw: &'m [u8],
-    sha256: Option<PaddedMessage>,
-}
-
-impl<'m> Message<'m> {
-    pub(crate) fn new(raw: &'m [u8], algorithm: Algorithm) -> Self {
-        Self {
-            raw,
-            sha256: (algorithm == Algorithm::Sha256).then(|| PaddedMessage::new(raw)),
-        }
-    }
-
-    fn padded_for_sha256(&self) -> &PaddedMessage {
-        self.sha256
-            .as_ref()
-            .expect("prepared for the algorithm of the key")
     }
 }
 

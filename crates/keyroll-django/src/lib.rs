@@ -30,7 +30,6 @@ pub mod cookie;
 mod error;
 pub mod json;
 pub mod session;
-mod sha256_hmac;
 mod signer;
 
 use std::time::Duration;

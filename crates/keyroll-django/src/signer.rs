@@ -13,7 +13,7 @@ use keyroll_core::{DerivedCache, KeyEntry, KeySet, Keyring, Verified, VerifiedBy
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::algorithm::{KeyedMac, Message};
+use crate::algorithm::KeyedMac;
 use crate::{Algorithm, ConfigError, Error, base62, json};
 
 /// Default salt of [`Signer`]: Django's `"%s.%s" % (module, class name)`.
@@ -190,7 +190,7 @@ impl Core {
             .decode_slice(signature, &mut raw)
             .map_err(|_| Error::BadSignature)?;
         let derived = self.macs.get(&self.keyring);
-        let Some((algorithm, macs)) = derived
+        let Some((_, macs)) = derived
             .state
             .by_algorithm
             .iter()
@@ -198,10 +198,9 @@ impl Core {
         else {
             return Err(Error::BadSignature);
         };
-        let message = Message::new(value.as_bytes(), *algorithm);
         let keys = derived.keys.keys();
         for (entry, role) in derived.keys.verifying_keys_at(now) {
-            if macs[position_of(keys, entry)].verify(&message, &raw[..length]) {
+            if macs[position_of(keys, entry)].verify(value.as_bytes(), &raw[..length]) {
                 entry.record_verification();
                 return Ok((
                     value,
