@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use keyroll::{KeyMaterial, KeySet, Keyring, Policy, PolicyError, RefreshError, Refresher, Role, Signer};
 use rand::Rng;
 
+mod django;
 mod encryption;
 
 /// Django's secret key alphabet (django.core.management.utils.get_random_secret_key).
@@ -55,9 +56,10 @@ struct SignOptions {
     /// Token format.
     #[arg(long, value_enum, default_value_t = Format::Keyroll)]
     format: Format,
-    /// Namespace: a token signed for one salt never verifies for another.
-    #[arg(long, default_value = "")]
-    salt: String,
+    /// Namespace: a token signed for one salt never verifies for another
+    /// (default: none for keyroll, Django's class-name salts for django).
+    #[arg(long)]
+    salt: Option<String>,
     /// Put (sign) or require (verify) a timestamp.
     #[arg(long)]
     timestamp: bool,
@@ -110,6 +112,32 @@ enum Command {
         source: Source,
         #[command(flatten)]
         kind: KeyKind,
+    },
+    /// Sign a JSON value like Django's `signing.dumps` (timestamped, salt `django.core.signing`).
+    Dumps {
+        #[command(flatten)]
+        source: Source,
+        /// Salt (default Django's `django.core.signing`).
+        #[arg(long)]
+        salt: Option<String>,
+        /// zlib-compress the payload when that makes it shorter.
+        #[arg(long)]
+        compress: bool,
+        /// The JSON value to sign.
+        json: String,
+    },
+    /// Verify a Django `signing.dumps` token and print its JSON.
+    Loads {
+        #[command(flatten)]
+        source: Source,
+        /// Salt (default Django's `django.core.signing`).
+        #[arg(long)]
+        salt: Option<String>,
+        /// Refuse tokens older than this many seconds.
+        #[arg(long, value_name = "SECS")]
+        max_age: Option<u64>,
+        /// The token to verify.
+        token: String,
     },
     /// Encrypt VALUE (or standard input) into a Fernet token with the current key.
     Encrypt {
@@ -224,10 +252,44 @@ async fn run(command: Command) -> Result<(), Failure> {
             options,
             value,
         } => {
-            let signer = native_signer(&source, &options).await?;
-            println!("{}", signer.sign(&value));
+            let token = match options.format {
+                Format::Django => {
+                    django::sign(&source, options.salt.as_deref(), options.timestamp, &value).await?
+                }
+                Format::Keyroll => native_signer(&source, &options).await?.sign(&value),
+            };
+            println!("{token}");
             Ok(())
         }
+        Command::Verify {
+            source,
+            options,
+            max_age,
+            token,
+        } if options.format == Format::Django => {
+            let value = django::verify(
+                &source,
+                options.salt.as_deref(),
+                options.timestamp,
+                max_age,
+                token.trim(),
+            )
+            .await?;
+            println!("{value}");
+            Ok(())
+        }
+        Command::Dumps {
+            source,
+            salt,
+            compress,
+            json,
+        } => django::dumps(&source, salt.as_deref(), compress, &json).await,
+        Command::Loads {
+            source,
+            salt,
+            max_age,
+            token,
+        } => django::loads(&source, salt.as_deref(), max_age, token.trim()).await,
         Command::Verify {
             source,
             options,
@@ -307,12 +369,8 @@ pub(crate) async fn load(source: &Source) -> Result<KeySet, Failure> {
 }
 
 async fn native_signer(source: &Source, options: &SignOptions) -> Result<Signer, Failure> {
-    if options.format == Format::Django {
-        return Err(Failure::Error(
-            "--format django is not available in this build yet; use --format keyroll".into(),
-        ));
-    }
-    let signer = Signer::new(Keyring::new(load(source).await?)).with_salt(options.salt.clone());
+    let signer =
+        Signer::new(Keyring::new(load(source).await?)).with_salt(options.salt.clone().unwrap_or_default());
     Ok(if options.timestamp {
         signer.with_timestamps()
     } else {
