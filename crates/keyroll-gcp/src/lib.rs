@@ -1,1 +1,45 @@
-//! placeholder
+//! keyroll provider for Google Cloud Secret Manager.
+//!
+//! Every version of a secret is a key version: its number is the id, its
+//! `createTime` the creation time, its state (`ENABLED`, `DISABLED`,
+//! `DESTROYED`) the [`KeyState`](keyroll_core::KeyState). Versions are read
+//! with `ListSecretVersions` (every page) and the payload of each enabled
+//! version is fetched once with `AccessSecretVersion`, its `dataCrc32c`
+//! checked (the client library does not), and kept while the version stays
+//! enabled. A payload whose checksum does not match is refused: the fetch
+//! fails with [`ProviderErrorKind::Invalid`](keyroll_core::ProviderErrorKind)
+//! and the refresher keeps serving the last good keys.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use keyroll_core::{KeySource, Refresher};
+//! use keyroll_gcp::GcpProvider;
+//!
+//! // Application Default Credentials, global endpoint.
+//! let provider = GcpProvider::new("projects/my-project/secrets/app-signing-key")?;
+//! let refresher = Refresher::builder(provider).start().await?;
+//!
+//! // Or from a URI, against a local server with anonymous credentials.
+//! let local = GcpProvider::from_source(&KeySource::parse(
+//!     "gcp-sm://projects/demo/secrets/app-key?endpoint=http://127.0.0.1:8085",
+//! )?)?;
+//! # let _ = (refresher, local);
+//! # Ok(()) }
+//! ```
+//!
+//! Credentials are Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`,
+//! `gcloud auth application-default login`, or the metadata server); an
+//! `http://` endpoint (a local test server) is spoken to anonymously. The
+//! client retries at most [`DEFAULT_MAX_ATTEMPTS`] times within
+//! [`DEFAULT_TIME_LIMIT`], each attempt bounded by [`DEFAULT_ATTEMPT_TIMEOUT`],
+//! so an unreachable store is reported in seconds (the client's own default
+//! policy takes up to a minute).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod provider;
+
+pub use provider::{
+    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIME_LIMIT, GcpProvider, SCHEME, SecretName,
+};

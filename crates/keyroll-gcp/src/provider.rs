@@ -1,0 +1,466 @@
+//! The Secret Manager provider: names, client setup, fetch, store operations.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use google_cloud_gax::error::Error as GaxError;
+use google_cloud_gax::error::rpc::Code;
+use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
+use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
+use google_cloud_secretmanager_v1::client::SecretManagerService;
+use google_cloud_secretmanager_v1::model::{SecretPayload, SecretVersion, secret_version};
+use keyroll_core::{
+    KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError, Published, Reach, async_trait,
+};
+use tokio::sync::OnceCell;
+
+/// The URI scheme: `gcp-sm://projects/P/secrets/S`.
+pub const SCHEME: &str = "gcp-sm";
+
+/// At most this many attempts per call (the first and one retry).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 2;
+
+/// Each attempt gives up after this long.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// A call, retries included, gives up after this long.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(8);
+
+/// The global Secret Manager endpoint.
+const GLOBAL_ENDPOINT: &str = "https://secretmanager.googleapis.com";
+
+/// A secret's full resource name: `projects/P/secrets/S` or, for a regional
+/// secret, `projects/P/locations/L/secrets/S`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretName {
+    full: String,
+    location: Option<String>,
+}
+
+impl SecretName {
+    /// Parses a full resource name.
+    ///
+    /// ```
+    /// let name = keyroll_gcp::SecretName::parse("projects/p/locations/europe-west1/secrets/s").unwrap();
+    /// assert_eq!(name.location(), Some("europe-west1"));
+    /// ```
+    pub fn parse(name: &str) -> Result<Self, ProviderError> {
+        let parts: Vec<&str> = name.split('/').collect();
+        let location = match parts.as_slice() {
+            ["projects", p, "secrets", s] if valid(p) && valid(s) => None,
+            ["projects", p, "locations", l, "secrets", s] if valid(p) && valid(l) && valid(s) => {
+                Some((*l).to_owned())
+            }
+            _ => {
+                return Err(ProviderError::config(format!(
+                    "`{name}` is not a Secret Manager secret name; expected projects/PROJECT/secrets/SECRET \
+                     or projects/PROJECT/locations/LOCATION/secrets/SECRET"
+                )));
+            }
+        };
+        Ok(Self {
+            full: name.to_owned(),
+            location,
+        })
+    }
+
+    /// The full resource name.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    /// The location of a regional secret.
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
+    }
+
+    /// The endpoint that serves this secret: the regional endpoint
+    /// (`https://secretmanager.L.rep.googleapis.com`) for a regional secret,
+    /// the global one otherwise.
+    pub fn default_endpoint(&self) -> String {
+        match &self.location {
+            Some(location) => format!("https://secretmanager.{location}.rep.googleapis.com"),
+            None => GLOBAL_ENDPOINT.to_owned(),
+        }
+    }
+
+    fn version(&self, id: &str) -> String {
+        format!("{}/versions/{id}", self.full)
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+fn valid(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+/// Reads (and for `keyroll rotate`, writes) the versions of one Secret
+/// Manager secret. See the [crate docs](crate).
+///
+/// The client is built on the first call (so construction stays synchronous);
+/// payloads of enabled versions are cached by version name, so a steady-state
+/// refresh is one `ListSecretVersions` call.
+pub struct GcpProvider {
+    secret: SecretName,
+    endpoint: Option<String>,
+    max_attempts: u32,
+    attempt_timeout: Duration,
+    time_limit: Duration,
+    client: OnceCell<SecretManagerService>,
+    held: Mutex<HashMap<String, KeyMaterial>>,
+}
+
+impl fmt::Debug for GcpProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GcpProvider")
+            .field("secret", &self.secret.as_str())
+            .field("endpoint", &self.endpoint())
+            .field("max_attempts", &self.max_attempts)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("held_versions", &lock(&self.held).len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GcpProvider {
+    /// A provider for secret `name` (a full resource name, see
+    /// [`SecretName::parse`]) at its default endpoint, with Application
+    /// Default Credentials.
+    pub fn new(name: &str) -> Result<Self, ProviderError> {
+        Ok(Self {
+            secret: SecretName::parse(name)?,
+            endpoint: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            time_limit: DEFAULT_TIME_LIMIT,
+            client: OnceCell::new(),
+            held: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Builds a provider from `gcp-sm://projects/P/secrets/S` (or
+    /// `gcp-sm://projects/P/locations/L/secrets/S`) with an optional
+    /// `?endpoint=URL`.
+    ///
+    /// ```
+    /// use keyroll_core::KeySource;
+    /// let source = KeySource::parse("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085").unwrap();
+    /// let provider = keyroll_gcp::GcpProvider::from_source(&source).unwrap();
+    /// assert_eq!(provider.secret().as_str(), "projects/p/secrets/s");
+    /// assert_eq!(provider.endpoint(), "http://127.0.0.1:8085");
+    /// ```
+    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        if source.scheme() != SCHEME {
+            return Err(ProviderError::config(format!(
+                "`{source}` is not a {SCHEME}:// URI"
+            )));
+        }
+        source.expect_params(&["endpoint"])?;
+        // KeySource puts `projects` in the authority and the rest in the path.
+        let name = format!("{}{}", source.authority(), source.path());
+        let mut provider = Self::new(name.trim_start_matches('/')).map_err(|e| {
+            ProviderError::config(format!(
+                "{}; in `{source}` (use {SCHEME}://projects/PROJECT/secrets/SECRET)",
+                e.message()
+            ))
+        })?;
+        if let Some(endpoint) = source.param("endpoint") {
+            provider = provider.with_endpoint(endpoint)?;
+        }
+        Ok(provider)
+    }
+
+    /// Talks to `endpoint` instead of the default one. An `http://` endpoint
+    /// (a local server) is spoken to with anonymous credentials.
+    pub fn with_endpoint(mut self, endpoint: &str) -> Result<Self, ProviderError> {
+        let endpoint = endpoint.trim_end_matches('/');
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) || endpoint.contains('@') {
+            return Err(ProviderError::config(format!(
+                "endpoint `{endpoint}` must be an http:// or https:// URL without credentials, \
+                 such as https://secretmanager.googleapis.com"
+            )));
+        }
+        self.endpoint = Some(endpoint.to_owned());
+        Ok(self)
+    }
+
+    /// At most `attempts` attempts per call (at least 1; default
+    /// [`DEFAULT_MAX_ATTEMPTS`]).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Gives each attempt `timeout` (default [`DEFAULT_ATTEMPT_TIMEOUT`]) and
+    /// each call, retries included, twice that.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self.time_limit = timeout * 2;
+        self
+    }
+
+    /// The secret read.
+    pub fn secret(&self) -> &SecretName {
+        &self.secret
+    }
+
+    /// The endpoint spoken to.
+    pub fn endpoint(&self) -> String {
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| self.secret.default_endpoint())
+    }
+
+    fn anonymous(&self) -> bool {
+        self.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"))
+    }
+
+    async fn client(&self) -> Result<&SecretManagerService, ProviderError> {
+        self.client
+            .get_or_try_init(|| async {
+                // One TLS stack in the build: rustls with ring. Installing fails
+                // harmlessly when the application installed a provider already.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let backoff = ExponentialBackoffBuilder::new()
+                    .with_initial_delay(Duration::from_millis(100))
+                    .with_maximum_delay(Duration::from_secs(1))
+                    .build()
+                    .map_err(|e| ProviderError::config("invalid retry backoff").with_source(e))?;
+                let mut builder = SecretManagerService::builder()
+                    .with_endpoint(self.endpoint())
+                    .with_retry_policy(
+                        Aip194Strict
+                            .with_attempt_limit(self.max_attempts)
+                            .with_time_limit(self.time_limit),
+                    )
+                    .with_backoff_policy(backoff)
+                    .with_attempt_timeout(self.attempt_timeout);
+                if self.anonymous() {
+                    builder = builder
+                        .with_credentials(google_cloud_auth::credentials::anonymous::Builder::new().build());
+                }
+                builder.build().await.map_err(|e| {
+                    ProviderError::config(format!(
+                        "cannot set up the Secret Manager client for {}: no usable credentials? Set \
+                         GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`",
+                        self.secret
+                    ))
+                    .with_source(e)
+                })
+            })
+            .await
+    }
+
+    /// Every version of the secret, all pages.
+    async fn list(&self, client: &SecretManagerService) -> Result<Vec<SecretVersion>, ProviderError> {
+        let mut versions = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = client
+                .list_secret_versions()
+                .set_parent(self.secret.as_str())
+                .set_page_token(token)
+                .send()
+                .await
+                .map_err(|e| classify(e, "list the versions of", self.secret.as_str()))?;
+            versions.extend(page.versions);
+            if page.next_page_token.is_empty() {
+                return Ok(versions);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// The payload of enabled version `name`, checksum verified. `None` when
+    /// the version was disabled between the list and the access.
+    async fn access(
+        &self,
+        client: &SecretManagerService,
+        name: &str,
+    ) -> Result<Option<KeyMaterial>, ProviderError> {
+        let response = match client.access_secret_version().set_name(name).send().await {
+            Ok(response) => response,
+            Err(e) if e.status().is_some_and(|s| s.code == Code::FailedPrecondition) => return Ok(None),
+            Err(e) => return Err(classify(e, "access", name)),
+        };
+        let payload = response.payload.unwrap_or_default();
+        let actual = crc32c::crc32c(&payload.data);
+        match payload.data_crc32c {
+            Some(expected) if expected == i64::from(actual) => {}
+            Some(_) => {
+                return Err(ProviderError::invalid(format!(
+                    "the payload of {name} does not match its dataCrc32c checksum (corrupted in transit or \
+                     in the store); refusing it and keeping the last good keys"
+                )));
+            }
+            None => tracing::warn!(version = name, "Secret Manager sent a payload without dataCrc32c"),
+        }
+        Ok(Some(KeyMaterial::new(payload.data.to_vec())))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The version id: the last segment of its name (the version number).
+fn version_id(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+fn system_time(timestamp: &google_cloud_wkt::Timestamp) -> Option<SystemTime> {
+    let seconds = u64::try_from(timestamp.seconds()).ok()?;
+    let nanos = u32::try_from(timestamp.nanos()).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
+}
+
+fn state_of(version: &SecretVersion) -> KeyState {
+    match version.state {
+        secret_version::State::Enabled => KeyState::Enabled,
+        secret_version::State::Destroyed => KeyState::Destroyed,
+        // DISABLED, and anything newer than this client: never verifies.
+        _ => KeyState::Disabled,
+    }
+}
+
+/// Maps a client error to a provider error that says what failed and how to fix it.
+fn classify(error: GaxError, action: &str, resource: &str) -> ProviderError {
+    let status = error.status().map(|s| (s.code, s.message.clone()));
+    let problem = match &status {
+        Some((code, message)) => format!("{code:?}: {message}"),
+        None => error.to_string(),
+    };
+    let message = |hint: &str| format!("cannot {action} {resource}: {problem}{hint}");
+    let mapped = match status.map(|(code, _)| code) {
+        Some(Code::NotFound) => ProviderError::not_found(message(
+            "; check the project and secret name (a regional secret needs its locations/L segment)",
+        )),
+        Some(Code::PermissionDenied | Code::Unauthenticated) => ProviderError::permission_denied(message(
+            "; grant the caller roles/secretmanager.secretAccessor (and roles/secretmanager.secretVersionManager \
+             to rotate) on the secret",
+        )),
+        Some(Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange) => {
+            ProviderError::config(message(""))
+        }
+        Some(_) => ProviderError::unavailable(message("; the store failed, retrying at the next refresh")),
+        None if error.is_authentication() => ProviderError::permission_denied(message(
+            "; no usable credentials: set GOOGLE_APPLICATION_CREDENTIALS or run \
+             `gcloud auth application-default login`",
+        )),
+        None if error.is_deserialization() => ProviderError::invalid(message("")),
+        None if error.http_status_code().is_some_and(|c| (400..500).contains(&c)) => {
+            ProviderError::config(message("; check the endpoint"))
+        }
+        // Timeouts, refused connections, exhausted retries, 5xx without a status.
+        None => ProviderError::unavailable(message("; check the endpoint and the network")),
+    };
+    mapped.with_source(error)
+}
+
+#[async_trait]
+impl KeyProvider for GcpProvider {
+    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+        let client = self.client().await?;
+        let mut listed = self.list(client).await?;
+        // Newest first: version numbers grow with creation.
+        listed.sort_by_key(|v| std::cmp::Reverse(version_id(&v.name).parse::<u64>().unwrap_or(0)));
+        let mut held = lock(&self.held).clone();
+        let mut versions = Vec::with_capacity(listed.len());
+        let mut enabled = Vec::new();
+        for listed in &listed {
+            let id = version_id(&listed.name).to_owned();
+            let mut state = state_of(listed);
+            let material = if state == KeyState::Enabled {
+                match held.get(&listed.name) {
+                    Some(material) => Some(material.clone()),
+                    None => match self.access(client, &listed.name).await? {
+                        Some(material) => {
+                            held.insert(listed.name.clone(), material.clone());
+                            Some(material)
+                        }
+                        None => {
+                            state = KeyState::Disabled;
+                            None
+                        }
+                    },
+                }
+            } else {
+                None
+            };
+            if state == KeyState::Enabled {
+                enabled.push(listed.name.clone());
+            }
+            let mut version = KeyVersion::new(id, material.unwrap_or_else(|| KeyMaterial::new(Vec::new())))
+                .with_state(state);
+            if let Some(created) = listed.create_time.as_ref().and_then(system_time) {
+                version = version.with_created(created);
+            }
+            versions.push(version);
+        }
+        // Keep only payloads of versions still enabled: a disabled version's
+        // material leaves memory, and is fetched again if re-enabled.
+        held.retain(|name, _| enabled.contains(name));
+        *lock(&self.held) = held;
+        Ok(versions)
+    }
+
+    fn reach(&self) -> Reach {
+        Reach::Shared
+    }
+
+    fn source(&self) -> String {
+        match &self.endpoint {
+            Some(endpoint) => format!("{SCHEME}://{}?endpoint={endpoint}", self.secret),
+            None => format!("{SCHEME}://{}", self.secret),
+        }
+    }
+
+    async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
+        let client = self.client().await?;
+        let data = material.expose_secret();
+        let payload = SecretPayload::new()
+            .set_data(bytes::Bytes::copy_from_slice(data))
+            .set_data_crc32c(i64::from(crc32c::crc32c(data)));
+        let version = client
+            .add_secret_version()
+            .set_parent(self.secret.as_str())
+            .set_payload(payload)
+            .send()
+            .await
+            .map_err(|e| classify(e, "add a version to", self.secret.as_str()))?;
+        lock(&self.held).insert(version.name.clone(), material.clone());
+        Ok(Published::new(
+            version_id(&version.name),
+            version.create_time.as_ref().and_then(system_time),
+        ))
+    }
+
+    async fn disable(&self, id: &str) -> Result<(), ProviderError> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ProviderError::config(format!(
+                "`{id}` is not a Secret Manager version number of {}",
+                self.secret
+            )));
+        }
+        let name = self.secret.version(id);
+        let client = self.client().await?;
+        client
+            .disable_secret_version()
+            .set_name(&name)
+            .send()
+            .await
+            .map_err(|e| classify(e, "disable", &name))?;
+        lock(&self.held).remove(&name);
+        Ok(())
+    }
+}
