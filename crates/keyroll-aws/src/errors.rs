@@ -1,0 +1,142 @@
+//! AWS SDK errors to [`ProviderError`]s that say what to do.
+
+use std::error::Error as StdError;
+
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use keyroll_core::{ProviderError, ProviderErrorKind};
+
+/// Translates a failed `operation` on `secret` into a provider error.
+///
+/// Service errors are matched by code first and by HTTP status where the
+/// code is missing (moto answers IAM denials of JSON APIs with an XML body).
+/// Connection failures, timeouts and 5xx are [`Unavailable`](ProviderErrorKind::Unavailable).
+pub(crate) fn provider_error<E>(operation: &str, secret: &str, error: SdkError<E>) -> ProviderError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let (kind, detail) = match &error {
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
+            let status = status_of(&error);
+            let code = error.code().unwrap_or_default().to_owned();
+            let message = error.message().unwrap_or_default().to_owned();
+            let kind = kind_of(&code, status);
+            let what = if code.is_empty() {
+                format!(
+                    "HTTP {}",
+                    status.map_or_else(|| "error".to_owned(), |s| s.to_string())
+                )
+            } else {
+                code
+            };
+            let detail = if message.is_empty() {
+                what
+            } else {
+                format!("{what}: {message}")
+            };
+            (kind, detail)
+        }
+        SdkError::DispatchFailure(failure) => (
+            ProviderErrorKind::Unavailable,
+            format!(
+                "cannot reach the endpoint ({})",
+                if failure.is_timeout() {
+                    "connect timeout"
+                } else if failure.is_io() {
+                    "connection failed"
+                } else {
+                    "dispatch failure"
+                }
+            ),
+        ),
+        SdkError::TimeoutError(_) => (ProviderErrorKind::Unavailable, "no answer in time".to_owned()),
+        SdkError::ConstructionFailure(_) => (
+            ProviderErrorKind::Config,
+            "the request could not be built (check region and endpoint)".to_owned(),
+        ),
+        _ => (ProviderErrorKind::Unavailable, "request failed".to_owned()),
+    };
+    let hint = match kind {
+        ProviderErrorKind::NotFound => {
+            "; check the secret name or ARN and the region (`?region=`, AWS_REGION)"
+        }
+        ProviderErrorKind::PermissionDenied => {
+            "; the credentials need secretsmanager:DescribeSecret, ListSecretVersionIds and GetSecretValue \
+             (and kms:Decrypt for a customer-managed key) on this secret"
+        }
+        ProviderErrorKind::Unavailable => "; keeping the last good keys and retrying",
+        _ => "",
+    };
+    ProviderError::new(
+        kind,
+        format!("{operation} of AWS secret `{secret}` failed: {detail}{hint}"),
+    )
+    .with_source(error)
+}
+
+fn status_of<E>(error: &SdkError<E>) -> Option<u16> {
+    error.raw_response().map(|r| r.status().as_u16())
+}
+
+fn kind_of(code: &str, status: Option<u16>) -> ProviderErrorKind {
+    match code {
+        "ResourceNotFoundException" => ProviderErrorKind::NotFound,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "ExpiredTokenException"
+        | "IncompleteSignature"
+        | "MissingAuthenticationToken"
+        | "DecryptionFailure" => ProviderErrorKind::PermissionDenied,
+        "ThrottlingException"
+        | "InternalServiceError"
+        | "InternalFailure"
+        | "ServiceUnavailable"
+        | "RequestTimeout" => ProviderErrorKind::Unavailable,
+        _ => match status {
+            Some(401 | 403) => ProviderErrorKind::PermissionDenied,
+            Some(404) => ProviderErrorKind::NotFound,
+            Some(408 | 429) => ProviderErrorKind::Unavailable,
+            Some(s) if s >= 500 => ProviderErrorKind::Unavailable,
+            // InvalidParameterException, InvalidRequestException (a secret scheduled
+            // for deletion), …: retrying will not help.
+            _ => ProviderErrorKind::Config,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_map_to_kinds() {
+        let cases = [
+            (
+                "ResourceNotFoundException",
+                Some(400),
+                ProviderErrorKind::NotFound,
+            ),
+            (
+                "AccessDeniedException",
+                Some(400),
+                ProviderErrorKind::PermissionDenied,
+            ),
+            (
+                "UnrecognizedClientException",
+                Some(400),
+                ProviderErrorKind::PermissionDenied,
+            ),
+            ("", Some(403), ProviderErrorKind::PermissionDenied),
+            ("ThrottlingException", Some(400), ProviderErrorKind::Unavailable),
+            ("", Some(503), ProviderErrorKind::Unavailable),
+            ("InternalServiceError", Some(500), ProviderErrorKind::Unavailable),
+            ("InvalidRequestException", Some(400), ProviderErrorKind::Config),
+        ];
+        for (code, status, kind) in cases {
+            assert_eq!(kind_of(code, status), kind, "{code} / {status:?}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The conformance suite every provider passes, against moto's server.
+
+mod common;
+
+use keyroll_testkit::conformance::{self, Capabilities};
+use keyroll_testkit::moto::Moto;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_provider_passes_the_conformance_suite() {
+    let Some(moto) = Moto::start() else { return };
+    let store = common::MotoStore::new(moto, "conformance");
+    conformance::run(&store, Capabilities::new().with_created_times()).await;
+}
