@@ -786,7 +786,7 @@ fn list_versions(state: &mut State, parent: &str, query: &HashMap<String, String
         .iter()
         .filter(|v| wanted.is_none_or(|s| v.state == s))
         .collect();
-    versions.sort_by(|a, b| b.number.cmp(&a.number));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.number));
     let total = versions.len();
     let page: Vec<Value> = versions
         .iter()
