@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! DJANGO_SECRET_KEY=... DJANGO_SECRET_KEY_FALLBACKS=old1,old2 \
-//!     cargo run -p keyroll-django --example django_session -- '<sessionid cookie value>'
+//!     cargo run --example django_session -- '<sessionid cookie value>'
 //! ```
 //!
 //! Without a cookie it makes one as Django would (signed with the first
@@ -13,8 +13,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring};
-use keyroll_django::SignedCookieSessions;
+use keyroll::django::SignedCookieSessions;
+use keyroll::{KeyEntry, KeyMaterial, KeySet, Keyring};
 use serde_json::json;
 
 /// `SECRET_KEY` and `SECRET_KEY_FALLBACKS` as a key set: the current key signs,

@@ -1,14 +1,14 @@
 //! Encryption at rest with a rotating key: encrypt a column of credentials,
 //! rotate the key live, read old rows, then re-encrypt the whole column.
 //!
-//! Run with `cargo run -p keyroll-fernet --example encrypt`. In a service the
+//! Run with `cargo run --example encrypt`. In a service the
 //! keyring comes from a `Refresher` over any provider (`keyroll::open(uri)`);
 //! here it is built by hand so the example needs no key store.
 
 use std::time::{Duration, SystemTime};
 
-use keyroll_core::{KeyEntry, KeySet, Keyring};
-use keyroll_fernet::{Derive, Encrypter, generate_key};
+use keyroll::fernet::{Derive, Encrypter, generate_key};
+use keyroll::{KeyEntry, KeySet, Keyring};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Fernet keys, as Python's `Fernet.generate_key()` makes them. With

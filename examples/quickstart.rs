@@ -74,7 +74,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(_) => return Err("the old token should have been refused".into()),
         Err(error) => println!("   The old token is refused: {error}."),
     }
-    println!("   The re-signed token still verifies: {:?}.", signer.verify(&new_token)?.value);
+    println!(
+        "   The re-signed token still verifies: {:?}.",
+        signer.verify(&new_token)?.value
+    );
 
     let status = refresher.status();
     println!(

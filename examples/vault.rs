@@ -4,7 +4,7 @@
 //! bao server -dev -dev-root-token-id=root &          # or: vault server -dev
 //! export VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=root
 //! bao kv put secret/myapp key="$(head -c 32 /dev/urandom | base64)"
-//! cargo run -p keyroll-vault --example vault          # in another terminal:
+//! cargo run --features vault --example vault        # in another terminal:
 //! bao kv put secret/myapp key="$(head -c 32 /dev/urandom | base64)"
 //! ```
 //!
@@ -18,8 +18,8 @@
 
 use std::time::Duration;
 
-use keyroll_core::{KeyProvider, KeySource, Policy, Refresher, Signer};
-use keyroll_vault::VaultProvider;
+use keyroll::vault::VaultProvider;
+use keyroll::{KeyProvider, KeySource, Policy, Refresher, Signer};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

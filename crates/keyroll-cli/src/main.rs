@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use clap::{Parser, Subcommand, ValueEnum};
-use keyroll::{KeyMaterial, KeySet, Keyring, Policy, PolicyError, RefreshError, Refresher, Role, Signer};
+use keyroll::{KeyMaterial, KeySet, KeyState, Keyring, Policy, RefreshError, Refresher, Role, Signer};
 use rand::Rng;
 
 mod django;
@@ -112,6 +112,14 @@ enum Command {
         source: Source,
         #[command(flatten)]
         kind: KeyKind,
+        /// Make the new version the store's current one at once (stores with
+        /// stages, such as AWS); staged activation still applies.
+        #[arg(long)]
+        promote: bool,
+        /// Then disable every version the policy has retired (past its fallback
+        /// window or beyond the maximum number of fallbacks).
+        #[arg(long)]
+        disable_old: bool,
     },
     /// Sign a JSON value like Django's `signing.dumps` (timestamped, salt `django.core.signing`).
     Dumps {
@@ -315,7 +323,12 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Watch { source, interval } => watch(&source, interval).await,
-        Command::Rotate { source, kind } => rotate(&source, &kind).await,
+        Command::Rotate {
+            source,
+            kind,
+            promote,
+            disable_old,
+        } => rotate(&source, &kind, promote, disable_old).await,
         Command::Encrypt {
             source,
             derive,
@@ -463,7 +476,7 @@ async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn rotate(source: &Source, kind: &KeyKind) -> Result<(), Failure> {
+async fn rotate(source: &Source, kind: &KeyKind, promote: bool, disable_old: bool) -> Result<(), Failure> {
     let builder = builder(source)?;
     let provider = keyroll::open(&source.keys)?;
     let material = KeyMaterial::from(generate(kind)?);
@@ -473,15 +486,28 @@ async fn rotate(source: &Source, kind: &KeyKind) -> Result<(), Failure> {
         published.id,
         material.fingerprint()
     );
-    let (_, set) = builder.load_once().await.map_err(|e| match e {
-        RefreshError::Policy(PolicyError::WeakKey { .. }) => Failure::Rejected(e.to_string()),
-        other => Failure::from(other),
-    })?;
-    if let Some(key) = set.key(&published.id) {
-        match (key.role_at(SystemTime::now()), key.signs_from()) {
-            (Role::Current, _) => println!("it signs now"),
-            (_, Some(from)) => println!("it verifies now and starts signing at {}", rfc3339(from)),
-            _ => println!("it verifies now; it signs once the store makes it current"),
+    if promote {
+        provider.promote(&published.id).await?;
+        println!("version {} is now the store's current version", published.id);
+    }
+    let (versions, set) = builder.load_once().await?;
+    let now = SystemTime::now();
+    match set
+        .key(&published.id)
+        .map(|key| (key.role_at(now), key.signs_from()))
+    {
+        Some((Role::Current, _)) => println!("it signs now"),
+        Some((_, Some(from))) => println!("it verifies now and starts signing at {}", rfc3339(from)),
+        Some(_) => println!("it verifies now; it signs once the store makes it current"),
+        None => println!("the policy does not use it yet; run `keyroll check` to see why"),
+    }
+    if disable_old {
+        let retired = versions
+            .iter()
+            .filter(|v| v.state == KeyState::Enabled && set.key(&v.id).is_none());
+        for version in retired {
+            provider.disable(&version.id).await?;
+            println!("disabled version {} (retired by the policy)", version.id);
         }
     }
     Ok(())

@@ -188,6 +188,10 @@ pub enum ProviderErrorKind {
     Config,
     /// The provider cannot do what was asked (rotating a read-only source).
     Unsupported,
+    /// A write was refused because the store changed meanwhile (a
+    /// check-and-set rotation raced another one). Nothing was written; never
+    /// retry it blindly.
+    Conflict,
 }
 
 impl fmt::Display for ProviderErrorKind {
@@ -199,6 +203,7 @@ impl fmt::Display for ProviderErrorKind {
             Self::Invalid => "invalid key data",
             Self::Config => "configuration error",
             Self::Unsupported => "not supported",
+            Self::Conflict => "conflict",
         })
     }
 }

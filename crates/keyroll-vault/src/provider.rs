@@ -403,12 +403,15 @@ impl VaultProvider {
             Err(ClientErrorOr::Client(_, ClientError::APIError { code: 400, errors }))
                 if errors.iter().any(|e| e.contains("check-and-set")) =>
             {
-                return Err(ProviderError::unavailable(format!(
-                    "{}/{} changed while rotating: version {expected} is no longer the newest (check-and-set \
+                return Err(ProviderError::new(
+                    keyroll_core::ProviderErrorKind::Conflict,
+                    format!(
+                        "{}/{} changed while rotating: version {expected} is no longer the newest (check-and-set \
                      refused the write), so someone else rotated at the same time. Nothing was written; look \
                      at the newest version, then rotate again if still needed",
-                    inner.mount, inner.path
-                )));
+                        inner.mount, inner.path
+                    ),
+                ));
             }
             Err(error) => return Err(error.into()),
         };

@@ -336,6 +336,7 @@ async fn publishing_after_a_stale_version_is_refused_and_writes_nothing() {
         .publish_after(&KeyMaterial::from(strong_key()), 0)
         .await
         .unwrap_err();
+    assert_eq!(err.kind(), keyroll_core::ProviderErrorKind::Conflict, "{err}");
     assert!(err.to_string().contains("check-and-set"), "{err}");
     assert!(
         operator_a
