@@ -1,0 +1,2 @@
+//! Placeholder for the web example (being written).
+fn main() {}
