@@ -67,6 +67,8 @@ pub fn open(uri: &str) -> Result<Box<dyn KeyProvider>, ProviderError> {
         "docker" => Ok(Box::new(docker::DockerProvider::from_source(&source)?)),
         #[cfg(feature = "vault")]
         "vault" => Ok(Box::new(vault::VaultProvider::from_source(&source)?)),
+        #[cfg(feature = "aws")]
+        "aws-sm" => Ok(Box::new(aws::AwsProvider::from_source(&source)?)),
         #[cfg(feature = "gcp")]
         "gcp-sm" => Ok(Box::new(gcp::GcpProvider::from_source(&source)?)),
         scheme => Err(not_available(scheme)),
