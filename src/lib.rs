@@ -24,6 +24,8 @@
 
 pub use keyroll_core::*;
 
+#[cfg(feature = "aws")]
+pub use keyroll_aws as aws;
 #[cfg(feature = "django")]
 pub use keyroll_django as django;
 #[cfg(feature = "docker")]
@@ -34,12 +36,10 @@ pub use keyroll_env as env;
 pub use keyroll_fernet as fernet;
 #[cfg(feature = "file")]
 pub use keyroll_file as file;
-#[cfg(feature = "vault")]
-pub use keyroll_vault as vault;
-#[cfg(feature = "aws")]
-pub use keyroll_aws as aws;
 #[cfg(feature = "gcp")]
 pub use keyroll_gcp as gcp;
+#[cfg(feature = "vault")]
+pub use keyroll_vault as vault;
 
 /// Every scheme keyroll knows, with the cargo feature that provides it.
 pub const SCHEMES: &[(&str, &str)] = &[

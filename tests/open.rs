@@ -15,7 +15,11 @@ fn every_local_scheme_opens_and_names_its_source() {
         ("docker://app_key?root=/run/secrets", "docker://app_key"),
     ] {
         let provider = keyroll::open(uri).unwrap_or_else(|e| panic!("{uri}: {e}"));
-        assert!(provider.source().starts_with(source), "{uri} -> {}", provider.source());
+        assert!(
+            provider.source().starts_with(source),
+            "{uri} -> {}",
+            provider.source()
+        );
     }
 }
 
@@ -25,7 +29,14 @@ fn an_unknown_scheme_lists_the_known_ones() {
     assert_eq!(err.kind(), ProviderErrorKind::Config);
     let message = err.to_string();
     assert!(message.contains("unknown key source scheme `s3://`"), "{message}");
-    for scheme in ["env://", "file://", "docker://", "vault://", "aws-sm://", "gcp-sm://"] {
+    for scheme in [
+        "env://",
+        "file://",
+        "docker://",
+        "vault://",
+        "aws-sm://",
+        "gcp-sm://",
+    ] {
         assert!(message.contains(scheme), "{message}");
     }
 }
@@ -33,7 +44,11 @@ fn an_unknown_scheme_lists_the_known_ones() {
 #[test]
 fn a_scheme_whose_feature_is_off_names_the_feature() {
     let off: Vec<(&str, &str)> = [
-        ("vault://127.0.0.1:8200/secret/app", "vault", cfg!(feature = "vault")),
+        (
+            "vault://127.0.0.1:8200/secret/app",
+            "vault",
+            cfg!(feature = "vault"),
+        ),
         ("aws-sm://app", "aws", cfg!(feature = "aws")),
         ("gcp-sm://projects/p/secrets/s", "gcp", cfg!(feature = "gcp")),
     ]
@@ -44,7 +59,10 @@ fn a_scheme_whose_feature_is_off_names_the_feature() {
     for (uri, feature) in off {
         let err = keyroll::open(uri).unwrap_err();
         assert_eq!(err.kind(), ProviderErrorKind::Config);
-        assert!(err.to_string().contains(&format!("the `{feature}` feature")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("the `{feature}` feature")),
+            "{err}"
+        );
     }
 }
 
@@ -69,7 +87,11 @@ async fn a_service_follows_a_rotation_through_the_facade_alone() {
     let token = signer.sign("v");
     let mut changes = refresher.keyring().subscribe();
     let staging = dir.path().join("keys.tmp");
-    std::fs::write(&staging, format!("facade-test-key-two-0123456789abcdefghijklmnop\n{old}\n")).unwrap();
+    std::fs::write(
+        &staging,
+        format!("facade-test-key-two-0123456789abcdefghijklmnop\n{old}\n"),
+    )
+    .unwrap();
     std::fs::rename(&staging, &path).unwrap();
     tokio::time::timeout(Duration::from_secs(5), changes.changed())
         .await
