@@ -72,6 +72,16 @@ fn policy() -> Policy {
     Policy::default().with_activation_delay(Duration::ZERO)
 }
 
+/// A running refresher of `store` polling every `interval`, without activation delay.
+async fn started(store: &Scripted, interval: Duration) -> Refresher {
+    Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(interval)
+        .start()
+        .await
+        .unwrap()
+}
+
 async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !condition() {
@@ -148,12 +158,7 @@ async fn a_weak_key_at_start_is_refused() {
 #[tokio::test]
 async fn a_rotation_is_picked_up_at_the_next_poll() {
     let store = Scripted::holding(&[A]);
-    let refresher = Refresher::builder(store.clone())
-        .policy(policy())
-        .interval(Duration::from_millis(50))
-        .start()
-        .await
-        .unwrap();
+    let refresher = started(&store, Duration::from_millis(50)).await;
     let mut changes = refresher.keyring().subscribe();
     store.set(&[B, A]);
     eventually("new key signs", || signing_id(&refresher) == B[..15]).await;
@@ -170,12 +175,7 @@ async fn a_rotation_is_picked_up_at_the_next_poll() {
 #[tokio::test]
 async fn an_unchanged_store_never_swaps() {
     let store = Scripted::holding(&[A]);
-    let refresher = Refresher::builder(store.clone())
-        .policy(policy())
-        .interval(Duration::from_millis(20))
-        .start()
-        .await
-        .unwrap();
+    let refresher = started(&store, Duration::from_millis(20)).await;
     eventually("several polls", || store.fetches() >= 5).await;
     assert_eq!(refresher.keyring().generation(), 1);
 }
@@ -219,12 +219,7 @@ async fn a_failing_store_keeps_the_last_good_set_and_reports_degraded_until_it_r
 #[tokio::test]
 async fn a_weak_or_empty_result_is_never_swapped_in() {
     let store = Scripted::holding(&[A]);
-    let refresher = Refresher::builder(store.clone())
-        .policy(policy())
-        .interval(Duration::from_millis(20))
-        .start()
-        .await
-        .unwrap();
+    let refresher = started(&store, Duration::from_millis(20)).await;
     store.set_versions(vec![KeyVersion::new("weak", "short")]);
     eventually("weak key refused", || {
         refresher.status().health == Health::Degraded
@@ -248,12 +243,7 @@ async fn a_push_notification_refreshes_at_once() {
     let store = Scripted::holding(&[A]);
     let (tx, rx) = mpsc::channel(4);
     *store.push.lock().unwrap() = Some(rx);
-    let refresher = Refresher::builder(store.clone())
-        .policy(policy())
-        .interval(Duration::from_secs(3600))
-        .start()
-        .await
-        .unwrap();
+    let refresher = started(&store, Duration::from_secs(3600)).await;
     store.set(&[B, A]);
     let pushed = tokio::time::Instant::now();
     tx.send(()).await.unwrap();
@@ -269,12 +259,7 @@ async fn a_push_notification_refreshes_at_once() {
 #[tokio::test]
 async fn refresh_now_does_not_wait_for_the_interval() {
     let store = Scripted::holding(&[A]);
-    let refresher = Refresher::builder(store.clone())
-        .policy(policy())
-        .interval(Duration::from_secs(3600))
-        .start()
-        .await
-        .unwrap();
+    let refresher = started(&store, Duration::from_secs(3600)).await;
     store.set(&[B, A]);
     refresher.refresh_now();
     eventually("refreshed", || signing_id(&refresher) == B[..15]).await;
@@ -304,12 +289,7 @@ async fn a_pending_key_starts_signing_at_its_activation_moment_without_a_fetch()
 #[tokio::test]
 async fn shutdown_stops_polling() {
     let store = Scripted::holding(&[A]);
-    let refresher = Refresher::builder(store.clone())
-        .policy(policy())
-        .interval(Duration::from_millis(10))
-        .start()
-        .await
-        .unwrap();
+    let refresher = started(&store, Duration::from_millis(10)).await;
     eventually("polling", || store.fetches() >= 3).await;
     refresher.shutdown().await;
     let stopped_at = store.fetches();
@@ -320,12 +300,7 @@ async fn shutdown_stops_polling() {
 #[tokio::test]
 async fn dropping_the_last_handle_stops_polling() {
     let store = Scripted::holding(&[A]);
-    let refresher = Refresher::builder(store.clone())
-        .policy(policy())
-        .interval(Duration::from_millis(10))
-        .start()
-        .await
-        .unwrap();
+    let refresher = started(&store, Duration::from_millis(10)).await;
     let keyring = refresher.keyring().clone();
     drop(refresher);
     tokio::time::sleep(Duration::from_millis(50)).await;
