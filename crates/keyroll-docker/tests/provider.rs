@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use keyroll_core::{KeyMaterial, KeyProvider, KeySource, KeyState, Policy, ProviderErrorKind, Refresher};
 use keyroll_docker::DockerProvider;
-use keyroll_testkit::conformance::strong_key;
+use keyroll_testkit::conformance::{self, strong_key};
 
 fn provider(root: &Path, uri_params: &str) -> DockerProvider {
     let uri = format!("docker://app_key?root={}{uri_params}", root.display());
@@ -151,15 +151,7 @@ async fn a_secret_updated_in_place_applies_through_the_watch() {
     let temp = root.path().join(".app_key.tmp");
     std::fs::write(&temp, format!("{new}\n{old}\n")).unwrap();
     std::fs::rename(&temp, &path).unwrap();
-    let signs_new = || {
-        refresher
-            .keyring()
-            .load()
-            .signing_key()
-            .material()
-            .expose_secret()
-            == new.as_bytes()
-    };
+    let signs_new = || conformance::signs_with(&refresher, &new);
     while !signs_new() {
         assert!(
             started.elapsed() < Duration::from_secs(1),

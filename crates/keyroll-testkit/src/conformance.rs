@@ -406,7 +406,8 @@ async fn start_refresher(store: &dyn TestStore) -> Refresher {
         .expect("the refresher starts with the published key")
 }
 
-fn signs_with(refresher: &Refresher, key: &str) -> bool {
+/// True when `refresher`'s keyring signs with `key` now.
+pub fn signs_with(refresher: &Refresher, key: &str) -> bool {
     refresher
         .keyring()
         .load()
