@@ -185,10 +185,11 @@ impl GcpProvider {
     pub fn with_endpoint(mut self, endpoint: &str) -> Result<Self, ProviderError> {
         let endpoint = endpoint.trim_end_matches('/');
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) || endpoint.contains('@') {
-            return Err(ProviderError::config(format!(
-                "endpoint `{endpoint}` must be an http:// or https:// URL without credentials, \
-                 such as https://secretmanager.googleapis.com"
-            )));
+            // Never echo the value: it may hold credentials.
+            return Err(ProviderError::config(
+                "the endpoint must be an http:// or https:// URL without credentials, \
+                 such as https://secretmanager.googleapis.com or http://127.0.0.1:8085",
+            ));
         }
         self.endpoint = Some(endpoint.to_owned());
         Ok(self)
@@ -462,5 +463,88 @@ impl KeyProvider for GcpProvider {
             .map_err(|e| classify(e, "disable", &name))?;
         lock(&self.held).remove(&name);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keyroll_core::ProviderErrorKind;
+
+    use super::*;
+
+    fn from_uri(uri: &str) -> Result<GcpProvider, ProviderError> {
+        GcpProvider::from_source(&KeySource::parse(uri)?)
+    }
+
+    #[test]
+    fn a_uri_names_the_secret_and_defaults_to_the_global_endpoint() {
+        let provider = from_uri("gcp-sm://projects/my-project/secrets/app-key").unwrap();
+        assert_eq!(provider.secret().as_str(), "projects/my-project/secrets/app-key");
+        assert_eq!(provider.endpoint(), "https://secretmanager.googleapis.com");
+        assert!(
+            !provider.anonymous(),
+            "https endpoints use Application Default Credentials"
+        );
+        assert_eq!(provider.source(), "gcp-sm://projects/my-project/secrets/app-key");
+    }
+
+    #[test]
+    fn a_regional_secret_defaults_to_its_regional_endpoint() {
+        let provider = from_uri("gcp-sm://projects/p/locations/europe-west1/secrets/s").unwrap();
+        assert_eq!(provider.secret().location(), Some("europe-west1"));
+        assert_eq!(
+            provider.endpoint(),
+            "https://secretmanager.europe-west1.rep.googleapis.com"
+        );
+    }
+
+    #[test]
+    fn an_http_endpoint_is_spoken_to_anonymously() {
+        let provider = from_uri("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085/").unwrap();
+        assert_eq!(provider.endpoint(), "http://127.0.0.1:8085");
+        assert!(provider.anonymous());
+        assert_eq!(
+            provider.source(),
+            "gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085"
+        );
+    }
+
+    #[test]
+    fn malformed_names_and_parameters_are_config_errors_that_show_the_expected_form() {
+        for uri in [
+            "gcp-sm://projects/p",
+            "gcp-sm://projects/p/secrets/s/versions/1",
+            "gcp-sm://secrets/s",
+            "gcp-sm://projects//secrets/s",
+        ] {
+            let error = from_uri(uri).unwrap_err();
+            assert_eq!(error.kind(), ProviderErrorKind::Config, "{uri}");
+            assert!(
+                error.to_string().contains("projects/PROJECT/secrets/SECRET"),
+                "{error}"
+            );
+        }
+        let error = from_uri("gcp-sm://projects/p/secrets/s?endpont=http://x").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown parameter `endpont`"),
+            "{error}"
+        );
+        let error = from_uri("gcp-sm://projects/p/secrets/s?endpoint=ftp://x").unwrap_err();
+        assert_eq!(error.kind(), ProviderErrorKind::Config);
+        let error = from_uri("gcp-sm://projects/p/secrets/s?endpoint=https://user:pw@x").unwrap_err();
+        assert!(
+            !error.to_string().contains("pw@"),
+            "never echoes credentials: {error}"
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_secret_and_endpoint_only() {
+        let provider = GcpProvider::new("projects/p/secrets/s").unwrap();
+        let debug = format!("{provider:?}");
+        assert!(
+            debug.contains("projects/p/secrets/s") && debug.contains("held_versions: 0"),
+            "{debug}"
+        );
     }
 }
