@@ -104,6 +104,7 @@ pub struct RefresherBuilder {
     startup_timeout: Duration,
     backoff_initial: Duration,
     backoff_max: Option<Duration>,
+    clock_skew_margin: Duration,
 }
 
 impl RefresherBuilder {
@@ -147,19 +148,27 @@ impl RefresherBuilder {
         self
     }
 
+    /// The margin for clock skew between replicas and the store that the
+    /// default activation delay of shared stores includes (default
+    /// [`CLOCK_SKEW_MARGIN`]).
+    pub fn clock_skew_margin(mut self, margin: Duration) -> Self {
+        self.clock_skew_margin = margin;
+        self
+    }
+
     fn jitter_value(&self) -> Duration {
         self.jitter.unwrap_or(self.interval / 10)
     }
 
     /// The policy as it will be applied: an unset activation delay becomes
     /// zero for local sources and, for shared stores, one poll interval plus
-    /// jitter plus [`CLOCK_SKEW_MARGIN`], so every replica has seen a key
+    /// jitter plus the clock-skew margin, so every replica has seen a key
     /// before any replica signs with it.
     pub fn effective_policy(&self) -> Policy {
         let mut policy = self.policy.clone();
         if policy.activation_delay.is_none() {
             policy.activation_delay = Some(match self.provider.reach() {
-                Reach::Shared => self.interval + self.jitter_value() + CLOCK_SKEW_MARGIN,
+                Reach::Shared => self.interval + self.jitter_value() + self.clock_skew_margin,
                 _ => Duration::ZERO,
             });
         }
@@ -299,6 +308,7 @@ impl Refresher {
             startup_timeout: Duration::from_secs(10),
             backoff_initial: Duration::from_millis(500),
             backoff_max: None,
+            clock_skew_margin: CLOCK_SKEW_MARGIN,
         }
     }
 
