@@ -190,3 +190,32 @@ print(access["AccessKeyId"], access["SecretAccessKey"])
     let err = common::provider(&moto, &secret).fetch().await.unwrap_err();
     assert_eq!(err.kind(), ProviderErrorKind::PermissionDenied, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_endpoint_is_reported_unavailable_after_the_attempt_timeouts() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let provider = AwsProvider::builder()
+        .secret_id("anything")
+        .region(moto::REGION)
+        .endpoint_url(endpoint)
+        .credentials(moto::ACCESS_KEY_ID, moto::SECRET_ACCESS_KEY)
+        .attempt_timeout(Duration::from_millis(500))
+        .max_attempts(2)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = provider.fetch().await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), ProviderErrorKind::Unavailable, "{err}");
+    assert!(
+        took >= Duration::from_millis(500),
+        "waited one attempt at least: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "two attempts of 500 ms and a backoff: {took:?}"
+    );
+    drop(listener);
+}
