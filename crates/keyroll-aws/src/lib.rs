@@ -42,6 +42,7 @@
 //! appears in `Debug`, errors or logs.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod errors;
 mod provider;
