@@ -215,14 +215,23 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, cookies: &[(&str, &str)]) -> Reply {
-        self.send(self.client.get(format!("{}{path}", self.base)), cookies)
-            .await
+        self.get_at(&self.base, path, cookies).await
     }
 
     pub async fn post_form(&self, path: &str, form: &str, cookies: &[(&str, &str)]) -> Reply {
+        self.post_form_at(&self.base, path, form, cookies).await
+    }
+
+    /// GET from another server (the Django peer).
+    pub async fn get_at(&self, base: &str, path: &str, cookies: &[(&str, &str)]) -> Reply {
+        self.send(self.client.get(format!("{base}{path}")), cookies).await
+    }
+
+    /// POST a form to another server (the Django peer).
+    pub async fn post_form_at(&self, base: &str, path: &str, form: &str, cookies: &[(&str, &str)]) -> Reply {
         let request = self
             .client
-            .post(format!("{}{path}", self.base))
+            .post(format!("{base}{path}"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.to_owned());
         self.send(request, cookies).await
