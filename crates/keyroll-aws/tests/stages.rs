@@ -168,7 +168,7 @@ async fn a_newly_current_version_only_verifies_during_the_activation_delay() {
     let client = admin(&moto);
     let v1 = create(&client, &secret, &strong_key(), None).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let delay = Duration::from_secs(3);
+    let delay = Duration::from_secs(5);
     let running = refresher(provider(&moto, &secret), policy().with_activation_delay(delay)).await;
     // A rotation Lambda's createSecret + finishSecret: AWSCURRENT at once.
     let v2 = put(&client, &secret, &strong_key()).await;
