@@ -26,6 +26,8 @@ pub use keyroll_core::*;
 
 #[cfg(feature = "aws")]
 pub use keyroll_aws as aws;
+#[cfg(feature = "axum")]
+pub use keyroll_axum as axum;
 #[cfg(feature = "django")]
 pub use keyroll_django as django;
 #[cfg(feature = "docker")]
