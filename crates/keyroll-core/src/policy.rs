@@ -134,12 +134,16 @@ impl Policy {
 
         // Each version of the signing chain signs from its activation until a
         // newer one activates; windows never overlap.
+        // When each version appeared (the store's creation time, or when this
+        // process first saw it), and when it may start signing.
+        let appeared: Vec<SystemTime> = chain
+            .iter()
+            .map(|v| v.created.or_else(|| first_seen.get(&v.id)).unwrap_or(now))
+            .collect();
         let activation: Vec<SystemTime> = chain
             .iter()
-            .map(|v| {
-                v.activates
-                    .unwrap_or_else(|| v.created.or_else(|| first_seen.get(&v.id)).unwrap_or(now) + delay)
-            })
+            .zip(&appeared)
+            .map(|(v, &appeared)| v.activates.unwrap_or(appeared + delay))
             .collect();
         let mut windows: Vec<(Option<SystemTime>, Option<SystemTime>)> = Vec::with_capacity(chain.len());
         let mut newer_start: Option<SystemTime> = None;
@@ -148,20 +152,22 @@ impl Policy {
             newer_start = Some(newer_start.map_or(from, |t| t.min(from)));
         }
         // Nothing activated yet (a brand-new store): the earliest to activate
-        // signs at once, as no other key could.
+        // signs at once, as no other key could; on a tie the older one, which
+        // more replicas hold. Its start is the moment it appeared, so every
+        // evaluation (and every replica) computes the same window.
         let signs_now = |(from, until): &(Option<SystemTime>, Option<SystemTime>)| {
             from.is_some_and(|f| f <= now) && until.is_none_or(|u| now < u)
         };
         if !windows.iter().any(signs_now) {
             let bootstrap = (0..chain.len())
                 .filter(|&i| windows[i].1.is_none_or(|u| now < u))
-                .min_by_key(|&i| (activation[i], i))
+                .min_by_key(|&i| (activation[i], std::cmp::Reverse(i)))
                 .expect("the newest version of the chain is never superseded");
             tracing::warn!(
                 key = %chain[bootstrap].id,
                 "no key has reached its activation moment; signing with the earliest to activate"
             );
-            windows[bootstrap].0 = Some(now);
+            windows[bootstrap].0 = Some(appeared[bootstrap].min(now));
         }
 
         let mut entries = Vec::with_capacity(usable.len());

@@ -401,18 +401,21 @@ impl Task {
     ) {
         let source = self.provider.source();
         let mut failures = 0u32;
+        // The poll schedule only moves when the store was asked: waking for an
+        // activation or expiry moment must never postpone the next poll.
+        let mut poll_at = Instant::now() + self.jittered_interval();
         loop {
-            let wait = if failures == 0 {
-                self.jittered_interval()
-            } else {
-                (self.backoff_initial * 2u32.saturating_pow(failures - 1)).min(self.backoff_max)
-            };
-            let poll_at = Instant::now() + wait;
             let transition_at = self.next_transition();
-            let outcome = tokio::select! {
+            let fetched = tokio::select! {
                 _ = stopped.changed() => break,
                 () = tokio::time::sleep_until(poll_at) => self.refresh().await,
-                () = sleep_until_maybe(transition_at) => self.reevaluate(),
+                () = sleep_until_maybe(transition_at) => {
+                    if let Err(error) = self.reevaluate() {
+                        tracing::warn!(source = %source, error = %error, "re-evaluation refused; keeping the key set");
+                        self.record_failure(&error, failures);
+                    }
+                    continue;
+                }
                 () = wake.notified() => self.refresh().await,
                 alive = changed(&mut changes) => {
                     if !alive {
@@ -427,16 +430,17 @@ impl Task {
                     self.refresh().await
                 }
             };
-            let now = SystemTime::now();
-            let mut status = lock(&self.status);
-            status.last_attempt = now;
-            match outcome {
+            let wait = match fetched {
                 Ok(()) => {
                     failures = 0;
+                    let now = SystemTime::now();
+                    let mut status = lock(&self.status);
+                    status.last_attempt = now;
                     status.health = Health::Healthy;
                     status.last_success = now;
                     status.last_error = None;
                     status.consecutive_failures = 0;
+                    self.jittered_interval()
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
@@ -447,13 +451,22 @@ impl Task {
                         generation = self.keyring.generation(),
                         "refresh failed; keeping the last good key set"
                     );
-                    status.health = Health::Degraded;
-                    status.last_error = Some(error.to_string());
-                    status.consecutive_failures = failures;
+                    self.record_failure(&error, failures);
+                    (self.backoff_initial * 2u32.saturating_pow(failures - 1)).min(self.backoff_max)
                 }
-            }
+            };
+            poll_at = Instant::now() + wait;
         }
         tracing::debug!(source = %source, "refresher stopped");
+    }
+
+    /// Marks the status degraded with `error`; the last good key set stays.
+    fn record_failure(&self, error: &RefreshError, failures: u32) {
+        let mut status = lock(&self.status);
+        status.last_attempt = SystemTime::now();
+        status.health = Health::Degraded;
+        status.last_error = Some(error.to_string());
+        status.consecutive_failures = failures.max(1);
     }
 
     fn jittered_interval(&self) -> Duration {

@@ -345,3 +345,27 @@ fn weak_key_error_names_the_key_never_the_material() {
     assert!(shown.contains("v7"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+#[test]
+fn a_bootstrapped_key_has_the_same_window_at_every_evaluation() {
+    // A brand-new store: nothing has reached its activation moment yet.
+    let policy = policy().with_activation_delay(5 * MIN);
+    let versions = vec![
+        created("b", Duration::from_secs(10)),
+        created("a", Duration::from_secs(20)),
+    ];
+    let first = policy.evaluate(&versions, &FirstSeen::new(), now()).unwrap();
+    let later = policy
+        .evaluate(&versions, &FirstSeen::new(), now() + Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(first.signing_key_at(now()).id(), "a", "the older key signs first");
+    assert!(later.unchanged_from(&first), "no new generation without a change");
+}
+
+#[test]
+fn on_an_activation_tie_the_older_key_bootstraps() {
+    let policy = policy().with_activation_delay(5 * MIN);
+    let versions = vec![created("b", MIN), created("a", MIN)];
+    let set = policy.evaluate(&versions, &FirstSeen::new(), now()).unwrap();
+    assert_eq!(set.signing_key_at(now()).id(), "a");
+}

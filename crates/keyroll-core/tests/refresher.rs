@@ -335,3 +335,49 @@ async fn shared_stores_get_staged_activation_by_default() {
     let local = Refresher::builder(Scripted::holding(&[A]));
     assert_eq!(local.effective_policy().activation_delay, Some(Duration::ZERO));
 }
+
+#[tokio::test]
+async fn activation_moments_never_postpone_the_next_poll() {
+    // A pending key activates every 20 ms; the store must still be polled
+    // every 100 ms, or replicas would miss new keys while roles change.
+    let now = SystemTime::now();
+    let store = Scripted::default();
+    let mut versions: Vec<KeyVersion> = (1..=40u64)
+        .rev()
+        .map(|i| {
+            KeyVersion::new(format!("v{i}"), format!("{B}-{i}"))
+                .with_activates(now + Duration::from_millis(20 * i))
+        })
+        .collect();
+    versions.push(KeyVersion::new("a", A));
+    store.set_versions(versions);
+    let refresher = started(&store, Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(650)).await;
+    assert!(
+        refresher.keyring().generation() >= 10,
+        "the refresher followed the activations"
+    );
+    assert!(
+        store.fetches() >= 5,
+        "only {} fetches in 650 ms at a 100 ms interval",
+        store.fetches()
+    );
+}
+
+#[tokio::test]
+async fn re_evaluations_do_not_count_as_contact_with_the_store() {
+    let now = SystemTime::now();
+    let store = Scripted::default();
+    store.set_versions(vec![
+        KeyVersion::new("b", B).with_activates(now + Duration::from_millis(200)),
+        KeyVersion::new("a", A),
+    ]);
+    let refresher = started(&store, Duration::from_secs(3600)).await;
+    let confirmed = refresher.status().last_success;
+    eventually("b signs", || signing_id(&refresher) == "b").await;
+    assert_eq!(
+        refresher.status().last_success,
+        confirmed,
+        "staleness counts from the last fetch"
+    );
+}
