@@ -54,7 +54,7 @@ async fn run_fleet(bao: &OpenBao, path: &str, staged: bool) -> Outcome {
         }
         replicas.push(refresher.start().await.unwrap());
     }
-    let statuses: Arc<Vec<Refresher>> = Arc::new(replicas.iter().cloned().collect());
+    let statuses: Arc<Vec<Refresher>> = Arc::new(replicas.to_vec());
     let signers: Arc<Vec<Signer>> = Arc::new(
         replicas
             .iter()
