@@ -239,7 +239,8 @@ async fn concurrent_requests_during_repeated_rotation_have_no_false_rejects() {
     for _ in 0..ROTATIONS {
         tokio::time::sleep(Duration::from_millis(150)).await;
         keys.insert(0, new_key());
-        keys.truncate(3);
+        // One current key and the policy's 4 fallbacks (DEFAULT_MAX_FALLBACKS).
+        keys.truncate(5);
         let current: Vec<&str> = keys.iter().map(String::as_str).collect();
         app.rotate_to(&current).await;
     }
@@ -257,11 +258,13 @@ async fn concurrent_requests_during_repeated_rotation_have_no_false_rejects() {
         refused.len()
     );
     assert!(total > CLIENTS * ROTATIONS, "only {total} requests made");
-    // Every client was re-issued at least once per rotation it lived through.
+    // Each cookie is re-issued at most once per rotation (a client may
+    // sleep through one under load, so the lower bound is loose).
+    let reissues = app.reissues().len();
+    assert!(reissues >= CLIENTS * 2 * ROTATIONS / 2, "{reissues}");
     assert!(
-        app.reissues().len() >= CLIENTS * 2 * ROTATIONS / 2,
-        "{}",
-        app.reissues().len()
+        reissues <= CLIENTS * 2 * ROTATIONS,
+        "re-issued more than once per rotation: {reissues}"
     );
     println!("{total} requests, {} re-issues, 0 refused", app.reissues().len());
 }
