@@ -3,12 +3,12 @@
 //!
 //! ```sh
 //! # Self-contained: against the test server of keyroll-testkit on loopback.
-//! cargo run -p keyroll-gcp --example gcp
+//! cargo run --features gcp --example gcp
 //! # Against the real service (Application Default Credentials; the caller
 //! # needs roles/secretmanager.secretVersionManager and secretAccessor):
 //! gcloud secrets create app-key --replication-policy=automatic
 //! head -c 32 /dev/urandom | base64 | gcloud secrets versions add app-key --data-file=-
-//! cargo run -p keyroll-gcp --example gcp -- gcp-sm://projects/MY_PROJECT/secrets/app-key
+//! cargo run --features gcp --example gcp -- gcp-sm://projects/MY_PROJECT/secrets/app-key
 //! ```
 //!
 //! The example prints which version signs, rotates (adds a version with its
@@ -18,8 +18,8 @@
 
 use std::time::{Duration, Instant};
 
-use keyroll_core::{KeyMaterial, KeyProvider, KeySource, Policy, Refresher, Signer};
-use keyroll_gcp::GcpProvider;
+use keyroll::{KeyMaterial, KeyProvider, KeySource, Policy, Refresher, Signer};
+use keyroll::gcp::GcpProvider;
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::gcp::SecretManagerServer;
 

@@ -9,7 +9,7 @@
 //! export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 //! export AWS_ENDPOINT_URL=http://127.0.0.1:5000
 //! aws secretsmanager create-secret --name myapp/signing-key --secret-string "$(head -c 32 /dev/urandom | base64)"
-//! cargo run -p keyroll-aws --example aws                       # in another terminal:
+//! cargo run --features aws --example aws                     # in another terminal:
 //! keyroll rotate --keys aws-sm://myapp/signing-key --promote   # or a rotation Lambda, or:
 //! aws secretsmanager put-secret-value --secret-id myapp/signing-key --secret-string "$(head -c 32 /dev/urandom | base64)"
 //! ```
@@ -24,8 +24,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use keyroll_aws::AwsProvider;
-use keyroll_core::{KeyProvider, KeySource, Policy, Refresher, Signer};
+use keyroll::aws::AwsProvider;
+use keyroll::{KeyProvider, KeySource, Policy, Refresher, Signer};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
