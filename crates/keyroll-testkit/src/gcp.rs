@@ -899,6 +899,9 @@ mod tests {
 
     impl Client {
         fn new(server: &SecretManagerServer) -> Self {
+            // A whole-workspace build gives reqwest rustls without a default
+            // provider; plain HTTP still needs one to build the client.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             Self {
                 http: reqwest::Client::new(),
                 base: server.endpoint(),
