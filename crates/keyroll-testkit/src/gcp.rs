@@ -899,9 +899,7 @@ mod tests {
 
     impl Client {
         fn new(server: &SecretManagerServer) -> Self {
-            // A whole-workspace build gives reqwest rustls without a default
-            // provider; plain HTTP still needs one to build the client.
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            crate::install_crypto_provider();
             Self {
                 http: reqwest::Client::new(),
                 base: server.endpoint(),

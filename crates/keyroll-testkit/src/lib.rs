@@ -11,3 +11,10 @@ pub mod gcp;
 pub mod moto;
 pub mod openbao;
 pub mod python;
+
+/// Installs `ring` as the process's default rustls crypto provider unless one
+/// is installed already. Test HTTP clients call it before they are built: in a
+/// whole-workspace build reqwest gets rustls without a provider of its own.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

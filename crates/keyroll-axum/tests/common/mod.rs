@@ -152,6 +152,7 @@ impl TestApp {
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("server runs");
         });
+        keyroll_testkit::install_crypto_provider();
         Self {
             base,
             keys_path,
