@@ -18,8 +18,8 @@
 
 use std::time::{Duration, Instant};
 
-use keyroll::{KeyMaterial, KeyProvider, KeySource, Policy, Refresher, Signer};
 use keyroll::gcp::GcpProvider;
+use keyroll::{KeyMaterial, KeyProvider, KeySource, Policy, Refresher, Signer};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::gcp::SecretManagerServer;
 
