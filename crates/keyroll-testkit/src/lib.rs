@@ -7,6 +7,7 @@
 //! except when the `CI` variable is set: then a missing component is a failure.
 
 pub mod conformance;
+pub mod faults;
 pub mod gcp;
 pub mod moto;
 pub mod openbao;

@@ -1,0 +1,547 @@
+//! A fault-injecting HTTP proxy: put it between a provider and a real store
+//! (OpenBao, moto, the Secret Manager server) and switch, at run time, between
+//! passing requests through and failing them the ways stores fail.
+//!
+//! The proxy works at the HTTP level: every request is forwarded on a fresh
+//! connection to the upstream server, unchanged (same method, path, headers and
+//! `Host`, so signed requests such as AWS SigV4 stay valid), and the fault in
+//! force *when the request arrives* decides what the client gets. Connections a
+//! client keeps alive therefore see a fault as soon as it is switched on, as
+//! they would with a real failing store behind a load balancer.
+//!
+//! [`ride_out`] runs one fault against a running refresher and checks what
+//! keyroll promises for every store failure.
+//!
+//! ```no_run
+//! # async fn test() {
+//! use keyroll_testkit::faults::{Fault, FaultProxy};
+//!
+//! let proxy = FaultProxy::start("127.0.0.1:8200").await;
+//! // Point the provider at proxy.address() instead of the store.
+//! proxy.set(Fault::Status(503));
+//! // ... the provider now gets 503s ...
+//! proxy.set(Fault::PassThrough);
+//! # }
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use keyroll_core::{Health, Refresher, Signer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+/// What the proxy does with the requests that arrive while it is in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Forward to the upstream server and return its answer unchanged.
+    PassThrough,
+    /// Answer at once with this HTTP status (such as 500 or 503) and a small
+    /// JSON error body; the upstream server is not asked.
+    Status(u16),
+    /// Accept the request and never answer it (a hung server or a black-holed
+    /// load balancer): the client's own timeout is the only way out.
+    Hang,
+    /// Close the connection without an answer (a crashed backend behind a
+    /// proxy, a reset connection).
+    Close,
+    /// Forward to the upstream server, then hand back its status and headers
+    /// with the body cut in half: what a truncated or garbled payload looks
+    /// like to a JSON parser.
+    CorruptBody,
+}
+
+/// A fault-injecting HTTP/1.1 proxy on a free loopback port, forwarding to a
+/// real server. Stopped (with every open connection) on drop.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    upstream: String,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    fault: Mutex<Fault>,
+    upstream: String,
+    requests: AtomicU64,
+    forwarded: AtomicU64,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a free loopback port that forwards to `upstream`, a
+    /// `host:port` or an `http://host:port` address (plain HTTP only). It
+    /// starts in [`Fault::PassThrough`].
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        assert!(
+            !upstream.contains('/'),
+            "the proxy forwards to host:port, not to `{upstream}`"
+        );
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port for the fault proxy");
+        let addr = listener.local_addr().expect("listener address");
+        let shared = Arc::new(Shared {
+            fault: Mutex::new(Fault::PassThrough),
+            upstream: upstream.clone(),
+            requests: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+        });
+        let task = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        Self {
+            addr,
+            upstream,
+            shared,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`: the address to give the provider.
+    pub fn address(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The port the proxy listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The fault in force from now on. Requests already hung stay hung.
+    pub fn set(&self, fault: Fault) {
+        *lock(&self.shared.fault) = fault;
+    }
+
+    /// The fault in force.
+    pub fn fault(&self) -> Fault {
+        *lock(&self.shared.fault)
+    }
+
+    /// How many requests reached the proxy so far, whatever was done with them.
+    pub fn requests(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// How many requests were forwarded to the upstream server so far.
+    pub fn forwarded(&self) -> u64 {
+        self.shared.forwarded.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl fmt::Debug for FaultProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultProxy")
+            .field("address", &self.address())
+            .field("upstream", &self.upstream)
+            .field("fault", &self.fault())
+            .finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Why a connection was closed without an answer.
+#[derive(Debug)]
+struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection closed by the fault proxy")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    // Connections live in this set: aborting the accept task drops it and with
+    // it every open (and every hung) connection.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = Arc::clone(&shared);
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let shared = Arc::clone(&shared);
+                        async move { handle(&shared, request).await }
+                    });
+                    // A `Close` fault ends the connection with an error: that is the point.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Closed> {
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    let fault = *lock(&shared.fault);
+    match fault {
+        Fault::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = format!(
+                "{{\"errors\":[\"fault injected: {}\"]}}",
+                status.canonical_reason().unwrap_or("error")
+            );
+            Ok(Response::builder()
+                .status(status)
+                .header(CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .expect("a valid response"))
+        }
+        Fault::Hang => std::future::pending().await,
+        Fault::Close => Err(Closed),
+        Fault::PassThrough | Fault::CorruptBody => {
+            let (status, headers, body) = match forward(shared, request).await {
+                Ok(answer) => answer,
+                Err(error) => {
+                    // The upstream is down: answer as a gateway would.
+                    return Ok(Response::builder()
+                        .status(StatusCode::BAD_GATEWAY)
+                        .header(CONTENT_TYPE, "text/plain")
+                        .body(Full::new(Bytes::from(format!(
+                            "fault proxy: upstream failed: {error}"
+                        ))))
+                        .expect("a valid response"));
+                }
+            };
+            let body = if fault == Fault::CorruptBody {
+                corrupt(&body)
+            } else {
+                body
+            };
+            let mut response = Response::new(Full::new(body));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            // The body may have changed length; hyper sets it from the body.
+            response.headers_mut().remove(CONTENT_LENGTH);
+            response.headers_mut().remove(TRANSFER_ENCODING);
+            Ok(response)
+        }
+    }
+}
+
+type Answer = (StatusCode, hyper::HeaderMap, Bytes);
+
+async fn forward(
+    shared: &Shared,
+    request: Request<Incoming>,
+) -> Result<Answer, Box<dyn std::error::Error + Send + Sync>> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let stream = TcpStream::connect(&shared.upstream).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
+    let mut upstream = Request::from_parts(parts, Full::new(body));
+    // Origin form towards the server; the Host header stays as the client sent it.
+    let path = upstream
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse()?;
+    *upstream.uri_mut() = path;
+    shared.forwarded.fetch_add(1, Ordering::Relaxed);
+    let response = sender.send_request(upstream).await?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    driver.abort();
+    Ok((parts.status, parts.headers, body))
+}
+
+/// The first half of `body` with a stray byte after it: never valid JSON,
+/// base64 or protobuf, whatever the server sent.
+fn corrupt(body: &[u8]) -> Bytes {
+    let mut cut = body[..body.len() / 2].to_vec();
+    cut.extend_from_slice(b"\x00}{");
+    Bytes::from(cut)
+}
+
+/// What [`ride_out`] saw: how stale the keys were when the store was
+/// repaired and how long the refresher took to recover after that.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RideOut {
+    /// The error the refresher reported while degraded.
+    pub last_error: String,
+    /// How long the fault took to show as degraded.
+    pub noticed_after: Duration,
+    /// The staleness the status reported just before the repair.
+    pub staleness_at_repair: Duration,
+    /// Failed refreshes counted before the repair.
+    pub failures_at_repair: u32,
+    /// From the end of the repair to the first healthy status.
+    pub recovery: Duration,
+}
+
+/// Longest wait for a refresher to notice a fault or to recover, whatever the
+/// bound under test: a wait that long is a failure anyway.
+const GIVE_UP: Duration = Duration::from_secs(20);
+
+/// Runs one fault against a running refresher and checks the promise keyroll
+/// makes for every store failure:
+///
+/// 1. before the fault, a token is signed;
+/// 2. `inject` breaks the store; within [`GIVE_UP`] the status turns
+///    [`Health::Degraded`] with `last_error` containing `reason`
+///    (case-insensitive) and a staleness that keeps growing;
+/// 3. meanwhile the last good key set keeps serving: the keyring's generation
+///    does not move, the token from before verifies, new tokens are signed by
+///    the same key and verify;
+/// 4. `repair` fixes the store; the status is [`Health::Healthy`] again within
+///    `bound` (the test's poll interval + backoff cap + one fetch timeout, as
+///    a fetch in flight at the repair may still fail) and the token from
+///    before still verifies.
+///
+/// Prints the measured figures (`--nocapture` shows them) and returns them.
+///
+/// # Panics
+/// When any of the above does not hold; the message says which and carries the status.
+pub async fn ride_out(
+    name: &str,
+    refresher: &Refresher,
+    inject: impl AsyncFnOnce(),
+    reason: &str,
+    repair: impl AsyncFnOnce(),
+    bound: Duration,
+) -> RideOut {
+    let signer = Signer::new(refresher.keyring().clone()).with_salt("keyroll-fault-injection");
+    let before = signer.sign("signed before the fault");
+    let signing = refresher.keyring().load().signing_key().id().to_owned();
+    let generation = refresher.keyring().generation();
+    assert_eq!(
+        refresher.status().health,
+        Health::Healthy,
+        "{name}: healthy before the fault"
+    );
+
+    let injected = Instant::now();
+    inject().await;
+    wait_for(name, "the refresher reports degraded", || {
+        refresher.status().health == Health::Degraded
+    })
+    .await;
+    let noticed_after = injected.elapsed();
+    let status = refresher.status();
+    let last_error = status.last_error.clone().unwrap_or_default();
+    assert!(
+        last_error.to_lowercase().contains(&reason.to_lowercase()),
+        "{name}: the status gives the reason (`{reason}`): {status:?}"
+    );
+    let first_staleness = status.staleness();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = refresher.status();
+    assert_eq!(
+        status.health,
+        Health::Degraded,
+        "{name}: still degraded: {status:?}"
+    );
+    assert!(
+        status.staleness() >= first_staleness + Duration::from_millis(300),
+        "{name}: staleness grows ({first_staleness:?} then {:?})",
+        status.staleness()
+    );
+    assert!(status.consecutive_failures >= 1, "{name}: {status:?}");
+
+    // The last good key set keeps serving.
+    assert_eq!(
+        refresher.keyring().generation(),
+        generation,
+        "{name}: no swap during the fault"
+    );
+    let old = signer
+        .verify(&before)
+        .unwrap_or_else(|e| panic!("{name}: a token signed before the fault must verify during it: {e}"));
+    assert_eq!(old.value, "signed before the fault");
+    let during = signer
+        .verify(&signer.sign("signed during the fault"))
+        .unwrap_or_else(|e| panic!("{name}: signing keeps working during the fault: {e}"));
+    assert_eq!(during.key.id.as_ref(), signing, "{name}: the same key signs");
+
+    let status = refresher.status();
+    let staleness_at_repair = status.staleness();
+    let failures_at_repair = status.consecutive_failures;
+    repair().await;
+    let repaired = Instant::now();
+    wait_for(name, "the refresher is healthy again", || {
+        refresher.status().health == Health::Healthy
+    })
+    .await;
+    let recovery = repaired.elapsed();
+    let status = refresher.status();
+    assert_eq!(status.last_error, None, "{name}: {status:?}");
+    assert_eq!(status.consecutive_failures, 0, "{name}: {status:?}");
+    assert!(
+        recovery <= bound,
+        "{name}: recovered after {recovery:?}, more than one poll interval + backoff cap + fetch timeout ({bound:?})"
+    );
+    assert!(
+        signer.verify(&before).is_ok(),
+        "{name}: a token signed before the fault verifies after the recovery"
+    );
+    eprintln!(
+        "fault {name}: noticed after {noticed_after:?}, reason `{last_error}`, \
+         {failures_at_repair} failed refreshes and {staleness_at_repair:?} stale at repair, \
+         recovered {recovery:?} after the repair (bound {bound:?})"
+    );
+    RideOut {
+        last_error,
+        noticed_after,
+        staleness_at_repair,
+        failures_at_repair,
+        recovery,
+    }
+}
+
+async fn wait_for(name: &str, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < GIVE_UP,
+            "{name}: timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    /// An upstream that answers every request with `{"ok":true}` and counts them.
+    async fn upstream() -> (SocketAddr, JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
+                        let host = request.headers()["host"].to_str().unwrap().to_owned();
+                        let body = format!(
+                            "{{\"ok\":true,\"path\":\"{}\",\"host\":\"{host}\"}}",
+                            request.uri()
+                        );
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (addr, task)
+    }
+
+    fn client() -> reqwest::Client {
+        crate::install_crypto_provider();
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(500))
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn passes_requests_through_unchanged_with_the_clients_host_header() {
+        let (addr, _server) = upstream().await;
+        let proxy = FaultProxy::start(&format!("http://{addr}")).await;
+        let answer = client()
+            .get(format!("{}/v1/secret/data/app?version=2", proxy.address()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let json: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(json["path"], "/v1/secret/data/app?version=2");
+        assert_eq!(json["host"], format!("127.0.0.1:{}", proxy.port()));
+        assert_eq!((proxy.requests(), proxy.forwarded()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn answers_an_injected_status_without_asking_the_server() {
+        let (addr, _server) = upstream().await;
+        let proxy = FaultProxy::start(&addr.to_string()).await;
+        proxy.set(Fault::Status(503));
+        let answer = client().get(proxy.address()).send().await.unwrap();
+        assert_eq!(answer.status(), 503);
+        assert_eq!(proxy.forwarded(), 0);
+        proxy.set(Fault::PassThrough);
+        assert_eq!(client().get(proxy.address()).send().await.unwrap().status(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_hang_is_only_ended_by_the_clients_timeout() {
+        let (addr, _server) = upstream().await;
+        let proxy = FaultProxy::start(&addr.to_string()).await;
+        proxy.set(Fault::Hang);
+        let error = client().get(proxy.address()).send().await.unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_close_ends_the_connection_without_an_answer() {
+        let (addr, _server) = upstream().await;
+        let proxy = FaultProxy::start(&addr.to_string()).await;
+        proxy.set(Fault::Close);
+        let error = client().get(proxy.address()).send().await.unwrap_err();
+        assert!(!error.is_timeout() && error.status().is_none(), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_corrupted_body_keeps_the_status_but_is_no_longer_json() {
+        let (addr, _server) = upstream().await;
+        let proxy = FaultProxy::start(&addr.to_string()).await;
+        proxy.set(Fault::CorruptBody);
+        let answer = client().get(proxy.address()).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let text = answer.text().await.unwrap();
+        assert!(text.starts_with("{\"ok\":true"), "{text}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&text).is_err(),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_upstream_is_a_bad_gateway_and_a_dropped_proxy_refuses_connections() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = listener.local_addr().unwrap();
+        drop(listener);
+        let proxy = FaultProxy::start(&dead.to_string()).await;
+        let answer = client().get(proxy.address()).send().await.unwrap();
+        assert_eq!(answer.status(), 502);
+        let address = proxy.address();
+        drop(proxy);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let error = client().get(address).send().await.unwrap_err();
+        assert!(error.is_connect(), "{error:?}");
+    }
+}

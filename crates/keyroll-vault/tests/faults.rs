@@ -1,0 +1,268 @@
+//! Every way a Vault can fail, against a running refresher on a real OpenBao:
+//! the last good key set keeps serving, the status says degraded and why, and
+//! the refresher recovers within one poll interval of the repair.
+//!
+//! The store's own means are used where it has them (sealing the server for
+//! 503s, SIGSTOP for a hang, writing a short or an empty key, deleting the
+//! token's policy); the fault proxy of the testkit covers what OpenBao cannot
+//! be made to do (a 500 from a load balancer, dropped connections, a garbled
+//! body). A server killed mid-run and restarted is `outage.rs`
+//! (`a_killed_server_keeps_the_last_good_keys_and_a_restarted_one_is_followed`).
+//!
+//! `cargo test -p keyroll-vault --test faults -- --nocapture` prints the
+//! measured recovery times.
+
+mod common;
+
+use std::cell::Cell;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{MOUNT, builder, put, read_only_policy, token};
+use keyroll_core::{Policy, Refresher, RefresherBuilder};
+use keyroll_testkit::conformance::strong_key;
+use keyroll_testkit::faults::{Fault, FaultProxy, ride_out};
+use keyroll_testkit::openbao::OpenBao;
+use keyroll_vault::{Auth, Credential, VaultProvider};
+
+/// The refreshers' poll interval.
+const INTERVAL: Duration = Duration::from_millis(100);
+/// Their backoff cap.
+const BACKOFF_CAP: Duration = Duration::from_millis(200);
+/// The providers' request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The recovery bound: one poll interval plus the backoff cap, plus one
+/// request timeout for a fetch still in flight when the store is repaired.
+fn bound() -> Duration {
+    INTERVAL + BACKOFF_CAP + REQUEST_TIMEOUT
+}
+
+/// A refresher builder over `provider` with the test's timings and no
+/// activation delay (a published key signs at once).
+fn refresher_builder(provider: VaultProvider) -> RefresherBuilder {
+    Refresher::builder(provider)
+        .policy(Policy::default().with_activation_delay(Duration::ZERO))
+        .interval(INTERVAL)
+        .jitter(Duration::from_millis(10))
+        .backoff(Duration::from_millis(50), BACKOFF_CAP)
+        .fetch_timeout(REQUEST_TIMEOUT * 2)
+}
+
+async fn start(provider: VaultProvider) -> Refresher {
+    refresher_builder(provider)
+        .start()
+        .await
+        .expect("the refresher starts")
+}
+
+/// A server holding one strong key at `secret/app`.
+fn seeded() -> Option<OpenBao> {
+    let bao = OpenBao::start()?;
+    put(&bao, "app", &strong_key());
+    Some(bao)
+}
+
+/// The unseal key the dev server printed when it started.
+fn unseal_key(bao: &OpenBao) -> String {
+    bao.log()
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Unseal Key: "))
+        .expect("the dev server prints its unseal key")
+        .trim()
+        .to_owned()
+}
+
+/// Deletes (soft) version `version` of `secret/app`: what an operator does
+/// with a bad version. Vault reports it deleted; keyroll never reads it again.
+fn delete_version(bao: &OpenBao, version: u64) {
+    bao.bao(&[
+        "kv",
+        "delete",
+        &format!("-versions={version}"),
+        &format!("{MOUNT}/app"),
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_server_at_startup_fails_the_start_within_the_startup_timeout_and_says_why() {
+    let Some(bao) = seeded() else { return };
+    bao.bao(&["operator", "seal"]);
+    let startup_timeout = Duration::from_secs(1);
+    let started = Instant::now();
+    let error = refresher_builder(builder(&bao, "app").build().unwrap())
+        .startup_timeout(startup_timeout)
+        .start()
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    let message = error.to_string();
+    assert!(message.contains("HTTP 503"), "{message}");
+    assert!(message.contains("sealed"), "names the likely cause: {message}");
+    assert!(message.contains("secret/app"), "names the secret: {message}");
+    assert!(error.attempts > 1, "retried within the timeout: {error:?}");
+    assert!(
+        took <= startup_timeout + REQUEST_TIMEOUT,
+        "gave up after {took:?}, the startup timeout is {startup_timeout:?}"
+    );
+    eprintln!(
+        "sealed at startup: failed after {took:?} and {} attempts: {message}",
+        error.attempts
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_server_answers_503_and_the_last_keys_serve_until_it_is_unsealed() {
+    let Some(bao) = seeded() else { return };
+    let refresher = start(builder(&bao, "app").build().unwrap()).await;
+    let key = unseal_key(&bao);
+    ride_out(
+        "vault sealed (503)",
+        &refresher,
+        async || {
+            bao.bao(&["operator", "seal"]);
+        },
+        "HTTP 503",
+        async || {
+            bao.bao(&["operator", "unseal", &key]);
+        },
+        bound(),
+    )
+    .await;
+    refresher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_server_times_out_and_the_last_keys_serve_until_it_answers_again() {
+    let Some(bao) = seeded() else { return };
+    let refresher = start(builder(&bao, "app").build().unwrap()).await;
+    // Both the fault and the repair need the server mutably.
+    let bao = Mutex::new(bao);
+    ride_out(
+        "vault hung (SIGSTOP)",
+        &refresher,
+        async || bao.lock().unwrap().pause(),
+        "cannot reach Vault",
+        async || bao.lock().unwrap().resume(),
+        bound(),
+    )
+    .await;
+    refresher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_500_in_front_of_vault_keeps_the_last_keys() {
+    let Some(bao) = seeded() else { return };
+    let proxy = FaultProxy::start(&bao.address()).await;
+    let refresher = start(builder(&bao, "app").address(proxy.address()).build().unwrap()).await;
+    ride_out(
+        "vault behind a proxy answering 500",
+        &refresher,
+        async || proxy.set(Fault::Status(500)),
+        "HTTP 500",
+        async || proxy.set(Fault::PassThrough),
+        bound(),
+    )
+    .await;
+    refresher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_closed_without_an_answer_keep_the_last_keys() {
+    let Some(bao) = seeded() else { return };
+    let proxy = FaultProxy::start(&bao.address()).await;
+    let refresher = start(builder(&bao, "app").address(proxy.address()).build().unwrap()).await;
+    ride_out(
+        "vault connections closed",
+        &refresher,
+        async || proxy.set(Fault::Close),
+        "cannot reach Vault",
+        async || proxy.set(Fault::PassThrough),
+        bound(),
+    )
+    .await;
+    refresher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_answer_is_refused_and_the_last_keys_serve() {
+    let Some(bao) = seeded() else { return };
+    let proxy = FaultProxy::start(&bao.address()).await;
+    let refresher = start(builder(&bao, "app").address(proxy.address()).build().unwrap()).await;
+    let outcome = ride_out(
+        "vault answer garbled",
+        &refresher,
+        async || proxy.set(Fault::CorruptBody),
+        "KV v2",
+        async || proxy.set(Fault::PassThrough),
+        bound(),
+    )
+    .await;
+    assert!(outcome.last_error.starts_with("invalid key data"), "{outcome:?}");
+    refresher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weak_key_published_is_refused_by_the_policy_until_the_version_is_deleted() {
+    let Some(bao) = seeded() else { return };
+    let refresher = start(builder(&bao, "app").build().unwrap()).await;
+    let weak = Cell::new(0);
+    let outcome = ride_out(
+        "vault weak key published",
+        &refresher,
+        async || weak.set(put(&bao, "app", "short-key")),
+        "is weak",
+        async || delete_version(&bao, weak.get()),
+        bound(),
+    )
+    .await;
+    assert!(
+        outcome
+            .last_error
+            .contains(&format!("key {} is weak", weak.get())),
+        "names the version, never the key: {outcome:?}"
+    );
+    assert!(!outcome.last_error.contains("short-key"), "{outcome:?}");
+    refresher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_secret_published_is_refused_until_the_version_is_deleted() {
+    let Some(bao) = seeded() else { return };
+    let refresher = start(builder(&bao, "app").build().unwrap()).await;
+    let empty = Cell::new(0);
+    ride_out(
+        "vault empty secret",
+        &refresher,
+        async || empty.set(put(&bao, "app", "")),
+        "empty field `key`",
+        async || delete_version(&bao, empty.get()),
+        bound(),
+    )
+    .await;
+    refresher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_whose_policy_is_deleted_is_denied_and_the_last_keys_serve_until_it_is_restored() {
+    let Some(bao) = seeded() else { return };
+    read_only_policy(&bao, "app-reader", "app");
+    let reader = token(&bao, "app-reader", &[]);
+    let provider = builder(&bao, "app")
+        .auth(Auth::token(Credential::value(reader)))
+        .build()
+        .unwrap();
+    let refresher = start(provider).await;
+    ride_out(
+        "vault permission denied",
+        &refresher,
+        async || {
+            bao.bao(&["policy", "delete", "app-reader"]);
+        },
+        "permission denied",
+        async || read_only_policy(&bao, "app-reader", "app"),
+        bound(),
+    )
+    .await;
+    refresher.shutdown().await;
+}
