@@ -52,6 +52,7 @@ impl Readiness {
         let label = match status.health {
             Health::Healthy if max_staleness.is_some_and(|max| staleness > max) => "stale",
             Health::Healthy => "healthy",
+            Health::Stale => "stale",
             _ => "degraded",
         };
         Self {

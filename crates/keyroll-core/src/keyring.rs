@@ -1,7 +1,7 @@
 //! The live key set every signer reads: lock-free, swapped whole.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
@@ -23,6 +23,7 @@ pub struct Keyring {
 struct Shared {
     current: ArcSwap<KeySet>,
     generation: AtomicU64,
+    closed: AtomicBool,
     changes: watch::Sender<u64>,
     writer: Mutex<()>,
 }
@@ -36,6 +37,7 @@ impl Keyring {
             shared: Arc::new(Shared {
                 current: ArcSwap::from_pointee(initial),
                 generation: AtomicU64::new(1),
+                closed: AtomicBool::new(false),
                 changes,
                 writer: Mutex::new(()),
             }),
@@ -73,6 +75,18 @@ impl Keyring {
         generation
     }
 
+    /// True while the keyring has failed closed: its refresher could not
+    /// confirm the keys with the store for longer than the configured limit
+    /// ([`RefresherBuilder::fail_closed_after`](crate::RefresherBuilder::fail_closed_after)),
+    /// so signers refuse every verification until the store answers again.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_closed(&self, closed: bool) {
+        self.shared.closed.store(closed, Ordering::Relaxed);
+    }
+
     /// A receiver that wakes on every swap with the new generation.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.changes.subscribe()
@@ -83,6 +97,7 @@ impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
             .field("generation", &self.generation())
+            .field("closed", &self.is_closed())
             .field("keys", &self.load().keys())
             .finish()
     }

@@ -63,6 +63,10 @@ pub enum VerifyError {
     /// The payload is not what was asked for (not UTF-8, not the expected JSON).
     #[error("payload is not valid {0}")]
     Payload(&'static str),
+    /// The keyring has failed closed: the store has not confirmed the keys
+    /// for longer than the configured limit, so nothing verifies.
+    #[error("keys are stale (the store has not confirmed them within the limit); refusing to verify")]
+    Stale,
 }
 
 /// Which key verified a token, so callers can re-sign on read.
@@ -218,6 +222,9 @@ impl Signer {
     /// Verifies a token and returns its payload still base64url-encoded, without
     /// allocating: the hot path for callers that decode themselves.
     pub fn verify_encoded<'t>(&self, token: &'t str) -> Result<Verified<&'t str>, VerifyError> {
+        if self.keyring.is_closed() {
+            return Err(VerifyError::Stale);
+        }
         let now = (self.clock)();
         let parsed = Parsed::parse(token)?;
         let derived = self.keys.get(&self.keyring);

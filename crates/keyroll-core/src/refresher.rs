@@ -61,6 +61,10 @@ pub enum Health {
     Healthy,
     /// The last refresh failed; the last good key set keeps serving.
     Degraded,
+    /// The store has not confirmed the keys for longer than
+    /// [`fail_closed_after`](RefresherBuilder::fail_closed_after): the keyring
+    /// has failed closed and nothing verifies until the store answers.
+    Stale,
 }
 
 /// A snapshot of a refresher's state. Contains key ids and error messages,
@@ -105,6 +109,8 @@ pub struct RefresherBuilder {
     backoff_initial: Duration,
     backoff_max: Option<Duration>,
     clock_skew_margin: Duration,
+    fail_closed_after: Option<Duration>,
+    break_glass: Option<KeySet>,
 }
 
 impl RefresherBuilder {
@@ -145,6 +151,27 @@ impl RefresherBuilder {
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.backoff_initial = initial;
         self.backoff_max = Some(max);
+        self
+    }
+
+    /// Fails closed once the store has not confirmed the keys for `limit`:
+    /// every verification is then refused ([`Keyring::is_closed`]) and the
+    /// status is [`Health::Stale`], so readiness probes take the replica out
+    /// of service; the next successful fetch reopens it. Without a limit (the
+    /// default) the last good keys keep serving however long the store is
+    /// down, with [`Health::Degraded`].
+    pub fn fail_closed_after(mut self, limit: Duration) -> Self {
+        self.fail_closed_after = Some(limit);
+        self
+    }
+
+    /// Starts even when the store cannot be reached at start-up (after the
+    /// startup timeout; configuration errors still fail), serving `keys` — a
+    /// break-glass key set, such as one from an environment variable — with
+    /// [`Health::Degraded`], and switches to the store's keys as soon as it
+    /// answers. Staleness counts from the start.
+    pub fn start_degraded(mut self, keys: KeySet) -> Self {
+        self.break_glass = Some(keys);
         self
     }
 
@@ -189,14 +216,14 @@ impl RefresherBuilder {
     /// Waits for a first good key set (retrying with backoff up to the
     /// startup timeout), then starts the background task on the current
     /// tokio runtime. Configuration errors fail at once.
-    pub async fn start(self) -> Result<Refresher, StartError> {
+    pub async fn start(mut self) -> Result<Refresher, StartError> {
         let source = self.provider.source();
         let policy = self.effective_policy();
         let deadline = Instant::now() + self.startup_timeout;
         let mut first_seen = FirstSeen::new();
         let mut attempts = 0;
         let mut backoff = self.backoff_initial;
-        let (versions, set) = loop {
+        let (versions, set, start_error) = loop {
             attempts += 1;
             let attempt = async {
                 let versions = fetch(&*self.provider, self.fetch_timeout).await?;
@@ -206,10 +233,18 @@ impl RefresherBuilder {
                 Ok::<_, RefreshError>((versions, set))
             };
             match attempt.await {
-                Ok(found) => break found,
+                Ok((versions, set)) => break (Some(versions), set, None),
                 Err(error) => {
                     let fatal = matches!(&error, RefreshError::Provider(e) if e.kind() == crate::ProviderErrorKind::Config);
                     if fatal || Instant::now() + backoff > deadline {
+                        if let (false, Some(keys)) = (fatal, self.break_glass.take()) {
+                            tracing::error!(
+                                source = %source,
+                                error = %error,
+                                "store unreachable at start; serving the break-glass key set until it answers"
+                            );
+                            break (None, keys, Some(error));
+                        }
                         return Err(StartError {
                             source_name: source,
                             attempts,
@@ -227,12 +262,16 @@ impl RefresherBuilder {
         let now = SystemTime::now();
         let status = Arc::new(Mutex::new(Status {
             source: source.clone(),
-            health: Health::Healthy,
+            health: if start_error.is_some() {
+                Health::Degraded
+            } else {
+                Health::Healthy
+            },
             generation: keyring.generation(),
             last_success: now,
             last_attempt: now,
-            last_error: None,
-            consecutive_failures: 0,
+            last_error: start_error.as_ref().map(ToString::to_string),
+            consecutive_failures: u32::from(start_error.is_some()),
         }));
         let (stop, stopped) = watch::channel(false);
         let wake = Arc::new(Notify::new());
@@ -244,6 +283,9 @@ impl RefresherBuilder {
             }
         };
         let task = Task {
+            failures: u32::from(start_error.is_some()),
+            fail_closed_after: self.fail_closed_after,
+            confirmed_at: Instant::now(),
             jitter: self.jitter_value(),
             backoff_max: self.backoff_max.unwrap_or(self.interval),
             provider: self.provider,
@@ -309,6 +351,8 @@ impl Refresher {
             backoff_initial: Duration::from_millis(500),
             backoff_max: None,
             clock_skew_margin: CLOCK_SKEW_MARGIN,
+            fail_closed_after: None,
+            break_glass: None,
         }
     }
 
@@ -379,6 +423,10 @@ fn log_key_set(source: &str, set: &KeySet, generation: u64) {
 }
 
 struct Task {
+    failures: u32,
+    fail_closed_after: Option<Duration>,
+    /// When the store last confirmed the key set.
+    confirmed_at: Instant,
     provider: Arc<dyn KeyProvider>,
     policy: Policy,
     interval: Duration,
@@ -389,7 +437,9 @@ struct Task {
     keyring: Keyring,
     status: Arc<Mutex<Status>>,
     first_seen: FirstSeen,
-    versions: Vec<KeyVersion>,
+    /// What the store last reported; `None` while serving a break-glass set
+    /// that nothing has been fetched for yet.
+    versions: Option<Vec<KeyVersion>>,
 }
 
 impl Task {
@@ -400,20 +450,27 @@ impl Task {
         mut changes: Option<crate::ChangeWatch>,
     ) {
         let source = self.provider.source();
-        let mut failures = 0u32;
         // The poll schedule only moves when the store was asked: waking for an
         // activation or expiry moment must never postpone the next poll.
-        let mut poll_at = Instant::now() + self.jittered_interval();
+        let mut poll_at = Instant::now() + self.next_wait();
         loop {
             let transition_at = self.next_transition();
+            let close_at = self
+                .fail_closed_after
+                .filter(|_| !self.keyring.is_closed())
+                .map(|limit| self.confirmed_at + limit);
             let fetched = tokio::select! {
                 _ = stopped.changed() => break,
                 () = tokio::time::sleep_until(poll_at) => self.refresh().await,
                 () = sleep_until_maybe(transition_at) => {
                     if let Err(error) = self.reevaluate() {
                         tracing::warn!(source = %source, error = %error, "re-evaluation refused; keeping the key set");
-                        self.record_failure(&error, failures);
+                        self.record_failure(&error);
                     }
+                    continue;
+                }
+                () = sleep_until_maybe(close_at) => {
+                    self.fail_closed(&source);
                     continue;
                 }
                 () = wake.notified() => self.refresh().await,
@@ -430,43 +487,74 @@ impl Task {
                     self.refresh().await
                 }
             };
-            let wait = match fetched {
-                Ok(()) => {
-                    failures = 0;
-                    let now = SystemTime::now();
-                    let mut status = lock(&self.status);
-                    status.last_attempt = now;
-                    status.health = Health::Healthy;
-                    status.last_success = now;
-                    status.last_error = None;
-                    status.consecutive_failures = 0;
-                    self.jittered_interval()
-                }
+            match fetched {
+                Ok(()) => self.record_success(&source),
                 Err(error) => {
-                    failures = failures.saturating_add(1);
+                    self.failures = self.failures.saturating_add(1);
                     tracing::warn!(
                         source = %source,
                         error = %error,
-                        consecutive_failures = failures,
+                        consecutive_failures = self.failures,
                         generation = self.keyring.generation(),
                         "refresh failed; keeping the last good key set"
                     );
-                    self.record_failure(&error, failures);
-                    (self.backoff_initial * 2u32.saturating_pow(failures - 1)).min(self.backoff_max)
+                    self.record_failure(&error);
                 }
-            };
-            poll_at = Instant::now() + wait;
+            }
+            poll_at = Instant::now() + self.next_wait();
         }
         tracing::debug!(source = %source, "refresher stopped");
     }
 
-    /// Marks the status degraded with `error`; the last good key set stays.
-    fn record_failure(&self, error: &RefreshError, failures: u32) {
+    /// The interval ± jitter after a success, the capped exponential backoff
+    /// after failures.
+    fn next_wait(&self) -> Duration {
+        match self.failures {
+            0 => self.jittered_interval(),
+            n => (self.backoff_initial * 2u32.saturating_pow(n - 1)).min(self.backoff_max),
+        }
+    }
+
+    fn record_success(&mut self, source: &str) {
+        self.failures = 0;
+        self.confirmed_at = Instant::now();
+        if self.keyring.is_closed() {
+            self.keyring.set_closed(false);
+            tracing::warn!(source = %source, "the store confirmed the keys again; verifying again");
+        }
+        let now = SystemTime::now();
+        let mut status = lock(&self.status);
+        status.last_attempt = now;
+        status.health = Health::Healthy;
+        status.last_success = now;
+        status.last_error = None;
+        status.consecutive_failures = 0;
+    }
+
+    /// The store has not confirmed the keys within the limit: refuse every
+    /// verification until it does.
+    fn fail_closed(&mut self, source: &str) {
+        self.keyring.set_closed(true);
+        tracing::error!(
+            source = %source,
+            unconfirmed_for = ?self.confirmed_at.elapsed(),
+            "keys unconfirmed for longer than the limit; failing closed: no token verifies until the store answers"
+        );
+        lock(&self.status).health = Health::Stale;
+    }
+
+    /// Marks the status degraded with `error` (stale once failed closed);
+    /// the last good key set stays.
+    fn record_failure(&self, error: &RefreshError) {
         let mut status = lock(&self.status);
         status.last_attempt = SystemTime::now();
-        status.health = Health::Degraded;
+        status.health = if self.keyring.is_closed() {
+            Health::Stale
+        } else {
+            Health::Degraded
+        };
         status.last_error = Some(error.to_string());
-        status.consecutive_failures = failures.max(1);
+        status.consecutive_failures = self.failures.max(1);
     }
 
     fn jittered_interval(&self) -> Duration {
@@ -489,13 +577,17 @@ impl Task {
     async fn refresh(&mut self) -> Result<(), RefreshError> {
         let versions = fetch(&*self.provider, self.fetch_timeout).await?;
         self.first_seen.observe(&versions, SystemTime::now());
-        self.versions = versions;
+        self.versions = Some(versions);
         self.reevaluate()
     }
 
     fn reevaluate(&mut self) -> Result<(), RefreshError> {
+        let Some(versions) = &self.versions else {
+            // Serving a break-glass set: nothing fetched to re-evaluate yet.
+            return Ok(());
+        };
         let now = SystemTime::now();
-        let set = self.policy.evaluate(&self.versions, &self.first_seen, now)?;
+        let set = self.policy.evaluate(versions, &self.first_seen, now)?;
         if !set.unchanged_from(&self.keyring.load()) {
             let generation = self.keyring.install(set);
             log_key_set(&self.provider.source(), &self.keyring.load(), generation);

@@ -381,3 +381,84 @@ async fn re_evaluations_do_not_count_as_contact_with_the_store() {
         "staleness counts from the last fetch"
     );
 }
+
+#[tokio::test]
+async fn past_the_stale_limit_every_verification_is_refused_until_the_store_answers() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(30))
+        .backoff(Duration::from_millis(10), Duration::from_millis(30))
+        .fail_closed_after(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    let signer = keyroll_core::Signer::new(refresher.keyring().clone());
+    let token = signer.sign("session");
+
+    store.fail(ProviderErrorKind::Unavailable);
+    eventually("degraded", || refresher.status().health == Health::Degraded).await;
+    assert!(
+        signer.verify(&token).is_ok(),
+        "within the limit the last good keys serve"
+    );
+    eventually("failed closed", || refresher.keyring().is_closed()).await;
+    assert_eq!(refresher.status().health, Health::Stale);
+    assert!(refresher.status().staleness() >= Duration::from_millis(300));
+    assert_eq!(signer.verify(&token), Err(keyroll_core::VerifyError::Stale));
+
+    store.set(&[A]);
+    eventually("reopened", || !refresher.keyring().is_closed()).await;
+    assert_eq!(refresher.status().health, Health::Healthy);
+    assert_eq!(signer.verify(&token).unwrap().value, "session");
+}
+
+#[tokio::test]
+async fn without_a_stale_limit_the_last_good_keys_keep_serving() {
+    let store = Scripted::holding(&[A]);
+    let refresher = started(&store, Duration::from_millis(20)).await;
+    let signer = keyroll_core::Signer::new(refresher.keyring().clone());
+    let token = signer.sign("session");
+    store.fail(ProviderErrorKind::Unavailable);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(refresher.status().health, Health::Degraded);
+    assert!(!refresher.keyring().is_closed());
+    assert!(signer.verify(&token).is_ok());
+}
+
+#[tokio::test]
+async fn start_degraded_serves_the_break_glass_keys_until_the_store_answers() {
+    let store = Scripted::default();
+    store.fail(ProviderErrorKind::Unavailable);
+    let break_glass = keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B));
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(30))
+        .backoff(Duration::from_millis(10), Duration::from_millis(30))
+        .startup_timeout(Duration::from_millis(100))
+        .start_degraded(break_glass)
+        .start()
+        .await
+        .unwrap();
+    let status = refresher.status();
+    assert_eq!(status.health, Health::Degraded);
+    assert!(status.last_error.unwrap().contains("store unavailable"));
+    assert_eq!(signing_id(&refresher), "break-glass");
+
+    store.set(&[A]);
+    eventually("the store's keys", || signing_id(&refresher) == A[..15]).await;
+    assert_eq!(refresher.status().health, Health::Healthy);
+}
+
+#[tokio::test]
+async fn start_degraded_still_fails_on_configuration_errors() {
+    let store = Scripted::default();
+    store.fail(ProviderErrorKind::Config);
+    let break_glass = keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B));
+    let err = Refresher::builder(store)
+        .start_degraded(break_glass)
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(err.attempts, 1);
+}

@@ -59,6 +59,10 @@ pub enum Error {
     /// The value to sign cannot be written as JSON.
     #[error("the value cannot be serialized as JSON: {0}")]
     Serialize(String),
+    /// The keyring has failed closed: the store has not confirmed the keys
+    /// within the configured limit, so nothing verifies.
+    #[error("keys are stale (the store has not confirmed them within the limit); refusing to verify")]
+    Stale,
 }
 
 impl Error {

@@ -173,6 +173,9 @@ impl Core {
         signed: &'t str,
         now: SystemTime,
     ) -> Result<(&'t str, VerifiedBy), Error> {
+        if self.keyring.is_closed() {
+            return Err(Error::Stale);
+        }
         let split = match self.separator_char {
             Some(separator) => signed.rsplit_once(separator),
             None => signed.rsplit_once(self.options.separator.as_str()),

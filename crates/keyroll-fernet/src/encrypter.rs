@@ -14,7 +14,7 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// Why a token did not decrypt.
 ///
-/// Every variant but [`Key`](DecryptError::Key) means the token is invalid
+/// Every variant but [`Key`](DecryptError::Key) and [`Stale`](DecryptError::Stale) means the token is invalid
 /// or expired (what Python reports as `InvalidToken`);
 /// [`is_invalid_token`](DecryptError::is_invalid_token) tells them apart.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +54,10 @@ pub enum DecryptError {
     /// derivation: fix the configuration, not the token.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The keyring has failed closed: the store has not confirmed the keys
+    /// within the configured limit, so nothing decrypts.
+    #[error("keys are stale (the store has not confirmed them within the limit); refusing to decrypt")]
+    Stale,
 }
 
 impl DecryptError {
@@ -61,7 +65,7 @@ impl DecryptError {
     /// false for configuration errors ([`DecryptError::Key`]). The CLI exits
     /// 1 for the former and 2 for the latter.
     pub fn is_invalid_token(&self) -> bool {
-        !matches!(self, Self::Key(_))
+        !matches!(self, Self::Key(_) | Self::Stale)
     }
 }
 
@@ -180,6 +184,9 @@ impl Encrypter {
     /// both are checked before the MAC, as the spec and pyca do. Without a
     /// TTL the timestamp is not checked at all.
     pub fn decrypt(&self, token: &str, ttl: Option<Duration>) -> Result<Decrypted, DecryptError> {
+        if self.keyring.is_closed() {
+            return Err(DecryptError::Stale);
+        }
         let now = (self.clock)();
         let raw = RawToken::parse(token)?;
         if let Some(ttl) = ttl {
