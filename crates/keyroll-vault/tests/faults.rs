@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{MOUNT, builder, put, read_only_policy, token};
-use keyroll_core::{Policy, Refresher, RefresherBuilder};
+use keyroll_core::{Health, KeyMaterial, KeySet, Policy, Refresher, RefresherBuilder, Signer, VerifyError};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::faults::{Fault, FaultProxy, ride_out};
 use keyroll_testkit::openbao::OpenBao;
@@ -265,4 +265,127 @@ async fn a_token_whose_policy_is_deleted_is_denied_and_the_last_keys_serve_until
     )
     .await;
     refresher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_stale_limit_the_keys_fail_closed_after_it_and_reopen_when_the_store_answers_without_one_they_keep_serving()
+ {
+    let Some(bao) = seeded() else { return };
+    let limit = Duration::from_secs(1);
+    let limited = refresher_builder(builder(&bao, "app").build().unwrap())
+        .fail_closed_after(limit)
+        .start()
+        .await
+        .unwrap();
+    let unlimited = start(builder(&bao, "app").build().unwrap()).await;
+    let closing = Signer::new(limited.keyring().clone()).with_salt("stale");
+    let serving = Signer::new(unlimited.keyring().clone()).with_salt("stale");
+    let (closing_token, serving_token) = (closing.sign("user=7"), serving.sign("user=7"));
+
+    bao.bao(&["operator", "seal"]);
+    let sealed = Instant::now();
+    wait_until("the limited refresher fails closed", || {
+        limited.status().health == Health::Stale
+    })
+    .await;
+    let closed_after = sealed.elapsed();
+    // Measured from the last success, not from the seal: the store last confirmed the keys a
+    // poll before it was sealed.
+    let staleness = limited.status().staleness();
+    assert!(
+        staleness >= limit,
+        "closed at a staleness of {staleness:?}, limit {limit:?}"
+    );
+    assert!(
+        closed_after <= limit + bound(),
+        "closed after {closed_after:?}, limit {limit:?}"
+    );
+    assert!(limited.keyring().is_closed());
+    assert_eq!(closing.verify(&closing_token), Err(VerifyError::Stale));
+    let status = limited.status();
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("HTTP 503")),
+        "{status:?}"
+    );
+    // Without a limit the same outage only degrades.
+    assert_eq!(unlimited.status().health, Health::Degraded);
+    assert_eq!(serving.verify(&serving_token).unwrap().value, "user=7");
+
+    bao.bao(&["operator", "unseal", &unseal_key(&bao)]);
+    let unsealed = Instant::now();
+    wait_until("the limited refresher reopens", || {
+        limited.status().health == Health::Healthy
+    })
+    .await;
+    let reopened_after = unsealed.elapsed();
+    assert!(reopened_after <= bound(), "reopened after {reopened_after:?}");
+    assert!(!limited.keyring().is_closed());
+    assert_eq!(closing.verify(&closing_token).unwrap().value, "user=7");
+    eprintln!(
+        "stale limit {limit:?}: failed closed {closed_after:?} after the seal, reopened {reopened_after:?} after the unseal"
+    );
+    limited.shutdown().await;
+    unlimited.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_down_at_startup_starts_degraded_on_the_break_glass_keys_and_switches_when_it_answers() {
+    let Some(bao) = seeded() else { return };
+    bao.bao(&["operator", "seal"]);
+    let break_glass = strong_key();
+    let started = Instant::now();
+    let refresher = refresher_builder(builder(&bao, "app").build().unwrap())
+        .startup_timeout(Duration::from_millis(500))
+        .start_degraded(KeySet::single(
+            "break-glass",
+            KeyMaterial::from(break_glass.as_str()),
+        ))
+        .start()
+        .await
+        .expect("starts degraded instead of failing");
+    let start_took = started.elapsed();
+    let status = refresher.status();
+    assert_eq!(status.health, Health::Degraded, "{status:?}");
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("HTTP 503")),
+        "{status:?}"
+    );
+    let signer = Signer::new(refresher.keyring().clone()).with_salt("break-glass");
+    let token = signer.sign("user=7");
+    assert_eq!(signer.verify(&token).unwrap().key.id.as_ref(), "break-glass");
+
+    bao.bao(&["operator", "unseal", &unseal_key(&bao)]);
+    let unsealed = Instant::now();
+    wait_until("the store's keys replace the break-glass keys", || {
+        refresher.status().health == Health::Healthy && refresher.keyring().load().signing_key().id() == "1"
+    })
+    .await;
+    let switched_after = unsealed.elapsed();
+    assert!(switched_after <= bound(), "switched after {switched_after:?}");
+    assert_eq!(
+        signer.verify(&signer.sign("user=8")).unwrap().key.id.as_ref(),
+        "1"
+    );
+    eprintln!(
+        "start degraded: started on break-glass keys after {start_took:?}, switched to the store's keys \
+         {switched_after:?} after the unseal"
+    );
+    refresher.shutdown().await;
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
