@@ -11,6 +11,7 @@ pub mod faults;
 pub mod gcp;
 pub mod moto;
 pub mod openbao;
+mod process;
 pub mod python;
 
 /// Installs `ring` as the process's default rustls crypto provider unless one

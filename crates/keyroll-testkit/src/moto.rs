@@ -23,9 +23,10 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use crate::process;
 use crate::python::venv_program;
 
 /// The dummy access key id tests give their AWS clients.
@@ -93,40 +94,21 @@ impl Moto {
     }
 
     fn launch(&mut self) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.log.path())
-            .expect("open log file");
-        let err_log = log.try_clone().expect("clone log handle");
-        let child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             // moto must not pick up the developer's real AWS settings.
             .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err_log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.program.display()));
+            .env_remove("AWS_ENDPOINT_URL");
+        let (port, log) = (self.port, self.log.path());
+        // Our own server answers (moto's banner names our port, and it serves).
+        let banner = format!("127.0.0.1:{port}");
+        let child = process::spawn_until_ready(command, log, READY_TIMEOUT, || {
+            process::read_log(log).contains(&banner) && answers(port)
+        })?;
         self.child = Some(child);
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() {
-                self.child = None;
-                return Err(self.log());
-            }
-            // Our own server answers (the process is alive, and moto's banner names our port).
-            if self.log().contains(&format!("127.0.0.1:{}", self.port)) && answers(self.port) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                return Err(self.log());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        Ok(())
     }
 
     /// `http://127.0.0.1:PORT`: the endpoint URL to give AWS clients.
@@ -142,7 +124,7 @@ impl Moto {
     /// Everything the server has logged so far (one line per request), for
     /// failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+        process::read_log(self.log.path())
     }
 
     /// Whether the server process is running.

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::process;
 use crate::python::{missing, venv};
 
 /// The root token every dev server started here accepts.
@@ -124,12 +125,7 @@ impl OpenBao {
     }
 
     fn launch(&mut self) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.log.path())
-            .expect("open log file");
         let started_before = self.log().matches(STARTED).count();
-        let err_log = log.try_clone().expect("clone log handle");
         let mut command = Command::new(&self.binary);
         command.args([
             "server",
@@ -144,31 +140,17 @@ impl OpenBao {
                 .arg("-dev-tls")
                 .arg(format!("-dev-tls-cert-dir={}", dir.path().display()));
         }
-        let child = command
-            .env_remove("VAULT_ADDR")
-            .env_remove("BAO_ADDR")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err_log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.binary.display()));
+        command.env_remove("VAULT_ADDR").env_remove("BAO_ADDR");
+        let (port, log) = (self.port, self.log.path());
+        // Our own server said it started (not some other test's server that
+        // took the port in the meantime) and answers. (A TLS server answers
+        // the plain-HTTP probe with 400: it answers.)
+        let child = process::spawn_until_ready(command, log, READY_TIMEOUT, || {
+            process::read_log(log).matches(STARTED).count() > started_before && health_status(port).is_some()
+        })?;
         self.child = Some(child);
         self.paused = false;
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            // Our own server said it started (not some other test's server that
-            // took the port in the meantime) and answers.
-            // (A TLS server answers the plain-HTTP probe with 400: it answers.)
-            if self.log().matches(STARTED).count() > started_before && health_status(self.port).is_some() {
-                return Ok(());
-            }
-            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || Instant::now() > deadline {
-                self.kill();
-                return Err(self.log());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        Ok(())
     }
 
     /// `http://127.0.0.1:PORT`, or `https://` for a [TLS](OpenBao::start_tls) server.
@@ -194,7 +176,7 @@ impl OpenBao {
 
     /// Everything the server has logged so far, for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+        process::read_log(self.log.path())
     }
 
     /// The audit log: one JSON line per request and response (secrets HMACed,
