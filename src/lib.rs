@@ -18,7 +18,9 @@
 //! ```
 //!
 //! Key sources are URIs ([`open`]); each provider is its own crate behind a
-//! cargo feature of this one: `env`, `file`, `docker` (default), `vault`.
+//! cargo feature of this one: `env`, `file`, `docker` (default), `vault`,
+//! `aws`, `gcp`. Formats and integrations: the native [`Signer`] (always),
+//! `django` and `fernet` (default), `axum` (rotating cookies for axum/tower).
 
 #![forbid(unsafe_code)]
 
@@ -54,7 +56,8 @@ pub const SCHEMES: &[(&str, &str)] = &[
 ];
 
 /// Opens the key source at `uri`: `env://SECRET_KEY`, `file:///path`,
-/// `docker://name`, `vault://host:port/mount/path`.
+/// `docker://name`, `vault://host:port/mount/path`, `aws-sm://secret-id`,
+/// `gcp-sm://projects/p/secrets/s`.
 ///
 /// An unknown scheme, or one whose feature is not compiled in, is a
 /// [`ProviderErrorKind::Config`] error that names the feature to enable.
