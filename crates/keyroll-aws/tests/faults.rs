@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{admin, create, provider_builder, unique_name};
@@ -226,13 +226,16 @@ async fn a_weak_key_staged_by_a_rotation_is_refused_until_the_rotation_is_cancel
         return;
     };
     let refresher = start(quick(provider_builder(&moto, &secret).max_deprecated(0))).await;
-    let weak = Mutex::new(String::new());
+    let weak = OnceLock::new();
     let outcome = ride_out(
         "aws weak key staged",
         &refresher,
-        async || *weak.lock().unwrap() = stage_pending(&moto, &secret, "short-key").await,
+        async || {
+            weak.set(stage_pending(&moto, &secret, "short-key").await)
+                .unwrap()
+        },
         "is weak",
-        async || cancel_pending(&moto, &secret, &weak.lock().unwrap().clone()).await,
+        async || cancel_pending(&moto, &secret, weak.get().expect("staged")).await,
         bound(),
     )
     .await;
@@ -252,13 +255,13 @@ async fn an_empty_field_staged_by_a_rotation_is_refused_until_the_rotation_is_ca
         provider_builder(&moto, &secret).field("key").max_deprecated(0),
     ))
     .await;
-    let empty = Mutex::new(String::new());
+    let empty = OnceLock::new();
     ride_out(
         "aws empty field staged",
         &refresher,
-        async || *empty.lock().unwrap() = stage_pending(&moto, &secret, &json("")).await,
+        async || empty.set(stage_pending(&moto, &secret, &json("")).await).unwrap(),
         "empty",
-        async || cancel_pending(&moto, &secret, &empty.lock().unwrap().clone()).await,
+        async || cancel_pending(&moto, &secret, empty.get().expect("staged")).await,
         bound(),
     )
     .await;
