@@ -1,0 +1,206 @@
+//! `keyroll-bench`: the whole performance comparison of keyroll in one run,
+//! written to `docs/BENCHMARKS.md` with SVG plots under `docs/img/`.
+//!
+//! Run it through `scripts/bench` (release build). Sections, in order: native
+//! format against the raw HMAC limit, where its time goes, allocations per
+//! call (before any other thread exists, since the allocation counter is
+//! process-wide), Django format against Django and itsdangerous, signed
+//! cookies against cookie-rs, latency under key swaps, file propagation, and
+//! a fleet of replicas polling one OpenBao.
+
+mod alloc;
+mod cookies;
+mod django;
+mod file;
+mod fleet;
+mod measure;
+mod native;
+mod plot;
+mod report;
+mod swaps;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use clap::Parser;
+use plotters::style::RGBColor;
+
+use crate::measure::Effort;
+use crate::plot::Series;
+use crate::report::{Machine, Results};
+
+/// Runs every benchmark and writes the report.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// A smoke run: few iterations, a small fleet; the figures are noise.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the Markdown report.
+    #[arg(long, default_value = "docs/BENCHMARKS.md")]
+    out: PathBuf,
+    /// Where to write the SVG plots.
+    #[arg(long, default_value = "docs/img")]
+    img_dir: PathBuf,
+    /// Replicas in the fleet (default 1,000; 20 with --quick).
+    #[arg(long)]
+    replicas: Option<usize>,
+    /// Poll interval of each fleet replica, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    fleet_interval_ms: u64,
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|e| format!("({program} failed: {e})"))
+}
+
+fn machine() -> Machine {
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, m)| m.trim())
+        })
+        .unwrap_or("unknown")
+        .to_owned();
+    let busy = command_output("ps", &["-eo", "pcpu,comm", "--sort=-pcpu"]);
+    Machine {
+        cpu,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_start: read("/proc/loadavg").trim().to_owned(),
+        load_end: String::new(),
+        busy: busy.lines().take(8).collect::<Vec<_>>().join("\n"),
+        rustc: command_output("rustc", &["--version"]),
+        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+    }
+}
+
+fn plots(results: &Results, dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    let mut series = vec![Series {
+        name: "keyroll native".into(),
+        color: RGBColor(0x1f, 0x77, 0xb4),
+        points: results
+            .native
+            .by_keys
+            .iter()
+            .map(|b| (b.keys as f64, b.oldest.median))
+            .collect(),
+    }];
+    if let Some(d) = &results.django {
+        let counts = native::KEY_COUNTS;
+        let rows = || counts.iter().map(|&k| d.unsign_row(k, "oldest"));
+        series.push(Series {
+            name: "keyroll Django format".into(),
+            color: RGBColor(0x2c, 0xa0, 0x2c),
+            points: rows().map(|r| (r.keys as f64, r.keyroll_ns)).collect(),
+        });
+        series.push(Series {
+            name: "Django Signer.unsign".into(),
+            color: RGBColor(0xd6, 0x27, 0x28),
+            points: rows().map(|r| (r.keys as f64, r.django_ns)).collect(),
+        });
+        series.push(Series {
+            name: "itsdangerous Signer.unsign".into(),
+            color: RGBColor(0xff, 0x7f, 0x0e),
+            points: rows()
+                .filter_map(|r| r.itsdangerous_ns.map(|v| (r.keys as f64, v)))
+                .collect(),
+        });
+    }
+    plot::verify_vs_keys(&dir.join("verify-vs-keys.svg"), &series)?;
+    let p = |x: &measure::Percentiles| [x.p50, x.p99, x.p999].map(|d| d.as_nanos() as f64);
+    plot::swap_percentiles(
+        &dir.join("swap-latency.svg"),
+        p(&results.swaps.idle),
+        p(&results.swaps.swapping),
+    )?;
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    let effort = if args.quick { Effort::QUICK } else { Effort::FULL };
+    let mut machine = machine();
+    eprintln!(
+        "keyroll-bench: {} run on {} ({} cores), load {}",
+        if args.quick { "quick" } else { "full" },
+        machine.cpu,
+        machine.cores,
+        machine.load_start
+    );
+
+    // Allocation counts first: the counter is process-wide.
+    eprintln!("allocations per call...");
+    let allocs = alloc::run();
+    eprintln!("native format against raw HMAC...");
+    let native = native::run(effort);
+    let overheads = native::overheads(effort);
+    eprintln!("Django format against Django and itsdangerous...");
+    let django = django::run(effort, args.quick);
+    eprintln!("signed cookies against cookie-rs...");
+    let cookies = cookies::run(effort);
+    eprintln!("latency under key swaps...");
+    let swaps = if args.quick {
+        swaps::run(2, Duration::from_millis(20))
+    } else {
+        swaps::run(10, Duration::from_millis(250))
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    eprintln!("file change to new key in use...");
+    let file = runtime.block_on(file::run(if args.quick { 10 } else { 200 }));
+    let replicas = args.replicas.unwrap_or(if args.quick { 20 } else { 1_000 });
+    let interval = Duration::from_millis(if args.quick { 1_000 } else { args.fleet_interval_ms });
+    eprintln!("fleet of {replicas} replicas against OpenBao...");
+    let fleet = runtime.block_on(fleet::run(fleet::FleetConfig {
+        replicas,
+        interval,
+        jitter: interval / 10,
+        publications: if args.quick { 1 } else { 3 },
+    }));
+    drop(runtime);
+
+    machine.load_end = read("/proc/loadavg").trim().to_owned();
+    let results = Results {
+        machine,
+        effort,
+        native,
+        overheads,
+        allocs,
+        django,
+        cookies,
+        swaps,
+        file,
+        fleet,
+    };
+    if let Err(error) = plots(&results, &args.img_dir) {
+        eprintln!("keyroll-bench: cannot draw the plots: {error}");
+        std::process::exit(1);
+    }
+    let markdown = report::markdown(&results);
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent).expect("create the report's directory");
+    }
+    std::fs::write(&args.out, &markdown).expect("write the report");
+    println!("{markdown}");
+    eprintln!(
+        "keyroll-bench: wrote {} and {}",
+        args.out.display(),
+        args.img_dir.display()
+    );
+}

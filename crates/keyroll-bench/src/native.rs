@@ -1,0 +1,216 @@
+//! Native sign and verify against the limit: a raw, pre-keyed
+//! `Hmac<Sha256>` over exactly the bytes a token's MAC covers.
+
+use std::time::{Duration, SystemTime};
+
+use hmac::{Hmac, Mac};
+use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring, Signer};
+use sha2::Sha256;
+
+use crate::measure::{Case, Effort, Timing, interleaved};
+
+/// The signed value: a typical session reference.
+pub const VALUE: &str = "user=42;session=8f14e45fceea167a5a36dedd4bea2543";
+/// Key counts measured.
+pub const KEY_COUNTS: [usize; 4] = [1, 4, 16, 64];
+
+/// Key `i` of the benchmark key sets.
+pub fn key(i: usize) -> KeyMaterial {
+    KeyMaterial::from(format!("bench-key-{i:02}-0123456789abcdefghijklmnopqrstuvwxyz"))
+}
+
+/// `n` keys: key 0 signs, the others are fallbacks (newest first).
+pub fn key_set(n: usize) -> KeySet {
+    let epoch = SystemTime::UNIX_EPOCH;
+    let keys = (0..n)
+        .map(|i| {
+            let until = (i > 0).then(|| epoch + Duration::from_secs(1));
+            KeyEntry::new(format!("v{i}"), key(i), Some(epoch), until, None)
+        })
+        .collect();
+    KeySet::new(keys, SystemTime::now()).expect("key 0 signs")
+}
+
+/// A native signer (salt `sessions`) holding `n` keys.
+pub fn signer(n: usize) -> Signer {
+    Signer::new(Keyring::new(key_set(n))).with_salt("sessions")
+}
+
+/// A token signed by key `i` alone, with the same salt.
+pub fn token_of(i: usize) -> String {
+    Signer::new(Keyring::new(KeySet::single("k", key(i))))
+        .with_salt("sessions")
+        .sign(VALUE)
+}
+
+/// The limit: a pre-keyed HMAC-SHA256 over the bytes a token's MAC covers.
+#[derive(Debug)]
+pub struct Raw {
+    mac: Hmac<Sha256>,
+    input: Vec<u8>,
+    tag: Vec<u8>,
+}
+
+impl Raw {
+    /// The raw MAC of `token`'s signed part, under an unrelated 32-byte key.
+    pub fn new(token: &str) -> Self {
+        let (signed, _) = token.rsplit_once('.').expect("a token has a MAC field");
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(&[7u8; 32]).expect("HMAC takes any key");
+        let tag = mac
+            .clone()
+            .chain_update(signed.as_bytes())
+            .finalize()
+            .into_bytes()
+            .to_vec();
+        Self {
+            mac,
+            input: signed.as_bytes().to_vec(),
+            tag,
+        }
+    }
+
+    /// Clone the keyed state, MAC the bytes, compare the tag.
+    pub fn verify(&self) -> bool {
+        let mut mac = self.mac.clone();
+        mac.update(std::hint::black_box(&self.input));
+        mac.verify_slice(&self.tag).is_ok()
+    }
+
+    /// Clone the keyed state, MAC the bytes: the core of signing.
+    pub fn sign(&self) -> bool {
+        let mut mac = self.mac.clone();
+        mac.update(std::hint::black_box(&self.input));
+        std::hint::black_box(mac.finalize().into_bytes());
+        true
+    }
+}
+
+/// Native verify with `keys` keys held, for a token of the newest or oldest.
+#[derive(Debug, Clone)]
+pub struct ByKeys {
+    /// Keys held.
+    pub keys: usize,
+    /// Token of the newest (current) key.
+    pub newest: Timing,
+    /// Token of the oldest fallback.
+    pub oldest: Timing,
+}
+
+/// Results of the native section.
+#[derive(Debug, Clone)]
+pub struct NativeResults {
+    /// Raw pre-keyed HMAC verify.
+    pub raw_verify: Timing,
+    /// Raw pre-keyed HMAC, MAC only.
+    pub raw_sign: Timing,
+    /// `Signer::sign`, 1 key.
+    pub sign_one: Timing,
+    /// `Signer::sign`, 16 keys.
+    pub sign_sixteen: Timing,
+    /// `Signer::verify` (decodes to a `String`), 1 key.
+    pub verify_decoded: Timing,
+    /// `Signer::verify_encoded` per key count.
+    pub by_keys: Vec<ByKeys>,
+}
+
+impl NativeResults {
+    /// Verify of one key count.
+    pub fn with(&self, keys: usize) -> &ByKeys {
+        self.by_keys
+            .iter()
+            .find(|b| b.keys == keys)
+            .expect("measured key count")
+    }
+}
+
+/// Measures every native case in one interleaved run.
+pub fn run(effort: Effort) -> NativeResults {
+    let newest = token_of(0);
+    let raw = Raw::new(&newest);
+    let signers: Vec<(usize, Signer, String)> = KEY_COUNTS
+        .iter()
+        .map(|&n| (n, signer(n), token_of(n - 1)))
+        .collect();
+    let one = &signers[0].1;
+    let sixteen = &signers[2].1;
+    let mut cases: Vec<Case<'_>> = vec![
+        ("raw verify", Box::new(|| raw.verify())),
+        ("raw sign", Box::new(|| raw.sign())),
+        ("sign 1", Box::new(|| !one.sign(VALUE).is_empty())),
+        ("sign 16", Box::new(|| !sixteen.sign(VALUE).is_empty())),
+        ("verify decoded", Box::new(|| one.verify(&newest).is_ok())),
+    ];
+    for (_, signer, oldest) in &signers {
+        let newest = &newest;
+        cases.push(("newest", Box::new(move || signer.verify_encoded(newest).is_ok())));
+        cases.push(("oldest", Box::new(move || signer.verify_encoded(oldest).is_ok())));
+    }
+    let t = interleaved(&mut cases, effort);
+    NativeResults {
+        raw_verify: t[0].clone(),
+        raw_sign: t[1].clone(),
+        sign_one: t[2].clone(),
+        sign_sixteen: t[3].clone(),
+        verify_decoded: t[4].clone(),
+        by_keys: KEY_COUNTS
+            .iter()
+            .enumerate()
+            .map(|(i, &keys)| ByKeys {
+                keys,
+                newest: t[5 + 2 * i].clone(),
+                oldest: t[6 + 2 * i].clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The parts of a native verify beyond the raw HMAC, each timed alone.
+#[derive(Debug, Clone)]
+pub struct Overheads {
+    /// `SystemTime::now()` (roles are functions of time).
+    pub clock: Timing,
+    /// base64url of a 32-byte MAC into 43 characters (the comparison is on text).
+    pub mac_encoding: Timing,
+    /// `DerivedCache::get`: arc-swap load and generation compare.
+    pub derived_load: Timing,
+    /// One relaxed `fetch_add` on the key's verification counter.
+    pub counter: Timing,
+}
+
+/// Times each overhead in one interleaved run.
+pub fn overheads(effort: Effort) -> Overheads {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use std::hint::black_box;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let keyring = Keyring::new(key_set(1));
+    let cache = keyroll_core::DerivedCache::new(&keyring, |set: &KeySet| set.keys().len());
+    let mac = [0x5au8; 32];
+    let counter = AtomicU64::new(0);
+    let mut cases: Vec<Case<'_>> = vec![
+        (
+            "clock",
+            Box::new(|| black_box(SystemTime::now()) > SystemTime::UNIX_EPOCH),
+        ),
+        (
+            "encode",
+            Box::new(|| {
+                let mut text = [0u8; 43];
+                B64.encode_slice(black_box(&mac), &mut text).is_ok() && black_box(text)[0] != 0
+            }),
+        ),
+        ("derived", Box::new(|| cache.get(&keyring).state == 1)),
+        (
+            "counter",
+            Box::new(|| counter.fetch_add(1, Ordering::Relaxed) < u64::MAX),
+        ),
+    ];
+    let t = interleaved(&mut cases, effort);
+    Overheads {
+        clock: t[0].clone(),
+        mac_encoding: t[1].clone(),
+        derived_load: t[2].clone(),
+        counter: t[3].clone(),
+    }
+}
