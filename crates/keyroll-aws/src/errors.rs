@@ -15,12 +15,30 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     let (kind, detail) = match &error {
-        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
+        // The answer came but could not be read (a garbled or cut body):
+        // a store fault to retry, never a configuration error.
+        SdkError::ResponseError(_) => (
+            ProviderErrorKind::Invalid,
+            format!(
+                "malformed answer (HTTP {})",
+                status_of(&error).map_or_else(|| "status unknown".to_owned(), |s| s.to_string())
+            ),
+        ),
+        SdkError::ServiceError(_) => {
             let status = status_of(&error);
             let code = error.code().unwrap_or_default().to_owned();
             let message = error.message().unwrap_or_default().to_owned();
-            let kind = kind_of(&code, status);
-            let what = if code.is_empty() {
+            // A success status without an error code: the answer came but
+            // could not be read (garbled or cut), a store fault to retry.
+            let unreadable = code.is_empty() && status.is_some_and(|s| (200..300).contains(&s));
+            let kind = if unreadable {
+                ProviderErrorKind::Invalid
+            } else {
+                kind_of(&code, status)
+            };
+            let what = if unreadable {
+                format!("malformed answer (HTTP {})", status.unwrap_or_default())
+            } else if code.is_empty() {
                 format!(
                     "HTTP {}",
                     status.map_or_else(|| "error".to_owned(), |s| s.to_string())

@@ -208,7 +208,7 @@ async fn a_malformed_answer_is_refused_and_the_last_keys_serve() {
         "aws answer garbled",
         &refresher,
         async || proxy.set(Fault::CorruptBody),
-        "DescribeSecret",
+        "malformed answer",
         async || proxy.set(Fault::PassThrough),
         bound(),
     )
@@ -216,10 +216,10 @@ async fn a_malformed_answer_is_refused_and_the_last_keys_serve() {
     refresher.shutdown().await;
 }
 
-/// The provider leaves out versions without labels (`max_deprecated(0)`): on
-/// AWS a version cannot be deleted, so a weak version that lost its label
-/// would otherwise stay a fallback, and keep the policy refusing, for the
-/// whole fallback window.
+/// A weak key staged as `AWSPENDING` (it would sign once promoted) refuses the
+/// set; cancelling the rotation repairs it. The provider leaves out versions
+/// without labels (`max_deprecated(0)`) so the cancelled version does not stay
+/// behind as a (dropped) fallback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_weak_key_staged_by_a_rotation_is_refused_until_the_rotation_is_cancelled() {
     let Some((moto, secret)) = seeded("weak").await else {

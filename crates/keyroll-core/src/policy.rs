@@ -27,8 +27,10 @@ pub const DEFAULT_MAX_FALLBACKS: usize = 4;
 ///   from an explicit activation moment), and until then it only verifies;
 /// - a superseded version verifies for `fallback_window` after the moment it
 ///   stopped signing, and at most `max_fallbacks` of them do;
-/// - every key that would verify must pass [`KeyStrength`]; an empty or weak
-///   result is an error, never a key set.
+/// - the signing key and pending keys must pass [`KeyStrength`]: a weak one
+///   refuses the whole result, as does an empty one (the refresher keeps the
+///   last good set); a weak fallback is dropped with a warning, since it never
+///   signs again and a forgeable key verifies nothing worth trusting.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Policy {
@@ -202,15 +204,26 @@ impl Policy {
             entries.push(entry);
         }
 
-        for entry in &entries {
-            self.strength
-                .check(entry.material())
-                .map_err(|weakness| PolicyError::WeakKey {
-                    id: entry.id().to_owned(),
-                    weakness,
-                })?;
+        // A weak key that signs, or will, refuses the set. A weak fallback
+        // never signs again and a forgeable key proves nothing: it is dropped
+        // (with a warning) instead of blocking every later key set, which
+        // matters for stores that cannot delete a version (AWS).
+        let mut strong = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match self.strength.check(entry.material()) {
+                Ok(()) => strong.push(entry),
+                Err(weakness) if entry.role_at(now) == Role::Fallback => {
+                    tracing::warn!(key = %entry.id(), %weakness, "dropping a weak fallback key");
+                }
+                Err(weakness) => {
+                    return Err(PolicyError::WeakKey {
+                        id: entry.id().to_owned(),
+                        weakness,
+                    });
+                }
+            }
         }
-        KeySet::new(entries, now).map_err(|e| match e {
+        KeySet::new(strong, now).map_err(|e| match e {
             KeySetError::Empty => PolicyError::NoUsableKey,
             _ => PolicyError::NoSigningKey,
         })

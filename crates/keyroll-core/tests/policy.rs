@@ -219,9 +219,18 @@ fn cases() -> Vec<Case> {
             }),
         },
         Case {
-            name: "a_weak_fallback_refuses_the_whole_set",
+            name: "a_weak_fallback_is_dropped_not_trusted_and_does_not_block_the_set",
             policy: policy(),
             versions: vec![key("b"), KeyVersion::new("weak", "x")],
+            expect: Ok(vec![("b", Role::Current)]),
+        },
+        Case {
+            name: "a_weak_pending_key_refuses_the_whole_set",
+            policy: policy().with_activation_delay(5 * MIN),
+            versions: vec![
+                KeyVersion::new("weak", "x").with_created(now() - MIN),
+                created("a", DAY),
+            ],
             expect: Err(PolicyError::WeakKey {
                 id: "weak".into(),
                 weakness: Weakness::TooShort { len: 1, min: 32 },
