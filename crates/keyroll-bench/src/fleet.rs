@@ -42,6 +42,16 @@ pub struct Publication {
     pub metadata_reads: usize,
     /// Version reads during the following interval + jitter.
     pub data_reads: usize,
+    /// How long the counting window really was.
+    pub window: Duration,
+}
+
+impl Publication {
+    /// Store requests per replica per interval in the cycle after the write.
+    pub fn per_replica_interval(&self, config: &FleetConfig) -> f64 {
+        let intervals = self.window.as_secs_f64() / config.interval.as_secs_f64();
+        (self.metadata_reads + self.data_reads) as f64 / config.replicas as f64 / intervals
+    }
 }
 
 /// Results of the fleet section.
@@ -142,7 +152,9 @@ pub async fn run(config: FleetConfig) -> Option<FleetResults> {
         let cycle_end = written + config.interval + config.jitter;
         tokio::time::sleep_until(cycle_end.into()).await;
         let (m1, d1) = requests(&bao);
+        let window = written.elapsed();
         publications.push(Publication {
+            window,
             held: Percentiles::of(&mut held),
             all,
             metadata_reads: (m1 - m0).saturating_sub(OPERATOR_REQUESTS.0),

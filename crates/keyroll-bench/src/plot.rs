@@ -32,7 +32,12 @@ pub fn verify_vs_keys(path: &Path, series: &[Series]) -> PlotResult {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d((0.8f64..80f64).log_scale(), ((lo / 2.0)..(hi * 2.0)).log_scale())?;
+        .build_cartesian_2d(
+            (0.8f64..80f64)
+                .log_scale()
+                .with_key_points(vec![1.0, 4.0, 16.0, 64.0]),
+            ((lo / 2.0)..(hi * 2.0)).log_scale(),
+        )?;
     chart
         .configure_mesh()
         .x_desc("keys held")
