@@ -463,9 +463,11 @@ pub fn markdown(r: &Results) -> String {
         md,
         "## Signed cookies against cookie-rs\n\nReading one signed session cookie. cookie-rs \
          (`cookie` 0.18, `SignedJar::verify`, the jar axum-extra and tower-cookies sign with) holds one \
-         key: across a rotation an application asks one jar per accepted key, newest first. keyroll-axum's \
-         `CookieKeys::verify` binds the cookie name, carries the issue time and re-issue information; the \
-         native `verify_encoded` is the bare format.\n\n\
+         key: across a rotation an application asks one jar per accepted key, newest first. Each try keys \
+         a new HMAC from the jar's key (two more SHA-256 compressions) and takes an owned `Cookie`, as \
+         its API requires. keyroll-axum's `CookieKeys::verify` binds the cookie name, carries the issue \
+         time and re-issue information and returns the value as a `String`; the native `verify_encoded` \
+         is the bare format.\n\n\
          | reader | 1 key | 16 keys, cookie of the oldest | 1 key, ratio to cookie-rs |\n|---|---|---|---|"
     );
     for (name, one, sixteen) in [
@@ -516,7 +518,9 @@ pub fn markdown(r: &Results) -> String {
         md,
         "## File change to new key in use\n\nA `FileProvider` (plain-text key file) with a running \
          `Refresher` (default 30 s poll, so only the watch counts). Each rotation writes a new file \
-         beside the key file and renames it over; timed until the keyring signs with the new key.\n\n\
+         beside the key file and renames it over; timed until the keyring signs with the new key. Most \
+         of the time is the refresher's 20 ms settle period after a file event (so that a burst of events \
+         causes one read of the finished file).\n\n\
          | rotations | p50 | p99 | max |\n|---|---|---|---|\n| {} | {} | {} | {} |\n",
         f.rotations,
         ms(f.latency.p50),
