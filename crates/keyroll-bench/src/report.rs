@@ -577,7 +577,7 @@ pub fn markdown(r: &Results) -> String {
     }
     let _ = writeln!(
         md,
-        "## Reproduce\n\n```sh\nscripts/bench            # full run, about 4 minutes; rewrites this file and docs/img/*.svg\nscripts/bench --quick    # smoke run\n```"
+        "## Reproduce\n\n```sh\nscripts/bench            # full run, about 2 minutes; rewrites this file and docs/img/*.svg\nscripts/bench --quick    # smoke run\n```"
     );
     md
 }
