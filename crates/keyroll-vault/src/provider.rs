@@ -222,10 +222,16 @@ impl VaultProviderBuilder {
     }
 }
 
-/// Validates the address before vaultrs' builder, which panics on bad URLs.
+/// Validates the address before vaultrs' builder, which panics on bad URLs:
+/// it must parse as a URL the same way vaultrs parses it (found by the
+/// `key_source` fuzz target: `vault://127L0.0.1:8200/...` panicked).
 fn url_checked(address: &str) -> Result<&str, ProviderError> {
     let rest = address.split_once("://").map_or("", |(_, rest)| rest);
-    if rest.is_empty() || rest.contains(char::is_whitespace) || rest.starts_with('/') {
+    if rest.is_empty()
+        || rest.contains(char::is_whitespace)
+        || rest.starts_with('/')
+        || url::Url::parse(address).is_err()
+    {
         return Err(ProviderError::config(format!(
             "Vault address `{address}` is not a valid URL"
         )));

@@ -73,14 +73,16 @@ pub(crate) fn builder_from_source(source: &KeySource) -> Result<VaultProviderBui
         builder = builder.max_versions(max);
     }
     if let Some(timeout) = source.param("timeout") {
-        let seconds = timeout
+        // try_from: `Duration::from_secs_f64` panics on values too large for a Duration.
+        let timeout = timeout
             .parse::<f64>()
             .ok()
             .filter(|s| s.is_finite() && *s > 0.0)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .ok_or_else(|| {
                 ProviderError::config(format!("`{source}`: timeout is in seconds, such as 2.5"))
             })?;
-        builder = builder.timeout(Duration::from_secs_f64(seconds));
+        builder = builder.timeout(timeout);
     }
     let file_or_env = |file_param: &str, env: &str| match source.param(file_param) {
         Some(path) => Credential::file(path),
@@ -223,5 +225,27 @@ mod tests {
         assert_eq!(b.timeout, Some(Duration::from_millis(1500)));
         assert!(builder("vault://h:1/secret/app?max_versions=0").is_err());
         assert!(builder("vault://h:1/secret/app?timeout=-1").is_err());
+    }
+
+    #[test]
+    fn a_timeout_too_large_for_a_duration_is_a_config_error_not_a_panic() {
+        let error = builder("vault://h:1/secret/app?timeout=1e30").unwrap_err();
+        assert_eq!(error.kind(), keyroll_core::ProviderErrorKind::Config);
+        assert!(error.message().contains("timeout is in seconds"), "{error}");
+    }
+
+    #[test]
+    fn a_host_that_is_not_a_url_is_a_config_error_not_a_panic() {
+        // Found by the key_source fuzz target: vaultrs' settings builder panicked on it.
+        for uri in [
+            "vault://127L0.0.1:8200/secret/myapp",
+            "vault://h:99999/secret/app",
+            "vault://[::1/secret/app",
+        ] {
+            let source = KeySource::parse(uri).unwrap();
+            let error = VaultProvider::from_source(&source).unwrap_err();
+            assert_eq!(error.kind(), keyroll_core::ProviderErrorKind::Config, "{uri}");
+            assert!(error.message().contains("is not a valid URL"), "{uri}: {error}");
+        }
     }
 }
