@@ -30,6 +30,7 @@
 //! ```
 
 use std::fmt::Debug;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
@@ -129,6 +130,7 @@ pub async fn run(store: &dyn TestStore, caps: Capabilities) {
         disabled_version_stops_verifying(store).await;
     }
     debug_output_never_contains_material(store).await;
+    logs_never_contain_material(store).await;
 }
 
 /// The key just published is the first version a fetch reports, enabled.
@@ -346,6 +348,69 @@ pub async fn debug_output_never_contains_material(store: &dyn TestStore) {
         for (what, text) in &shown {
             assert_no_material(what, text, key);
         }
+    }
+}
+
+/// No `tracing` event of a refresher that starts and follows a rotation
+/// shows key material: keyroll's own events at every level (TRACE included)
+/// and other crates' events from INFO up, from every thread.
+pub async fn logs_never_contain_material(store: &dyn TestStore) {
+    let logs = captured_logs();
+    let start = lock_logs(logs).len();
+    let (old, new) = (strong_key(), strong_key());
+    store.publish(&old).await;
+    let refresher = start_refresher(store).await;
+    store.publish(&new).await;
+    wait_until("the new key signs", || signs_with(&refresher, &new)).await;
+    refresher.shutdown().await;
+    let text = String::from_utf8_lossy(&lock_logs(logs)[start..]).into_owned();
+    assert!(
+        text.contains("key set installed"),
+        "the suite captured the refresher's logs: {text}"
+    );
+    for key in [&old, &new] {
+        assert_no_material("tracing output", &text, key);
+    }
+}
+
+/// Every `tracing` event of this process from the first call on: a global
+/// subscriber, since a refresher's task logs from whatever thread runs it.
+fn captured_logs() -> &'static Mutex<Vec<u8>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logs);
+        let writer = move || CapturedWriter(Arc::clone(&sink));
+        let keyroll_or_info = tracing_subscriber::filter::filter_fn(|meta| {
+            meta.target().starts_with("keyroll") || *meta.level() <= tracing::Level::INFO
+        });
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_filter(keyroll_or_info),
+        );
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("the conformance suite installs the process's only global tracing subscriber");
+        logs
+    })
+}
+
+fn lock_logs(logs: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    logs.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct CapturedWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        lock_logs(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
