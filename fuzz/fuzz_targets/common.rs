@@ -26,7 +26,13 @@ pub fn keyring_with(current: &str, fallback: &str) -> Keyring {
     let set = KeySet::new(
         vec![
             KeyEntry::new("v2", KeyMaterial::from(current), Some(UNIX_EPOCH), None, None),
-            KeyEntry::new("v1", KeyMaterial::from(fallback), Some(UNIX_EPOCH), Some(hour_ago), None),
+            KeyEntry::new(
+                "v1",
+                KeyMaterial::from(fallback),
+                Some(UNIX_EPOCH),
+                Some(hour_ago),
+                None,
+            ),
         ],
         now(),
     )
@@ -44,7 +50,13 @@ pub fn keyring() -> Keyring {
 pub fn old_keyring() -> Keyring {
     Keyring::new(
         KeySet::new(
-            vec![KeyEntry::new("v1", KeyMaterial::from(FALLBACK), Some(UNIX_EPOCH), None, None)],
+            vec![KeyEntry::new(
+                "v1",
+                KeyMaterial::from(FALLBACK),
+                Some(UNIX_EPOCH),
+                None,
+                None,
+            )],
             now(),
         )
         .expect("v1 signs now"),

@@ -22,8 +22,14 @@ struct Signers {
 }
 
 static SIGNERS: LazyLock<Signers> = LazyLock::new(|| Signers {
-    plain: Signer::builder(common::keyring()).clock(common::now).build().unwrap(),
-    timed: TimestampSigner::builder(common::keyring()).clock(common::now).build().unwrap(),
+    plain: Signer::builder(common::keyring())
+        .clock(common::now)
+        .build()
+        .unwrap(),
+    timed: TimestampSigner::builder(common::keyring())
+        .clock(common::now)
+        .build()
+        .unwrap(),
     stamper: Signer::builder(common::keyring())
         .salt(TIMESTAMP_SIGNER_SALT)
         .clock(common::now)
@@ -45,7 +51,11 @@ enum Input {
         tamper_with: u8,
     },
     /// A validly signed `value:timestamp` with an arbitrary timestamp text.
-    Timestamp { value: String, timestamp: String, max_age: Option<u64> },
+    Timestamp {
+        value: String,
+        timestamp: String,
+        max_age: Option<u64>,
+    },
 }
 
 fuzz_target!(|input: Input| {
@@ -59,7 +69,10 @@ fuzz_target!(|input: Input| {
             let _ = s.timed.verify_object::<serde_json::Value>(&token, max_age);
             // Nobody can sign without the key: the salts differ, so one
             // token never passes both.
-            assert!(plain.is_err() || timed.is_err(), "{token:?} verified for two salts");
+            assert!(
+                plain.is_err() || timed.is_err(),
+                "{token:?} verified for two salts"
+            );
         }
         Input::RoundTrip {
             value,
@@ -75,7 +88,11 @@ fuzz_target!(|input: Input| {
             else {
                 return;
             };
-            let keyring = if fallback { common::old_keyring() } else { common::keyring() };
+            let keyring = if fallback {
+                common::old_keyring()
+            } else {
+                common::keyring()
+            };
             let signer = Signer::builder(keyring.clone())
                 .separator(separator.as_str())
                 .clock(common::now)
@@ -86,9 +103,15 @@ fuzz_target!(|input: Input| {
                 .verify(&signed)
                 .unwrap_or_else(|e| panic!("own {signed:?} does not verify: {e}"));
             assert_eq!(verified.value, value);
-            assert_eq!(verified.key.role, if fallback { Role::Fallback } else { Role::Current });
+            assert_eq!(
+                verified.key.role,
+                if fallback { Role::Fallback } else { Role::Current }
+            );
             if let Some(bad) = common::tampered(&signed, tamper_at, tamper_with) {
-                assert!(verifier.verify(&bad).is_err(), "tampered {bad:?} of {signed:?} verified");
+                assert!(
+                    verifier.verify(&bad).is_err(),
+                    "tampered {bad:?} of {signed:?} verified"
+                );
             }
 
             let timed_verifier = TimestampSigner::builder(common::keyring())
@@ -107,7 +130,10 @@ fuzz_target!(|input: Input| {
                 .unwrap_or_else(|e| panic!("own {stamped:?} does not verify: {e}"));
             assert_eq!(verified.value, value);
             assert_eq!(verified.timestamp, Some(common::now()));
-            assert!(verifier.verify(&stamped).is_err(), "salts must separate the two signers");
+            assert!(
+                verifier.verify(&stamped).is_err(),
+                "salts must separate the two signers"
+            );
         }
         Input::Timestamp {
             value,
@@ -121,12 +147,18 @@ fuzz_target!(|input: Input| {
             // The oracle: what Django does with the same text.
             let (expected_value, ts_text) = stamped.rsplit_once(':').expect("we put a ':'");
             match base62::decode(ts_text) {
-                None => assert!(matches!(result, Err(Error::BadTimestamp)), "{ts_text:?}: {result:?}"),
+                None => assert!(
+                    matches!(result, Err(Error::BadTimestamp)),
+                    "{ts_text:?}: {result:?}"
+                ),
                 Some(seconds) => {
                     let age = i128::from(common::NOW_SECS) - i128::from(seconds);
                     let expired = max_age.is_some_and(|m| age > i128::from(m));
                     if expired {
-                        assert!(matches!(result, Err(Error::SignatureExpired { .. })), "{result:?}");
+                        assert!(
+                            matches!(result, Err(Error::SignatureExpired { .. })),
+                            "{result:?}"
+                        );
                     } else {
                         let verified = result.unwrap_or_else(|e| panic!("{token:?}: {e}"));
                         assert_eq!(verified.value, expected_value);

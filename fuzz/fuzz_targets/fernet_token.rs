@@ -70,7 +70,10 @@ fn time_verdict(timestamp: u64, ttl: Option<u64>) -> Option<&'static str> {
 fn assert_time_error(result: &Result<keyroll_fernet::Decrypted, DecryptError>, verdict: &str) {
     match verdict {
         "expired" => assert!(matches!(result, Err(DecryptError::Expired { .. })), "{result:?}"),
-        _ => assert!(matches!(result, Err(DecryptError::FromTheFuture { .. })), "{result:?}"),
+        _ => assert!(
+            matches!(result, Err(DecryptError::FromTheFuture { .. })),
+            "{result:?}"
+        ),
     }
 }
 
@@ -121,7 +124,8 @@ fuzz_target!(|input: Input| {
                     assert_eq!(back.key.role, Role::Current);
                 }
                 Err(DecryptError::BadPadding) => {}
-                Err(DecryptError::Malformed(_)) if UNIX_EPOCH.checked_add(Duration::from_secs(timestamp)).is_none() => {}
+                Err(DecryptError::Malformed(_))
+                    if UNIX_EPOCH.checked_add(Duration::from_secs(timestamp)).is_none() => {}
                 Err(other) => panic!("valid MAC, yet {other:?}"),
             }
         }

@@ -44,7 +44,10 @@ fn assert_no_leak(shown: &str, secrets: &[String], ids: &[String]) {
         if ids.iter().any(|id| id.contains(secret.as_str())) {
             continue;
         }
-        assert!(!shown.contains(secret.as_str()), "{secret:?} leaked into {shown:?}");
+        assert!(
+            !shown.contains(secret.as_str()),
+            "{secret:?} leaked into {shown:?}"
+        );
     }
 }
 
@@ -70,7 +73,11 @@ fn to_json(versions: &[KeyVersion]) -> Option<Vec<u8>> {
                 _ => return None,
             },
         });
-        for (name, at) in [("created", v.created), ("activates", v.activates), ("expires", v.expires)] {
+        for (name, at) in [
+            ("created", v.created),
+            ("activates", v.activates),
+            ("expires", v.expires),
+        ] {
             if let Some(text) = rfc3339(at)? {
                 entry[name] = Value::String(text);
             }
@@ -113,7 +120,10 @@ fn check_text(data: &[u8], result: &Result<Vec<KeyVersion>, ParseError>) {
             }
         }
         Err(ParseError::NotUtf8 { line }) => {
-            assert!(std::str::from_utf8(lines[line - 1]).is_err(), "line {line} is UTF-8");
+            assert!(
+                std::str::from_utf8(lines[line - 1]).is_err(),
+                "line {line} is UTF-8"
+            );
             assert!(lines[..line - 1].iter().all(|l| std::str::from_utf8(l).is_ok()));
         }
         Err(ParseError::Empty) => {
@@ -139,8 +149,14 @@ fn check_json(data: &[u8], result: &Result<Vec<KeyVersion>, ParseError>) {
             for (i, v) in versions.iter().enumerate() {
                 assert!(!v.material.is_empty());
                 assert!(!v.id.trim().is_empty());
-                assert!(versions[..i].iter().all(|w| w.id != v.id), "duplicate id {:?}", v.id);
-                if let (Some(newer), Some(created)) = (i.checked_sub(1).and_then(|j| versions[j].created), v.created) {
+                assert!(
+                    versions[..i].iter().all(|w| w.id != v.id),
+                    "duplicate id {:?}",
+                    v.id
+                );
+                if let (Some(newer), Some(created)) =
+                    (i.checked_sub(1).and_then(|j| versions[j].created), v.created)
+                {
                     assert!(created <= newer, "entries out of order");
                 }
             }

@@ -49,12 +49,18 @@ fuzz_target!(|uri: &str| {
                 assert!(docker.root().is_absolute());
                 // A secret name never escapes the secrets directory.
                 assert_eq!(docker.path().parent(), Some(docker.root()));
-                assert_eq!(docker.path().file_name().and_then(|n| n.to_str()), Some(docker.name()));
-                let again = KeySource::parse(&docker.source()).expect("source() is a URI");
+                assert_eq!(
+                    docker.path().file_name().and_then(|n| n.to_str()),
+                    Some(docker.name())
+                );
                 if plain(docker.name())
                     && docker.fallbacks().iter().all(|n| plain(n))
-                    && docker.root().to_str().is_some_and(|r| !r.contains(['%', '?', '&', '=', '+', '#']))
+                    && docker
+                        .root()
+                        .to_str()
+                        .is_some_and(|r| !r.contains(['%', '?', '&', '=', '+', '#']))
                 {
+                    let again = KeySource::parse(&docker.source()).expect("source() is a URI");
                     let again = DockerProvider::from_source(&again).expect("source() re-reads");
                     assert_eq!(again.name(), docker.name());
                     assert_eq!(again.fallbacks(), docker.fallbacks());
@@ -64,13 +70,18 @@ fuzz_target!(|uri: &str| {
         }
         "aws-sm" => {
             if let Ok(aws) = AwsProvider::from_source(&source) {
-                assert_eq!(aws.secret_id(), format!("{}{}", source.authority(), source.path()));
+                assert_eq!(
+                    aws.secret_id(),
+                    format!("{}{}", source.authority(), source.path())
+                );
                 assert!(!aws.secret_id().is_empty());
                 let shown = aws.source();
                 assert!(shown.starts_with("aws-sm://"));
-                let params_plain = ["region", "field", "endpoint"]
-                    .iter()
-                    .all(|p| source.param(p).is_none_or(|v| !v.contains(['%', '?', '&', '#', '+', '='])));
+                let params_plain = ["region", "field", "endpoint"].iter().all(|p| {
+                    source
+                        .param(p)
+                        .is_none_or(|v| !v.contains(['%', '?', '&', '#', '+', '=']))
+                });
                 if !aws.secret_id().contains(['%', '?', '&', '#', '+']) && params_plain {
                     let again = AwsProvider::from_source(&KeySource::parse(&shown).expect("a URI"))
                         .expect("source() re-reads");
@@ -86,10 +97,16 @@ fuzz_target!(|uri: &str| {
                 assert_eq!(secret.as_str(), name.trim_start_matches('/'));
                 let endpoint = secret.default_endpoint();
                 assert!(endpoint.starts_with("https://secretmanager."));
-                assert!(!endpoint["https://".len()..].contains(['/', '@', '?', '#']), "{endpoint}");
+                assert!(
+                    !endpoint["https://".len()..].contains(['/', '@', '?', '#']),
+                    "{endpoint}"
+                );
                 assert!(gcp.endpoint().starts_with("http"));
                 let shown = gcp.source();
-                if source.param("endpoint").is_none_or(|e| !e.contains(['%', '?', '&', '#', '+', '='])) {
+                if source
+                    .param("endpoint")
+                    .is_none_or(|e| !e.contains(['%', '?', '&', '#', '+', '=']))
+                {
                     let again = GcpProvider::from_source(&KeySource::parse(&shown).expect("a URI"))
                         .expect("source() re-reads");
                     assert_eq!(again.secret(), secret);

@@ -22,10 +22,16 @@ struct Signers {
 
 static SIGNERS: LazyLock<Signers> = LazyLock::new(|| Signers {
     plain: Signer::new(common::keyring()).with_clock(common::now),
-    salted: Signer::new(common::keyring()).with_salt("other").with_clock(common::now),
-    timed: Signer::new(common::keyring()).with_timestamps().with_clock(common::now),
+    salted: Signer::new(common::keyring())
+        .with_salt("other")
+        .with_clock(common::now),
+    timed: Signer::new(common::keyring())
+        .with_timestamps()
+        .with_clock(common::now),
     old_plain: Signer::new(common::old_keyring()).with_clock(common::now),
-    old_timed: Signer::new(common::old_keyring()).with_timestamps().with_clock(common::now),
+    old_timed: Signer::new(common::old_keyring())
+        .with_timestamps()
+        .with_clock(common::now),
 });
 
 #[derive(Arbitrary, Debug)]
@@ -103,7 +109,11 @@ fuzz_target!(|input: Input| {
                 .verify_bytes(&token)
                 .unwrap_or_else(|e| panic!("own token {token:?} does not verify: {e}"));
             assert_eq!(verified.value, value);
-            let (id, role) = if by_fallback { ("v1", Role::Fallback) } else { ("v2", Role::Current) };
+            let (id, role) = if by_fallback {
+                ("v1", Role::Fallback)
+            } else {
+                ("v2", Role::Current)
+            };
             assert_eq!(&*verified.key.id, id);
             assert_eq!(verified.key.role, role);
             assert_eq!(verified.needs_resign(), by_fallback);
@@ -118,23 +128,38 @@ fuzz_target!(|input: Input| {
                 let strict = Signer::new(common::keyring())
                     .with_max_age(Duration::from_secs(1))
                     .with_clock(common::now);
-                assert_eq!(strict.verify_bytes(&token).err(), Some(VerifyError::MissingTimestamp));
+                assert_eq!(
+                    strict.verify_bytes(&token).err(),
+                    Some(VerifyError::MissingTimestamp)
+                );
             }
             if let Ok(text) = std::str::from_utf8(&value) {
                 assert_eq!(verifier.verify(&token).map(|v| v.value).as_deref(), Ok(text));
             }
-            assert_eq!(s.salted.verify_bytes(&token).err(), Some(VerifyError::BadSignature));
+            assert_eq!(
+                s.salted.verify_bytes(&token).err(),
+                Some(VerifyError::BadSignature)
+            );
 
             if let Some(bad) = common::tampered(&token, tamper_at, tamper_with) {
-                assert!(verifier.verify_encoded(&bad).is_err(), "tampered {bad:?} of {token:?} verified");
+                assert!(
+                    verifier.verify_encoded(&bad).is_err(),
+                    "tampered {bad:?} of {token:?} verified"
+                );
             }
             let cut = usize::from(cut) % token.len();
-            assert!(verifier.verify_encoded(&token[..cut]).is_err(), "prefix {cut} verified");
+            assert!(
+                verifier.verify_encoded(&token[..cut]).is_err(),
+                "prefix {cut} verified"
+            );
             if !extra.is_empty() {
                 let longer = format!("{token}{extra}");
                 assert!(verifier.verify_encoded(&longer).is_err(), "{longer:?} verified");
                 let prefixed = format!("{extra}{token}");
-                assert!(verifier.verify_encoded(&prefixed).is_err(), "{prefixed:?} verified");
+                assert!(
+                    verifier.verify_encoded(&prefixed).is_err(),
+                    "{prefixed:?} verified"
+                );
             }
         }
     }
