@@ -11,21 +11,25 @@
 //! use keyroll_core::{KeyProvider, async_trait};
 //! use keyroll_testkit::conformance::{self, Capabilities, TestStore};
 //!
+//! /// A store under test: how to open a provider on it, and how to write to it.
 //! #[derive(Debug)]
-//! struct MyStore;
+//! struct MyStore {
+//!     open: fn() -> Box<dyn KeyProvider>,
+//!     write: fn(&str),
+//! }
 //!
 //! #[async_trait]
 //! impl TestStore for MyStore {
 //!     fn provider(&self) -> Box<dyn KeyProvider> {
-//!         unimplemented!("a provider reading the store")
+//!         (self.open)()
 //!     }
 //!     async fn publish(&self, material: &str) {
-//!         let _ = material; // write `material` as the store's newest version
+//!         (self.write)(material)
 //!     }
 //! }
 //!
-//! # async fn test() {
-//! conformance::run(&MyStore, Capabilities::new().with_push()).await;
+//! # async fn test(store: MyStore) {
+//! conformance::run(&store, Capabilities::new().with_push()).await;
 //! # }
 //! ```
 
