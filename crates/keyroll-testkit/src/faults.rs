@@ -303,7 +303,7 @@ pub struct RideOut {
 
 /// Longest wait for a refresher to notice a fault or to recover, whatever the
 /// bound under test: a wait that long is a failure anyway.
-const GIVE_UP: Duration = Duration::from_secs(20);
+pub const GIVE_UP: Duration = Duration::from_secs(20);
 
 /// Runs one fault against a running refresher and checks the promise keyroll
 /// makes for every store failure:
