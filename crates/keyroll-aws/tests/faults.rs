@@ -19,23 +19,19 @@ use std::time::{Duration, Instant};
 
 use common::{admin, create, provider_builder, unique_name};
 use keyroll_aws::{AwsProvider, AwsProviderBuilder};
-use keyroll_core::{Policy, Refresher, RefresherBuilder};
+use keyroll_core::{Refresher, RefresherBuilder};
 use keyroll_testkit::conformance::strong_key;
-use keyroll_testkit::faults::{Fault, FaultProxy, ride_out};
+use keyroll_testkit::faults::{self, Fault, FaultProxy, ride_out};
 use keyroll_testkit::moto::{self, Moto};
 use keyroll_testkit::python::{python_with, run_python};
 
-/// The refreshers' poll interval.
-const INTERVAL: Duration = Duration::from_millis(100);
-/// Their backoff cap.
-const BACKOFF_CAP: Duration = Duration::from_millis(200);
 /// The refreshers' limit for one fetch.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The recovery bound: one poll interval plus the backoff cap, plus one fetch
 /// timeout for a fetch still in flight when the store is repaired.
 fn bound() -> Duration {
-    INTERVAL + BACKOFF_CAP + FETCH_TIMEOUT
+    faults::recovery_bound(FETCH_TIMEOUT)
 }
 
 /// Short SDK timeouts, so a hung endpoint fails a fetch well inside the
@@ -49,12 +45,7 @@ fn quick(builder: AwsProviderBuilder) -> AwsProvider {
 }
 
 fn refresher_builder(provider: AwsProvider) -> RefresherBuilder {
-    Refresher::builder(provider)
-        .policy(Policy::default().with_activation_delay(Duration::ZERO))
-        .interval(INTERVAL)
-        .jitter(Duration::from_millis(10))
-        .backoff(Duration::from_millis(50), BACKOFF_CAP)
-        .fetch_timeout(FETCH_TIMEOUT)
+    faults::refresher_builder(provider, FETCH_TIMEOUT)
 }
 
 async fn start(provider: AwsProvider) -> Refresher {

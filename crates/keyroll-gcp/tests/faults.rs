@@ -19,25 +19,21 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::server_with;
-use keyroll_core::{Policy, Refresher, RefresherBuilder};
+use keyroll_core::{Refresher, RefresherBuilder};
 use keyroll_gcp::GcpProvider;
 use keyroll_testkit::conformance::strong_key;
-use keyroll_testkit::faults::{Fault, FaultProxy, ride_out};
+use keyroll_testkit::faults::{self, Fault, FaultProxy, ride_out};
 use keyroll_testkit::gcp::{SecretManagerServer, VersionState};
 
 const SECRET: &str = "projects/keyroll-test/secrets/app-key";
 
-/// The refreshers' poll interval.
-const INTERVAL: Duration = Duration::from_millis(100);
-/// Their backoff cap.
-const BACKOFF_CAP: Duration = Duration::from_millis(200);
 /// The refreshers' limit for one fetch.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The recovery bound: one poll interval plus the backoff cap, plus one fetch
 /// timeout for a fetch still in flight when the store is repaired.
 fn bound() -> Duration {
-    INTERVAL + BACKOFF_CAP + FETCH_TIMEOUT
+    faults::recovery_bound(FETCH_TIMEOUT)
 }
 
 /// A provider for `SECRET` at `endpoint`, with a short attempt timeout.
@@ -50,12 +46,7 @@ fn provider_at(endpoint: &str) -> GcpProvider {
 }
 
 fn refresher_builder(provider: GcpProvider) -> RefresherBuilder {
-    Refresher::builder(provider)
-        .policy(Policy::default().with_activation_delay(Duration::ZERO))
-        .interval(INTERVAL)
-        .jitter(Duration::from_millis(10))
-        .backoff(Duration::from_millis(50), BACKOFF_CAP)
-        .fetch_timeout(FETCH_TIMEOUT)
+    faults::refresher_builder(provider, FETCH_TIMEOUT)
 }
 
 async fn start(provider: GcpProvider) -> Refresher {

@@ -36,7 +36,7 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use keyroll_core::{Health, Refresher, Signer};
+use keyroll_core::{Health, KeyProvider, Policy, Refresher, RefresherBuilder, Signer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -299,6 +299,30 @@ pub struct RideOut {
     pub failures_at_repair: u32,
     /// From the end of the repair to the first healthy status.
     pub recovery: Duration,
+}
+
+/// Poll interval of the refreshers the fault tests drive.
+pub const INTERVAL: Duration = Duration::from_millis(100);
+/// Their backoff cap.
+pub const BACKOFF_CAP: Duration = Duration::from_millis(200);
+
+/// A refresher of `provider` with the fault tests' timings: no activation
+/// delay (a published key signs at once), [`INTERVAL`] with a little jitter,
+/// backoff capped at [`BACKOFF_CAP`], and `fetch_timeout` for one fetch.
+pub fn refresher_builder(provider: impl KeyProvider, fetch_timeout: Duration) -> RefresherBuilder {
+    Refresher::builder(provider)
+        .policy(Policy::default().with_activation_delay(Duration::ZERO))
+        .interval(INTERVAL)
+        .jitter(Duration::from_millis(10))
+        .backoff(Duration::from_millis(50), BACKOFF_CAP)
+        .fetch_timeout(fetch_timeout)
+}
+
+/// How soon a refresher must recover once the store is repaired: one poll
+/// interval plus the backoff cap, plus `in_flight` for a fetch still running
+/// when the repair happens.
+pub fn recovery_bound(in_flight: Duration) -> Duration {
+    INTERVAL + BACKOFF_CAP + in_flight
 }
 
 /// Longest wait for a refresher to notice a fault or to recover, whatever the

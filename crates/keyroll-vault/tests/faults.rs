@@ -19,34 +19,25 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{MOUNT, builder, put, read_only_policy, token};
-use keyroll_core::{Health, KeyMaterial, KeySet, Policy, Refresher, RefresherBuilder, Signer, VerifyError};
+use keyroll_core::{Health, KeyMaterial, KeySet, Refresher, RefresherBuilder, Signer, VerifyError};
 use keyroll_testkit::conformance::strong_key;
-use keyroll_testkit::faults::{Fault, FaultProxy, ride_out};
+use keyroll_testkit::faults::{self, Fault, FaultProxy, ride_out};
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider};
 
-/// The refreshers' poll interval.
-const INTERVAL: Duration = Duration::from_millis(100);
-/// Their backoff cap.
-const BACKOFF_CAP: Duration = Duration::from_millis(200);
 /// The providers' request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The recovery bound: one poll interval plus the backoff cap, plus one
 /// request timeout for a fetch still in flight when the store is repaired.
 fn bound() -> Duration {
-    INTERVAL + BACKOFF_CAP + REQUEST_TIMEOUT
+    faults::recovery_bound(REQUEST_TIMEOUT)
 }
 
 /// A refresher builder over `provider` with the test's timings and no
 /// activation delay (a published key signs at once).
 fn refresher_builder(provider: VaultProvider) -> RefresherBuilder {
-    Refresher::builder(provider)
-        .policy(Policy::default().with_activation_delay(Duration::ZERO))
-        .interval(INTERVAL)
-        .jitter(Duration::from_millis(10))
-        .backoff(Duration::from_millis(50), BACKOFF_CAP)
-        .fetch_timeout(REQUEST_TIMEOUT * 2)
+    faults::refresher_builder(provider, REQUEST_TIMEOUT * 2)
 }
 
 async fn start(provider: VaultProvider) -> Refresher {
