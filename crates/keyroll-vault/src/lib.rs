@@ -8,8 +8,12 @@
 //! soft-deleted and destroyed versions are reported as
 //! [`Disabled`](keyroll_core::KeyState::Disabled) and
 //! [`Destroyed`](keyroll_core::KeyState::Destroyed) and never verify.
-//! Change detection is cheap: one metadata read per refresh, and only versions
-//! this process does not hold yet are read.
+//! Change detection is cheap: one request per refresh. Most refreshes read
+//! only the newest version (key and metadata in one answer), which is enough
+//! to notice a new key; every [`DEFAULT_METADATA_EVERY`]th refresh (and
+//! whenever the newest version is unexpected) reads the secret's metadata
+//! instead, which shows versions deleted, destroyed or undeleted in the
+//! store, and then reads only the versions this process does not hold yet.
 //!
 //! As a URI (`keyroll::open`, the CLI):
 //!
@@ -26,6 +30,7 @@
 //! | `?auth=kubernetes&role=R` | Kubernetes login with the service-account JWT (`jwt_file` to override) |
 //! | `?auth_mount=M` | where the auth method is mounted (default `approle`/`kubernetes`) |
 //! | `?max_versions=N` | how many enabled versions to report (default 6) |
+//! | `?metadata_every=N` | read the metadata at least every N refreshes (default 10; 1: every refresh) |
 //! | `?timeout=SECONDS` | per-request timeout (default 5) |
 //!
 //! From code, use the builder:
@@ -55,5 +60,25 @@ mod client;
 mod provider;
 mod uri;
 
+/// The payload parser, for the fuzz targets in `fuzz/`; not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use keyroll_core::{KeyVersion, ProviderError};
+
+    /// The key version in a KV v2 read answer (the `data` object of
+    /// `GET MOUNT/data/PATH`: the version's fields and its metadata), as a
+    /// fetch reports it; `None` when the version is deleted or destroyed.
+    ///
+    /// # Errors
+    /// Invalid data: not a KV v2 answer, no such field, a field that is not a
+    /// non-empty string.
+    pub fn newest_version(json: &[u8], field: &str) -> Result<Option<KeyVersion>, ProviderError> {
+        crate::provider::parse_read_response(json, field, std::time::SystemTime::now())
+    }
+}
+
 pub use auth::{Auth, Credential, SERVICE_ACCOUNT_TOKEN};
-pub use provider::{DEFAULT_MAX_VERSIONS, DEFAULT_TIMEOUT, VaultProvider, VaultProviderBuilder};
+pub use provider::{
+    DEFAULT_MAX_VERSIONS, DEFAULT_METADATA_EVERY, DEFAULT_TIMEOUT, VaultProvider, VaultProviderBuilder,
+};

@@ -12,7 +12,8 @@ use keyroll_core::{
     Published, Reach, async_trait,
 };
 use serde_json::{Map, Value};
-use vaultrs::api::kv2::requests::SetSecretRequestOptions;
+use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
+use vaultrs::api::kv2::responses::ReadSecretResponse;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 use zeroize::Zeroize;
@@ -23,6 +24,15 @@ use crate::client::{Authed, provider_error, status_of};
 /// How many enabled versions a fetch reports by default: the one that signs,
 /// one pending, and the policy's default number of fallbacks.
 pub const DEFAULT_MAX_VERSIONS: usize = DEFAULT_MAX_FALLBACKS + 2;
+
+/// How often a fetch reads the secret's metadata by default: every 10th
+/// fetch, and whenever the newest version is not what the last fetch leads
+/// to expect. The other fetches read only the newest version (its key and
+/// metadata in one request), so a replica makes one request per poll even in
+/// the poll that finds a new key; a version deleted or destroyed in the store
+/// stops verifying within this many polls (5 minutes at the default 30 s
+/// interval).
+pub const DEFAULT_METADATA_EVERY: u32 = 10;
 
 /// Default per-request timeout: short, so a dead or hung server is reported
 /// within seconds and the refresher keeps the last good keys.
@@ -46,10 +56,23 @@ struct Inner {
     max_versions: usize,
     /// What `source()` shows: the address, mount, path and field, no credentials.
     display: String,
+    metadata_every: u32,
     /// Materials already read, by version number and creation time (a
     /// re-created secret restarts its version numbers; the creation time tells
     /// the new version 1 from the old one).
     held: Mutex<HashMap<(u64, String), KeyMaterial>>,
+    /// What the last fetch reported, carried forward by fetches that read
+    /// only the newest version.
+    last: Mutex<Option<Report>>,
+}
+
+/// The versions one fetch reported.
+struct Report {
+    /// Number and `created_time` of the newest version in the store.
+    newest: (u64, String),
+    versions: Vec<KeyVersion>,
+    /// Fetches since the metadata was last read.
+    since_metadata: u32,
 }
 
 /// Settings for a [`VaultProvider`]. Unset settings follow the conventions of
@@ -75,6 +98,8 @@ pub struct VaultProviderBuilder {
     pub timeout: Option<Duration>,
     /// How many enabled versions to report at most. Default [`DEFAULT_MAX_VERSIONS`].
     pub max_versions: Option<usize>,
+    /// Read the metadata at least every this many fetches. Default [`DEFAULT_METADATA_EVERY`].
+    pub metadata_every: Option<u32>,
 }
 
 impl VaultProviderBuilder {
@@ -127,6 +152,16 @@ impl VaultProviderBuilder {
         self
     }
 
+    /// Reads the secret's metadata at least every `fetches` fetches (at
+    /// least 1; 1 reads it on every fetch). The fetches in between read only
+    /// the newest version, so they notice a new version at once but a version
+    /// deleted, destroyed or undeleted in the store only at the next metadata
+    /// read. See [`DEFAULT_METADATA_EVERY`].
+    pub fn metadata_every(mut self, fetches: u32) -> Self {
+        self.metadata_every = Some(fetches);
+        self
+    }
+
     /// Builds the provider. Nothing is sent to Vault yet: the first
     /// [`fetch`](KeyProvider::fetch) logs in.
     ///
@@ -163,6 +198,10 @@ impl VaultProviderBuilder {
         let max_versions = self.max_versions.unwrap_or(DEFAULT_MAX_VERSIONS);
         if max_versions == 0 {
             return Err(ProviderError::config("max_versions must be at least 1"));
+        }
+        let metadata_every = self.metadata_every.unwrap_or(DEFAULT_METADATA_EVERY);
+        if metadata_every == 0 {
+            return Err(ProviderError::config("metadata_every must be at least 1"));
         }
         let auth = self.auth.unwrap_or_else(Auth::default_token);
 
@@ -215,8 +254,10 @@ impl VaultProviderBuilder {
                 path,
                 field,
                 max_versions,
+                metadata_every,
                 display,
                 held: Mutex::new(HashMap::new()),
+                last: Mutex::new(None),
             }),
         })
     }
@@ -301,40 +342,29 @@ impl VaultProvider {
         }
     }
 
-    /// Reads one version's field.
-    async fn read_version(&self, version: u64) -> Result<Option<KeyMaterial>, ProviderError> {
+    /// Reads one version (`None`: the newest) with its metadata; `None` when
+    /// Vault has no readable version there (deleted or destroyed since the
+    /// metadata read, or the newest is).
+    async fn read(&self, version: Option<u64>) -> Result<Option<ReadSecretResponse>, ProviderError> {
         let inner = &self.inner;
-        let what = self.what(&format!("reading version {version} of"));
-        let data = self
+        let what = match version {
+            Some(version) => self.what(&format!("reading version {version} of")),
+            None => self.what("reading the newest version of"),
+        };
+        let response = self
             .call(&what, |client| async move {
-                vaultrs::kv2::read_version::<Map<String, Value>>(&client, &inner.mount, &inner.path, version)
-                    .await
+                let request = ReadSecretRequest {
+                    mount: inner.mount.clone(),
+                    path: inner.path.clone(),
+                    version,
+                };
+                vaultrs::api::exec_with_result(&client, request).await
             })
             .await;
-        let data = match data {
-            Ok(data) => data,
-            // Deleted between the metadata read and this one: report it as such.
-            Err(ClientErrorOr::Client(_, ref error)) if status_of(error) == Some(404) => return Ok(None),
-            Err(error) => return Err(error.into()),
-        };
-        let data = Fields(data);
-        match data.0.get(&inner.field) {
-            Some(Value::String(text)) if !text.is_empty() => Ok(Some(KeyMaterial::from(text.as_str()))),
-            Some(Value::String(_)) => Err(ProviderError::invalid(format!(
-                "version {version} of {}/{} has an empty field `{}`",
-                inner.mount, inner.path, inner.field
-            ))),
-            Some(_) => Err(ProviderError::invalid(format!(
-                "field `{}` of version {version} of {}/{} is not a string",
-                inner.field, inner.mount, inner.path
-            ))),
-            None => Err(ProviderError::invalid(format!(
-                "version {version} of {}/{} has no field `{}` (fields: {}); set the field with ?field=NAME",
-                inner.mount,
-                inner.path,
-                inner.field,
-                data.0.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))),
+        match response {
+            Ok(response) => Ok(Some(response)),
+            Err(ClientErrorOr::Client(_, ref error)) if status_of(error) == Some(404) => Ok(None),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -363,29 +393,18 @@ impl VaultProvider {
             )
         })?;
         // Keep the other fields of the version being superseded, if it can be read.
-        let mut data = if expected == 0 {
-            Map::new()
-        } else {
-            let what = self.what(&format!("reading version {expected} of"));
-            match self
-                .call(&what, |client| async move {
-                    vaultrs::kv2::read_version::<Map<String, Value>>(
-                        &client,
-                        &inner.mount,
-                        &inner.path,
-                        expected,
-                    )
-                    .await
-                })
-                .await
-            {
-                Ok(data) => data,
-                Err(ClientErrorOr::Client(_, ref error)) if status_of(error) == Some(404) => Map::new(),
-                Err(error) => return Err(error.into()),
-            }
+        let previous = match expected {
+            0 => None,
+            expected => self.read(Some(expected)).await?,
         };
-        data.insert(inner.field.clone(), Value::String(text.to_owned()));
-        let data = Fields(data);
+        let mut data = match previous {
+            Some(response) if response.data.is_object() => Fields(response.data),
+            // Deleted meanwhile (its data is `null`), or no secret yet.
+            _ => Fields(Value::Object(Map::new())),
+        };
+        if let Value::Object(fields) = &mut data.0 {
+            fields.insert(inner.field.clone(), Value::String(text.to_owned()));
+        }
         let cas = u32::try_from(expected)
             .map_err(|_| ProviderError::invalid(format!("version {expected} is out of Vault's range")))?;
         let what = self.what("writing a new version of");
@@ -438,6 +457,139 @@ impl VaultProvider {
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, String), KeyMaterial>> {
         self.inner.held.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn last(&self) -> std::sync::MutexGuard<'_, Option<Report>> {
+        self.inner.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn secret(&self) -> String {
+        format!("{}/{}", self.inner.mount, self.inner.path)
+    }
+
+    /// Carries the last report forward with one read of the newest version;
+    /// `None` when the metadata must be read instead.
+    async fn poll_newest(&self) -> Result<Option<Vec<KeyVersion>>, ProviderError> {
+        let inner = &self.inner;
+        let expected = match &*self.last() {
+            Some(report) if report.since_metadata + 1 < inner.metadata_every => report.newest.clone(),
+            _ => return Ok(None),
+        };
+        // None: the newest version is deleted or destroyed; the metadata says which.
+        let Some(response) = self.read(None).await? else {
+            return Ok(None);
+        };
+        let newest = (response.metadata.version, response.metadata.created_time.clone());
+        let version = if newest == expected {
+            None
+        } else {
+            let Some(version) = enabled_version(response, &inner.field, &self.secret(), SystemTime::now())?
+            else {
+                return Ok(None);
+            };
+            if newest.0 != expected.0 + 1 {
+                // Several new versions, or a re-created secret: the metadata
+                // tells the rest; this one is not read twice.
+                self.held().insert(newest, version.material);
+                return Ok(None);
+            }
+            Some(version)
+        };
+        let mut last = self.last();
+        let Some(report) = last.as_mut().filter(|report| report.newest == expected) else {
+            // Disabled or re-read meanwhile.
+            return Ok(None);
+        };
+        report.since_metadata += 1;
+        if let Some(version) = version {
+            self.held().insert(newest.clone(), version.material.clone());
+            report.newest = newest;
+            report.versions.insert(0, version);
+            let mut enabled = 0;
+            if let Some(cut) = report.versions.iter().position(|version| {
+                enabled += usize::from(version.state == KeyState::Enabled);
+                enabled > inner.max_versions
+            }) {
+                for dropped in report.versions.drain(cut..) {
+                    if let Ok(number) = dropped.id.parse::<u64>() {
+                        self.held().retain(|(n, _), _| *n != number);
+                    }
+                }
+            }
+        }
+        Ok(Some(report.versions.clone()))
+    }
+
+    /// Reads the metadata, then the enabled versions not held yet.
+    async fn read_all(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+        let inner = &self.inner;
+        let what = self.what("reading the metadata of");
+        let metadata = self
+            .call(&what, |client| async move {
+                vaultrs::kv2::read_metadata(&client, &inner.mount, &inner.path).await
+            })
+            .await?;
+
+        let mut numbered: Vec<(u64, &vaultrs::api::kv2::responses::SecretMetadata)> = metadata
+            .versions
+            .iter()
+            .filter_map(|(n, meta)| n.parse().ok().map(|n| (n, meta)))
+            .collect();
+        numbered.sort_unstable_by_key(|&(n, _)| std::cmp::Reverse(n));
+        let newest = numbered.first().map(|(n, meta)| (*n, meta.created_time.clone()));
+
+        let now = SystemTime::now();
+        let mut versions = Vec::new();
+        let mut enabled = 0;
+        let mut keep = Vec::new();
+        for (number, meta) in numbered {
+            let (state, deleted_at) = state_of(meta.destroyed, &meta.deletion_time, now);
+            let cache_key = (number, meta.created_time.clone());
+            let held = self.held().get(&cache_key).cloned();
+            let material = match (state, held) {
+                (KeyState::Enabled, _) if enabled >= inner.max_versions => break,
+                (_, Some(material)) => Some(material),
+                (KeyState::Enabled, None) => match self.read(Some(number)).await? {
+                    Some(response) => enabled_version(response, &inner.field, &self.secret(), now)?
+                        .map(|version| version.material),
+                    None => None,
+                },
+                // Never read while it was enabled: nothing to hold. Reported
+                // with empty material so the store's state stays visible.
+                (_, None) => Some(KeyMaterial::new(Vec::new())),
+            };
+            let Some(material) = material else {
+                // Deleted between the metadata read and this one.
+                versions.push(KeyVersion::new(number.to_string(), Vec::new()).with_state(KeyState::Disabled));
+                continue;
+            };
+            if state == KeyState::Enabled {
+                enabled += 1;
+                keep.push((cache_key, material.clone()));
+            }
+            versions.push(key_version(
+                number,
+                material,
+                state,
+                &meta.created_time,
+                deleted_at,
+            ));
+        }
+        // Hold exactly what is reported enabled: superseded and deleted versions go.
+        *self.held() = keep.into_iter().collect();
+        let Some(newest) = newest.filter(|_| !versions.is_empty()) else {
+            *self.last() = None;
+            return Err(ProviderError::not_found(format!(
+                "{}/{} has no versions",
+                inner.mount, inner.path
+            )));
+        };
+        *self.last() = Some(Report {
+            newest,
+            versions: versions.clone(),
+            since_metadata: 0,
+        });
+        Ok(versions)
+    }
 }
 
 /// A failed request: the vaultrs error still to be mapped (so callers can
@@ -456,8 +608,32 @@ impl From<ClientErrorOr> for ProviderError {
     }
 }
 
-/// A secret's fields, string values wiped from memory on drop.
-struct Fields(Map<String, Value>);
+/// A version's data (its fields), string values wiped from memory on drop.
+struct Fields(Value);
+
+impl Fields {
+    /// The key: the non-empty string in `field`.
+    fn key(&self, field: &str, secret: &str, version: u64) -> Result<KeyMaterial, ProviderError> {
+        let Value::Object(fields) = &self.0 else {
+            return Err(ProviderError::invalid(format!(
+                "version {version} of {secret} is not a set of fields; is the mount a KV version 2 engine?"
+            )));
+        };
+        match fields.get(field) {
+            Some(Value::String(text)) if !text.is_empty() => Ok(KeyMaterial::from(text.as_str())),
+            Some(Value::String(_)) => Err(ProviderError::invalid(format!(
+                "version {version} of {secret} has an empty field `{field}`"
+            ))),
+            Some(_) => Err(ProviderError::invalid(format!(
+                "field `{field}` of version {version} of {secret} is not a string"
+            ))),
+            None => Err(ProviderError::invalid(format!(
+                "version {version} of {secret} has no field `{field}` (fields: {}); set the field with ?field=NAME",
+                fields.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
 
 impl Drop for Fields {
     fn drop(&mut self) {
@@ -469,8 +645,79 @@ impl Drop for Fields {
                 _ => {}
             }
         }
-        self.0.values_mut().for_each(wipe);
+        wipe(&mut self.0);
     }
+}
+
+/// A version's state from Vault's flags, and when it is (to be) deleted.
+fn state_of(destroyed: bool, deletion_time: &str, now: SystemTime) -> (KeyState, Option<SystemTime>) {
+    let deleted_at = parse_time(deletion_time);
+    let state = if destroyed {
+        KeyState::Destroyed
+    } else if deleted_at.is_some_and(|at| at <= now) {
+        KeyState::Disabled
+    } else {
+        KeyState::Enabled
+    };
+    (state, deleted_at)
+}
+
+/// A version as reported.
+fn key_version(
+    number: u64,
+    material: KeyMaterial,
+    state: KeyState,
+    created_time: &str,
+    deleted_at: Option<SystemTime>,
+) -> KeyVersion {
+    let mut version = KeyVersion::new(number.to_string(), material).with_state(state);
+    if let Some(created) = parse_time(created_time) {
+        version = version.with_created(created);
+    }
+    if state == KeyState::Enabled
+        && let Some(at) = deleted_at
+    {
+        // `delete_version_after`: Vault will delete it then.
+        version = version.with_expires(at);
+    }
+    version
+}
+
+/// [`enabled_version`] of a read answer's JSON (the fuzz target's entry).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn parse_read_response(
+    json: &[u8],
+    field: &str,
+    now: SystemTime,
+) -> Result<Option<KeyVersion>, ProviderError> {
+    // The error may quote the input, which may hold a key: no detail.
+    let response: ReadSecretResponse = serde_json::from_slice(json)
+        .map_err(|_| ProviderError::invalid("not a KV v2 read answer (data and metadata)"))?;
+    enabled_version(response, field, "fuzz/secret", now)
+}
+
+/// The version a data-path read answered with, when it verifies: `None` when
+/// it is deleted or destroyed (the metadata read reports those).
+pub(crate) fn enabled_version(
+    response: ReadSecretResponse,
+    field: &str,
+    secret: &str,
+    now: SystemTime,
+) -> Result<Option<KeyVersion>, ProviderError> {
+    let meta = response.metadata;
+    let data = Fields(response.data);
+    let (state, deleted_at) = state_of(meta.destroyed, &meta.deletion_time, now);
+    if state != KeyState::Enabled {
+        return Ok(None);
+    }
+    let material = data.key(field, secret, meta.version)?;
+    Ok(Some(key_version(
+        meta.version,
+        material,
+        state,
+        &meta.created_time,
+        deleted_at,
+    )))
 }
 
 fn parse_time(text: &str) -> Option<SystemTime> {
@@ -484,74 +731,17 @@ fn parse_time(text: &str) -> Option<SystemTime> {
 
 #[async_trait]
 impl KeyProvider for VaultProvider {
+    /// One request per fetch: the newest version (key and metadata in one
+    /// answer) while it is the one the last fetch reported or the one right
+    /// after it; the metadata (then only the versions not held yet) on the
+    /// first fetch, every [`metadata_every`](VaultProviderBuilder::metadata_every)
+    /// fetches, after [`disable`](KeyProvider::disable), and whenever the
+    /// newest version is anything else.
     async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
-        let inner = &self.inner;
-        let what = self.what("reading the metadata of");
-        let metadata = self
-            .call(&what, |client| async move {
-                vaultrs::kv2::read_metadata(&client, &inner.mount, &inner.path).await
-            })
-            .await?;
-
-        let mut numbered: Vec<(u64, &vaultrs::api::kv2::responses::SecretMetadata)> = metadata
-            .versions
-            .iter()
-            .filter_map(|(n, meta)| n.parse().ok().map(|n| (n, meta)))
-            .collect();
-        numbered.sort_unstable_by_key(|&(n, _)| std::cmp::Reverse(n));
-
-        let now = SystemTime::now();
-        let mut versions = Vec::new();
-        let mut enabled = 0;
-        let mut keep = Vec::new();
-        for (number, meta) in numbered {
-            let deleted_at = parse_time(&meta.deletion_time);
-            let state = if meta.destroyed {
-                KeyState::Destroyed
-            } else if deleted_at.is_some_and(|at| at <= now) {
-                KeyState::Disabled
-            } else {
-                KeyState::Enabled
-            };
-            let cache_key = (number, meta.created_time.clone());
-            let held = self.held().get(&cache_key).cloned();
-            let material = match (state, held) {
-                (KeyState::Enabled, _) if enabled >= inner.max_versions => break,
-                (_, Some(material)) => Some(material),
-                (KeyState::Enabled, None) => self.read_version(number).await?,
-                // Never read while it was enabled: nothing to hold. Reported
-                // with empty material so the store's state stays visible.
-                (_, None) => Some(KeyMaterial::new(Vec::new())),
-            };
-            let Some(material) = material else {
-                versions.push(KeyVersion::new(number.to_string(), Vec::new()).with_state(KeyState::Disabled));
-                continue;
-            };
-            if state == KeyState::Enabled {
-                enabled += 1;
-                keep.push((cache_key, material.clone()));
-            }
-            let mut version = KeyVersion::new(number.to_string(), material).with_state(state);
-            if let Some(created) = parse_time(&meta.created_time) {
-                version = version.with_created(created);
-            }
-            if state == KeyState::Enabled
-                && let Some(at) = deleted_at
-            {
-                // `delete_version_after`: Vault will delete it then.
-                version = version.with_expires(at);
-            }
-            versions.push(version);
+        match self.poll_newest().await? {
+            Some(versions) => Ok(versions),
+            None => self.read_all().await,
         }
-        // Hold exactly what is reported enabled: superseded and deleted versions go.
-        *self.held() = keep.into_iter().collect();
-        if versions.is_empty() {
-            return Err(ProviderError::not_found(format!(
-                "{}/{} has no versions",
-                inner.mount, inner.path
-            )));
-        }
-        Ok(versions)
     }
 
     fn reach(&self) -> Reach {
@@ -572,6 +762,8 @@ impl KeyProvider for VaultProvider {
         })
         .await?;
         self.held().retain(|(number, _), _| *number != version);
+        // The next fetch reads the metadata, which shows the deletion.
+        *self.last() = None;
         tracing::info!(source = %inner.display, version, "disabled a key version");
         Ok(())
     }
@@ -612,5 +804,88 @@ impl fmt::Debug for VaultProvider {
                 &self.held().keys().map(|(n, _)| *n).collect::<Vec<_>>(),
             )
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use keyroll_core::ProviderErrorKind;
+    use serde_json::json;
+
+    use super::*;
+
+    const KEY: &str = "s3cr3t-value-0123456789abcdef";
+
+    /// A data-path answer for version 7 created at 2026-01-02T03:04:05Z.
+    fn answer(data: Value, deletion_time: &str, destroyed: bool) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "data": data,
+            "metadata": {
+                "created_time": "2026-01-02T03:04:05.123456Z",
+                "custom_metadata": null,
+                "deletion_time": deletion_time,
+                "destroyed": destroyed,
+                "version": 7
+            }
+        }))
+        .unwrap()
+    }
+
+    fn parse(json: &[u8], field: &str) -> Result<Option<KeyVersion>, ProviderError> {
+        parse_read_response(json, field, UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+    }
+
+    #[test]
+    fn an_answer_gives_the_version_number_creation_time_and_key() {
+        let version = parse(&answer(json!({"key": KEY, "other": "x"}), "", false), "key")
+            .unwrap()
+            .unwrap();
+        assert_eq!(version.id, "7");
+        assert_eq!(version.state, KeyState::Enabled);
+        assert_eq!(version.material.expose_secret(), KEY.as_bytes());
+        assert_eq!(
+            version.created,
+            Some(UNIX_EPOCH + Duration::new(1_767_323_045, 123_456_000))
+        );
+        assert_eq!(version.expires, None);
+    }
+
+    #[test]
+    fn a_deletion_ahead_expires_the_version_and_a_past_one_or_destruction_hides_it() {
+        let ahead = "2030-01-01T00:00:00Z";
+        let version = parse(&answer(json!({"key": KEY}), ahead, false), "key")
+            .unwrap()
+            .unwrap();
+        assert_eq!(version.expires, parse_time(ahead));
+        for (deletion, destroyed) in [("2026-02-01T00:00:00Z", false), ("", true)] {
+            assert!(
+                parse(&answer(Value::Null, deletion, destroyed), "key")
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn bad_fields_are_invalid_and_errors_never_show_values() {
+        for (data, field) in [
+            (json!({"key": KEY, "neighbour": "hidden-neighbour"}), "missing"),
+            (json!({"key": 42, "neighbour": "hidden-neighbour"}), "key"),
+            (json!({"key": ""}), "key"),
+            (json!([KEY]), "key"),
+            (Value::Null, "key"),
+        ] {
+            let error = parse(&answer(data, "", false), field).unwrap_err();
+            assert_eq!(error.kind(), ProviderErrorKind::Invalid);
+            let shown = format!("{error} {error:?}");
+            assert!(
+                !shown.contains("s3cr3t") && !shown.contains("hidden-neighbour"),
+                "{shown}"
+            );
+        }
+        let error = parse(format!("{{\"data\": {{\"key\": \"{KEY}\"").as_bytes(), "key").unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("s3cr3t"));
     }
 }

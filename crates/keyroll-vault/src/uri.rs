@@ -20,8 +20,24 @@ const PARAMS: &[&str] = &[
     "role_id_file",
     "secret_id_file",
     "max_versions",
+    "metadata_every",
     "timeout",
 ];
+
+/// The value of parameter `name`, a positive whole number, if given.
+fn positive<T>(source: &KeySource, name: &str) -> Result<Option<T>, ProviderError>
+where
+    T: std::str::FromStr + PartialEq + Default,
+{
+    source
+        .param(name)
+        .map(|value| {
+            value.parse().ok().filter(|n| *n != T::default()).ok_or_else(|| {
+                ProviderError::config(format!("`{source}`: {name} must be a positive whole number"))
+            })
+        })
+        .transpose()
+}
 
 /// The builder a `vault://` URI describes; environment defaults are applied
 /// by [`VaultProviderBuilder::build`].
@@ -64,13 +80,11 @@ pub(crate) fn builder_from_source(source: &KeySource) -> Result<VaultProviderBui
     if let Some(ca) = source.param("ca_cert") {
         builder = builder.ca_cert(ca);
     }
-    if let Some(max) = source.param("max_versions") {
-        let max = max.parse().ok().filter(|&m: &usize| m > 0).ok_or_else(|| {
-            ProviderError::config(format!(
-                "`{source}`: max_versions must be a positive whole number"
-            ))
-        })?;
+    if let Some(max) = positive(source, "max_versions")? {
         builder = builder.max_versions(max);
+    }
+    if let Some(every) = positive(source, "metadata_every")? {
+        builder = builder.metadata_every(every);
     }
     if let Some(timeout) = source.param("timeout") {
         // try_from: `Duration::from_secs_f64` panics on values too large for a Duration.
@@ -224,6 +238,15 @@ mod tests {
         assert_eq!(b.max_versions, Some(3));
         assert_eq!(b.timeout, Some(Duration::from_millis(1500)));
         assert!(builder("vault://h:1/secret/app?max_versions=0").is_err());
+        assert_eq!(
+            builder("vault://h:1/secret/app?metadata_every=1")
+                .unwrap()
+                .metadata_every,
+            Some(1)
+        );
+        for bad in ["0", "-1", "x", "4294967296"] {
+            assert!(builder(&format!("vault://h:1/secret/app?metadata_every={bad}")).is_err());
+        }
         assert!(builder("vault://h:1/secret/app?timeout=-1").is_err());
     }
 

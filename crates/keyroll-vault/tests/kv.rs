@@ -121,7 +121,8 @@ async fn deleted_and_destroyed_versions_are_reported_as_such_and_never_verify() 
     for key in [&k1, &k2, &k3, &k4] {
         put(&bao, "app", key);
     }
-    let provider = provider(&bao, "app");
+    // Every fetch reads the metadata (see the next test for the default).
+    let provider = builder(&bao, "app").metadata_every(1).build().unwrap();
     provider.fetch().await.unwrap();
 
     bao.bao(&["kv", "delete", "-versions=3", "secret/app"]);
@@ -157,6 +158,91 @@ async fn deleted_and_destroyed_versions_are_reported_as_such_and_never_verify() 
     assert_eq!(versions[1].id, "3");
     assert_eq!(versions[1].state, KeyState::Enabled);
     assert!(is(&versions[1], &k3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_fetch_is_one_request_and_a_deletion_shows_at_the_next_metadata_read() {
+    let Some(bao) = OpenBao::start() else { return };
+    let requests = || {
+        (
+            bao.requests_for("secret/metadata/app"),
+            bao.requests_for("secret/data/app"),
+        )
+    };
+    let fetch = |provider: &VaultProvider| {
+        let provider = provider.clone();
+        async move {
+            let before = requests();
+            let versions = provider.fetch().await.unwrap();
+            let after = requests();
+            (versions, (after.0 - before.0, after.1 - before.1))
+        }
+    };
+    put(&bao, "app", &strong_key());
+    put(&bao, "app", &strong_key());
+    let provider = builder(&bao, "app").metadata_every(3).build().unwrap();
+    let (_, counted) = fetch(&provider).await;
+    assert_eq!(
+        counted,
+        (1, 2),
+        "the first fetch reads the metadata and each version"
+    );
+
+    bao.bao(&["kv", "delete", "-versions=1", "secret/app"]);
+    for _ in 0..2 {
+        let (versions, counted) = fetch(&provider).await;
+        assert_eq!(counted, (0, 1), "in between, one read of the newest version");
+        assert_eq!(
+            ids(&versions),
+            [("2", KeyState::Enabled), ("1", KeyState::Enabled)]
+        );
+    }
+    let (versions, counted) = fetch(&provider).await;
+    assert_eq!(counted, (1, 0), "every third fetch reads the metadata instead");
+    assert_eq!(
+        ids(&versions),
+        [("2", KeyState::Enabled), ("1", KeyState::Disabled)],
+        "which shows the deletion"
+    );
+
+    let newest = strong_key();
+    put(&bao, "app", &newest);
+    let (versions, counted) = fetch(&provider).await;
+    assert_eq!(counted, (0, 1), "a new version costs no extra request");
+    assert_eq!(
+        ids(&versions),
+        [
+            ("3", KeyState::Enabled),
+            ("2", KeyState::Enabled),
+            ("1", KeyState::Disabled)
+        ]
+    );
+    assert!(is(&versions[0], &newest));
+
+    let (k4, k5) = (strong_key(), strong_key());
+    put(&bao, "app", &k4);
+    put(&bao, "app", &k5);
+    let (versions, counted) = fetch(&provider).await;
+    assert_eq!(
+        counted,
+        (1, 2),
+        "two new versions: the newest, the metadata, then the one in between"
+    );
+    assert_eq!(
+        ids(&versions)[..3],
+        [
+            ("5", KeyState::Enabled),
+            ("4", KeyState::Enabled),
+            ("3", KeyState::Enabled)
+        ]
+    );
+    assert!(is(&versions[0], &k5) && is(&versions[1], &k4));
+
+    provider.disable("5").await.unwrap();
+    let (versions, counted) = fetch(&provider).await;
+    assert_eq!(counted, (1, 0), "after disable, the metadata is read at once");
+    assert_eq!(versions[0].id, "5");
+    assert_eq!(versions[0].state, KeyState::Disabled);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -197,13 +283,13 @@ async fn only_versions_not_held_yet_are_read_and_at_most_max_versions() {
 
     let before = reads();
     provider.fetch().await.unwrap();
-    assert_eq!(reads() - before, 0, "nothing new: only the metadata is read");
+    assert_eq!(reads() - before, 1, "nothing new: one read of the newest version");
 
     let newest = strong_key();
     put(&bao, "app", &newest);
     let before = reads();
     let versions = provider.fetch().await.unwrap();
-    assert_eq!(reads() - before, 1, "one new version: one read");
+    assert_eq!(reads() - before, 1, "one new version: the same one read");
     assert_eq!(
         versions.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
         ["6", "5", "4"]
