@@ -40,7 +40,7 @@ pub struct Publication {
     pub all: Duration,
     /// Metadata reads during the following interval + jitter.
     pub metadata_reads: usize,
-    /// Version reads during the following interval + jitter.
+    /// Data-path reads (the newest version, or a given one) during the following interval + jitter.
     pub data_reads: usize,
     /// How long the counting window really was.
     pub window: Duration,

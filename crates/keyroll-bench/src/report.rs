@@ -198,15 +198,15 @@ pub fn targets(r: &Results) -> Vec<Target> {
                     fl.steady_per_replica_interval
                 ),
                 met: Some(fl.steady_per_replica_interval <= 1.0 && per_replica <= 1.0),
-                limit: "The Vault provider reads the secret's metadata on every poll (one request, so \
-                        1 per replica per interval while nothing changes) and then reads only the versions \
-                        it does not hold yet: in the cycle after a publication every replica makes exactly \
-                        one more request, for the new version, so that cycle costs about 2 requests per \
-                        replica. To stay at 1, the provider would poll the secret's data path (the newest \
-                        version with its metadata and key in one response) and read the metadata only when \
-                        the newest version changed or every few polls, to see deletions of older versions; \
-                        that trades slower detection of a disabled old version for half the requests in a \
-                        rotation cycle (a keyroll-vault change, not made here)."
+                limit: "Each poll of the Vault provider is one request: a read of the newest version (its \
+                        key and metadata in one answer), which is how a replica notices a new key. Every \
+                        10th poll (`metadata_every`) reads the secret's metadata instead, to see older \
+                        versions deleted in the store; when that poll is the one that finds a new version it \
+                        needs a second request, for the new key. So while nothing changes a replica makes 1 \
+                        request per interval, and in the cycle after a publication about 1 in 10 replicas \
+                        makes 2 (1.1 on average). A larger `metadata_every` lowers that towards 1 and delays \
+                        the moment a deleted old version stops verifying; 1 request per poll is the floor, \
+                        since the store has no way to announce a change."
                     .into(),
             });
         }
@@ -538,7 +538,7 @@ pub fn markdown(r: &Results) -> String {
                  (KV v2) on the same machine. The store's audit log counts the requests it received \
                  (the operator's own write is subtracted). Starting all replicas took {}.\n\n\
                  While nothing changes: {:.0} store requests/s, {:.2} per replica per interval.\n\n\
-                 | publication | replicas holding the new version: p50 | p99 | all | counted over | metadata reads | version reads | requests per replica per interval |\n|---|---|---|---|---|---|---|---|",
+                 | publication | replicas holding the new version: p50 | p99 | all | counted over | metadata reads | data-path reads | requests per replica per interval |\n|---|---|---|---|---|---|---|---|",
                 c.replicas,
                 ms(c.interval),
                 ms(c.jitter),
@@ -747,7 +747,7 @@ mod tests {
             "the Django limit is explained"
         );
         assert!(
-            md.contains("one more request, for the new version"),
+            md.contains("needs a second request, for the new key"),
             "the fleet limit is explained"
         );
     }
