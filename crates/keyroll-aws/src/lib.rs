@@ -45,6 +45,9 @@
 #![warn(missing_docs)]
 
 mod errors;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod provider;
 
 pub use provider::{

@@ -10,7 +10,9 @@ use google_cloud_gax::error::rpc::Code;
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_secretmanager_v1::client::SecretManagerService;
-use google_cloud_secretmanager_v1::model::{SecretPayload, SecretVersion, secret_version};
+use google_cloud_secretmanager_v1::model::{
+    AccessSecretVersionResponse, SecretPayload, SecretVersion, secret_version,
+};
 use keyroll_core::{
     KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError, Published, Reach, async_trait,
 };
@@ -294,20 +296,32 @@ impl GcpProvider {
             Err(e) if e.status().is_some_and(|s| s.code == Code::FailedPrecondition) => return Ok(None),
             Err(e) => return Err(classify(e, "access", name)),
         };
-        let payload = response.payload.unwrap_or_default();
-        let actual = crc32c::crc32c(&payload.data);
-        match payload.data_crc32c {
-            Some(expected) if expected == i64::from(actual) => {}
-            Some(_) => {
-                return Err(ProviderError::invalid(format!(
-                    "the payload of {name} does not match its dataCrc32c checksum (corrupted in transit or \
-                     in the store); refusing it and keeping the last good keys"
-                )));
-            }
-            None => tracing::warn!(version = name, "Secret Manager sent a payload without dataCrc32c"),
-        }
-        Ok(Some(KeyMaterial::new(payload.data.to_vec())))
+        payload_material(name, response).map(Some)
     }
+}
+
+/// The key in `AccessSecretVersion`'s answer for version `name`, its
+/// `dataCrc32c` verified. A payload without a checksum (older servers,
+/// emulators) is accepted with a warning; a missing payload is an empty key
+/// (which the policy's strength check refuses). Errors name the version,
+/// never the payload.
+pub(crate) fn payload_material(
+    name: &str,
+    response: AccessSecretVersionResponse,
+) -> Result<KeyMaterial, ProviderError> {
+    let payload = response.payload.unwrap_or_default();
+    let actual = crc32c::crc32c(&payload.data);
+    match payload.data_crc32c {
+        Some(expected) if expected == i64::from(actual) => {}
+        Some(_) => {
+            return Err(ProviderError::invalid(format!(
+                "the payload of {name} does not match its dataCrc32c checksum (corrupted in transit or \
+                 in the store); refusing it and keeping the last good keys"
+            )));
+        }
+        None => tracing::warn!(version = name, "Secret Manager sent a payload without dataCrc32c"),
+    }
+    Ok(KeyMaterial::new(payload.data.to_vec()))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -536,6 +550,72 @@ mod tests {
             !error.to_string().contains("pw@"),
             "never echoes credentials: {error}"
         );
+    }
+
+    const VERSION: &str = "projects/p/secrets/s/versions/3";
+
+    fn answer(data: &[u8], crc: Option<i64>) -> AccessSecretVersionResponse {
+        let payload = SecretPayload::new()
+            .set_data(bytes::Bytes::copy_from_slice(data))
+            .set_or_clear_data_crc32c(crc);
+        AccessSecretVersionResponse::new()
+            .set_name(VERSION)
+            .set_payload(payload)
+    }
+
+    #[test]
+    fn a_payload_is_the_key_when_its_crc32c_matches_or_is_missing() {
+        let data = b"s3cr3t-payload-\xff\x00-0123456789";
+        let crc = i64::from(crc32c::crc32c(data));
+        for crc in [Some(crc), None] {
+            let key = payload_material(VERSION, answer(data, crc)).unwrap();
+            assert_eq!(key.expose_secret(), data, "crc {crc:?}");
+        }
+        // CRC-32C of "123456789" is 0xE3069283 (RFC 3720 check value).
+        let key = payload_material(VERSION, answer(b"123456789", Some(0xE306_9283))).unwrap();
+        assert_eq!(key.expose_secret(), b"123456789");
+    }
+
+    #[test]
+    fn a_payload_whose_crc32c_differs_is_invalid_and_the_error_names_the_version_not_the_data() {
+        let data = b"s3cr3t-payload-0123456789";
+        let crc = i64::from(crc32c::crc32c(data));
+        // Off by one, the same low 32 bits in a wider or negative int64, another payload's.
+        for wrong in [
+            crc ^ 1,
+            crc + (1 << 32),
+            crc - (1 << 32),
+            -1,
+            i64::from(crc32c::crc32c(b"other")),
+        ] {
+            let error = payload_material(VERSION, answer(data, Some(wrong))).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert_eq!(error.kind(), ProviderErrorKind::Invalid, "{shown}");
+            assert!(shown.contains(VERSION) && shown.contains("dataCrc32c"), "{shown}");
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn an_answer_without_a_payload_is_an_empty_key_and_an_empty_payload_checks_its_crc32c() {
+        let key = payload_material(VERSION, AccessSecretVersionResponse::new().set_name(VERSION)).unwrap();
+        assert!(key.is_empty());
+        assert!(
+            payload_material(VERSION, answer(b"", Some(0)))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(payload_material(VERSION, answer(b"", Some(1))).is_err());
+    }
+
+    #[test]
+    fn the_rest_answer_carries_the_crc32c_as_an_int64_string() {
+        // "k3y" is azN5 in base64; its CRC-32C is 3921220570.
+        let parse = |json: &str| serde_json::from_str::<AccessSecretVersionResponse>(json).unwrap();
+        let good = parse(r#"{"name":"n","payload":{"data":"azN5","dataCrc32c":"3921220570"}}"#);
+        assert_eq!(payload_material(VERSION, good).unwrap().expose_secret(), b"k3y");
+        let bad = parse(r#"{"name":"n","payload":{"data":"azN5","dataCrc32c":"3921220571"}}"#);
+        assert!(payload_material(VERSION, bad).is_err());
     }
 
     #[test]
