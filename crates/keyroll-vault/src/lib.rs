@@ -60,23 +60,9 @@ mod client;
 mod provider;
 mod uri;
 
-/// The payload parser, for the fuzz targets in `fuzz/`; not a stable API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-pub mod fuzzing {
-    use keyroll_core::{KeyVersion, ProviderError};
-
-    /// The key version in a KV v2 read answer (the `data` object of
-    /// `GET MOUNT/data/PATH`: the version's fields and its metadata), as a
-    /// fetch reports it; `None` when the version is deleted or destroyed.
-    ///
-    /// # Errors
-    /// Invalid data: not a KV v2 answer, no such field, a field that is not a
-    /// non-empty string.
-    pub fn newest_version(json: &[u8], field: &str) -> Result<Option<KeyVersion>, ProviderError> {
-        crate::provider::parse_read_response(json, field, std::time::SystemTime::now())
-    }
-}
+pub mod fuzzing;
 
 pub use auth::{Auth, Credential, SERVICE_ACCOUNT_TOKEN};
 pub use provider::{

@@ -583,10 +583,17 @@ impl VaultProvider {
                 inner.mount, inner.path
             )));
         };
-        *self.last() = Some(Report {
+        let mut last = self.last();
+        // A fleet deployed at once would read the metadata in lockstep; a
+        // random start spreads those reads over the polls.
+        let since_metadata = match *last {
+            None => rand::random_range(0..inner.metadata_every),
+            Some(_) => 0,
+        };
+        *last = Some(Report {
             newest,
             versions: versions.clone(),
-            since_metadata: 0,
+            since_metadata,
         });
         Ok(versions)
     }
