@@ -1,11 +1,13 @@
 //! A fleet of replicas polling one real OpenBao: each replica is a real
 //! `VaultProvider` with its own `Refresher` (all in this process), as many
 //! replicas share one store in production. OpenBao's audit log counts the
-//! requests the store really received.
+//! requests the store really received; each replica counts its polls.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use keyroll_core::{KeyMaterial, KeyProvider, Refresher};
+use keyroll_core::{KeyMaterial, KeyProvider, KeyVersion, ProviderError, Reach, Refresher, async_trait};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider, VaultProviderBuilder};
@@ -44,6 +46,8 @@ pub struct Publication {
     pub data_reads: usize,
     /// How long the counting window really was.
     pub window: Duration,
+    /// Polls (fetches) of all replicas in the window.
+    pub polls: usize,
 }
 
 impl Publication {
@@ -51,6 +55,12 @@ impl Publication {
     pub fn per_replica_interval(&self, config: &FleetConfig) -> f64 {
         let intervals = self.window.as_secs_f64() / config.interval.as_secs_f64();
         (self.metadata_reads + self.data_reads) as f64 / config.replicas as f64 / intervals
+    }
+
+    /// Store requests per poll in the cycle after the write: per replica per
+    /// interval without the noise of how many polls fell into the window.
+    pub fn per_poll(&self) -> f64 {
+        (self.metadata_reads + self.data_reads) as f64 / self.polls.max(1) as f64
     }
 }
 
@@ -65,6 +75,8 @@ pub struct FleetResults {
     pub steady_per_second: f64,
     /// Store requests per replica per interval while nothing changes.
     pub steady_per_replica_interval: f64,
+    /// Store requests per poll while nothing changes.
+    pub steady_per_poll: f64,
     /// Every publication.
     pub publications: Vec<Publication>,
 }
@@ -75,6 +87,29 @@ fn builder(bao: &OpenBao) -> VaultProviderBuilder {
         .secret(MOUNT, PATH)
         .auth(Auth::token(Credential::value(bao.root_token())))
         .timeout(Duration::from_secs(10))
+}
+
+/// A replica's provider that counts its polls.
+#[derive(Debug)]
+struct Counted {
+    inner: VaultProvider,
+    polls: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl KeyProvider for Counted {
+    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        self.inner.fetch().await
+    }
+
+    fn reach(&self) -> Reach {
+        self.inner.reach()
+    }
+
+    fn source(&self) -> String {
+        self.inner.source()
+    }
 }
 
 fn requests(bao: &OpenBao) -> (usize, usize) {
@@ -94,9 +129,13 @@ pub async fn run(config: FleetConfig) -> Option<FleetResults> {
         .expect("first key published");
 
     let started = Instant::now();
+    let polls = Arc::new(AtomicUsize::new(0));
     let starts: Vec<_> = (0..config.replicas)
         .map(|_| {
-            let provider = builder(&bao).build().expect("replica provider");
+            let provider = Counted {
+                inner: builder(&bao).build().expect("replica provider"),
+                polls: Arc::clone(&polls),
+            };
             tokio::spawn(
                 Refresher::builder(provider)
                     .interval(config.interval)
@@ -116,11 +155,13 @@ pub async fn run(config: FleetConfig) -> Option<FleetResults> {
     // Steady state: two intervals in which nothing changes.
     tokio::time::sleep(config.interval).await;
     let (m0, d0) = requests(&bao);
+    let polls0 = polls.load(Ordering::Relaxed);
     let window = config.interval * 2;
     let t0 = Instant::now();
     tokio::time::sleep(window).await;
     let (m1, d1) = requests(&bao);
     let steady = (m1 + d1 - m0 - d0) as f64;
+    let steady_per_poll = steady / (polls.load(Ordering::Relaxed) - polls0).max(1) as f64;
     let steady_per_second = steady / t0.elapsed().as_secs_f64();
     let steady_per_replica_interval =
         steady / config.replicas as f64 / (t0.elapsed().as_secs_f64() / config.interval.as_secs_f64());
@@ -128,6 +169,7 @@ pub async fn run(config: FleetConfig) -> Option<FleetResults> {
     let mut publications = Vec::new();
     for _ in 0..config.publications {
         let (m0, d0) = requests(&bao);
+        let polls0 = polls.load(Ordering::Relaxed);
         let written = Instant::now();
         let published = operator
             .rotate(&KeyMaterial::from(strong_key()))
@@ -155,6 +197,7 @@ pub async fn run(config: FleetConfig) -> Option<FleetResults> {
         let window = written.elapsed();
         publications.push(Publication {
             window,
+            polls: polls.load(Ordering::Relaxed) - polls0,
             held: Percentiles::of(&mut held),
             all,
             metadata_reads: (m1 - m0).saturating_sub(OPERATOR_REQUESTS.0),
@@ -169,6 +212,7 @@ pub async fn run(config: FleetConfig) -> Option<FleetResults> {
         startup,
         steady_per_second,
         steady_per_replica_interval,
+        steady_per_poll,
         publications,
     })
 }

@@ -7,7 +7,7 @@ use crate::alloc::AllocRow;
 use crate::cookies::CookieResults;
 use crate::django::{DjangoResults, TARGET_KEYS};
 use crate::file::FileResults;
-use crate::fleet::FleetResults;
+use crate::fleet::{FleetResults, Publication};
 use crate::measure::{Effort, Percentiles};
 use crate::native::{NativeResults, Overheads};
 use crate::plot::format_ns;
@@ -178,11 +178,10 @@ pub fn targets(r: &Results) -> Vec<Target> {
         Some(fl) => {
             let bound = fl.config.interval + fl.config.jitter;
             let worst = fl.publications.iter().map(|p| p.all).max().unwrap_or_default();
-            let per_replica = fl
-                .publications
-                .iter()
-                .map(|p| p.per_replica_interval(&fl.config))
-                .fold(0f64, f64::max);
+            let worst_of =
+                |f: &dyn Fn(&Publication) -> f64| fl.publications.iter().map(f).fold(0f64, f64::max);
+            let per_replica = worst_of(&|p| p.per_replica_interval(&fl.config));
+            let per_poll = worst_of(&|p| p.per_poll());
             out.push(Target {
                 goal: "fleet convergence <= interval + jitter",
                 measured: format!("slowest publication {} (bound {})", ms(worst), ms(bound)),
@@ -194,10 +193,12 @@ pub fn targets(r: &Results) -> Vec<Target> {
             out.push(Target {
                 goal: "<= 1 store request per replica per interval",
                 measured: format!(
-                    "{:.2} while nothing changes; {per_replica:.2} in the poll cycle after a publication",
-                    fl.steady_per_replica_interval
+                    "{:.2} per poll while nothing changes, {per_poll:.2} in the poll cycle after a publication \
+                     (each replica polls once per interval; counted per replica per interval of the window: \
+                     {:.2} and {per_replica:.2})",
+                    fl.steady_per_poll, fl.steady_per_replica_interval
                 ),
-                met: Some(fl.steady_per_replica_interval <= 1.0 && per_replica <= 1.0),
+                met: Some(fl.steady_per_poll <= 1.0 && per_poll <= 1.0),
                 limit: "Each poll of the Vault provider is one request: a read of the newest version (its \
                         key and metadata in one answer), which is how a replica notices a new key. Every \
                         10th poll (`metadata_every`) reads the secret's metadata instead, to see older \
@@ -536,27 +537,33 @@ pub fn markdown(r: &Results) -> String {
                 "## Fleet against one OpenBao\n\n{} replicas in one process, each a real `VaultProvider` \
                  with its own `Refresher` (poll interval {} ± {} jitter), against one OpenBao dev server \
                  (KV v2) on the same machine. The store's audit log counts the requests it received \
-                 (the operator's own write is subtracted). Starting all replicas took {}.\n\n\
-                 While nothing changes: {:.0} store requests/s, {:.2} per replica per interval.\n\n\
-                 | publication | replicas holding the new version: p50 | p99 | all | counted over | metadata reads | data-path reads | requests per replica per interval |\n|---|---|---|---|---|---|---|---|",
+                 (the operator's own write is subtracted) and each replica counts its polls. Each \
+                 replica reads the secret's metadata every 10th poll (from a random start) and \
+                 otherwise only the newest version. Starting all replicas took {}.\n\n\
+                 While nothing changes: {:.0} store requests/s, {:.2} per poll, {:.2} per replica per \
+                 interval.\n\n\
+                 | publication | replicas holding the new version: p50 | p99 | all | counted over | polls | metadata reads | data-path reads | requests per poll | per replica per interval |\n|---|---|---|---|---|---|---|---|---|---|",
                 c.replicas,
                 ms(c.interval),
                 ms(c.jitter),
                 ms(fl.startup),
                 fl.steady_per_second,
+                fl.steady_per_poll,
                 fl.steady_per_replica_interval
             );
             for (i, p) in fl.publications.iter().enumerate() {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
                     i + 1,
                     ms(p.held.p50),
                     ms(p.held.p99),
                     ms(p.all),
                     ms(p.window),
+                    p.polls,
                     p.metadata_reads,
                     p.data_reads,
+                    p.per_poll(),
                     p.per_replica_interval(&c)
                 );
             }
@@ -586,7 +593,7 @@ pub fn markdown(r: &Results) -> String {
 mod tests {
     use super::*;
     use crate::django::DjangoRow;
-    use crate::fleet::{FleetConfig, Publication};
+    use crate::fleet::FleetConfig;
     use crate::measure::Timing;
     use crate::native::ByKeys;
 
@@ -694,12 +701,14 @@ mod tests {
                 startup: Duration::from_secs(1),
                 steady_per_second: 2.0,
                 steady_per_replica_interval: 1.0,
+                steady_per_poll: 1.0,
                 publications: vec![Publication {
                     held: p(3_000_000_000),
                     all: interval + interval / 10,
                     metadata_reads: 10,
                     data_reads: 0,
                     window: interval,
+                    polls: 10,
                 }],
             }),
         }
