@@ -7,9 +7,28 @@
 
 use std::fmt;
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 use crate::ProviderError;
+
+/// What [`KeySource::format`] escapes in the authority: what ends it (`/`,
+/// `?`), what [`KeySource::parse`] decodes (`%`), a fragment (`#`), plus
+/// controls (and, as always with `percent_encoding`, non-ASCII).
+const AUTHORITY: &AsciiSet = &CONTROLS.add(b'/').add(b'?').add(b'%').add(b'#');
+
+/// What [`KeySource::format`] escapes in the path: the authority's set less
+/// `/`, which the path keeps as its separator.
+const PATH: &AsciiSet = &CONTROLS.add(b'?').add(b'%').add(b'#');
+
+/// What [`KeySource::format`] escapes in query names and values: the pair
+/// and name/value separators, `+` (a space in values), `%`, `#` and a space.
+const QUERY: &AsciiSet = &CONTROLS
+    .add(b'&')
+    .add(b'=')
+    .add(b'+')
+    .add(b'%')
+    .add(b'#')
+    .add(b' ');
 
 /// A parsed key source URI: `scheme://authority/path?query`.
 #[derive(Clone, PartialEq, Eq)]
@@ -22,7 +41,9 @@ pub struct KeySource {
 }
 
 impl KeySource {
-    /// Parses `uri`. Percent-escapes in the path and query are decoded.
+    /// Parses `uri`. Percent-escapes in the authority, path and query are
+    /// decoded, and `+` in a query value is a space; [`format`](Self::format)
+    /// writes the URI back.
     pub fn parse(uri: &str) -> Result<Self, ProviderError> {
         let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
             ProviderError::config(format!(
@@ -63,6 +84,46 @@ impl KeySource {
         })
     }
 
+    /// Writes the URI [`parse`](Self::parse) reads back into exactly these
+    /// parts: the inverse of `parse`, what every provider's `source()` uses.
+    ///
+    /// Escapes only what `parse` would otherwise split on or decode
+    /// differently (`/`, `?`, `%`, `#` in the authority; `?`, `%`, `#` in the
+    /// path; `&`, `=`, `+`, `%`, `#` and a space in query names and values),
+    /// controls and non-ASCII, so ordinary URIs read as written:
+    /// `vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false`.
+    /// `scheme` is written as given. A non-empty `path` starts with `/`
+    /// (one is put in front otherwise, as `parse` returns it). Parameters are
+    /// written in the order given; with none there is no `?`.
+    ///
+    /// ```
+    /// use keyroll_core::KeySource;
+    ///
+    /// let uri = KeySource::format("vault", "127.0.0.1:8200", "/secret/100%?", &[("field", "a&b=c+d")]);
+    /// assert_eq!(uri, "vault://127.0.0.1:8200/secret/100%25%3F?field=a%26b%3Dc%2Bd");
+    /// let source = KeySource::parse(&uri)?;
+    /// assert_eq!(source.authority(), "127.0.0.1:8200");
+    /// assert_eq!(source.path(), "/secret/100%?");
+    /// assert_eq!(source.param("field"), Some("a&b=c+d"));
+    ///
+    /// assert_eq!(KeySource::format("file", "", "/etc/keyroll/keys", &[]), "file:///etc/keyroll/keys");
+    /// # Ok::<(), keyroll_core::ProviderError>(())
+    /// ```
+    pub fn format(scheme: &str, authority: &str, path: &str, params: &[(&str, &str)]) -> String {
+        let mut uri = format!("{scheme}://{}", utf8_percent_encode(authority, AUTHORITY));
+        if !path.is_empty() && !path.starts_with('/') {
+            uri.push('/');
+        }
+        uri.extend(utf8_percent_encode(path, PATH));
+        for (i, (name, value)) in params.iter().enumerate() {
+            uri.push(if i == 0 { '?' } else { '&' });
+            uri.extend(utf8_percent_encode(name, QUERY));
+            uri.push('=');
+            uri.extend(utf8_percent_encode(value, QUERY));
+        }
+        uri
+    }
+
     /// The scheme, such as `file`.
     pub fn scheme(&self) -> &str {
         &self.scheme
@@ -85,6 +146,11 @@ impl KeySource {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The query parameters, decoded, in the order given (repeats included).
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
     /// Fails with a clear message when the URI has a query parameter not in
@@ -152,6 +218,174 @@ mod tests {
         assert_eq!(
             KeySource::parse("env://SECRET_KEY").unwrap().authority(),
             "SECRET_KEY"
+        );
+    }
+
+    /// Parses `uri` and checks it holds exactly these parts.
+    fn assert_parts(uri: &str, authority: &str, path: &str, params: &[(&str, &str)]) {
+        let source = KeySource::parse(uri).unwrap_or_else(|e| panic!("{uri:?}: {e}"));
+        assert_eq!(source.authority(), authority, "{uri:?}");
+        assert_eq!(source.path(), path, "{uri:?}");
+        assert_eq!(source.params().collect::<Vec<_>>(), params, "{uri:?}");
+    }
+
+    #[test]
+    fn format_writes_ordinary_uris_as_people_write_them() {
+        for (parts, uri) in [
+            (
+                (
+                    "vault",
+                    "127.0.0.1:8200",
+                    "/secret/myapp",
+                    &[("field", "signing"), ("tls", "false")][..],
+                ),
+                "vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false",
+            ),
+            (("file", "", "/etc/keyroll/keys", &[]), "file:///etc/keyroll/keys"),
+            (
+                ("file", "", "/etc/keyroll/keys.json", &[("format", "json")]),
+                "file:///etc/keyroll/keys.json?format=json",
+            ),
+            (
+                ("gcp-sm", "projects", "/p/secrets/s", &[]),
+                "gcp-sm://projects/p/secrets/s",
+            ),
+            (
+                (
+                    "gcp-sm",
+                    "projects",
+                    "/p/secrets/s",
+                    &[("endpoint", "http://127.0.0.1:8085")],
+                ),
+                "gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085",
+            ),
+            (
+                (
+                    "aws-sm",
+                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp",
+                    "/key-AbCdEf",
+                    &[("region", "eu-west-1")],
+                ),
+                "aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp/key-AbCdEf?region=eu-west-1",
+            ),
+            (
+                (
+                    "docker",
+                    "app_key",
+                    "",
+                    &[("root", "/run/secrets"), ("fallbacks", "a,b")],
+                ),
+                "docker://app_key?root=/run/secrets&fallbacks=a,b",
+            ),
+            (("env", "SECRET_KEY", "", &[]), "env://SECRET_KEY"),
+            (
+                (
+                    "vault",
+                    "[::1]:8200",
+                    "/kv/a-b_c.d~e",
+                    &[("namespace", "team/a:b@c")],
+                ),
+                "vault://[::1]:8200/kv/a-b_c.d~e?namespace=team/a:b@c",
+            ),
+        ] {
+            let (scheme, authority, path, params) = parts;
+            assert_eq!(KeySource::format(scheme, authority, path, params), uri);
+            assert_parts(uri, authority, path, params);
+        }
+    }
+
+    #[test]
+    fn format_escapes_what_parse_would_split_on_or_decode() {
+        assert_eq!(
+            KeySource::format("docker", "a/b?c%d#e f", "/x?y%z#w v", &[("n&=+% #", "v&=+% #")]),
+            "docker://a%2Fb%3Fc%25d%23e f/x%3Fy%25z%23w v?n%26%3D%2B%25%20%23=v%26%3D%2B%25%20%23"
+        );
+        assert_eq!(
+            KeySource::format("env", "K\nEY\u{7f}é", "", &[]),
+            "env://K%0AEY%7F%C3%A9"
+        );
+    }
+
+    #[test]
+    fn parse_reads_back_every_formatted_value() {
+        let awkward = [
+            "",
+            "%",
+            "%25",
+            "%2",
+            "%zz",
+            "?",
+            "??",
+            "&",
+            "=",
+            "==",
+            "+",
+            "++",
+            " ",
+            "#",
+            "/",
+            "//",
+            ":",
+            "@",
+            ",",
+            "a+b c",
+            "a=b&c=d",
+            "100%",
+            "%C3%A9",
+            "é",
+            "\u{1F511}",
+            "\0",
+            "\n\t",
+            "\u{7f}",
+            "\u{85}",
+            "://",
+            "x?y#z",
+            "+%2B+",
+        ];
+        for authority in awkward {
+            for path in awkward
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| format!("/{p}"))
+                .chain([String::new()])
+            {
+                for value in awkward {
+                    let params = [("field", value), (value, "v")];
+                    let uri = KeySource::format("vault", authority, &path, &params);
+                    assert_parts(&uri, authority, &path, &params);
+                }
+            }
+        }
+        // Every character of the first 256 code points, alone in each part.
+        for c in (0..=255u8).map(char::from) {
+            let text = c.to_string();
+            let uri = KeySource::format("x", &text, &format!("/{text}"), &[(&text, &text)]);
+            assert_parts(&uri, &text, &format!("/{text}"), &[(&text, &text)]);
+        }
+    }
+
+    #[test]
+    fn format_puts_the_slash_a_path_starts_with() {
+        assert_eq!(
+            KeySource::format("vault", "h:1", "secret/a", &[]),
+            "vault://h:1/secret/a"
+        );
+        assert_parts("vault://h:1/secret/a", "h:1", "/secret/a", &[]);
+    }
+
+    #[test]
+    fn format_without_parameters_writes_no_query() {
+        assert_eq!(KeySource::format("env", "K", "", &[]), "env://K");
+        assert_eq!(KeySource::format("env", "", "", &[]), "env://");
+        assert_parts("env://", "", "", &[]);
+    }
+
+    #[test]
+    fn params_lists_every_parameter_decoded_in_order() {
+        let source = KeySource::parse("x://a?b=1&c=2+3&b=%34&d").unwrap();
+        assert_eq!(
+            source.params().collect::<Vec<_>>(),
+            [("b", "1"), ("c", "2 3"), ("b", "4"), ("d", "")]
         );
     }
 
