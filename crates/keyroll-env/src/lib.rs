@@ -96,7 +96,49 @@ impl KeyProvider for EnvProvider {
             .collect())
     }
 
+    /// `env://NAME`, with `?fallbacks=VAR` when the fallbacks come from
+    /// another variable than `NAME_FALLBACKS`: the URI that reads the same
+    /// variables.
     fn source(&self) -> String {
-        format!("env://{}", self.key_var)
+        let fallbacks = [("fallbacks", self.fallbacks_var.as_str())];
+        let params = match self.fallbacks_var.strip_suffix("_FALLBACKS") {
+            Some(key_var) if key_var == self.key_var => &[][..],
+            _ => &fallbacks[..],
+        };
+        KeySource::format("env", &self.key_var, "", params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_uri(uri: &str) -> EnvProvider {
+        EnvProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn source_is_the_uri_as_people_write_it() {
+        assert_eq!(EnvProvider::default().source(), "env://SECRET_KEY");
+        assert_eq!(from_uri("env://APP_KEY").source(), "env://APP_KEY");
+        assert_eq!(from_uri("env://").source(), "env://SECRET_KEY");
+        assert_eq!(
+            from_uri("env://APP_KEY?fallbacks=OLD_APP_KEYS").source(),
+            "env://APP_KEY?fallbacks=OLD_APP_KEYS"
+        );
+    }
+
+    #[test]
+    fn source_reads_back_the_same_variables_whatever_their_names() {
+        for (key_var, fallbacks_var) in [
+            ("APP_KEY", "APP_KEY_FALLBACKS"),
+            ("APP_KEY", "OTHER_FALLBACKS"),
+            ("A%20B?c&d=e+f#g/h", "A%20B?c&d=e+f#g/h_FALLBACKS"),
+            ("KEY", "x&y=z+ %#"),
+            ("ключ", "é\u{7f}"),
+        ] {
+            let provider = EnvProvider::new(key_var).with_fallbacks_var(fallbacks_var);
+            assert_eq!(from_uri(&provider.source()), provider, "{}", provider.source());
+        }
     }
 }
