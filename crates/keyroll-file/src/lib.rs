@@ -180,11 +180,21 @@ impl KeyProvider for FileProvider {
         watch_files([self.path.as_path()]).map(Some)
     }
 
+    /// `file:///abs/path[?format=F]`. A relative path is shown made absolute
+    /// against the current directory (the file it reads); a path that is
+    /// not UTF-8 is shown lossily, as `Path::display` does.
     fn source(&self) -> String {
-        match self.format {
-            Some(format) => format!("file://{}?format={format}", self.path.display()),
-            None => format!("file://{}", self.path.display()),
-        }
+        let path = match self.path.is_absolute() {
+            true => self.path.clone(),
+            false => std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone()),
+        };
+        let format = self.format.map(|f| [("format", f.name())]);
+        KeySource::format(
+            "file",
+            "",
+            &path.to_string_lossy(),
+            format.as_ref().map_or(&[], |f| &f[..]),
+        )
     }
 
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
@@ -221,4 +231,55 @@ fn io_error(path: &Path, action: &str, error: io::Error) -> ProviderError {
         _ => ProviderError::unavailable(format!("cannot {action} key file {shown}: {error}")),
     }
     .with_source(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_uri(uri: &str) -> FileProvider {
+        FileProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn source_is_the_uri_as_people_write_it() {
+        assert_eq!(
+            FileProvider::new("/etc/keyroll/keys").source(),
+            "file:///etc/keyroll/keys"
+        );
+        assert_eq!(
+            from_uri("file:///etc/keyroll/keys.json?format=json").source(),
+            "file:///etc/keyroll/keys.json?format=json"
+        );
+        assert_eq!(from_uri("file://localhost/etc/keys").source(), "file:///etc/keys");
+    }
+
+    #[test]
+    fn source_reads_back_the_same_file_whatever_its_name() {
+        for path in [
+            "/a b/c",
+            "/100%/x?y#z",
+            "/k&e=y+s",
+            "/ключи/é",
+            "/tab\there",
+            "/%2F/%3F",
+            "//x//y/",
+        ] {
+            for format in [None, Some(Format::Text), Some(Format::Json)] {
+                let mut provider = FileProvider::new(path);
+                provider.format = format;
+                let shown = provider.source();
+                let again = from_uri(&shown);
+                assert_eq!(again.path().as_os_str(), path, "{shown}");
+                assert_eq!(again.format(), format, "{shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_relative_path_is_shown_absolute() {
+        let provider = FileProvider::new("keys.json");
+        let again = from_uri(&provider.source());
+        assert_eq!(again.path(), std::env::current_dir().unwrap().join("keys.json"));
+    }
 }
