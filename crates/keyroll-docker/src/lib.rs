@@ -216,19 +216,19 @@ impl KeyProvider for DockerProvider {
         keyroll_file::watch_files(paths.iter().map(PathBuf::as_path)).map(Some)
     }
 
+    /// `docker://NAME[?root=/path][&fallbacks=A,B]`; a root that is not
+    /// UTF-8 is shown lossily, as `Path::display` does.
     fn source(&self) -> String {
+        let root = self.root.to_string_lossy();
+        let fallbacks = self.fallbacks.join(",");
         let mut params = Vec::new();
         if self.root_given {
-            params.push(format!("root={}", self.root.display()));
+            params.push(("root", root.as_ref()));
         }
         if !self.fallbacks.is_empty() {
-            params.push(format!("fallbacks={}", self.fallbacks.join(",")));
+            params.push(("fallbacks", fallbacks.as_str()));
         }
-        if params.is_empty() {
-            format!("docker://{}", self.name)
-        } else {
-            format!("docker://{}?{}", self.name, params.join("&"))
-        }
+        KeySource::format("docker", &self.name, "", &params)
     }
 
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
@@ -251,4 +251,44 @@ fn checked_name(name: String) -> Result<String, ProviderError> {
         )));
     }
     Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_uri(uri: &str) -> DockerProvider {
+        DockerProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn source_reads_back_the_same_secrets_whatever_their_names() {
+        let awkward = [
+            "a b",
+            "100%",
+            "x?y",
+            "k&e=y+s",
+            "#1",
+            "é",
+            "tab\there",
+            "%2F",
+            "a:b@c",
+        ];
+        for name in awkward {
+            for root in ["/run/secrets", "/a b/100%?/#x&y=z+w", "/ключи"] {
+                let fallbacks: Vec<&str> = awkward.iter().copied().filter(|n| *n != name).collect();
+                let provider = DockerProvider::new(name)
+                    .unwrap()
+                    .with_root(root)
+                    .with_fallbacks(fallbacks.iter().copied())
+                    .unwrap();
+                let shown = provider.source();
+                let again = from_uri(&shown);
+                assert_eq!(again.name(), name, "{shown}");
+                assert_eq!(again.root(), Path::new(root), "{shown}");
+                assert_eq!(again.fallbacks(), fallbacks, "{shown}");
+                assert_eq!(again.source(), shown);
+            }
+        }
+    }
 }
