@@ -229,19 +229,17 @@ impl AwsProviderBuilder {
         }
         let region = self.region.or_else(|| region_of_arn(&secret_id));
 
-        let mut display = format!("aws-sm://{secret_id}");
-        let params: Vec<String> = [
-            region.as_ref().map(|r| format!("region={r}")),
-            self.field.as_ref().map(|f| format!("field={f}")),
-            self.endpoint.as_ref().map(|e| format!("endpoint={e}")),
+        // `from_source` takes the id whole (authority and path): split it back.
+        let (authority, path) = secret_id.split_at(secret_id.find('/').unwrap_or(secret_id.len()));
+        let params: Vec<(&str, &str)> = [
+            region.as_deref().map(|r| ("region", r)),
+            self.field.as_deref().map(|f| ("field", f)),
+            self.endpoint.as_deref().map(|e| ("endpoint", e)),
         ]
         .into_iter()
         .flatten()
         .collect();
-        if !params.is_empty() {
-            display.push('?');
-            display.push_str(&params.join("&"));
-        }
+        let display = KeySource::format("aws-sm", authority, path, &params);
 
         Ok(AwsProvider {
             inner: Arc::new(Inner {
@@ -848,6 +846,34 @@ mod tests {
     fn percent_escapes_in_the_id_are_decoded() {
         let p = provider("aws-sm://my%20secret%3Fx?field=key").unwrap();
         assert_eq!(p.secret_id(), "my secret?x");
+    }
+
+    #[test]
+    fn source_reads_back_the_same_secret_whatever_its_id_and_parameters() {
+        let awkward = [
+            "a b", "100%", "x?y", "k&e=y+s", "#1", "é", "/lead", "trail/", "a//b", "%2F", "?&=+# ",
+        ];
+        for id in awkward {
+            for value in awkward {
+                let built = AwsProvider::builder()
+                    .secret_id(id)
+                    .region(value)
+                    .field(value)
+                    .endpoint_url(format!("http://127.0.0.1:4566/{value}"))
+                    .build()
+                    .unwrap();
+                let shown = built.source();
+                let again = provider(&shown).unwrap_or_else(|e| panic!("{shown}: {e}"));
+                assert_eq!(again.secret_id(), id, "{shown}");
+                assert_eq!(again.inner.settings.region.as_deref(), Some(value), "{shown}");
+                assert_eq!(again.inner.field.as_deref(), Some(value), "{shown}");
+                assert_eq!(
+                    again.inner.settings.endpoint, built.inner.settings.endpoint,
+                    "{shown}"
+                );
+                assert_eq!(again.source(), shown);
+            }
+        }
     }
 
     #[test]
