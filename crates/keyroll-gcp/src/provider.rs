@@ -434,10 +434,11 @@ impl KeyProvider for GcpProvider {
     }
 
     fn source(&self) -> String {
-        match &self.endpoint {
-            Some(endpoint) => format!("{SCHEME}://{}?endpoint={endpoint}", self.secret),
-            None => format!("{SCHEME}://{}", self.secret),
-        }
+        // `from_source` joins the authority (`projects`) and the path: split them back.
+        let name = self.secret.as_str();
+        let (authority, path) = name.split_at(name.find('/').unwrap_or(name.len()));
+        let endpoint = self.endpoint.as_deref().map(|e| [("endpoint", e)]);
+        KeySource::format(SCHEME, authority, path, endpoint.as_ref().map_or(&[], |e| &e[..]))
     }
 
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
@@ -488,6 +489,34 @@ mod tests {
 
     fn from_uri(uri: &str) -> Result<GcpProvider, ProviderError> {
         GcpProvider::from_source(&KeySource::parse(uri)?)
+    }
+
+    #[test]
+    fn source_reads_back_the_same_secret_and_endpoint_whatever_the_endpoint() {
+        for name in [
+            "projects/p/secrets/s",
+            "projects/my-p.1/locations/europe-west1/secrets/A_b-c.d",
+        ] {
+            for path in ["", "/v1", "/a b", "/100%", "/x?y=z&w=v+u#f", "/é"] {
+                let endpoint = format!("http://127.0.0.1:8085{path}");
+                let provider = GcpProvider::new(name).unwrap().with_endpoint(&endpoint).unwrap();
+                let shown = provider.source();
+                let again = from_uri(&shown).unwrap_or_else(|e| panic!("{shown}: {e}"));
+                assert_eq!(again.secret().as_str(), name, "{shown}");
+                assert_eq!(again.endpoint(), endpoint, "{shown}");
+                assert_eq!(again.source(), shown);
+            }
+            assert_eq!(
+                GcpProvider::new(name).unwrap().source(),
+                format!("gcp-sm://{name}")
+            );
+        }
+        assert_eq!(
+            from_uri("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085")
+                .unwrap()
+                .source(),
+            "gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085"
+        );
     }
 
     #[test]
