@@ -235,18 +235,18 @@ impl VaultProviderBuilder {
             ))
         })?;
 
-        let mut display = format!(
-            "vault://{}/{mount}/{path}?field={field}",
-            address
-                .trim_start_matches("https://")
-                .trim_start_matches("http://")
-        );
-        if address.starts_with("http://") {
-            display.push_str("&tls=false");
+        let (authority, tls) = match address.strip_prefix("http://") {
+            Some(rest) => (rest, false),
+            None => (address.trim_start_matches("https://"), true),
+        };
+        let mut params = vec![("field", field.as_str())];
+        if !tls {
+            params.push(("tls", "false"));
         }
         if let Some(namespace) = &namespace {
-            display.push_str(&format!("&namespace={namespace}"));
+            params.push(("namespace", namespace));
         }
+        let display = KeySource::format("vault", authority, &format!("/{mount}/{path}"), &params);
         Ok(VaultProvider {
             inner: Arc::new(Inner {
                 session: Arc::new(Session::new(auth, Arc::new(connection))),
