@@ -216,12 +216,22 @@ impl AwsProviderBuilder {
                 "`field` is empty; name the JSON field that holds the key, or leave `field` out to use the whole secret",
             ));
         }
-        if let Some(endpoint) = &self.endpoint
-            && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
-        {
-            return Err(ProviderError::config(format!(
-                "endpoint `{endpoint}` must be an http:// or https:// URL"
-            )));
+        if let Some(endpoint) = &self.endpoint {
+            let Some(rest) = endpoint
+                .strip_prefix("https://")
+                .or_else(|| endpoint.strip_prefix("http://"))
+            else {
+                return Err(ProviderError::config(format!(
+                    "endpoint `{endpoint}` must be an http:// or https:// URL"
+                )));
+            };
+            if rest.split('/').next().is_some_and(|host| host.contains('@')) {
+                // Never echo the value: it holds credentials, which source() would show.
+                return Err(ProviderError::config(
+                    "the endpoint must not hold credentials (user:password@); give them with \
+                     `credentials` or the AWS environment",
+                ));
+            }
         }
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         if max_attempts == 0 {
@@ -890,10 +900,13 @@ mod tests {
             "aws-sm://?region=eu-west-1",
             "aws-sm://app?field=",
             "aws-sm://app?endpoint=localhost:4566",
+            "aws-sm://app?endpoint=http://user:pw-s3cr3t@localhost:4566",
         ] {
             let err = provider(uri).unwrap_err();
             assert_eq!(err.kind(), ProviderErrorKind::Config, "{uri}: {err}");
+            assert!(!err.to_string().contains("s3cr3t"), "{err}");
         }
+        assert!(provider("aws-sm://app?endpoint=http://localhost:4566/a@b").is_ok());
     }
 
     #[test]

@@ -124,13 +124,24 @@ impl DockerProvider {
     }
 
     /// Adds secrets whose keys follow the main secret's as fallbacks, in order.
+    ///
+    /// # Errors
+    /// [`Config`](keyroll_core::ProviderErrorKind::Config) for a name that is
+    /// not a secret name, or that holds a comma or starts or ends with white
+    /// space (the URI's `fallbacks=A,B` list could not say it).
     pub fn with_fallbacks<I>(mut self, names: I) -> Result<Self, ProviderError>
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
         for name in names {
-            self.fallbacks.push(checked_name(name.into())?);
+            let name = checked_name(name.into())?;
+            if name.contains(',') || name.trim() != name {
+                return Err(ProviderError::config(format!(
+                    "`{name}`: a fallback secret name cannot hold a comma or start or end with white space"
+                )));
+            }
+            self.fallbacks.push(name);
         }
         Ok(self)
     }
@@ -259,6 +270,17 @@ mod tests {
 
     fn from_uri(uri: &str) -> DockerProvider {
         DockerProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn fallback_names_the_uri_list_cannot_say_are_refused() {
+        for name in ["a,b", " a", "a\t", ","] {
+            let error = DockerProvider::new("key")
+                .unwrap()
+                .with_fallbacks([name])
+                .unwrap_err();
+            assert_eq!(error.kind(), keyroll_core::ProviderErrorKind::Config, "{name:?}");
+        }
     }
 
     #[test]
