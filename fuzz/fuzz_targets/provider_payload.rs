@@ -1,11 +1,13 @@
 //! What turns a store's answer into key material, without a live store:
 //! AWS `GetSecretValue` (`SecretString` or `SecretBinary`, the `?field=` JSON
 //! selection: `keyroll_aws::fuzzing`) and GCP `AccessSecretVersion` (the
-//! payload and its `dataCrc32c`: `keyroll_gcp::fuzzing`). The wrappers call
-//! the very functions the providers' `fetch` uses.
+//! payload and its `dataCrc32c`: `keyroll_gcp::fuzzing`) and Vault KV v2
+//! reads (the version's fields and metadata: `keyroll_vault::fuzzing`). The
+//! wrappers call the very functions the providers' `fetch` uses.
 //!
 //! Oracles: `serde_json` for the JSON field, the `crc32c` crate for
-//! checksums, the `base64` crate for the REST payload. Every store has one
+//! checksums, the `base64` crate for the REST payload, times the target
+//! formats itself for Vault's metadata. Every store has one
 //! variant of [`Case`]; add a variant (and its `check_*` function) for
 //! another store.
 
@@ -15,17 +17,19 @@ use arbitrary::Arbitrary;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyroll_aws::fuzzing as aws;
-use keyroll_core::{KeyMaterial, ProviderError, ProviderErrorKind};
+use keyroll_core::{KeyMaterial, KeyState, ProviderError, ProviderErrorKind};
 use keyroll_gcp::fuzzing as gcp;
+use keyroll_vault::fuzzing as vault;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One input: which store's answer, and how it is made.
 #[derive(Debug, Arbitrary)]
 enum Case {
     Aws(AwsCase),
     Gcp(GcpCase),
-    // Vault: added by the lead.
+    Vault(VaultCase),
 }
 
 #[derive(Debug, Arbitrary)]
@@ -98,6 +102,42 @@ enum Shape {
     NoData,
     /// No `payload` at all: an empty key, no checksum.
     NoPayload,
+}
+
+#[derive(Debug, Arbitrary)]
+enum VaultCase {
+    /// Arbitrary text as the read answer, read with an arbitrary field.
+    Json { text: String, field: String },
+    /// A well-formed answer: arbitrary fields and metadata.
+    Answer {
+        entries: Vec<(String, Leaf)>,
+        field: Pick,
+        /// The version's data is a JSON object of the entries, else `null`
+        /// (as for a deleted version) or an array of their values.
+        data: DataShape,
+        version: u64,
+        created: Moment,
+        deletion: Moment,
+        destroyed: bool,
+    },
+}
+
+#[derive(Debug, Arbitrary)]
+enum DataShape {
+    Object,
+    Null,
+    Array,
+}
+
+/// A `created_time` or `deletion_time`.
+#[derive(Debug, Arbitrary)]
+enum Moment {
+    /// `""`: none.
+    Empty,
+    /// RFC 3339 from seconds since 1970 (up to year 9999) and nanoseconds.
+    At(u64, u32),
+    /// Arbitrary text.
+    Text(String),
 }
 
 /// The (fixed, plain) names the errors may carry.
@@ -351,9 +391,152 @@ fn gcp_case(case: GcpCase) {
     }
 }
 
+/// The text Vault would send for `moment`, and the instant it means (the
+/// target's own formatting, or `time`'s reading of arbitrary text).
+fn moment_text(moment: Moment) -> (String, Option<SystemTime>) {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    match moment {
+        Moment::Empty => (String::new(), None),
+        Moment::At(seconds, nanos) => {
+            let seconds = seconds % 253_402_300_800;
+            let at = time::OffsetDateTime::from_unix_timestamp(seconds as i64).expect("in range")
+                + time::Duration::nanoseconds(i64::from(nanos % 1_000_000_000));
+            let text = at.format(rfc3339).expect("formats");
+            (
+                text,
+                Some(UNIX_EPOCH + Duration::new(seconds, nanos % 1_000_000_000)),
+            )
+        }
+        Moment::Text(text) => {
+            let at = time::OffsetDateTime::parse(&text, rfc3339)
+                .ok()
+                .map(SystemTime::from);
+            (text, at)
+        }
+    }
+}
+
+/// Checks `newest_version` on an answer whose JSON the target built, with
+/// every verdict known in advance.
+fn check_vault_answer(case: VaultCase) {
+    let VaultCase::Answer {
+        entries,
+        field,
+        data,
+        version,
+        created,
+        deletion,
+        destroyed,
+    } = case
+    else {
+        unreachable!("called for answers only")
+    };
+    let field = match field {
+        Pick::Entry(n) if !entries.is_empty() => entries[usize::from(n) % entries.len()].0.clone(),
+        Pick::Entry(_) => "key".to_owned(),
+        Pick::Other(name) => name,
+    };
+    let object: Map<String, Value> = entries.into_iter().map(|(k, v)| (k, leaf_value(v))).collect();
+    let data = match data {
+        DataShape::Object => Value::Object(object),
+        DataShape::Null => Value::Null,
+        DataShape::Array => Value::Array(object.into_iter().map(|(_, v)| v).collect()),
+    };
+    let (created_text, created_at) = moment_text(created);
+    let (deletion_text, deleted_at) = moment_text(deletion);
+    let answer = json!({
+        "data": data,
+        "metadata": {
+            "created_time": created_text,
+            "custom_metadata": null,
+            "deletion_time": deletion_text,
+            "destroyed": destroyed,
+            "version": version,
+        }
+    });
+    let (mut candidates, mut names) = (Vec::new(), vec![field.clone()]);
+    strings_of(&answer["data"], &mut candidates, &mut names);
+
+    let before = SystemTime::now();
+    let result = vault::newest_version(answer.to_string().as_bytes(), &field);
+    let after = SystemTime::now();
+    if deleted_at.is_some_and(|at| at > before && at <= after) {
+        return; // deleted during the call: either verdict is right
+    }
+    let deleted = destroyed || deleted_at.is_some_and(|at| at <= before);
+    let key = match &answer["data"] {
+        Value::Object(fields) => fields
+            .get(&field)
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty()),
+        _ => None,
+    };
+    match (result, deleted, key) {
+        (Ok(None), true, _) => {}
+        (Ok(Some(reported)), false, Some(key)) => {
+            assert_eq!(reported.id, version.to_string());
+            assert_eq!(reported.state, KeyState::Enabled);
+            assert_eq!(reported.created, created_at);
+            assert_eq!(reported.expires, deleted_at);
+            assert_material(&reported.material, key.as_bytes(), &candidates);
+            assert_no_leak(&format!("{reported:?}"), &candidates, &names);
+        }
+        (Err(error), false, None) => assert_error_hides(&error, &candidates, &names),
+        (result, deleted, key) => panic!(
+            "newest_version gave {:?} for a version {} with {}",
+            result.map(|v| v.map(|v| v.id)),
+            if deleted {
+                "deleted or destroyed"
+            } else {
+                "enabled"
+            },
+            if key.is_some() {
+                "a key in the field"
+            } else {
+                "no key in the field"
+            }
+        ),
+    }
+}
+
+fn vault_case(case: VaultCase) {
+    match case {
+        VaultCase::Json { text, field } => {
+            let (mut candidates, mut names) = (Vec::new(), vec![field.clone()]);
+            match serde_json::from_str::<Value>(&text) {
+                Ok(doc) => strings_of(&doc, &mut candidates, &mut names),
+                Err(_) => tokens(&text, &mut candidates),
+            }
+            match vault::newest_version(text.as_bytes(), &field) {
+                Ok(Some(reported)) => {
+                    // A reported key is the field's string, with the version's number.
+                    let doc: Value = serde_json::from_str(&text).expect("it was parsed, so it is JSON");
+                    let key = doc["data"][field.as_str()]
+                        .as_str()
+                        .expect("the field is a string");
+                    assert!(!key.is_empty());
+                    assert_eq!(reported.id, doc["metadata"]["version"].to_string());
+                    assert_material(&reported.material, key.as_bytes(), &candidates);
+                }
+                Ok(None) => {
+                    let doc: Value = serde_json::from_str(&text).expect("it was parsed, so it is JSON");
+                    let meta = &doc["metadata"];
+                    assert!(
+                        meta["destroyed"] == Value::Bool(true) || meta["deletion_time"] != json!(""),
+                        "only a deleted or destroyed version is left out"
+                    );
+                }
+                Err(error) => assert_error_hides(&error, &candidates, &names),
+            }
+        }
+        answer => check_vault_answer(answer),
+    }
+}
+
 fuzz_target!(|case: Case| {
     match case {
         Case::Aws(case) => aws_case(case),
         Case::Gcp(case) => gcp_case(case),
+        Case::Vault(case) => vault_case(case),
     }
 });
