@@ -179,6 +179,30 @@ impl OpenBao {
         process::read_log(self.log.path())
     }
 
+    /// The unseal key the dev server prints in its banner. The banner comes
+    /// after the "started" line that readiness waits for, so this waits for
+    /// it (up to 10 s).
+    ///
+    /// # Panics
+    /// When the server has not printed it by then.
+    pub fn unseal_key(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if let Some(key) = log
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("Unseal Key: "))
+            {
+                return key.trim().to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the dev server printed no unseal key; its log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The audit log: one JSON line per request and response (secrets HMACed,
     /// paths in clear), to count what a client really asked for.
     pub fn audit_log(&self) -> String {

@@ -54,16 +54,6 @@ fn seeded() -> Option<OpenBao> {
     Some(bao)
 }
 
-/// The unseal key the dev server printed when it started.
-fn unseal_key(bao: &OpenBao) -> String {
-    bao.log()
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Unseal Key: "))
-        .expect("the dev server prints its unseal key")
-        .trim()
-        .to_owned()
-}
-
 /// Deletes (soft) version `version` of `secret/app`: what an operator does
 /// with a bad version. Vault reports it deleted; keyroll never reads it again.
 fn delete_version(bao: &OpenBao, version: u64) {
@@ -106,7 +96,7 @@ async fn a_sealed_server_at_startup_fails_the_start_within_the_startup_timeout_a
 async fn a_sealed_server_answers_503_and_the_last_keys_serve_until_it_is_unsealed() {
     let Some(bao) = seeded() else { return };
     let refresher = start(builder(&bao, "app").build().unwrap()).await;
-    let key = unseal_key(&bao);
+    let key = bao.unseal_key();
     ride_out(
         "vault sealed (503)",
         &refresher,
@@ -305,7 +295,7 @@ async fn with_a_stale_limit_the_keys_fail_closed_after_it_and_reopen_when_the_st
     assert_eq!(unlimited.status().health, Health::Degraded);
     assert_eq!(serving.verify(&serving_token).unwrap().value, "user=7");
 
-    bao.bao(&["operator", "unseal", &unseal_key(&bao)]);
+    bao.bao(&["operator", "unseal", &bao.unseal_key()]);
     let unsealed = Instant::now();
     wait_until("the limited refresher reopens", || {
         limited.status().health == Health::Healthy
@@ -351,7 +341,7 @@ async fn a_store_down_at_startup_starts_degraded_on_the_break_glass_keys_and_swi
     let token = signer.sign("user=7");
     assert_eq!(signer.verify(&token).unwrap().key.id.as_ref(), "break-glass");
 
-    bao.bao(&["operator", "unseal", &unseal_key(&bao)]);
+    bao.bao(&["operator", "unseal", &bao.unseal_key()]);
     let unsealed = Instant::now();
     wait_until("the store's keys replace the break-glass keys", || {
         refresher.status().health == Health::Healthy && refresher.keyring().load().signing_key().id() == "1"
