@@ -63,6 +63,21 @@ async fn seeded(what: &str) -> Option<(Moto, String)> {
     Some((moto, secret))
 }
 
+/// Rides out `fault` at a proxy between the provider and moto (a fresh
+/// secret named after `what`); see [`faults::ride_out_behind`].
+async fn behind_a_proxy(what: &str, name: &str, fault: Fault, reason: &str) {
+    let Some((moto, secret)) = seeded(what).await else {
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.endpoint()).await;
+    let refresher = start(quick(
+        provider_builder(&moto, &secret).endpoint_url(proxy.address()),
+    ))
+    .await;
+    faults::ride_out_behind(name, &refresher, &proxy, fault, reason, bound()).await;
+    refresher.shutdown().await;
+}
+
 /// Stages `value` as `AWSPENDING` (what a rotation's `createSecret` step
 /// does) and returns its version id.
 async fn stage_pending(moto: &Moto, secret: &str, value: &str) -> String {
@@ -121,90 +136,40 @@ async fn a_dead_store_at_startup_fails_the_start_within_the_startup_timeout_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_500_in_front_of_the_store_keeps_the_last_keys() {
-    let Some((moto, secret)) = seeded("http500").await else {
-        return;
-    };
-    let proxy = FaultProxy::start(&moto.endpoint()).await;
-    let refresher = start(quick(
-        provider_builder(&moto, &secret).endpoint_url(proxy.address()),
-    ))
-    .await;
-    ride_out(
+    behind_a_proxy(
+        "http500",
         "aws behind a proxy answering 500",
-        &refresher,
-        async || proxy.set(Fault::Status(500)),
+        Fault::Status(500),
         "HTTP 500",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
     )
     .await;
-    refresher.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_store_times_out_and_the_last_keys_serve_until_it_answers() {
-    let Some((moto, secret)) = seeded("hung").await else {
-        return;
-    };
-    let proxy = FaultProxy::start(&moto.endpoint()).await;
-    let refresher = start(quick(
-        provider_builder(&moto, &secret).endpoint_url(proxy.address()),
-    ))
-    .await;
-    ride_out(
-        "aws hung",
-        &refresher,
-        async || proxy.set(Fault::Hang),
-        "no answer in time",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
-    )
-    .await;
-    refresher.shutdown().await;
+    behind_a_proxy("hung", "aws hung", Fault::Hang, "no answer in time").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_closed_without_an_answer_keep_the_last_keys() {
-    let Some((moto, secret)) = seeded("closed").await else {
-        return;
-    };
-    let proxy = FaultProxy::start(&moto.endpoint()).await;
-    let refresher = start(quick(
-        provider_builder(&moto, &secret).endpoint_url(proxy.address()),
-    ))
-    .await;
-    ride_out(
+    behind_a_proxy(
+        "closed",
         "aws connections closed",
-        &refresher,
-        async || proxy.set(Fault::Close),
+        Fault::Close,
         "store unavailable",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
     )
     .await;
-    refresher.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_answer_is_refused_and_the_last_keys_serve() {
-    let Some((moto, secret)) = seeded("garbled").await else {
-        return;
-    };
-    let proxy = FaultProxy::start(&moto.endpoint()).await;
-    let refresher = start(quick(
-        provider_builder(&moto, &secret).endpoint_url(proxy.address()),
-    ))
-    .await;
-    ride_out(
+    behind_a_proxy(
+        "garbled",
         "aws answer garbled",
-        &refresher,
-        async || proxy.set(Fault::CorruptBody),
+        Fault::CorruptBody,
         "malformed answer",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
     )
     .await;
-    refresher.shutdown().await;
 }
 
 /// A weak key staged as `AWSPENDING` (it would sign once promoted) refuses the

@@ -63,6 +63,16 @@ async fn seeded() -> SecretManagerServer {
     server
 }
 
+/// Rides out `fault` at a proxy between the provider and a seeded server;
+/// see [`faults::ride_out_behind`].
+async fn behind_a_proxy(name: &str, fault: Fault, reason: &str) {
+    let server = seeded().await;
+    let proxy = FaultProxy::start(&server.endpoint()).await;
+    let refresher = start(provider_at(&proxy.address())).await;
+    faults::ride_out_behind(name, &refresher, &proxy, fault, reason, bound()).await;
+    refresher.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unavailable_store_at_startup_fails_the_start_within_the_startup_timeout_and_says_why() {
     let server = seeded().await;
@@ -106,70 +116,27 @@ async fn a_store_answering_503_keeps_the_last_keys_until_it_is_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_http_500_in_front_of_the_store_keeps_the_last_keys() {
-    let server = seeded().await;
-    let proxy = FaultProxy::start(&server.endpoint()).await;
-    let refresher = start(provider_at(&proxy.address())).await;
-    ride_out(
+    behind_a_proxy(
         "gcp behind a proxy answering 500",
-        &refresher,
-        async || proxy.set(Fault::Status(500)),
+        Fault::Status(500),
         "store unavailable",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
     )
     .await;
-    refresher.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hung_store_times_out_and_the_last_keys_serve_until_it_answers() {
-    let server = seeded().await;
-    let proxy = FaultProxy::start(&server.endpoint()).await;
-    let refresher = start(provider_at(&proxy.address())).await;
-    ride_out(
-        "gcp hung",
-        &refresher,
-        async || proxy.set(Fault::Hang),
-        "store unavailable",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
-    )
-    .await;
-    refresher.shutdown().await;
+    behind_a_proxy("gcp hung", Fault::Hang, "store unavailable").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_closed_without_an_answer_keep_the_last_keys() {
-    let server = seeded().await;
-    let proxy = FaultProxy::start(&server.endpoint()).await;
-    let refresher = start(provider_at(&proxy.address())).await;
-    ride_out(
-        "gcp connections closed",
-        &refresher,
-        async || proxy.set(Fault::Close),
-        "store unavailable",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
-    )
-    .await;
-    refresher.shutdown().await;
+    behind_a_proxy("gcp connections closed", Fault::Close, "store unavailable").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_malformed_answer_is_refused_and_the_last_keys_serve() {
-    let server = seeded().await;
-    let proxy = FaultProxy::start(&server.endpoint()).await;
-    let refresher = start(provider_at(&proxy.address())).await;
-    ride_out(
-        "gcp answer garbled",
-        &refresher,
-        async || proxy.set(Fault::CorruptBody),
-        "invalid key data",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
-    )
-    .await;
-    refresher.shutdown().await;
+    behind_a_proxy("gcp answer garbled", Fault::CorruptBody, "invalid key data").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -444,6 +444,31 @@ pub async fn ride_out(
     }
 }
 
+/// [`ride_out`] of `fault`, switched on at `proxy` (which stands between the
+/// refresher's provider and its store) and repaired by switching the proxy
+/// back to [`Fault::PassThrough`].
+///
+/// # Panics
+/// As [`ride_out`].
+pub async fn ride_out_behind(
+    name: &str,
+    refresher: &Refresher,
+    proxy: &FaultProxy,
+    fault: Fault,
+    reason: &str,
+    bound: Duration,
+) -> RideOut {
+    ride_out(
+        name,
+        refresher,
+        async || proxy.set(fault),
+        reason,
+        async || proxy.set(Fault::PassThrough),
+        bound,
+    )
+    .await
+}
+
 async fn wait_for(name: &str, what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {

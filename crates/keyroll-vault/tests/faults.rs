@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use common::{MOUNT, builder, put, read_only_policy, token};
 use keyroll_core::{Health, KeyMaterial, KeySet, Refresher, RefresherBuilder, Signer, VerifyError};
 use keyroll_testkit::conformance::strong_key;
-use keyroll_testkit::faults::{self, Fault, FaultProxy, ride_out};
+use keyroll_testkit::faults::{self, Fault, FaultProxy, RideOut, ride_out};
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider};
 
@@ -52,6 +52,17 @@ fn seeded() -> Option<OpenBao> {
     let bao = OpenBao::start()?;
     put(&bao, "app", &strong_key());
     Some(bao)
+}
+
+/// Rides out `fault` at a proxy between the provider and a seeded server;
+/// see [`faults::ride_out_behind`]. `None` when OpenBao is not installed.
+async fn behind_a_proxy(name: &str, fault: Fault, reason: &str) -> Option<RideOut> {
+    let bao = seeded()?;
+    let proxy = FaultProxy::start(&bao.address()).await;
+    let refresher = start(builder(&bao, "app").address(proxy.address()).build().unwrap()).await;
+    let outcome = faults::ride_out_behind(name, &refresher, &proxy, fault, reason, bound()).await;
+    refresher.shutdown().await;
+    Some(outcome)
 }
 
 /// Deletes (soft) version `version` of `secret/app`: what an operator does
@@ -133,54 +144,24 @@ async fn a_hung_server_times_out_and_the_last_keys_serve_until_it_answers_again(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_http_500_in_front_of_vault_keeps_the_last_keys() {
-    let Some(bao) = seeded() else { return };
-    let proxy = FaultProxy::start(&bao.address()).await;
-    let refresher = start(builder(&bao, "app").address(proxy.address()).build().unwrap()).await;
-    ride_out(
+    behind_a_proxy(
         "vault behind a proxy answering 500",
-        &refresher,
-        async || proxy.set(Fault::Status(500)),
+        Fault::Status(500),
         "HTTP 500",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
     )
     .await;
-    refresher.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_closed_without_an_answer_keep_the_last_keys() {
-    let Some(bao) = seeded() else { return };
-    let proxy = FaultProxy::start(&bao.address()).await;
-    let refresher = start(builder(&bao, "app").address(proxy.address()).build().unwrap()).await;
-    ride_out(
-        "vault connections closed",
-        &refresher,
-        async || proxy.set(Fault::Close),
-        "cannot reach Vault",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
-    )
-    .await;
-    refresher.shutdown().await;
+    behind_a_proxy("vault connections closed", Fault::Close, "cannot reach Vault").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_malformed_answer_is_refused_and_the_last_keys_serve() {
-    let Some(bao) = seeded() else { return };
-    let proxy = FaultProxy::start(&bao.address()).await;
-    let refresher = start(builder(&bao, "app").address(proxy.address()).build().unwrap()).await;
-    let outcome = ride_out(
-        "vault answer garbled",
-        &refresher,
-        async || proxy.set(Fault::CorruptBody),
-        "KV v2",
-        async || proxy.set(Fault::PassThrough),
-        bound(),
-    )
-    .await;
-    assert!(outcome.last_error.starts_with("invalid key data"), "{outcome:?}");
-    refresher.shutdown().await;
+    if let Some(outcome) = behind_a_proxy("vault answer garbled", Fault::CorruptBody, "KV v2").await {
+        assert!(outcome.last_error.starts_with("invalid key data"), "{outcome:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
