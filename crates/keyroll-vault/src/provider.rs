@@ -311,7 +311,7 @@ impl VaultProvider {
     }
 
     fn what(&self, action: &str) -> String {
-        format!("{action} {}/{}", self.inner.mount, self.inner.path)
+        format!("{action} {}", self.secret())
     }
 
     /// Runs one Vault request with a valid token; on 403 gets a new token
@@ -431,10 +431,10 @@ impl VaultProvider {
                 return Err(ProviderError::new(
                     keyroll_core::ProviderErrorKind::Conflict,
                     format!(
-                        "{}/{} changed while rotating: version {expected} is no longer the newest (check-and-set \
+                        "{} changed while rotating: version {expected} is no longer the newest (check-and-set \
                      refused the write), so someone else rotated at the same time. Nothing was written; look \
                      at the newest version, then rotate again if still needed",
-                        inner.mount, inner.path
+                        self.secret()
                     ),
                 ));
             }
@@ -462,6 +462,7 @@ impl VaultProvider {
         self.inner.last.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// `MOUNT/PATH`, for messages.
     fn secret(&self) -> String {
         format!("{}/{}", self.inner.mount, self.inner.path)
     }
@@ -579,8 +580,8 @@ impl VaultProvider {
         let Some(newest) = newest.filter(|_| !versions.is_empty()) else {
             *self.last() = None;
             return Err(ProviderError::not_found(format!(
-                "{}/{} has no versions",
-                inner.mount, inner.path
+                "{} has no versions",
+                self.secret()
             )));
         };
         let mut last = self.last();
