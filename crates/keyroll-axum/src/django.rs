@@ -1,15 +1,12 @@
 //! Django-compatible session cookies: the `signed_cookies` session backend.
 
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
 use keyroll_core::Verified;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tower_cookies::Cookies;
 
+use crate::CookieRejection;
 use crate::keys::{CookieKeys, CookieKind, should_reissue};
-use crate::signed::parts;
-use crate::{CookieRejection, MissingCookieLayer};
 
 /// The session cookie of Django's `signed_cookies` session backend
 /// (`SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"`),
@@ -44,25 +41,12 @@ pub struct DjangoSession {
     keys: CookieKeys,
 }
 
-impl<S> FromRequestParts<S> for DjangoSession
-where
-    S: Send + Sync,
-    CookieKeys: FromRef<S>,
-{
-    type Rejection = MissingCookieLayer;
-
-    async fn from_request_parts(req: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (cookies, keys) = parts(req, state).await?;
-        Ok(Self { cookies, keys })
-    }
-}
+cookie_extractor!(
+    DjangoSession,
+    "The Django session of `cookies` (for use outside an extractor)."
+);
 
 impl DjangoSession {
-    /// The Django session of `cookies` (for use outside an extractor).
-    pub fn new(cookies: Cookies, keys: CookieKeys) -> Self {
-        Self { cookies, keys }
-    }
-
     /// The session data, or `None` when there is no valid session cookie
     /// (Django then starts an empty session). When a superseded key
     /// verified it, the cookie is saved again with the current key in this

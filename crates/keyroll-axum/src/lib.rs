@@ -61,6 +61,39 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The axum extractor and the constructor of a cookie type holding the
+/// request's `cookies` (from the [`CookieManagerLayer`]) and the state's `keys`.
+macro_rules! cookie_extractor {
+    ($jar:ident, $new_doc:literal) => {
+        impl<S> axum::extract::FromRequestParts<S> for $jar
+        where
+            S: Send + Sync,
+            crate::CookieKeys: axum::extract::FromRef<S>,
+        {
+            type Rejection = crate::MissingCookieLayer;
+
+            async fn from_request_parts(
+                req: &mut axum::http::request::Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                let cookies = req
+                    .extensions
+                    .get::<tower_cookies::Cookies>()
+                    .cloned()
+                    .ok_or(crate::MissingCookieLayer)?;
+                Ok(Self::new(cookies, axum::extract::FromRef::from_ref(state)))
+            }
+        }
+
+        impl $jar {
+            #[doc = $new_doc]
+            pub fn new(cookies: tower_cookies::Cookies, keys: crate::CookieKeys) -> Self {
+                Self { cookies, keys }
+            }
+        }
+    };
+}
+
 mod django;
 mod health;
 mod keys;

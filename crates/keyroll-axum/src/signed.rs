@@ -1,27 +1,10 @@
 //! The signed and private cookie extractors.
 
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
 use keyroll_core::Verified;
 use tower_cookies::{Cookie, Cookies};
 
+use crate::CookieRejection;
 use crate::keys::{CookieKeys, CookieKind, should_reissue};
-use crate::{CookieRejection, MissingCookieLayer};
-
-pub(crate) async fn parts<S>(
-    parts: &mut Parts,
-    state: &S,
-) -> Result<(Cookies, CookieKeys), MissingCookieLayer>
-where
-    CookieKeys: FromRef<S>,
-{
-    let cookies = parts
-        .extensions
-        .get::<Cookies>()
-        .cloned()
-        .ok_or(MissingCookieLayer)?;
-    Ok((cookies, CookieKeys::from_ref(state)))
-}
 
 /// Signed cookies verified against every accepted key of a live keyring, and
 /// re-issued with the current key when an old one verified.
@@ -55,25 +38,12 @@ pub struct SignedCookies {
     keys: CookieKeys,
 }
 
-impl<S> FromRequestParts<S> for SignedCookies
-where
-    S: Send + Sync,
-    CookieKeys: FromRef<S>,
-{
-    type Rejection = MissingCookieLayer;
-
-    async fn from_request_parts(req: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (cookies, keys) = parts(req, state).await?;
-        Ok(Self { cookies, keys })
-    }
-}
+cookie_extractor!(
+    SignedCookies,
+    "The signed cookies of `cookies` (for use outside an extractor)."
+);
 
 impl SignedCookies {
-    /// The signed cookies of `cookies` (for use outside an extractor).
-    pub fn new(cookies: Cookies, keys: CookieKeys) -> Self {
-        Self { cookies, keys }
-    }
-
     /// The verified value of cookie `name`, or `None` when it is absent or
     /// does not verify. When a superseded key verified it, the cookie is set
     /// again in this response, signed with the current key and keeping its
@@ -131,25 +101,12 @@ pub struct PrivateCookies {
     keys: CookieKeys,
 }
 
-impl<S> FromRequestParts<S> for PrivateCookies
-where
-    S: Send + Sync,
-    CookieKeys: FromRef<S>,
-{
-    type Rejection = MissingCookieLayer;
-
-    async fn from_request_parts(req: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (cookies, keys) = parts(req, state).await?;
-        Ok(Self { cookies, keys })
-    }
-}
+cookie_extractor!(
+    PrivateCookies,
+    "The private cookies of `cookies` (for use outside an extractor)."
+);
 
 impl PrivateCookies {
-    /// The private cookies of `cookies` (for use outside an extractor).
-    pub fn new(cookies: Cookies, keys: CookieKeys) -> Self {
-        Self { cookies, keys }
-    }
-
     /// The decrypted value of cookie `name`, or `None` when it is absent or
     /// does not decrypt. When a superseded key decrypted it, the cookie is
     /// set again in this response, encrypted with the current key and
