@@ -303,14 +303,7 @@ impl OpenBao {
     /// # Panics
     /// When the command fails; the message carries its stderr.
     pub fn bao(&self, args: &[&str]) -> String {
-        let output = self.bao_output(args);
-        assert!(
-            output.status.success(),
-            "bao {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("bao prints UTF-8")
+        succeeded(args, self.bao_output(args))
     }
 
     /// Runs the `bao` CLI with `stdin` as its standard input (policies,
@@ -332,20 +325,24 @@ impl OpenBao {
             .expect("piped stdin")
             .write_all(stdin.as_bytes())
             .expect("write bao stdin");
-        let output = child.wait_with_output().expect("bao finishes");
-        assert!(
-            output.status.success(),
-            "bao {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("bao prints UTF-8")
+        succeeded(args, child.wait_with_output().expect("bao finishes"))
     }
 
     /// The path of the `bao` binary this server runs.
     pub fn binary_path(&self) -> &Path {
         &self.binary
     }
+}
+
+/// The stdout of a `bao` run that must have succeeded.
+fn succeeded(args: &[&str], output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "bao {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("bao prints UTF-8")
 }
 
 impl Drop for OpenBao {
