@@ -33,6 +33,20 @@ fn app_role(bao: &OpenBao, ttl: &str, max_ttl: &str) -> (String, String) {
     (role_id.trim().to_owned(), secret_id.trim().to_owned())
 }
 
+/// A provider for `secret/app`, which gets a strong key, logging in with
+/// the AppRole of [`app_role`] by value.
+fn app_role_provider(bao: &OpenBao, ttl: &str, max_ttl: &str) -> VaultProvider {
+    put(bao, "app", &strong_key());
+    let (role_id, secret_id) = app_role(bao, ttl, max_ttl);
+    builder(bao, "app")
+        .auth(Auth::app_role(
+            Credential::value(role_id),
+            Credential::value(secret_id),
+        ))
+        .build()
+        .unwrap()
+}
+
 /// How many logins the AppRole method has served.
 fn logins(bao: &OpenBao) -> usize {
     bao.requests_for("auth/approle/login")
@@ -143,15 +157,7 @@ async fn a_short_lived_token_is_renewed_before_it_expires() {
 #[tokio::test(flavor = "multi_thread")]
 async fn app_role_logs_in_again_when_the_token_reaches_its_max_ttl() {
     let Some(bao) = OpenBao::start() else { return };
-    put(&bao, "app", &strong_key());
-    let (role_id, secret_id) = app_role(&bao, "2s", "4s");
-    let provider = builder(&bao, "app")
-        .auth(Auth::app_role(
-            Credential::value(role_id),
-            Credential::value(secret_id),
-        ))
-        .build()
-        .unwrap();
+    let provider = app_role_provider(&bao, "2s", "4s");
     provider.fetch().await.unwrap();
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -166,15 +172,7 @@ async fn app_role_logs_in_again_when_the_token_reaches_its_max_ttl() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_login_token_is_replaced_by_one_new_login() {
     let Some(bao) = OpenBao::start() else { return };
-    put(&bao, "app", &strong_key());
-    let (role_id, secret_id) = app_role(&bao, "1h", "4h");
-    let provider = builder(&bao, "app")
-        .auth(Auth::app_role(
-            Credential::value(role_id),
-            Credential::value(secret_id),
-        ))
-        .build()
-        .unwrap();
+    let provider = app_role_provider(&bao, "1h", "4h");
     provider.fetch().await.unwrap();
     bao.bao(&["token", "revoke", "-mode=path", "auth/approle/login"]);
     provider.fetch().await.expect("a new login after the 403");
