@@ -2,34 +2,18 @@
 //! `cryptography` 48's `Fernet`/`MultiFernet`, and django-fernet-fields' HKDF
 //! key derivation (`fernet_fields/hkdf.py`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
-use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring, Role};
+use std::time::{Duration, UNIX_EPOCH};
+
+use common::rotated_set;
+use keyroll_core::{KeyMaterial, KeySet, Keyring, Role};
 use keyroll_fernet::{Derive, Encrypter, generate_key, hkdf_fernet_key};
 use keyroll_testkit::python::{python_with, run_python};
 use serde_json::{Value, json};
 
 fn text(key: &KeyMaterial) -> &str {
     std::str::from_utf8(key.expose_secret()).unwrap()
-}
-
-/// `v2` current, `v1` fallback: the set after one rotation.
-fn rotated_set(v2: &KeyMaterial, v1: &KeyMaterial) -> KeySet {
-    let now = SystemTime::now();
-    KeySet::new(
-        vec![
-            KeyEntry::new("v2", v2.clone(), Some(now - Duration::from_secs(1)), None, None),
-            KeyEntry::new(
-                "v1",
-                v1.clone(),
-                Some(UNIX_EPOCH),
-                Some(now - Duration::from_secs(1)),
-                None,
-            ),
-        ],
-        now,
-    )
-    .unwrap()
 }
 
 /// Runs `code` with one JSON document as argument and parses its JSON output.

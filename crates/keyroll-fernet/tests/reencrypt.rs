@@ -1,31 +1,15 @@
 //! Streaming bulk re-encryption: every line is written, and counted.
 
+mod common;
+
 use std::io::{self, Write};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
-use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring, Role};
+use common::rotated_set;
+use keyroll_core::{KeyMaterial, KeySet, Keyring, Role};
 use keyroll_fernet::{DecryptError, Derive, Encrypter, ReencryptCounts, ReencryptError, generate_key};
-
-/// `v2` current, `v1` fallback.
-fn rotated_set(v2: &KeyMaterial, v1: &KeyMaterial) -> KeySet {
-    let now = SystemTime::now();
-    KeySet::new(
-        vec![
-            KeyEntry::new("v2", v2.clone(), Some(now - Duration::from_secs(1)), None, None),
-            KeyEntry::new(
-                "v1",
-                v1.clone(),
-                Some(UNIX_EPOCH),
-                Some(now - Duration::from_secs(1)),
-                None,
-            ),
-        ],
-        now,
-    )
-    .unwrap()
-}
 
 fn only(id: &str, key: &KeyMaterial) -> Encrypter {
     Encrypter::new(Keyring::new(KeySet::single(id, key.clone())), Derive::Raw).unwrap()
