@@ -5,10 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{admin, create, policy, provider, refresher, unique_name, wait_until};
+use common::{admin, create, policy, provider, refresher, unique_name};
 use keyroll_core::{Health, Signer};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::moto::Moto;
+use keyroll_testkit::wait_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_keeps_the_last_good_keys_and_recovers_after_restart() {

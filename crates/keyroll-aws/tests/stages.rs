@@ -5,10 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{admin, create, policy, provider, put, refresher, unique_name, wait_until};
+use common::{admin, create, policy, provider, put, refresher, unique_name};
 use keyroll_core::{KeyMaterial, KeyProvider, KeyVersion, Refresher, Role, Signer, Stage};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::moto::Moto;
+use keyroll_testkit::wait_until;
 
 fn find<'a>(versions: &'a [KeyVersion], id: &str) -> &'a KeyVersion {
     versions

@@ -5,10 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{provider, refresher, server_with, signs_with, wait_until};
+use common::{provider, refresher, server_with, signs_with};
 use keyroll_core::{Health, KeyProvider, ProviderErrorKind, Signer};
 use keyroll_gcp::GcpProvider;
 use keyroll_testkit::conformance::strong_key;
+use keyroll_testkit::wait_until;
 
 const SECRET: &str = "projects/keyroll-test/secrets/app-key";
 

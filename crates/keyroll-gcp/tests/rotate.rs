@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{provider, refresher, server_with, signs_with, wait_until};
+use common::{provider, refresher, server_with, signs_with};
 use keyroll_core::{KeyMaterial, KeyProvider, KeyState, ProviderErrorKind, Signer, VerifyError};
 use keyroll_testkit::conformance::strong_key;
+use keyroll_testkit::wait_until;
 
 const SECRET: &str = "projects/keyroll-test/secrets/app-key";
 

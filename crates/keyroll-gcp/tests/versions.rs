@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{accesses, provider, refresher, server_with, signs_with, wait_until};
+use common::{accesses, provider, refresher, server_with, signs_with};
 use keyroll_core::{Health, KeyProvider, KeyState, ProviderErrorKind, Signer};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::gcp::VersionState;
+use keyroll_testkit::wait_until;
 
 const SECRET: &str = "projects/keyroll-test/secrets/app-key";
 

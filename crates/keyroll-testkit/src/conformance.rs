@@ -258,7 +258,7 @@ pub async fn refresher_follows_a_rotation(store: &dyn TestStore) {
     let old_id = signer.verify(&before).expect("fresh token verifies").key.id;
 
     store.publish(&new).await;
-    wait_until("the new key signs", || signs_with(&refresher, &new)).await;
+    crate::wait_until_within(PATIENCE, "the new key signs", || signs_with(&refresher, &new)).await;
 
     let verified = signer
         .verify(&before)
@@ -294,7 +294,7 @@ pub async fn disabled_version_stops_verifying(store: &dyn TestStore) {
     let signer = Signer::new(refresher.keyring().clone()).with_salt("conformance");
     let token = signer.sign("signed with the key to disable");
     store.publish(&new).await;
-    wait_until("the new key signs", || signs_with(&refresher, &new)).await;
+    crate::wait_until_within(PATIENCE, "the new key signs", || signs_with(&refresher, &new)).await;
     assert!(
         signer.verify(&token).is_ok(),
         "before disabling, the superseded key still verifies"
@@ -312,7 +312,7 @@ pub async fn disabled_version_stops_verifying(store: &dyn TestStore) {
             "a disabled version must be reported disabled or not at all"
         );
     }
-    wait_until("the disabled key stops verifying", || {
+    crate::wait_until_within(PATIENCE, "the disabled key stops verifying", || {
         signer.verify(&token) == Err(VerifyError::UnknownKey)
     })
     .await;
@@ -365,7 +365,7 @@ pub async fn logs_never_contain_material(store: &dyn TestStore) {
     store.publish(&old).await;
     let refresher = start_refresher(store).await;
     store.publish(&new).await;
-    wait_until("the new key signs", || signs_with(&refresher, &new)).await;
+    crate::wait_until_within(PATIENCE, "the new key signs", || signs_with(&refresher, &new)).await;
     refresher.shutdown().await;
     let text = String::from_utf8_lossy(&lock_logs(logs)[start..]).into_owned();
     assert!(
@@ -496,15 +496,4 @@ fn is(version: &KeyVersion, key: &str) -> bool {
 
 fn position(versions: &[KeyVersion], key: &str) -> Option<usize> {
     versions.iter().position(|v| is(v, key))
-}
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "timed out after {PATIENCE:?} waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

@@ -469,15 +469,8 @@ pub async fn ride_out_behind(
     .await
 }
 
-async fn wait_for(name: &str, what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < GIVE_UP,
-            "{name}: timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn wait_for(name: &str, what: &str, done: impl FnMut() -> bool) {
+    crate::wait_until_within(GIVE_UP, &format!("{what} ({name})"), done).await;
 }
 
 #[cfg(test)]

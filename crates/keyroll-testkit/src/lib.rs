@@ -14,6 +14,34 @@ pub mod openbao;
 mod process;
 pub mod python;
 
+use std::time::{Duration, Instant};
+
+/// How long [`wait_until`] waits.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Polls `done` every 10 ms until it holds.
+///
+/// # Panics
+/// When it does not hold within `patience`; the message says `what` was awaited.
+pub async fn wait_until_within(patience: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < patience,
+            "timed out after {patience:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// [`wait_until_within`] [`WAIT`].
+///
+/// # Panics
+/// When `done` does not hold within [`WAIT`].
+pub async fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_until_within(WAIT, what, done).await;
+}
+
 /// Installs `ring` as the process's default rustls crypto provider unless one
 /// is installed already. Test HTTP clients call it before they are built: in a
 /// whole-workspace build reqwest gets rustls without a provider of its own.

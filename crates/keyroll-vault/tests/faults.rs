@@ -23,6 +23,7 @@ use keyroll_core::{Health, KeyMaterial, KeySet, Refresher, RefresherBuilder, Sig
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::faults::{self, Fault, FaultProxy, RideOut, ride_out};
 use keyroll_testkit::openbao::OpenBao;
+use keyroll_testkit::wait_until;
 use keyroll_vault::{Auth, Credential, VaultProvider};
 
 /// The providers' request timeout.
@@ -339,15 +340,4 @@ async fn a_store_down_at_startup_starts_degraded_on_the_break_glass_keys_and_swi
          {switched_after:?} after the unseal"
     );
     refresher.shutdown().await;
-}
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

@@ -9,17 +9,7 @@ use common::{builder, provider, put};
 use keyroll_core::{Health, KeyProvider, Policy, ProviderErrorKind, Refresher, Signer};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::openbao::OpenBao;
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use keyroll_testkit::wait_until;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_server_keeps_the_last_good_keys_and_a_restarted_one_is_followed() {

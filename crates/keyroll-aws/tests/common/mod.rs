@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
@@ -102,18 +102,6 @@ pub async fn refresher(provider: impl KeyProvider, policy: Policy) -> Refresher 
         .start()
         .await
         .expect("the refresher starts")
-}
-
-/// Waits (up to 15 s) until `done`.
-pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A secret in moto, rotated by putting AWSCURRENT versions: the store of

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each test file uses a part
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keyroll_core::{Policy, Refresher};
 use keyroll_gcp::GcpProvider;
@@ -44,18 +44,6 @@ pub fn signs_with(refresher: &Refresher, key: &str) -> bool {
         .material()
         .expose_secret()
         == key.as_bytes()
-}
-
-/// Polls `done` for up to 15 s.
-pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The `:access` calls the server has served so far.
