@@ -5,10 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{provider, refresher, server_with, signs_with};
+use common::{provider, refresher, server_with};
 use keyroll_core::{Health, KeyProvider, ProviderErrorKind, Signer};
 use keyroll_gcp::GcpProvider;
-use keyroll_testkit::conformance::strong_key;
+use keyroll_testkit::conformance::{signs_with, strong_key};
 use keyroll_testkit::wait_until;
 
 const SECRET: &str = "projects/keyroll-test/secrets/app-key";

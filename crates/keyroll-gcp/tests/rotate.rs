@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{provider, refresher, server_with, signs_with};
+use common::{provider, refresher, server_with};
 use keyroll_core::{KeyMaterial, KeyProvider, KeyState, ProviderErrorKind, Signer, VerifyError};
-use keyroll_testkit::conformance::strong_key;
+use keyroll_testkit::conformance::{signs_with, strong_key};
 use keyroll_testkit::wait_until;
 
 const SECRET: &str = "projects/keyroll-test/secrets/app-key";

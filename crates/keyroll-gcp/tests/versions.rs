@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{accesses, provider, refresher, server_with, signs_with};
+use common::{accesses, provider, refresher, server_with};
 use keyroll_core::{Health, KeyProvider, KeyState, ProviderErrorKind, Signer};
-use keyroll_testkit::conformance::strong_key;
+use keyroll_testkit::conformance::{signs_with, strong_key};
 use keyroll_testkit::gcp::VersionState;
 use keyroll_testkit::wait_until;
 

@@ -35,17 +35,6 @@ pub async fn refresher(provider: GcpProvider) -> Refresher {
         .expect("the refresher starts")
 }
 
-/// Whether `refresher` signs with `key` now.
-pub fn signs_with(refresher: &Refresher, key: &str) -> bool {
-    refresher
-        .keyring()
-        .load()
-        .signing_key()
-        .material()
-        .expose_secret()
-        == key.as_bytes()
-}
-
 /// The `:access` calls the server has served so far.
 pub fn accesses(server: &SecretManagerServer) -> Vec<String> {
     server
