@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Fernet keys, as Python's `Fernet.generate_key()` makes them. With
     // `Derive::Hkdf` any secret works instead (django-fernet-fields' derivation).
     let first = generate_key();
-    let keyring = Keyring::new(KeySet::single("2024-01", first.clone()));
+    let keyring = Keyring::new(KeySet::single("2024-01", first.clone()).unwrap());
     let encrypter = Encrypter::new(keyring.clone(), Derive::Raw)?;
 
     let column: Vec<String> = ["smtp-password", "stripe-api-key", "s3-secret"]

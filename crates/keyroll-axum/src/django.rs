@@ -29,7 +29,7 @@ use crate::keys::{CookieKeys, CookieKind, should_reissue};
 ///     let data = session.require()?.value;
 ///     Ok(format!("user {}", data.get("user").and_then(|u| u.as_str()).unwrap_or("?")))
 /// }
-/// # let keyring = keyroll_core::Keyring::new(keyroll_core::KeySet::single("v1", keyroll_core::KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+/// # let keyring = keyroll_core::Keyring::new(keyroll_core::KeySet::single("v1", keyroll_core::KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 /// let app: Router = Router::new()
 ///     .route("/me", get(me))
 ///     .layer(tower_cookies::CookieManagerLayer::new())

@@ -25,7 +25,8 @@ use tower_service::Service;
 pub struct Readiness {
     /// `healthy`, `degraded` (the last refresh failed; the last good keys
     /// keep serving) or `stale` (no successful refresh for longer than the
-    /// configured maximum).
+    /// configured maximum) or `stopped` (no refresher keeps the keys
+    /// current any more).
     pub status: &'static str,
     /// True only when `healthy`.
     pub ready: bool,
@@ -53,6 +54,7 @@ impl Readiness {
             Health::Healthy if max_staleness.is_some_and(|max| staleness > max) => "stale",
             Health::Healthy => "healthy",
             Health::Stale => "stale",
+            Health::Stopped => "stopped",
             _ => "degraded",
         };
         Self {

@@ -78,7 +78,7 @@ pub enum BuildError {
 /// use keyroll_core::{KeyMaterial, KeySet, Keyring};
 /// use keyroll_axum::CookieKeys;
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 /// let keys = CookieKeys::builder(keyring)
 ///     .salt("my-app")
 ///     .on_reissue(|r| println!("re-issued {} ({}), was verified by {}", r.name, r.kind, r.verified_by.id))
@@ -150,7 +150,7 @@ impl CookieKeysBuilder {
     /// ```
     /// use tower_cookies::Cookie;
     /// # use keyroll_core::{KeyMaterial, KeySet, Keyring};
-    /// # let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+    /// # let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
     /// // Plain-HTTP development server: no `Secure`.
     /// let keys = keyroll_axum::CookieKeys::builder(keyring)
     ///     .template(Cookie::build(("", "")).path("/").http_only(true).secure(false).build())

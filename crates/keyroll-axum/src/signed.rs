@@ -20,7 +20,7 @@ use crate::keys::{CookieKeys, CookieKind, should_reissue};
 /// use axum::{Router, routing::get};
 /// use keyroll_axum::{CookieKeys, CookieRejection, SignedCookies};
 /// # use keyroll_core::{KeyMaterial, KeySet, Keyring};
-/// # let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+/// # let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 ///
 /// async fn me(cookies: SignedCookies) -> Result<String, CookieRejection> {
 ///     Ok(format!("you are {}", cookies.require("session")?.value))

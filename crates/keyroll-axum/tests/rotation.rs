@@ -57,7 +57,7 @@ async fn reissued_cookie_verifies_with_the_new_key_only() {
         .unwrap();
 
     let with_only = |key: &str| {
-        let keyring = Keyring::new(KeySet::single("only", KeyMaterial::from(key)));
+        let keyring = Keyring::new(KeySet::single("only", KeyMaterial::from(key)).unwrap());
         CookieKeys::builder(keyring).salt("e2e").build().unwrap()
     };
     assert_eq!(

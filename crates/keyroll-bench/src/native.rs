@@ -38,7 +38,7 @@ pub fn signer(n: usize) -> Signer {
 
 /// A token signed by key `i` alone, with the same salt.
 pub fn token_of(i: usize) -> String {
-    Signer::new(Keyring::new(KeySet::single("k", key(i))))
+    Signer::new(Keyring::new(KeySet::single("k", key(i)).unwrap()))
         .with_salt("sessions")
         .sign(VALUE)
 }

@@ -35,7 +35,7 @@ fn keyring(n: usize) -> Keyring {
 
 /// A token signed by key `i` alone, with the same salt.
 fn token_of(i: usize) -> String {
-    Signer::new(Keyring::new(KeySet::single("k", key(i))))
+    Signer::new(Keyring::new(KeySet::single("k", key(i)).unwrap()))
         .with_salt("sessions")
         .sign(VALUE)
 }

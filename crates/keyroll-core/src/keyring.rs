@@ -2,7 +2,8 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Guard};
 use tokio::sync::watch;
@@ -23,7 +24,16 @@ pub struct Keyring {
 struct Shared {
     current: ArcSwap<KeySet>,
     generation: AtomicU64,
+    /// Forced closed: the signing key was revoked and nothing may replace it.
     closed: AtomicBool,
+    /// Milliseconds after `born` from which the keyring counts as closed
+    /// (the stale limit), `u64::MAX` for never. A deadline rather than a flag
+    /// set by the refresher, so the limit applies even when no refresher runs
+    /// any more.
+    closes_at: AtomicU64,
+    born: Instant,
+    /// Why no refresher keeps this keyring current any more, once so.
+    stopped: OnceLock<String>,
     changes: watch::Sender<u64>,
     writer: Mutex<()>,
 }
@@ -38,6 +48,9 @@ impl Keyring {
                 current: ArcSwap::from_pointee(initial),
                 generation: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
+                closes_at: AtomicU64::new(u64::MAX),
+                born: Instant::now(),
+                stopped: OnceLock::new(),
                 changes,
                 writer: Mutex::new(()),
             }),
@@ -75,16 +88,47 @@ impl Keyring {
         generation
     }
 
-    /// True while the keyring has failed closed: its refresher could not
-    /// confirm the keys with the store for longer than the configured limit
+    /// True while the keyring has failed closed, so signers refuse every
+    /// verification: its refresher could not confirm the keys with the store
+    /// for longer than the configured limit
     /// ([`RefresherBuilder::fail_closed_after`](crate::RefresherBuilder::fail_closed_after)),
-    /// so signers refuse every verification until the store answers again.
+    /// or the store revoked the signing key and offered no usable replacement.
+    /// The stale limit is a deadline kept here, so it applies even when the
+    /// refresher has stopped.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Relaxed)
+        if self.shared.closed.load(Ordering::Relaxed) {
+            return true;
+        }
+        let closes_at = self.shared.closes_at.load(Ordering::Relaxed);
+        closes_at != u64::MAX && millis(self.shared.born.elapsed()) >= closes_at
     }
 
+    /// Forces the keyring closed (or lifts that), independently of the stale
+    /// deadline.
     pub(crate) fn set_closed(&self, closed: bool) {
         self.shared.closed.store(closed, Ordering::Relaxed);
+    }
+
+    /// The keys were confirmed now: the keyring closes if they are not
+    /// confirmed again within `limit` (never with `None`).
+    pub(crate) fn confirmed(&self, limit: Option<Duration>) {
+        let closes_at = limit.map_or(u64::MAX, |limit| {
+            millis(self.shared.born.elapsed()).saturating_add(millis(limit))
+        });
+        self.shared.closes_at.store(closes_at, Ordering::Relaxed);
+    }
+
+    /// Why no refresher keeps this keyring current any more (its last
+    /// handle was dropped without [`shutdown`](crate::Refresher::shutdown),
+    /// its task ended, or it was shut down), or `None` while one does.
+    /// Signers keep serving the frozen keys; health checks should not.
+    pub fn stopped(&self) -> Option<&str> {
+        self.shared.stopped.get().map(String::as_str)
+    }
+
+    /// Records why the refresher stopped; the first reason wins.
+    pub(crate) fn set_stopped(&self, reason: String) {
+        let _ = self.shared.stopped.set(reason);
     }
 
     /// A receiver that wakes on every swap with the new generation.
@@ -98,9 +142,14 @@ impl fmt::Debug for Keyring {
         f.debug_struct("Keyring")
             .field("generation", &self.generation())
             .field("closed", &self.is_closed())
+            .field("stopped", &self.stopped())
             .field("keys", &self.load().keys())
             .finish()
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Per-purpose state derived from a key set (per-salt HMAC keys, cipher keys),

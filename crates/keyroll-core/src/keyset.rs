@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::KeyMaterial;
+use crate::{KeyMaterial, KeyStrength, Weakness};
 
 /// What a key does at a given moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,12 +186,40 @@ pub enum KeySetError {
     /// Keys exist but none signs at the moment of evaluation.
     #[error("no key may sign at the moment of evaluation")]
     NoSigningKey,
+    /// A key fails the strength check (an empty or placeholder break-glass
+    /// key must never sign).
+    #[error("key {id} is weak: {weakness}; generate one with `keyroll generate`")]
+    WeakKey {
+        /// The key's id (never the material).
+        id: String,
+        /// What is wrong with it.
+        weakness: Weakness,
+    },
 }
 
 impl KeySet {
     /// A key set from entries, newest first. At least one entry must sign at
-    /// `now`.
+    /// `now`, and every key must pass the default [`KeyStrength`].
     pub fn new(keys: Vec<KeyEntry>, now: SystemTime) -> Result<Self, KeySetError> {
+        Self::with_strength(keys, now, &KeyStrength::default())
+    }
+
+    /// [`KeySet::new`] with another strength rule, for keys fixed by an
+    /// outside format (test vectors, a legacy service's short secret). Even
+    /// [`KeyStrength::any_non_empty`] refuses an empty key.
+    pub fn with_strength(keys: Vec<KeyEntry>, now: SystemTime, strength: &KeyStrength) -> Result<Self, KeySetError> {
+        for key in &keys {
+            strength.check(key.material()).map_err(|weakness| KeySetError::WeakKey {
+                id: key.id().to_owned(),
+                weakness,
+            })?;
+        }
+        Self::checked(keys, now)
+    }
+
+    /// A key set from entries whose strength the caller (the policy) has
+    /// already checked.
+    pub(crate) fn checked(keys: Vec<KeyEntry>, now: SystemTime) -> Result<Self, KeySetError> {
         if keys.is_empty() {
             return Err(KeySetError::Empty);
         }
@@ -205,10 +233,21 @@ impl KeySet {
         })
     }
 
-    /// A set of one key that signs from now on, for tests and static setups.
-    pub fn single(id: impl Into<String>, material: KeyMaterial) -> Self {
+    /// A set of one key that signs from now on, for static setups and
+    /// break-glass keys. The key must pass the default [`KeyStrength`].
+    pub fn single(id: impl Into<String>, material: KeyMaterial) -> Result<Self, KeySetError> {
+        Self::single_with_strength(id, material, &KeyStrength::default())
+    }
+
+    /// [`KeySet::single`] with another strength rule (see
+    /// [`KeySet::with_strength`]).
+    pub fn single_with_strength(
+        id: impl Into<String>,
+        material: KeyMaterial,
+        strength: &KeyStrength,
+    ) -> Result<Self, KeySetError> {
         let entry = KeyEntry::new(id, material, Some(SystemTime::UNIX_EPOCH), None, None);
-        Self::new(vec![entry], SystemTime::now()).expect("a key signing since the epoch signs now")
+        Self::with_strength(vec![entry], SystemTime::now(), strength)
     }
 
     /// Every key, newest first, whatever its role.
@@ -233,18 +272,44 @@ impl KeySet {
 
     /// The key that signs at `now`. Between the moment a set was evaluated and
     /// its next evaluation, activation and expiry moments still apply exactly.
+    ///
+    /// A key never signs past its explicit expiry: its signing window ends
+    /// there ([`Policy`](crate::Policy)). Should no key's window cover `now`
+    /// (the set was not re-evaluated in time), the newest fallback (a key
+    /// every replica holds, that still verifies) signs, so a replica can always verify its own tokens; only
+    /// when none verifies does the newest key sign, and then the refresher
+    /// fails the keyring closed (its re-evaluation finds no usable key).
     pub fn signing_key_at(&self, now: SystemTime) -> &KeyEntry {
         self.keys
             .iter()
             .find(|k| k.role_at(now) == Role::Current)
-            // A set is built with a signing key; after its last signing window
-            // has closed (only if it is never re-evaluated) keep the newest.
+            .or_else(|| {
+                self.keys
+                    .iter()
+                    .find(|k| k.role_at(now) == Role::Fallback)
+            })
             .unwrap_or_else(|| {
                 self.keys
                     .iter()
                     .find(|k| k.signs_from.is_some())
                     .unwrap_or(&self.keys[0])
             })
+    }
+
+    /// This set without the keys that `keep` refuses, or `None` when it
+    /// refuses none. The kept keys keep their windows; used to apply
+    /// revocations when the rest of a new key set is refused.
+    pub(crate) fn retain(&self, keep: impl Fn(&KeyEntry) -> bool, now: SystemTime) -> Option<Result<Self, KeySetError>> {
+        if self.keys.iter().all(&keep) {
+            return None;
+        }
+        let kept = self
+            .keys
+            .iter()
+            .filter(|k| keep(k))
+            .map(|k| KeyEntry::new(k.shared_id().to_string(), k.material.clone(), k.signs_from, k.signs_until, k.verifies_until))
+            .collect();
+        Some(Self::checked(kept, now))
     }
 
     /// Keys that verify at `now`: the current key first, then pending keys,

@@ -9,7 +9,7 @@
 //! ```
 //! use keyroll_core::{KeyMaterial, KeySet, Keyring, Signer};
 //!
-//! let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("0123456789abcdefghijklmnopqrstuvwxyz")));
+//! let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("0123456789abcdefghijklmnopqrstuvwxyz")).unwrap());
 //! let signer = Signer::new(keyring).with_salt("password-reset");
 //! let token = signer.sign("user:42");
 //! assert_eq!(signer.verify(&token).unwrap().value, "user:42");

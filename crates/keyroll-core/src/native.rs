@@ -65,7 +65,7 @@ pub enum VerifyError {
     Payload(&'static str),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// for longer than the configured limit, so nothing verifies.
-    #[error("keys are stale (the store has not confirmed them within the limit); refusing to verify")]
+    #[error("the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to verify")]
     Stale,
 }
 
@@ -110,7 +110,7 @@ impl<T> Verified<T> {
 /// ```
 /// use keyroll_core::{KeyMaterial, KeySet, Keyring, Signer};
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 /// let signer = Signer::new(keyring).with_salt("sessions");
 /// let token = signer.sign("user=42");
 /// let verified = signer.verify(&token).unwrap();

@@ -69,6 +69,15 @@ pub enum PolicyError {
     /// Only pending versions exist: nothing may sign.
     #[error("no key may sign: the source holds only pending versions; promote one to current")]
     NoSigningKey,
+    /// The store revoked (disabled, destroyed or expired) the key
+    /// that signs, and offers no usable replacement: the keyring fails closed.
+    #[error(
+        "the signing key {id} was revoked in the store and no usable key replaces it; failing closed: publish a new key"
+    )]
+    SigningKeyRevoked {
+        /// The revoked key's id.
+        id: String,
+    },
     /// A key that would be used is weak.
     #[error("key {id} is weak: {weakness}; generate one with `keyroll generate`")]
     WeakKey {
@@ -184,10 +193,11 @@ impl Policy {
         }
         let mut fallbacks = 0;
         for (version, (from, until)) in chain.iter().zip(windows) {
-            let verifies_until = match (until.map(|u| u + self.fallback_window), version.expires) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            // A key never signs past its explicit expiry, as it no longer
+            // verifies then; at that moment a re-evaluation lets the next
+            // usable key sign.
+            let until = earliest(until, version.expires);
+            let verifies_until = earliest(until.map(|u| u + self.fallback_window), version.expires);
             let entry = KeyEntry::new(
                 version.id.clone(),
                 version.material.clone(),
@@ -223,10 +233,58 @@ impl Policy {
                 }
             }
         }
-        KeySet::new(strong, now).map_err(|e| match e {
+        KeySet::checked(strong, now).map_err(|e| match e {
             KeySetError::Empty => PolicyError::NoUsableKey,
             _ => PolicyError::NoSigningKey,
         })
+    }
+}
+
+impl Policy {
+    /// Applies the store's revocations to `previous` when a new key set is
+    /// refused: keys the store now lists as disabled, destroyed or past their
+    /// explicit expiry are dropped. Keys the store no longer lists stay (a
+    /// single-value source such as a file replaces its key; a capped listing
+    /// leaves old versions out), as they would in any refused set. `None`
+    /// when nothing was revoked; an error when nothing would be left to sign
+    /// with, and the caller must fail closed.
+    pub fn revoke(&self, previous: &KeySet, versions: &[KeyVersion], now: SystemTime) -> Option<Result<KeySet, PolicyError>> {
+        let revoked = |key: &KeyEntry| {
+            versions.iter().any(|v| {
+                v.id == key.id() && (v.state != KeyState::Enabled || v.expires.is_some_and(|at| at <= now))
+            })
+        };
+        previous.retain(|key| !revoked(key), now).map(|set| {
+            set.map_err(|_| PolicyError::SigningKeyRevoked {
+                id: (previous.keys().iter())
+                    .find(|key| key.signs_from().is_some() && revoked(key))
+                    .unwrap_or_else(|| previous.signing_key_at(now))
+                    .id()
+                    .to_owned(),
+            })
+        })
+    }
+
+    /// The versions the store should disable after a rotation (what `keyroll
+    /// rotate --disable-old` disables): enabled versions that no longer sign
+    /// or verify in the key set this policy builds from `versions` at `now`.
+    /// Empty when the policy refuses the versions (nothing is retired on a
+    /// refused set).
+    pub fn retired(&self, versions: &[KeyVersion], first_seen: &FirstSeen, now: SystemTime) -> Result<Vec<String>, PolicyError> {
+        let set = self.evaluate(versions, first_seen, now)?;
+        Ok(versions
+            .iter()
+            .filter(|v| v.state == KeyState::Enabled)
+            .filter(|v| set.key(&v.id).is_none_or(|k| k.role_at(now) == Role::Retired))
+            .map(|v| v.id.clone())
+            .collect())
+    }
+}
+
+fn earliest(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The background task that keeps a [`Keyring`] in step with its provider.
 
+use std::any::Any;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -38,6 +40,10 @@ pub enum RefreshError {
     /// The provider did not answer in time.
     #[error("the source did not answer within {0:?}")]
     Timeout(Duration),
+    /// The provider or the policy panicked; the panic was caught and the
+    /// refresher goes on.
+    #[error("the refresh panicked: {0}")]
+    Panicked(String),
 }
 
 /// The refresher could not get a first good key set.
@@ -63,8 +69,14 @@ pub enum Health {
     Degraded,
     /// The store has not confirmed the keys for longer than
     /// [`fail_closed_after`](RefresherBuilder::fail_closed_after): the keyring
-    /// has failed closed and nothing verifies until the store answers.
+    /// has failed closed and nothing verifies until the store answers, or the
+    /// store revoked the signing key without a usable replacement.
     Stale,
+    /// No refresher keeps the keys current any more: its last handle was
+    /// dropped without [`Refresher::shutdown`], its task ended, or it was shut
+    /// down. The reason is in [`Status::last_error`]; the stale limit, if
+    /// set, still applies.
+    Stopped,
 }
 
 /// A snapshot of a refresher's state. Contains key ids and error messages,
@@ -82,7 +94,8 @@ pub struct Status {
     pub last_success: SystemTime,
     /// When a refresh was last attempted.
     pub last_attempt: SystemTime,
-    /// Why the last refresh failed, while degraded.
+    /// Why the last refresh failed, while degraded, or why the refresher
+    /// stopped.
     pub last_error: Option<String>,
     /// Failed refreshes since the last success.
     pub consecutive_failures: u32,
@@ -206,10 +219,10 @@ impl RefresherBuilder {
     /// check` shows.
     pub async fn load_once(&self) -> Result<(Vec<KeyVersion>, KeySet), RefreshError> {
         let mut first_seen = FirstSeen::new();
-        let versions = fetch(&*self.provider, self.fetch_timeout).await?;
+        let versions = fetch(&self.provider, self.fetch_timeout).await?;
         let now = SystemTime::now();
         first_seen.observe(&versions, now);
-        let set = self.effective_policy().evaluate(&versions, &first_seen, now)?;
+        let set = evaluate(&self.effective_policy(), &versions, &first_seen, now)?;
         Ok((versions, set))
     }
 
@@ -226,10 +239,10 @@ impl RefresherBuilder {
         let (versions, set, start_error) = loop {
             attempts += 1;
             let attempt = async {
-                let versions = fetch(&*self.provider, self.fetch_timeout).await?;
+                let versions = fetch(&self.provider, self.fetch_timeout).await?;
                 let now = SystemTime::now();
                 first_seen.observe(&versions, now);
-                let set = policy.evaluate(&versions, &first_seen, now)?;
+                let set = evaluate(&policy, &versions, &first_seen, now)?;
                 Ok::<_, RefreshError>((versions, set))
             };
             match attempt.await {
@@ -238,6 +251,15 @@ impl RefresherBuilder {
                     let fatal = matches!(&error, RefreshError::Provider(e) if e.kind() == crate::ProviderErrorKind::Config);
                     if fatal || Instant::now() + backoff > deadline {
                         if let (false, Some(keys)) = (fatal, self.break_glass.take()) {
+                            // The break-glass keys sign: they pass the same
+                            // strength rule as the store's.
+                            if let Some(error) = weak_key(&policy, &keys) {
+                                return Err(StartError {
+                                    source_name: source,
+                                    attempts,
+                                    last: RefreshError::Policy(error),
+                                });
+                            }
                             tracing::error!(
                                 source = %source,
                                 error = %error,
@@ -259,6 +281,7 @@ impl RefresherBuilder {
         };
         log_key_set(&source, &set, 1);
         let keyring = Keyring::new(set);
+        keyring.confirmed(self.fail_closed_after);
         let now = SystemTime::now();
         let status = Arc::new(Mutex::new(Status {
             source: source.clone(),
@@ -286,6 +309,7 @@ impl RefresherBuilder {
             failures: u32::from(start_error.is_some()),
             fail_closed_after: self.fail_closed_after,
             confirmed_at: Instant::now(),
+            revoked: false,
             jitter: self.jitter_value(),
             backoff_max: self.backoff_max.unwrap_or(self.interval),
             provider: self.provider,
@@ -299,6 +323,7 @@ impl RefresherBuilder {
             versions,
         };
         let handle = tokio::spawn(task.run(stopped, Arc::clone(&wake), changes));
+        let source_name = source;
         Ok(Refresher {
             inner: Arc::new(Inner {
                 keyring,
@@ -306,6 +331,7 @@ impl RefresherBuilder {
                 wake,
                 stop,
                 task: Mutex::new(Some(handle)),
+                source: source_name,
             }),
         })
     }
@@ -319,6 +345,16 @@ impl RefresherBuilder {
 /// last good key set keeps serving and [`status`](Refresher::status) says so.
 /// Cloning gives another handle to the same task; the task stops when
 /// [`shutdown`](Refresher::shutdown) is called or the last handle is dropped.
+///
+/// Dropping the last handle without `shutdown` is a mistake that would freeze
+/// every signer's keys silently, so it is loud: an error is logged, the
+/// keyring records why ([`Keyring::stopped`]) and its status turns
+/// [`Health::Stopped`]; the stale limit
+/// ([`fail_closed_after`](RefresherBuilder::fail_closed_after)) still closes
+/// the keyring in time. Keep the refresher for as long as its keyring serves.
+/// A panic in the provider or the policy is caught and reported as a failed
+/// refresh ([`RefreshError::Panicked`]); should the task end anyway, the
+/// status says [`Health::Stopped`] with the reason.
 #[derive(Clone)]
 pub struct Refresher {
     inner: Arc<Inner>,
@@ -330,10 +366,21 @@ struct Inner {
     wake: Arc<Notify>,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    source: String,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if self.keyring.stopped().is_none() {
+            tracing::error!(
+                source = %self.source,
+                generation = self.keyring.generation(),
+                "the refresher was dropped without shutdown(): its keys are no longer refreshed and every signer serves them frozen"
+            );
+            self.keyring.set_stopped(
+                "the refresher was dropped without shutdown(); the keys are no longer refreshed".to_owned(),
+            );
+        }
         self.stop.send_replace(true);
     }
 }
@@ -364,7 +411,14 @@ impl Refresher {
     /// A snapshot of the refresher's state, for health checks.
     pub fn status(&self) -> Status {
         let mut status = lock(&self.inner.status).clone();
-        status.generation = self.inner.keyring.generation();
+        let keyring = &self.inner.keyring;
+        status.generation = keyring.generation();
+        if keyring.is_closed() {
+            status.health = Health::Stale;
+        } else if let Some(reason) = keyring.stopped() {
+            status.health = Health::Stopped;
+            status.last_error = Some(reason.to_owned());
+        }
         status
     }
 
@@ -375,6 +429,7 @@ impl Refresher {
 
     /// Stops the background task and waits for it to finish.
     pub async fn shutdown(&self) {
+        self.inner.keyring.set_stopped("the refresher was shut down".to_owned());
         self.inner.stop.send_replace(true);
         let handle = lock(&self.inner.task).take();
         if let Some(handle) = handle {
@@ -395,11 +450,48 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn fetch(provider: &dyn KeyProvider, timeout: Duration) -> Result<Vec<KeyVersion>, RefreshError> {
-    match tokio::time::timeout(timeout, provider.fetch()).await {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(RefreshError::Timeout(timeout)),
+/// Fetches once in a task of its own, so a panicking provider is reported
+/// as a failed refresh instead of ending the refresher.
+async fn fetch(provider: &Arc<dyn KeyProvider>, timeout: Duration) -> Result<Vec<KeyVersion>, RefreshError> {
+    let provider = Arc::clone(provider);
+    let fetching = tokio::spawn(async move { provider.fetch().await });
+    let abort = fetching.abort_handle();
+    match tokio::time::timeout(timeout, fetching).await {
+        Ok(Ok(result)) => Ok(result?),
+        Ok(Err(joined)) => Err(RefreshError::Panicked(match joined.try_into_panic() {
+            Ok(payload) => panic_message(payload.as_ref()),
+            Err(_) => "the fetch was cancelled".to_owned(),
+        })),
+        Err(_) => {
+            abort.abort();
+            Err(RefreshError::Timeout(timeout))
+        }
     }
+}
+
+/// The first key of `set` that fails the policy's strength rule.
+fn weak_key(policy: &Policy, set: &KeySet) -> Option<PolicyError> {
+    set.keys().iter().find_map(|key| {
+        policy.strength.check(key.material()).err().map(|weakness| PolicyError::WeakKey {
+            id: key.id().to_owned(),
+            weakness,
+        })
+    })
+}
+
+/// Evaluates the policy, reporting a panic as a failed refresh.
+fn evaluate(policy: &Policy, versions: &[KeyVersion], first_seen: &FirstSeen, now: SystemTime) -> Result<KeySet, RefreshError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| policy.evaluate(versions, first_seen, now)))
+        .map_err(|payload| RefreshError::Panicked(panic_message(payload.as_ref())))?
+        .map_err(RefreshError::Policy)
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 fn log_key_set(source: &str, set: &KeySet, generation: u64) {
@@ -427,6 +519,9 @@ struct Task {
     fail_closed_after: Option<Duration>,
     /// When the store last confirmed the key set.
     confirmed_at: Instant,
+    /// The store revoked the signing key with no usable replacement: the
+    /// keyring is forced closed until a key set is accepted.
+    revoked: bool,
     provider: Arc<dyn KeyProvider>,
     policy: Policy,
     interval: Duration,
@@ -450,6 +545,11 @@ impl Task {
         mut changes: Option<crate::ChangeWatch>,
     ) {
         let source = self.provider.source();
+        let _ended = TaskEnd {
+            keyring: self.keyring.clone(),
+            status: Arc::clone(&self.status),
+            source: source.clone(),
+        };
         // The poll schedule only moves when the store was asked: waking for an
         // activation or expiry moment must never postpone the next poll.
         let mut poll_at = Instant::now() + self.next_wait();
@@ -518,8 +618,9 @@ impl Task {
     fn record_success(&mut self, source: &str) {
         self.failures = 0;
         self.confirmed_at = Instant::now();
-        if self.keyring.is_closed() {
-            self.keyring.set_closed(false);
+        let was_closed = self.keyring.is_closed();
+        self.keyring.confirmed(self.fail_closed_after);
+        if was_closed && !self.keyring.is_closed() {
             tracing::warn!(source = %source, "the store confirmed the keys again; verifying again");
         }
         let now = SystemTime::now();
@@ -534,7 +635,6 @@ impl Task {
     /// The store has not confirmed the keys within the limit: refuse every
     /// verification until it does.
     fn fail_closed(&mut self, source: &str) {
-        self.keyring.set_closed(true);
         tracing::error!(
             source = %source,
             unconfirmed_for = ?self.confirmed_at.elapsed(),
@@ -575,7 +675,7 @@ impl Task {
     }
 
     async fn refresh(&mut self) -> Result<(), RefreshError> {
-        let versions = fetch(&*self.provider, self.fetch_timeout).await?;
+        let versions = fetch(&self.provider, self.fetch_timeout).await?;
         self.first_seen.observe(&versions, SystemTime::now());
         self.versions = Some(versions);
         self.reevaluate()
@@ -587,12 +687,72 @@ impl Task {
             return Ok(());
         };
         let now = SystemTime::now();
-        let set = self.policy.evaluate(versions, &self.first_seen, now)?;
+        let set = match evaluate(&self.policy, versions, &self.first_seen, now) {
+            Ok(set) => set,
+            Err(error) => return Err(self.apply_revocations(now).unwrap_or(error)),
+        };
+        if self.revoked {
+            self.revoked = false;
+            self.keyring.set_closed(false);
+            tracing::warn!(source = %self.provider.source(), "a usable key set again; verifying again");
+        }
+        self.install(set);
+        Ok(())
+    }
+
+    /// The new key set was refused; revocations apply anyway: keys the store
+    /// no longer holds as enabled and unexpired leave the set, and if the
+    /// signing key is among them the keyring fails closed, and that is the
+    /// error to report.
+    fn apply_revocations(&mut self, now: SystemTime) -> Option<RefreshError> {
+        let versions = self.versions.as_ref()?;
+        let previous = self.keyring.key_set();
+        match self.policy.revoke(&previous, versions, now)? {
+            Ok(set) => {
+                tracing::warn!(source = %self.provider.source(), "keys revoked in the store leave the key set");
+                self.install(set);
+                None
+            }
+            Err(error) => {
+                if !self.revoked {
+                    tracing::error!(source = %self.provider.source(), error = %error, "failing closed");
+                }
+                self.revoked = true;
+                self.keyring.set_closed(true);
+                Some(RefreshError::Policy(error))
+            }
+        }
+    }
+
+    fn install(&self, set: KeySet) {
         if !set.unchanged_from(&self.keyring.load()) {
             let generation = self.keyring.install(set);
             log_key_set(&self.provider.source(), &self.keyring.load(), generation);
         }
-        Ok(())
+    }
+}
+
+/// Records, when the task ends for any reason (a panic unwinding through it,
+/// its runtime shutting down), that no refresher keeps the keys current.
+struct TaskEnd {
+    keyring: Keyring,
+    status: Arc<Mutex<Status>>,
+    source: String,
+}
+
+impl Drop for TaskEnd {
+    fn drop(&mut self) {
+        if self.keyring.stopped().is_some() {
+            return;
+        }
+        let reason = if std::thread::panicking() {
+            "the refresher task panicked; the keys are no longer refreshed"
+        } else {
+            "the refresher task ended (its runtime shut down); the keys are no longer refreshed"
+        };
+        tracing::error!(source = %self.source, "{reason}");
+        self.keyring.set_stopped(reason.to_owned());
+        lock(&self.status).health = Health::Stopped;
     }
 }
 

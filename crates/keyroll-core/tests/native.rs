@@ -12,7 +12,7 @@ fn fixed_clock() -> SystemTime {
 }
 
 fn ring(key: &str) -> Keyring {
-    Keyring::new(KeySet::single("a", KeyMaterial::from(key)))
+    Keyring::new(KeySet::single("a", KeyMaterial::from(key)).unwrap())
 }
 
 /// b signs, a is a fallback until `a_until`, p is pending.
@@ -260,7 +260,7 @@ fn verifications_are_counted_per_key_across_swaps() {
     let token = signer.sign("x");
     signer.verify(&token).unwrap();
     signer.verify(&token).unwrap();
-    keyring.install(KeySet::single("a", KeyMaterial::from(KEY_A)));
+    keyring.install(KeySet::single("a", KeyMaterial::from(KEY_A)).unwrap());
     signer.verify(&token).unwrap();
     assert_eq!(keyring.load().key("a").unwrap().verifications(), 3);
 }

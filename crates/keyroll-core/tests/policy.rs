@@ -378,3 +378,57 @@ fn on_an_activation_tie_the_older_key_bootstraps() {
     let set = policy.evaluate(&versions, &FirstSeen::new(), now()).unwrap();
     assert_eq!(set.signing_key_at(now()).id(), "a");
 }
+
+#[test]
+fn a_signing_key_never_signs_past_its_expiry_even_before_re_evaluation() {
+    let policy = policy().with_fallback_window(7 * DAY);
+    let expiry = now() + HOUR;
+    let versions = vec![created("b", DAY).with_expires(expiry), created("a", 2 * DAY)];
+    let set = policy.evaluate(&versions, &FirstSeen::new(), now()).unwrap();
+    assert_eq!(set.signing_key_at(now()).id(), "b");
+    let after = expiry + MIN;
+    assert_eq!(set.signing_key_at(after).id(), "a", "the fallback every replica holds signs");
+    assert!(set.verifying_keys_at(after).all(|(key, _)| key.id() != "b"));
+    let later = policy.evaluate(&versions, &FirstSeen::new(), after).unwrap();
+    assert_eq!(later.signing_key_at(after).id(), "a");
+}
+
+#[test]
+fn revocations_drop_disabled_destroyed_and_expired_keys_but_not_unlisted_ones() {
+    let policy = policy();
+    let versions = vec![key("c"), key("b"), key("a")];
+    let set = policy.evaluate(&versions, &FirstSeen::new(), now()).unwrap();
+    assert!(policy.revoke(&set, &versions, now()).is_none());
+    assert!(policy.revoke(&set, &[key("c")], now()).is_none(), "unlisted keys stay");
+    let revoked = vec![
+        key("c"),
+        key("b").with_state(KeyState::Disabled),
+        key("a").with_expires(now()),
+    ];
+    let kept = policy.revoke(&set, &revoked, now()).unwrap().unwrap();
+    let ids: Vec<_> = kept.keys().iter().map(|k| k.id()).collect();
+    assert_eq!(ids, ["c"]);
+    let err = policy
+        .revoke(&set, &[key("c").with_state(KeyState::Destroyed)], now())
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err, PolicyError::SigningKeyRevoked { id: "c".into() });
+}
+
+#[test]
+fn retired_lists_enabled_versions_past_their_fallback_window_or_beyond_the_fallback_cap() {
+    let policy = policy().with_max_fallbacks(1);
+    let versions = vec![
+        created("d", HOUR),
+        created("c", 2 * HOUR),
+        created("b", 3 * HOUR),
+        created("a", 3 * DAY).with_state(KeyState::Disabled),
+    ];
+    let retired = policy.retired(&versions, &FirstSeen::new(), now()).unwrap();
+    assert_eq!(retired, ["b"], "c is the one fallback; a is already disabled");
+    let windowed = policy.with_max_fallbacks(5);
+    let old = vec![created("b", HOUR), created("a", 3 * DAY)];
+    assert!(windowed.retired(&old, &FirstSeen::new(), now()).unwrap().is_empty());
+    let expired = vec![created("b", 2 * DAY), created("a", 3 * DAY)];
+    assert_eq!(windowed.retired(&expired, &FirstSeen::new(), now()).unwrap(), ["a"]);
+}

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use keyroll_core::{
+    KeyState,
     ChangeWatch, Health, KeyProvider, KeyVersion, Policy, ProviderError, ProviderErrorKind, RefreshError,
     Refresher, Role, async_trait,
 };
@@ -23,6 +24,7 @@ struct Scripted {
     answer: Arc<Mutex<Answer>>,
     fetches: Arc<AtomicUsize>,
     push: Arc<Mutex<Option<mpsc::Receiver<()>>>>,
+    panics: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Scripted {
@@ -49,6 +51,9 @@ impl Scripted {
 impl KeyProvider for Scripted {
     async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
+        if self.panics.load(Ordering::SeqCst) {
+            panic!("scripted provider bug");
+        }
         match self.answer.lock().unwrap().clone() {
             Some(Ok(versions)) => Ok(versions),
             Some(Err(kind)) => Err(ProviderError::new(kind, "scripted failure")),
@@ -430,7 +435,7 @@ async fn without_a_stale_limit_the_last_good_keys_keep_serving() {
 async fn start_degraded_serves_the_break_glass_keys_until_the_store_answers() {
     let store = Scripted::default();
     store.fail(ProviderErrorKind::Unavailable);
-    let break_glass = keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B));
+    let break_glass = keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B)).unwrap();
     let refresher = Refresher::builder(store.clone())
         .policy(policy())
         .interval(Duration::from_millis(30))
@@ -454,11 +459,196 @@ async fn start_degraded_serves_the_break_glass_keys_until_the_store_answers() {
 async fn start_degraded_still_fails_on_configuration_errors() {
     let store = Scripted::default();
     store.fail(ProviderErrorKind::Config);
-    let break_glass = keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B));
+    let break_glass = keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B)).unwrap();
     let err = Refresher::builder(store)
         .start_degraded(break_glass)
         .start()
         .await
         .unwrap_err();
     assert_eq!(err.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_panicking_provider_is_reported_degraded_and_the_refresher_goes_on() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(20))
+        .backoff(Duration::from_millis(10), Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    store.panics.store(true, Ordering::SeqCst);
+    eventually("degraded by the panic", || {
+        refresher.status().health == Health::Degraded
+    })
+    .await;
+    let status = refresher.status();
+    let reason = status.last_error.unwrap();
+    assert!(reason.contains("panicked") && reason.contains("scripted provider bug"), "{reason}");
+    let failures = status.consecutive_failures;
+    eventually("still polling after the panic", || {
+        refresher.status().consecutive_failures > failures
+    })
+    .await;
+    assert_eq!(signing_id(&refresher), &A[..15], "the last good keys serve");
+
+    store.panics.store(false, Ordering::SeqCst);
+    store.set(&[B, A]);
+    eventually("the loop went on", || signing_id(&refresher) == B[..15]).await;
+    assert_eq!(refresher.status().health, Health::Healthy);
+}
+
+#[test]
+fn when_the_task_ends_the_status_says_so_and_the_stale_limit_still_applies() {
+    let store = Scripted::holding(&[A]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let refresher = runtime
+        .block_on(
+            Refresher::builder(store.clone())
+                .policy(policy())
+                .interval(Duration::from_millis(20))
+                .fail_closed_after(Duration::from_millis(300))
+                .start(),
+        )
+        .unwrap();
+    let signer = keyroll_core::Signer::new(refresher.keyring().clone());
+    let token = signer.sign("session");
+    // The task dies with its runtime, as it would on a crash of the task.
+    drop(runtime);
+    let status = refresher.status();
+    assert_eq!(status.health, Health::Stopped);
+    assert!(status.last_error.unwrap().contains("task ended"));
+    assert!(signer.verify(&token).is_ok(), "within the limit the keys serve");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !refresher.keyring().is_closed() {
+        assert!(std::time::Instant::now() < deadline, "the stale limit never closed the keyring");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(refresher.status().health, Health::Stale);
+    assert_eq!(signer.verify(&token), Err(keyroll_core::VerifyError::Stale));
+}
+
+#[tokio::test]
+async fn a_refresher_dropped_without_shutdown_is_loud_and_its_stale_limit_still_closes_the_keyring() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_millis(20))
+        .fail_closed_after(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    let keyring = refresher.keyring().clone();
+    let clone = refresher.clone();
+    drop(refresher);
+    assert_eq!(keyring.stopped(), None, "another handle keeps it running");
+    assert_eq!(clone.status().health, Health::Healthy);
+    drop(clone);
+    let reason = keyring.stopped().expect("the keyring says it is frozen");
+    assert!(reason.contains("dropped without shutdown()"), "{reason}");
+    let fetches = store.fetches();
+    eventually("closed by the stale limit", || keyring.is_closed()).await;
+    assert_eq!(store.fetches(), fetches, "nothing refreshes any more");
+}
+
+#[tokio::test]
+async fn a_shut_down_refresher_says_so() {
+    let store = Scripted::holding(&[A]);
+    let refresher = started(&store, Duration::from_millis(20)).await;
+    refresher.shutdown().await;
+    let status = refresher.status();
+    assert_eq!(status.health, Health::Stopped);
+    assert!(status.last_error.unwrap().contains("shut down"));
+}
+
+fn version(id: &str, material: &str) -> KeyVersion {
+    KeyVersion::new(id, material)
+}
+
+#[tokio::test]
+async fn a_revocation_applies_even_when_the_new_key_set_is_refused() {
+    let store = Scripted::default();
+    store.set_versions(vec![version("a", A)]);
+    let refresher = started(&store, Duration::from_millis(20)).await;
+    let signer = keyroll_core::Signer::new(refresher.keyring().clone());
+    let by_a = signer.sign("signed by a");
+    store.set_versions(vec![version("b", B), version("a", A)]);
+    eventually("b signs", || signing_id(&refresher) == "b").await;
+    assert!(signer.verify(&by_a).is_ok(), "a is a fallback");
+
+    // A weak new key is refused, but a's revocation applies.
+    store.set_versions(vec![
+        version("weak", "short"),
+        version("b", B),
+        version("a", A).with_state(KeyState::Disabled),
+    ]);
+    eventually("a revoked", || refresher.keyring().load().key("a").is_none()).await;
+    assert!(signer.verify(&by_a).is_err(), "a disabled key verifies nothing");
+    assert_eq!(signing_id(&refresher), "b");
+    let status = refresher.status();
+    assert_eq!(status.health, Health::Degraded);
+    assert!(status.last_error.unwrap().contains("weak"));
+}
+
+#[tokio::test]
+async fn a_revoked_signing_key_without_a_usable_replacement_fails_closed_until_one_is_published() {
+    let store = Scripted::default();
+    store.set_versions(vec![version("a", A)]);
+    let refresher = started(&store, Duration::from_millis(20)).await;
+    let signer = keyroll_core::Signer::new(refresher.keyring().clone());
+    let by_a = signer.sign("signed by a");
+
+    store.set_versions(vec![version("weak", "short"), version("a", A).with_state(KeyState::Destroyed)]);
+    eventually("failed closed", || refresher.keyring().is_closed()).await;
+    let status = refresher.status();
+    assert_eq!(status.health, Health::Stale);
+    assert!(status.last_error.unwrap().contains("revoked"));
+    assert_eq!(signer.verify(&by_a), Err(keyroll_core::VerifyError::Stale));
+
+    store.set_versions(vec![version("b", B), version("a", A).with_state(KeyState::Destroyed)]);
+    eventually("reopened on b", || {
+        !refresher.keyring().is_closed() && signing_id(&refresher) == "b"
+    })
+    .await;
+    assert_eq!(refresher.status().health, Health::Healthy);
+    assert!(signer.verify(&by_a).is_err());
+    assert!(signer.verify(&signer.sign("new")).is_ok());
+}
+
+#[tokio::test]
+async fn a_signing_key_past_its_expiry_hands_signing_to_the_next_key() {
+    let store = Scripted::default();
+    let expiry = SystemTime::now() + Duration::from_millis(300);
+    store.set_versions(vec![version("b", B).with_expires(expiry), version("a", A)]);
+    let refresher = started(&store, Duration::from_secs(3600)).await;
+    let signer = keyroll_core::Signer::new(refresher.keyring().clone());
+    assert_eq!(signing_id(&refresher), "b");
+    let by_b = signer.sign("signed by b");
+    eventually("a signs after b's expiry", || signing_id(&refresher) == "a").await;
+    assert!(SystemTime::now() >= expiry);
+    assert!(signer.verify(&by_b).is_err(), "b expired");
+    let by_a = signer.sign("signed by a");
+    assert!(signer.verify(&by_a).is_ok(), "the replica verifies its own tokens");
+}
+
+#[tokio::test]
+async fn a_weak_break_glass_key_set_is_refused() {
+    let store = Scripted::default();
+    store.fail(ProviderErrorKind::Unavailable);
+    let empty = keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(""));
+    assert!(matches!(empty, Err(keyroll_core::KeySetError::WeakKey { .. })));
+    let short = keyroll_core::KeySet::single_with_strength(
+        "break-glass",
+        keyroll_core::KeyMaterial::from("short"),
+        &keyroll_core::KeyStrength::any_non_empty(),
+    )
+    .unwrap();
+    let err = Refresher::builder(store)
+        .startup_timeout(Duration::from_millis(50))
+        .start_degraded(short)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("weak"), "{err}");
 }

@@ -95,7 +95,7 @@ impl CookieSignerBuilder {
 /// use keyroll_core::{KeyMaterial, KeySet, Keyring};
 /// use keyroll_django::CookieSigner;
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 /// let theme = CookieSigner::builder(keyring, "theme").salt("ui").build();
 /// let cookie = theme.sign("dark");
 /// let read = theme.verify(&cookie, None).unwrap();

@@ -61,7 +61,7 @@ pub enum Error {
     Serialize(String),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// within the configured limit, so nothing verifies.
-    #[error("keys are stale (the store has not confirmed them within the limit); refusing to verify")]
+    #[error("the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to verify")]
     Stale,
 }
 

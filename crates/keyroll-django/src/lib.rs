@@ -13,7 +13,7 @@
 //! use keyroll_core::{KeyMaterial, KeySet, Keyring};
 //! use keyroll_django::{Signer, TimestampSigner, dumps, loads};
 //!
-//! let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+//! let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 //! let signer = Signer::new(keyring.clone());
 //! assert_eq!(signer.verify(&signer.sign("user:42")).unwrap().value, "user:42");
 //!
@@ -73,7 +73,7 @@ impl TimestampSigner {
 /// use keyroll_core::{KeyMaterial, KeySet, Keyring};
 /// use keyroll_django::{dumps, json::JsonText};
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 /// let token = dumps(&keyring, &JsonText(r#"{"b": 1, "a": 2}"#), Some("invites"), false).unwrap();
 /// assert!(token.starts_with("eyJiIjoxLCJhIjoyfQ:"));
 /// ```

@@ -23,7 +23,7 @@ pub const SESSION_COOKIE_AGE: Duration = Duration::from_secs(60 * 60 * 24 * 7 * 
 /// use keyroll_core::{KeyMaterial, KeySet, Keyring};
 /// use keyroll_django::SignedCookieSessions;
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 /// let sessions = SignedCookieSessions::new(keyring);
 /// let cookie = sessions.save(&serde_json::json!({"_auth_user_id": "42"})).unwrap();
 /// let session = sessions.load(&cookie).unwrap();

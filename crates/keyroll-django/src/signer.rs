@@ -337,7 +337,7 @@ fn zlib_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
 /// use keyroll_core::{KeyMaterial, KeySet, Keyring};
 /// use keyroll_django::{Algorithm, Signer};
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("predictable-secret")));
+/// let keyring = Keyring::new(KeySet::single_with_strength("v1", KeyMaterial::from("predictable-secret"), &keyroll_core::KeyStrength::any_non_empty()).unwrap());
 /// let signer = Signer::builder(keyring).salt("extra").separator("/").accept_legacy(Algorithm::Sha1).build()?;
 /// assert_eq!(signer.sign("hello"), "hello/e3m_xPu0LyRVmRanDRnQV8PdEEIWCQlolm6HK02XZwA");
 /// # Ok::<(), keyroll_django::ConfigError>(())
@@ -434,7 +434,7 @@ impl<S> fmt::Debug for SignerBuilder<S> {
 /// use keyroll_core::{KeyMaterial, KeySet, Keyring};
 /// use keyroll_django::Signer;
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("predictable-secret")));
+/// let keyring = Keyring::new(KeySet::single_with_strength("v1", KeyMaterial::from("predictable-secret"), &keyroll_core::KeyStrength::any_non_empty()).unwrap());
 /// let signer = Signer::new(keyring);
 /// let signed = signer.sign("foo");
 /// assert_eq!(signed, "foo:jZQoX_FtSO70jX9HLRGg2A_2s4kdDBxz1QoO_OpEQb0");
@@ -511,7 +511,7 @@ impl Signer {
 /// use keyroll_core::{KeyMaterial, KeySet, Keyring};
 /// use keyroll_django::TimestampSigner;
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("predictable-secret")));
+/// let keyring = Keyring::new(KeySet::single_with_strength("v1", KeyMaterial::from("predictable-secret"), &keyroll_core::KeyStrength::any_non_empty()).unwrap());
 /// let at = || SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
 /// let signer = TimestampSigner::builder(keyring).clock(at).build().unwrap();
 /// let signed = signer.sign("hello");

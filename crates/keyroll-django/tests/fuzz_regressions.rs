@@ -8,7 +8,7 @@ fn signer() -> TimestampSigner {
     TimestampSigner::for_dumps(Keyring::new(KeySet::single(
         "v1",
         KeyMaterial::from("a sufficiently long secret key, 32+ bytes"),
-    )))
+    ).unwrap()))
 }
 
 #[test]

@@ -56,7 +56,7 @@ pub enum DecryptError {
     Key(#[from] KeyError),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// within the configured limit, so nothing decrypts.
-    #[error("keys are stale (the store has not confirmed them within the limit); refusing to decrypt")]
+    #[error("the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to decrypt")]
     Stale,
 }
 
@@ -105,7 +105,7 @@ pub(crate) type DerivedKeys = Vec<Result<FernetKey, KeyError>>;
 /// use keyroll_core::{KeySet, Keyring};
 /// use keyroll_fernet::{Derive, Encrypter};
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", keyroll_fernet::generate_key()));
+/// let keyring = Keyring::new(KeySet::single("v1", keyroll_fernet::generate_key()).unwrap());
 /// let encrypter = Encrypter::new(keyring, Derive::Raw).unwrap();
 /// let token = encrypter.encrypt("api-secret-of-a-customer").unwrap();
 /// let decrypted = encrypter.decrypt(&token, None).unwrap();

@@ -19,7 +19,7 @@
 //! use std::time::SystemTime;
 //!
 //! let old = keyroll_fernet::generate_key();
-//! let keyring = Keyring::new(KeySet::single("v1", old.clone()));
+//! let keyring = Keyring::new(KeySet::single("v1", old.clone()).unwrap());
 //! let encrypter = Encrypter::new(keyring.clone(), Derive::Raw).unwrap();
 //! let stored = encrypter.encrypt("smtp-password").unwrap();
 //!

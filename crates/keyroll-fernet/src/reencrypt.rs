@@ -75,7 +75,7 @@ impl Encrypter {
     /// use keyroll_core::{KeySet, Keyring};
     /// use keyroll_fernet::{Derive, Encrypter};
     ///
-    /// let encrypter = Encrypter::new(Keyring::new(KeySet::single("v1", keyroll_fernet::generate_key())), Derive::Raw).unwrap();
+    /// let encrypter = Encrypter::new(Keyring::new(KeySet::single("v1", keyroll_fernet::generate_key()).unwrap()), Derive::Raw).unwrap();
     /// let input = format!("{}\nnot a token\n", encrypter.encrypt("x").unwrap());
     /// let mut output = Vec::new();
     /// let counts = encrypter.reencrypt(input.as_bytes(), &mut output, |_| {}).unwrap();

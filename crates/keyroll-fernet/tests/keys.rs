@@ -7,7 +7,7 @@ use keyroll_core::{KeyMaterial, KeySet, Keyring};
 use keyroll_fernet::{Derive, Encrypter, FernetKey, KeyError, generate_key, hkdf_fernet_key};
 
 fn encrypter(material: KeyMaterial, derive: Derive) -> Result<Encrypter, KeyError> {
-    Encrypter::new(Keyring::new(KeySet::single("k1", material)), derive)
+    Encrypter::new(Keyring::new(KeySet::single("k1", material).unwrap()), derive)
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn encrypter(keyring: &Keyring) -> Encrypter {
 /// An encrypter holding one key only: stands in for another service (or an
 /// older deployment) that encrypts with that key.
 fn only(id: &str, key: &KeyMaterial) -> Encrypter {
-    encrypter(&Keyring::new(KeySet::single(id, key.clone())))
+    encrypter(&Keyring::new(KeySet::single(id, key.clone()).unwrap()))
 }
 
 struct Keys {
@@ -160,7 +160,7 @@ fn decryptions_are_counted_on_the_key_that_decrypted() {
 
 #[test]
 fn ttl_accepts_a_token_exactly_ttl_old_and_refuses_one_second_more() {
-    let keyring = Keyring::new(KeySet::single("k", generate_key()));
+    let keyring = Keyring::new(KeySet::single("k", generate_key()).unwrap());
     let encrypter = encrypter(&keyring);
     set_now(T0);
     let token = encrypter.encrypt("x").unwrap();
@@ -182,7 +182,7 @@ fn ttl_accepts_a_token_exactly_ttl_old_and_refuses_one_second_more() {
 
 #[test]
 fn clock_skew_allows_sixty_seconds_ahead_and_only_applies_with_a_ttl() {
-    let keyring = Keyring::new(KeySet::single("k", generate_key()));
+    let keyring = Keyring::new(KeySet::single("k", generate_key()).unwrap());
     let encrypter = encrypter(&keyring);
     let ttl = Some(Duration::from_secs(3600));
     set_now(T0 + 60);
@@ -202,7 +202,7 @@ fn clock_skew_allows_sixty_seconds_ahead_and_only_applies_with_a_ttl() {
 
 #[test]
 fn ttl_and_skew_are_checked_before_the_mac_as_the_spec_orders() {
-    let keyring = Keyring::new(KeySet::single("k", generate_key()));
+    let keyring = Keyring::new(KeySet::single("k", generate_key()).unwrap());
     let encrypter = encrypter(&keyring);
     set_now(T0);
     let token = encrypter.encrypt("x").unwrap();
@@ -230,7 +230,7 @@ fn tamper_last_mac_byte(token: &str) -> String {
 fn tampering_with_any_byte_is_detected() {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE;
-    let keyring = Keyring::new(KeySet::single("k", generate_key()));
+    let keyring = Keyring::new(KeySet::single("k", generate_key()).unwrap());
     let encrypter = encrypter(&keyring);
     set_now(T0);
     let token = encrypter.encrypt("a plaintext of two blocks, or so").unwrap();
@@ -278,7 +278,7 @@ fn rotate_re_encrypts_with_the_current_key_keeping_the_original_timestamp() {
 #[test]
 fn rotation_across_a_live_key_change() {
     let (k1, k2) = (generate_key(), generate_key());
-    let keyring = Keyring::new(KeySet::single("v1", k1.clone()));
+    let keyring = Keyring::new(KeySet::single("v1", k1.clone()).unwrap());
     let encrypter = encrypter(&keyring);
     set_now(T0);
     let stored = encrypter.encrypt("db-password").unwrap();
@@ -305,7 +305,7 @@ fn rotation_across_a_live_key_change() {
     assert_eq!(&*encrypter.decrypt(&rotated, None).unwrap().key.id, "v2");
 
     // The old key is removed: only rotated tokens survive.
-    keyring.install(KeySet::single("v2", k2));
+    keyring.install(KeySet::single("v2", k2).unwrap());
     assert_eq!(encrypter.decrypt(&stored, None), Err(DecryptError::NoMatchingKey));
     let survived = encrypter.decrypt(&rotated, None).unwrap();
     assert_eq!(survived.plaintext, b"db-password");
@@ -376,14 +376,14 @@ fn a_key_set_with_a_non_fernet_key_is_a_configuration_error() {
     let good = generate_key();
     let not_fernet = KeyMaterial::from("a long Django SECRET_KEY that is not base64 at all!");
     let error = Encrypter::new(
-        Keyring::new(KeySet::single("django", not_fernet.clone())),
+        Keyring::new(KeySet::single("django", not_fernet.clone()).unwrap()),
         Derive::Raw,
     )
     .unwrap_err();
     assert!(matches!(&error, KeyError::NotAFernetKey { id, .. } if id == "django"));
 
     // Installed later by a refresher: encrypting fails loudly, tokens of good keys still decrypt.
-    let keyring = Keyring::new(KeySet::single("good", good.clone()));
+    let keyring = Keyring::new(KeySet::single("good", good.clone()).unwrap());
     let encrypter = encrypter(&keyring);
     set_now(T0);
     let token = encrypter.encrypt("x").unwrap();

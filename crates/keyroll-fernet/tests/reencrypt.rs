@@ -12,7 +12,7 @@ use keyroll_core::{KeyMaterial, KeySet, Keyring, Role};
 use keyroll_fernet::{DecryptError, Derive, Encrypter, ReencryptCounts, ReencryptError, generate_key};
 
 fn only(id: &str, key: &KeyMaterial) -> Encrypter {
-    Encrypter::new(Keyring::new(KeySet::single(id, key.clone())), Derive::Raw).unwrap()
+    Encrypter::new(Keyring::new(KeySet::single(id, key.clone()).unwrap()), Derive::Raw).unwrap()
 }
 
 fn tampered(token: &str) -> String {
@@ -160,7 +160,7 @@ fn line_endings_surrounding_whitespace_and_blank_lines_are_kept() {
 #[test]
 fn a_key_set_whose_signing_key_is_not_fernet_stops_before_writing() {
     let k1 = generate_key();
-    let keyring = Keyring::new(KeySet::single("v1", k1.clone()));
+    let keyring = Keyring::new(KeySet::single("v1", k1.clone()).unwrap());
     let encrypter = Encrypter::new(keyring.clone(), Derive::Raw).unwrap();
     let token = encrypter.encrypt("x").unwrap();
     keyring.install(rotated_set(

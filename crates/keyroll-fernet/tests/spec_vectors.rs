@@ -140,7 +140,7 @@ fn field<'a>(case: &'a Value, name: &str) -> &'a str {
 /// An encrypter holding only the vector's secret, reading the vector's `now`.
 fn encrypter_for(case: &Value) -> Encrypter {
     NOW.with(|now| now.set(at(field(case, "now"))));
-    let keyring = Keyring::new(KeySet::single("spec", KeyMaterial::from(field(case, "secret"))));
+    let keyring = Keyring::new(KeySet::single("spec", KeyMaterial::from(field(case, "secret"))).unwrap());
     Encrypter::new(keyring, Derive::Raw)
         .expect("the spec secret is a Fernet key")
         .with_clock(test_clock)

@@ -305,7 +305,7 @@ async fn a_store_down_at_startup_starts_degraded_on_the_break_glass_keys_and_swi
         .start_degraded(KeySet::single(
             "break-glass",
             KeyMaterial::from(break_glass.as_str()),
-        ))
+        ).unwrap())
         .start()
         .await
         .expect("starts degraded instead of failing");
