@@ -1,7 +1,7 @@
 //! The one trait every key store implements.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -33,6 +33,14 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
     /// activation delay: a shared store needs staged activation.
     fn reach(&self) -> Reach {
         Reach::Local
+    }
+
+    /// How long the store itself may take to deliver a change to every
+    /// reader, beyond their polling (a Kubernetes volume: the kubelet's sync
+    /// period and cache). Added to the default activation delay of a shared
+    /// source; zero by default.
+    fn propagation_delay(&self) -> Duration {
+        Duration::ZERO
     }
 
     /// A short name of the source for logs and status, such as
@@ -108,6 +116,9 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
     }
     fn reach(&self) -> Reach {
         (**self).reach()
+    }
+    fn propagation_delay(&self) -> Duration {
+        (**self).propagation_delay()
     }
     fn source(&self) -> String {
         (**self).source()

@@ -202,13 +202,18 @@ impl RefresherBuilder {
 
     /// The policy as it will be applied: an unset activation delay becomes
     /// zero for local sources and, for shared stores, one poll interval plus
-    /// jitter plus the clock-skew margin, so every replica has seen a key
-    /// before any replica signs with it.
+    /// jitter plus the clock-skew margin plus the store's own
+    /// [propagation delay](KeyProvider::propagation_delay), so every replica
+    /// has seen a key before any replica signs with it.
     pub fn effective_policy(&self) -> Policy {
         let mut policy = self.policy.clone();
         if policy.activation_delay.is_none() {
             policy.activation_delay = Some(match self.provider.reach() {
-                Reach::Shared => self.interval + self.jitter_value() + self.clock_skew_margin,
+                Reach::Shared => self
+                    .interval
+                    .saturating_add(self.jitter_value())
+                    .saturating_add(self.clock_skew_margin)
+                    .saturating_add(self.provider.propagation_delay()),
                 _ => Duration::ZERO,
             });
         }

@@ -39,6 +39,16 @@
 //! mounted secrets in place with a `..data` symlink swap), so changes apply
 //! within milliseconds; polling stays as a backstop.
 //!
+//! # Fleets
+//!
+//! Docker secrets are local to each container ([`Reach::Local`]: a new key
+//! signs at once). A Kubernetes secret volume (detected by its `..data`
+//! symlink) is shared by a fleet and updated on each node at a different
+//! moment, so it counts as [`Reach::Shared`] with the kubelet's propagation
+//! ([`keyroll_file::KUBERNETES_PROPAGATION`]) added to the activation delay;
+//! `?reach=shared|local` (or [`DockerProvider::with_reach`]) overrides the
+//! detection. See [`keyroll_file`] for how a fleet publishes keys.
+//!
 //! ```
 //! use keyroll_core::{KeyProvider, KeySource};
 //! use keyroll_docker::DockerProvider;
@@ -59,10 +69,11 @@
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use keyroll_core::{
     ChangeWatch, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, ProviderErrorKind,
-    Published, async_trait,
+    Published, Reach, async_trait,
 };
 use keyroll_file::FileProvider;
 
@@ -89,6 +100,7 @@ pub struct DockerProvider {
     fallbacks: Vec<String>,
     root: PathBuf,
     root_given: bool,
+    reach: Option<Reach>,
 }
 
 impl DockerProvider {
@@ -113,6 +125,7 @@ impl DockerProvider {
             fallbacks: Vec::new(),
             root,
             root_given: false,
+            reach: None,
         })
     }
 
@@ -120,6 +133,15 @@ impl DockerProvider {
     pub fn with_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.root = root.into();
         self.root_given = true;
+        self
+    }
+
+    /// Declares who reads these secrets (see
+    /// [`FileProvider::with_reach`]): without it, [`Reach::Shared`] on a
+    /// Kubernetes volume (detected by its `..data` symlink), else
+    /// [`Reach::Local`].
+    pub fn with_reach(mut self, reach: Reach) -> Self {
+        self.reach = Some(reach);
         self
     }
 
@@ -146,15 +168,17 @@ impl DockerProvider {
         Ok(self)
     }
 
-    /// From `docker://NAME[?root=/path][&fallbacks=A,B]`.
+    /// From `docker://NAME[?root=/path][&fallbacks=A,B][&reach=shared|local]`.
     pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        source.expect_params(&["root", "fallbacks"])?;
+        source.expect_params(&["root", "fallbacks", "reach"])?;
+        let reach = keyroll_file::reach_param(source)?;
         if !source.path().is_empty() && source.path() != "/" {
             return Err(ProviderError::config(format!(
                 "`{source}`: docker:// takes a secret name only, such as docker://app_key; set the directory with ?root=/path"
             )));
         }
         let mut provider = Self::new(source.authority())?;
+        provider.reach = reach;
         if let Some(root) = source.param("root") {
             if !Path::new(root).is_absolute() {
                 return Err(ProviderError::config(format!(
@@ -227,7 +251,15 @@ impl KeyProvider for DockerProvider {
         keyroll_file::watch_files(paths.iter().map(PathBuf::as_path)).map(Some)
     }
 
-    /// `docker://NAME[?root=/path][&fallbacks=A,B]`; a root that is not
+    fn reach(&self) -> Reach {
+        keyroll_file::detect_reach(self.reach, &self.root)
+    }
+
+    fn propagation_delay(&self) -> Duration {
+        keyroll_file::volume_propagation(&self.root)
+    }
+
+    /// `docker://NAME[?root=/path][&fallbacks=A,B][&reach=R]`; a root that is not
     /// UTF-8 is shown lossily, as `Path::display` does.
     fn source(&self) -> String {
         let root = self.root.to_string_lossy();
@@ -238,6 +270,9 @@ impl KeyProvider for DockerProvider {
         }
         if !self.fallbacks.is_empty() {
             params.push(("fallbacks", fallbacks.as_str()));
+        }
+        if let Some(reach) = self.reach {
+            params.push(("reach", keyroll_file::reach_name(reach)));
         }
         KeySource::format("docker", &self.name, "", &params)
     }

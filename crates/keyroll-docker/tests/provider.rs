@@ -165,3 +165,25 @@ async fn a_secret_updated_in_place_applies_through_the_watch() {
     );
     refresher.shutdown().await;
 }
+
+#[test]
+fn secrets_on_a_kubernetes_volume_are_shared_unless_the_uri_says_otherwise() {
+    use keyroll_core::Reach;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let docker = |uri: &str| DockerProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap();
+    let uri = format!("docker://app_key?root={}", root.display());
+    assert_eq!(docker(&uri).reach(), Reach::Local, "a plain secrets directory");
+    assert_eq!(docker(&format!("{uri}&reach=shared")).reach(), Reach::Shared);
+
+    std::fs::create_dir(root.join("..2026_a")).unwrap();
+    std::os::unix::fs::symlink("..2026_a", root.join("..data")).unwrap();
+    let on_volume = docker(&uri);
+    assert_eq!(on_volume.reach(), Reach::Shared);
+    assert_eq!(on_volume.propagation_delay(), keyroll_file::KUBERNETES_PROPAGATION);
+    let local = docker(&format!("{uri}&reach=local"));
+    assert_eq!(local.reach(), Reach::Local);
+    assert_eq!(docker(&local.source()).reach(), Reach::Local, "{}", local.source());
+    let error = DockerProvider::from_source(&KeySource::parse(&format!("{uri}&reach=all")).unwrap()).unwrap_err();
+    assert_eq!(error.kind(), keyroll_core::ProviderErrorKind::Config);
+}

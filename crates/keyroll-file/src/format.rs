@@ -89,14 +89,15 @@ pub enum ParseError {
         line: usize,
     },
     /// The JSON is malformed or does not match the key set schema.
-    #[error("invalid JSON key set at line {line}, column {column}: {message}")]
+    #[error("invalid JSON key set at line {line}, column {column}: {problem}")]
     Json {
         /// The 1-based line of the problem.
         line: usize,
         /// The 1-based column of the problem.
         column: usize,
-        /// What is wrong, with any quoted values removed.
-        message: String,
+        /// What kind of problem. Never serde's own message, which may quote
+        /// the file's text (a key in the wrong place).
+        problem: JsonProblem,
     },
     /// The JSON key set has no entries.
     #[error("the JSON key set has an empty \"keys\" list; add at least one key")]
@@ -111,6 +112,24 @@ pub enum ParseError {
         /// What is wrong with it.
         problem: EntryProblem,
     },
+}
+
+/// What kind of problem a JSON key file has. Built from serde's error
+/// category alone, so no text of the file can reach a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonProblem {
+    /// Not well-formed JSON.
+    #[error("not well-formed JSON")]
+    Syntax,
+    /// The file ends in the middle of a value.
+    #[error("the file ends in the middle of a value (half-written?)")]
+    Truncated,
+    /// Well-formed JSON that does not match the key set schema.
+    #[error(
+        "does not match the key set schema: an object {{\"keys\": [...]}} whose entries have only the fields `id`, `key`, `key_base64`, `created`, `activates`, `expires` (RFC 3339 times) and `state` (`enabled`, `disabled` or `destroyed`)"
+    )]
+    Schema,
 }
 
 /// What is wrong with one entry of a JSON key set.
@@ -213,27 +232,15 @@ pub(crate) enum EntryState {
     Destroyed,
 }
 
-/// Fields and values of the schema, the only quoted words an error message
-/// may keep.
-const SCHEMA_WORDS: &[&str] = &[
-    "keys",
-    "id",
-    "key",
-    "key_base64",
-    "created",
-    "activates",
-    "expires",
-    "state",
-    "enabled",
-    "disabled",
-    "destroyed",
-];
-
 pub(crate) fn read_key_file(contents: &[u8]) -> Result<KeyFile, ParseError> {
     serde_json::from_slice(contents).map_err(|error| ParseError::Json {
         line: error.line(),
         column: error.column(),
-        message: redact_json_error(&error),
+        problem: match error.classify() {
+            serde_json::error::Category::Eof => JsonProblem::Truncated,
+            serde_json::error::Category::Data => JsonProblem::Schema,
+            _ => JsonProblem::Syntax,
+        },
     })
 }
 
@@ -306,39 +313,6 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// serde_json's message without its position suffix and without any quoted
-/// value other than the schema's own field and state names: a key in the
-/// wrong place (`"keys": ["…"]`) must not end up in a log.
-fn redact_json_error(error: &serde_json::Error) -> String {
-    let full = error.to_string();
-    let message = match full.rfind(" at line ") {
-        Some(at) => &full[..at],
-        None => &full,
-    };
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(start) = rest.find(['"', '`']) {
-        let quote = rest[start..].chars().next().expect("found a quote");
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find(quote) {
-            Some(end) => {
-                let word = &after[..end];
-                out.push(quote);
-                out.push_str(if SCHEMA_WORDS.contains(&word) { word } else { "…" });
-                out.push(quote);
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push('…');
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,10 +335,40 @@ mod tests {
     }
 
     #[test]
-    fn json_errors_keep_field_names() {
+    fn json_errors_name_the_schema_fields() {
         let err = parse(br#"{"keys": [{"key": "x", "colour": "blue"}]}"#, None).unwrap_err();
-        assert!(err.to_string().contains("unknown field `…`"), "{err}");
+        assert!(matches!(err, ParseError::Json { problem: JsonProblem::Schema, .. }), "{err:?}");
         assert!(err.to_string().contains("`key_base64`"), "{err}");
+        assert!(!err.to_string().contains("colour"), "{err}");
+    }
+
+    /// serde quotes strings with `{:?}`, so a key with an escaped quote or a
+    /// unicode escape defeated the old scanning of its message.
+    #[test]
+    fn json_errors_hide_key_text_with_escaped_quotes_and_unicode_escapes() {
+        let secrets = [
+            r#"se\"cret-\"key\" 0123456789 abcdefghijklmnop"#,
+            r#"secret\u0022 quoted\u0060key-0123456789abcdef"#,
+            r#"\u00e9t\u00e9-cl\u00e9 0123456789abcdefghijkl"#,
+            r#"back\\slash\\\"key-0123456789abcdefghijklmno"#,
+        ];
+        for secret in secrets {
+            let decoded: String = serde_json::from_str(&format!("\"{secret}\"")).unwrap();
+            let fragments: Vec<&str> = decoded.split(['"', '`', '\\']).filter(|f| f.len() >= 4).collect();
+            for file in [
+                format!(r#"{{"keys": ["{secret}"]}}"#),
+                format!(r#"{{"keys": [{{"key": "{secret}", "state": "{secret}"}}]}}"#),
+                format!(r#"{{"keys": [{{"key": 1, "{secret}": "x"}}]}}"#),
+                format!(r#"{{"keys": [{{"id": "{secret}", "created": "{secret}"}}]}}"#),
+                format!(r#"{{"{secret}": []}}"#),
+            ] {
+                let err = parse(file.as_bytes(), Some(Format::Json)).unwrap_err();
+                let shown = format!("{err} {err:?}");
+                for fragment in fragments.iter().chain([&secret]) {
+                    assert!(!shown.contains(fragment), "{fragment:?} leaked: {shown}");
+                }
+            }
+        }
     }
 
     #[test]

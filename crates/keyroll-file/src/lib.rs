@@ -55,6 +55,36 @@
 //! for JSON, the column) but never the key text; the refresher then keeps the
 //! last good keys and reports itself degraded until the file is fixed.
 //!
+//! # Size and permissions
+//!
+//! At most [`MAX_KEY_FILE_BYTES`] (1 MiB) are read; a larger file is
+//! refused as invalid, so a wrong path (`file:///dev/zero`) can neither
+//! exhaust memory nor block a fetch. A key file readable by its group or by
+//! others is used, with a warning (once per file) to restrict it (mode
+//! `0400`, or `defaultMode: 0400` on a Kubernetes secret volume).
+//!
+//! # Fleets: Kubernetes volumes and `?reach=`
+//!
+//! A key file read by one process is [`Reach::Local`]: a new key signs at
+//! once. A file on a Kubernetes secret, ConfigMap or projected volume
+//! (detected by the `..data` symlink the kubelet swaps) is read by every pod
+//! of a fleet, each kubelet updating its copy at a different moment, up to
+//! about two minutes apart: it is [`Reach::Shared`], and the default
+//! activation delay adds [`KUBERNETES_PROPAGATION`] (120 s) to the shared
+//! stores' poll interval, jitter and clock-skew margin, so a new key only
+//! verifies until every pod has it. `?reach=shared|local` (or
+//! [`FileProvider::with_reach`]) overrides the detection, for instance for
+//! files distributed to a fleet by other means.
+//!
+//! How a fleet must publish: a plain text file carries no creation time, so
+//! each pod counts the activation delay from the moment it first saw a key,
+//! and a pod that restarts counts afresh. That is safe (a key signs only
+//! after every pod has had it for the delay) but pods switch at different
+//! moments. Publish a **JSON key set with `created`** (what
+//! `keyroll rotate` writes) so that every pod computes the same switch
+//! moment from the file itself, or let the `keyroll agent` publish the file.
+//! Keep the previous key in the file for the fallback window.
+//!
 //! # Rotating
 //!
 //! [`KeyProvider::rotate`] writes the new key as the first line of a plain
@@ -85,15 +115,19 @@ mod format;
 mod watch;
 mod write;
 
-use std::io;
+use std::collections::HashSet;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use keyroll_core::{
-    ChangeWatch, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published, async_trait,
+    ChangeWatch, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published, Reach,
+    async_trait,
 };
 use zeroize::Zeroizing;
 
-pub use format::{EntryProblem, Format, ParseError, parse};
+pub use format::{EntryProblem, Format, JsonProblem, ParseError, parse};
 pub use watch::watch_files;
 
 /// Reads keys from a file in plain text or JSON key set format.
@@ -108,6 +142,73 @@ pub use watch::watch_files;
 pub struct FileProvider {
     path: PathBuf,
     format: Option<Format>,
+    reach: Option<Reach>,
+}
+
+/// The largest key file read, in bytes (1 MiB). A key file holds a few keys;
+/// anything larger (`file:///dev/zero`, a log file named by mistake) is
+/// refused as invalid after reading at most this much, so a wrong path can
+/// neither exhaust memory nor hold a blocking read that the fetch timeout
+/// cannot stop.
+pub const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
+
+/// How long the kubelet may take to deliver an updated Secret to every pod
+/// (120 s): it refreshes mounted secret volumes on its sync loop (default
+/// `syncFrequency` 1 minute) from a cache that may itself be up to its TTL
+/// (default 1 minute) old, so pods see a change up to about two minutes
+/// apart. Added to the default activation delay of sources on a Kubernetes
+/// secret or projected volume.
+pub const KUBERNETES_PROPAGATION: Duration = Duration::from_secs(120);
+
+/// True when `dir` is laid out as a Kubernetes secret, ConfigMap or
+/// projected volume: a `..data` symlink to the current timestamped copy,
+/// swapped by the kubelet on every update. Such a volume is shared by a
+/// fleet and updated on each node at a different moment.
+pub fn is_kubernetes_volume(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join("..data")).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The `?reach=shared|local` parameter of `file://` and `docker://` URIs.
+///
+/// # Errors
+/// [`Config`](keyroll_core::ProviderErrorKind::Config) for another value.
+pub fn reach_param(source: &KeySource) -> Result<Option<Reach>, ProviderError> {
+    match source.param("reach") {
+        None => Ok(None),
+        Some("shared") => Ok(Some(Reach::Shared)),
+        Some("local") => Ok(Some(Reach::Local)),
+        Some(other) => Err(ProviderError::config(format!(
+            "`{source}`: unknown reach `{other}`; use reach=shared (a fleet reads copies of this file) or reach=local"
+        ))),
+    }
+}
+
+/// The name of `reach` in URIs.
+pub fn reach_name(reach: Reach) -> &'static str {
+    match reach {
+        Reach::Shared => "shared",
+        _ => "local",
+    }
+}
+
+/// The reach of files in `dir`: `given`, else shared on a Kubernetes volume,
+/// else local.
+pub fn detect_reach(given: Option<Reach>, dir: &Path) -> Reach {
+    given.unwrap_or(if is_kubernetes_volume(dir) {
+        Reach::Shared
+    } else {
+        Reach::Local
+    })
+}
+
+/// The propagation delay of files in `dir`: [`KUBERNETES_PROPAGATION`] on a
+/// Kubernetes volume, else none.
+pub fn volume_propagation(dir: &Path) -> Duration {
+    if is_kubernetes_volume(dir) {
+        KUBERNETES_PROPAGATION
+    } else {
+        Duration::ZERO
+    }
 }
 
 impl FileProvider {
@@ -116,7 +217,21 @@ impl FileProvider {
         Self {
             path: path.into(),
             format: None,
+            reach: None,
         }
+    }
+
+    /// Declares who reads this file: [`Reach::Shared`] when every replica of
+    /// a fleet reads its own copy (a Kubernetes volume, which is detected
+    /// without this, or a file distributed by other means), so a new key only
+    /// verifies until every copy has it; [`Reach::Local`] for one process.
+    pub fn with_reach(mut self, reach: Reach) -> Self {
+        self.reach = Some(reach);
+        self
+    }
+
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("/"))
     }
 
     /// Reads the file in `format` instead of detecting it.
@@ -125,15 +240,17 @@ impl FileProvider {
         self
     }
 
-    /// From `file:///abs/path[?format=text|json]`.
+    /// From `file:///abs/path[?format=text|json][&reach=shared|local]`.
     pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        source.expect_params(&["format"])?;
+        source.expect_params(&["format", "reach"])?;
+        let reach = reach_param(source)?;
         if !matches!(source.authority(), "" | "localhost") || !source.path().starts_with('/') {
             return Err(ProviderError::config(format!(
                 "`{source}`: file:// takes an absolute path after three slashes, such as file:///etc/myapp/keys"
             )));
         }
-        let provider = Self::new(source.path());
+        let mut provider = Self::new(source.path());
+        provider.reach = reach;
         match source.param("format") {
             None => Ok(provider),
             Some(name) => match Format::from_name(name) {
@@ -180,7 +297,19 @@ impl KeyProvider for FileProvider {
         watch_files([self.path.as_path()]).map(Some)
     }
 
-    /// `file:///abs/path[?format=F]`. A relative path is shown made absolute
+    /// As given ([`with_reach`](FileProvider::with_reach), `?reach=`), else
+    /// [`Reach::Shared`] on a Kubernetes volume ([`is_kubernetes_volume`]),
+    /// else [`Reach::Local`].
+    fn reach(&self) -> Reach {
+        detect_reach(self.reach, self.dir())
+    }
+
+    /// [`KUBERNETES_PROPAGATION`] on a Kubernetes volume, else zero.
+    fn propagation_delay(&self) -> Duration {
+        volume_propagation(self.dir())
+    }
+
+    /// `file:///abs/path[?format=F][&reach=R]`. A relative path is shown made absolute
     /// against the current directory (the file it reads); a path that is
     /// not UTF-8 is shown lossily, as `Path::display` does.
     fn source(&self) -> String {
@@ -188,13 +317,14 @@ impl KeyProvider for FileProvider {
             true => self.path.clone(),
             false => std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone()),
         };
-        let format = self.format.map(|f| [("format", f.name())]);
-        KeySource::format(
-            "file",
-            "",
-            &path.to_string_lossy(),
-            format.as_ref().map_or(&[], |f| &f[..]),
-        )
+        let mut params = Vec::new();
+        if let Some(format) = self.format {
+            params.push(("format", format.name()));
+        }
+        if let Some(reach) = self.reach {
+            params.push(("reach", reach_name(reach)));
+        }
+        KeySource::format("file", "", &path.to_string_lossy(), &params)
     }
 
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
@@ -208,12 +338,50 @@ impl KeyProvider for FileProvider {
     }
 }
 
-/// Reads the whole file into a buffer that is wiped when dropped.
-fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
-    std::fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|error| io_error(path, "read", error))
+/// Reads the whole file, at most [`MAX_KEY_FILE_BYTES`], into a buffer that
+/// is wiped when dropped, warning when others than its owner may read it.
+pub(crate) fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
+    let file = std::fs::File::open(path).map_err(|error| io_error(path, "read", error))?;
+    if let Ok(metadata) = file.metadata() {
+        warn_if_exposed(path, &metadata);
+    }
+    let mut contents = Zeroizing::new(Vec::new());
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut contents)
+        .map_err(|error| io_error(path, "read", error))?;
+    if contents.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(ProviderError::invalid(format!(
+            "{} is larger than {MAX_KEY_FILE_BYTES} bytes, which no key file is; point file:// at the key file itself",
+            path.display()
+        )));
+    }
+    Ok(contents)
 }
+
+/// Warns once per path (per process) when a key file is readable by its
+/// group or by others.
+#[cfg(unix)]
+fn warn_if_exposed(path: &Path, metadata: &std::fs::Metadata) {
+    use std::os::unix::fs::PermissionsExt;
+    static WARNED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    let mode = metadata.permissions().mode();
+    if metadata.is_file() && mode & 0o044 != 0 {
+        let mut warned = WARNED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if warned.insert(path.to_path_buf()) {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format_args!("{:04o}", mode & 0o7777),
+                "the key file is readable by group or others; restrict it to the service's user (chmod 0400, or `defaultMode: 0400` on a Kubernetes secret volume)"
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_exposed(_: &Path, _: &std::fs::Metadata) {}
 
 /// A provider error for an I/O failure on `path`, saying what to do.
 fn io_error(path: &Path, action: &str, error: io::Error) -> ProviderError {

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::format::{Entry, KeyFile, read_key_file};
-use crate::{Format, io_error, parse};
+use crate::{Format, io_error, parse, read_file};
 
 /// Writes `material` as the newest key of the file at `path` and returns
 /// what was published.
@@ -27,10 +27,10 @@ pub(crate) fn prepend(
         Err(error) if error.kind() == io::ErrorKind::NotFound => path.to_path_buf(),
         Err(error) => return Err(io_error(path, "resolve", error)),
     };
-    let existing = match std::fs::read(&target) {
-        Ok(bytes) => Some(Zeroizing::new(bytes)),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-        Err(error) => return Err(io_error(path, "read", error)),
+    let existing = match read_file(&target) {
+        Ok(bytes) => Some(bytes),
+        Err(error) if error.kind() == keyroll_core::ProviderErrorKind::NotFound => None,
+        Err(error) => return Err(error),
     };
     let format = format.unwrap_or_else(|| existing.as_deref().map_or(Format::Text, |b| Format::detect(b)));
     let invalid =

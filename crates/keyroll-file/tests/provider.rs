@@ -263,12 +263,12 @@ async fn invalid_json_names_line_and_column_but_no_key_text() {
         ),
         (
             format!("{{\"keys\": [\n  {{\"id\": \"a\", \"key\": \"{key}\", \"colour\": \"x\"}}]}}"),
-            "unknown field",
+            "line 2, column 81: does not match the key set schema",
         ),
         (format!("{{\"keys\": [\n  \"{key}\"]}}"), "line 2"),
         (
             format!("{{\"keys\": [{{\"key\": \"{key}\", \"state\": \"{key}\"}}]}}"),
-            "unknown variant",
+            "`enabled`, `disabled` or `destroyed`",
         ),
         (
             format!("{{\"keys\": [{{\"key\": \"{key}\", \"created\": \"{key}\"}}]}}"),
@@ -411,4 +411,69 @@ async fn debug_and_errors_never_show_keys() {
     let versions = provider.fetch().await.unwrap();
     assert_no_material("provider", &format!("{provider:?}"), &key);
     assert_no_material("versions", &format!("{versions:?}"), &key);
+}
+
+#[tokio::test]
+async fn a_file_larger_than_the_limit_is_refused_without_reading_it_all() {
+    let provider = FileProvider::new("/dev/zero");
+    let started = std::time::Instant::now();
+    let error = fetch_error(&provider).await;
+    assert_eq!(error.kind(), ProviderErrorKind::Invalid, "{error}");
+    assert!(error.to_string().contains("larger than 1048576 bytes"), "{error}");
+    println!("/dev/zero refused after {:?}", started.elapsed());
+
+    let dir = tempfile::tempdir().unwrap();
+    let limit = usize::try_from(keyroll_file::MAX_KEY_FILE_BYTES).unwrap();
+    let key = strong_key();
+    let mut at_limit = format!("{key}\n").into_bytes();
+    at_limit.resize(limit, b'\n');
+    assert_eq!(write(dir.path(), "at-limit", &at_limit).fetch().await.unwrap().len(), 1);
+    at_limit.push(b'\n');
+    let error = fetch_error(&write(dir.path(), "over-limit", &at_limit)).await;
+    assert_eq!(error.kind(), ProviderErrorKind::Invalid, "{error}");
+    assert_no_material("the size error", &error.to_string(), &key);
+}
+
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What reading `provider` twice logs.
+fn logs_of_two_reads(provider: &FileProvider) -> String {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        provider.read().unwrap();
+        provider.read().unwrap();
+    });
+    String::from_utf8(logs.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn a_key_file_readable_by_group_or_others_is_warned_about_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, warned) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true), (0o644, true)] {
+        let name = format!("keys-{mode:o}");
+        let provider = write(dir.path(), &name, format!("{}\n", strong_key()));
+        std::fs::set_permissions(dir.path().join(&name), std::fs::Permissions::from_mode(mode)).unwrap();
+        let logs = logs_of_two_reads(&provider);
+        let warnings = logs.matches("readable by group or others").count();
+        assert_eq!(warnings, usize::from(warned), "mode {mode:o}: {logs}");
+        if warned {
+            assert!(logs.contains(&format!("mode={mode:04o}")), "{logs}");
+        }
+    }
 }
