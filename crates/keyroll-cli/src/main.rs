@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use clap::{Parser, Subcommand, ValueEnum};
-use keyroll::{KeyMaterial, KeySet, KeyState, Keyring, Policy, RefreshError, Refresher, Role, Signer};
+use keyroll::{KeyMaterial, KeySet, Keyring, Policy, RefreshError, Refresher, Role, Signer};
 use rand::Rng;
 
 mod django;
@@ -112,12 +112,19 @@ enum Command {
         source: Source,
         #[command(flatten)]
         kind: KeyKind,
+        /// What the key is for: `fernet` (32 random bytes as URL-safe base64,
+        /// a Fernet key) or `signing` (50 characters of Django's alphabet).
+        /// Default: the form of the key the source serves now, else signing.
+        #[arg(long = "for", value_name = "fernet|signing", conflicts_with_all = ["chars", "bytes"])]
+        key_use: Option<KeyUse>,
         /// Make the new version the store's current one at once (stores with
         /// stages, such as AWS); staged activation still applies.
         #[arg(long)]
         promote: bool,
         /// Then disable every version the policy has retired (past its fallback
-        /// window or beyond the maximum number of fallbacks).
+        /// window or beyond the maximum number of fallbacks), as decided by
+        /// the core policy (`Policy::retired`) with the policy options given
+        /// here: give the fleet's own `--fallback-window` and `--max-fallbacks`.
         #[arg(long)]
         disable_old: bool,
     },
@@ -179,8 +186,17 @@ enum Command {
     },
 }
 
+/// What a rotated key is for, which decides its form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KeyUse {
+    /// A Fernet key: 32 random bytes, URL-safe base64.
+    Fernet,
+    /// A signing key: 50 characters of Django's key alphabet.
+    Signing,
+}
+
 /// What kind of key to generate.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 struct KeyKind {
     /// Number of characters from Django's key alphabet (default 50).
     #[arg(long, value_name = "N", conflicts_with = "bytes")]
@@ -326,9 +342,10 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Rotate {
             source,
             kind,
+            key_use,
             promote,
             disable_old,
-        } => rotate(&source, &kind, promote, disable_old).await,
+        } => rotate(&source, kind, key_use, promote, disable_old).await,
         Command::Encrypt {
             source,
             derive,
@@ -476,10 +493,46 @@ async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn rotate(source: &Source, kind: &KeyKind, promote: bool, disable_old: bool) -> Result<(), Failure> {
+/// The form of key to publish: as asked, else the form of the key the
+/// source serves now (a Fernet key makes a Fernet key), else a signing key.
+fn key_form(kind: KeyKind, key_use: Option<KeyUse>, serving: Option<&KeySet>) -> KeyKind {
+    let key_use = key_use.unwrap_or_else(|| {
+        match serving.map(|set| keyroll::fernet::FernetKey::from_key_text(set.signing_key().material().expose_secret())) {
+            Some(Ok(_)) => KeyUse::Fernet,
+            _ => KeyUse::Signing,
+        }
+    });
+    match (kind, key_use) {
+        (KeyKind { chars: None, bytes: None }, KeyUse::Fernet) => KeyKind {
+            chars: None,
+            bytes: Some(32),
+        },
+        (kind, _) => kind,
+    }
+}
+
+async fn rotate(
+    source: &Source,
+    kind: KeyKind,
+    key_use: Option<KeyUse>,
+    promote: bool,
+    disable_old: bool,
+) -> Result<(), Failure> {
     let builder = builder(source)?;
+    let policy = builder.effective_policy();
     let provider = keyroll::open(&source.keys)?;
-    let material = KeyMaterial::from(generate(kind)?);
+    let serving = match (&kind, key_use) {
+        (KeyKind { chars: None, bytes: None }, None) => builder.load_once().await.ok().map(|(_, set)| set),
+        _ => None,
+    };
+    let material = KeyMaterial::from(generate(&key_form(kind, key_use, serving.as_ref()))?);
+    // Every replica refuses a weak key: never publish one.
+    if let Err(weakness) = policy.strength.check(&material) {
+        return Err(Failure::Error(format!(
+            "the generated key is weak ({weakness}); nothing was published: use at least --chars {min} or --bytes {min}",
+            min = policy.strength.min_bytes
+        )));
+    }
     let published = provider.rotate(&material).await?;
     println!(
         "published new key version {} ({})",
@@ -502,12 +555,12 @@ async fn rotate(source: &Source, kind: &KeyKind, promote: bool, disable_old: boo
         None => println!("the policy does not use it yet; run `keyroll check` to see why"),
     }
     if disable_old {
-        let retired = versions
-            .iter()
-            .filter(|v| v.state == KeyState::Enabled && set.key(&v.id).is_none());
-        for version in retired {
-            provider.disable(&version.id).await?;
-            println!("disabled version {} (retired by the policy)", version.id);
+        let mut first_seen = keyroll::FirstSeen::new();
+        first_seen.observe(&versions, now);
+        let retired = policy.retired(&versions, &first_seen, now).map_err(|e| Failure::Rejected(e.to_string()))?;
+        for id in retired {
+            provider.disable(&id).await?;
+            println!("disabled version {id} (retired by the policy)");
         }
     }
     Ok(())

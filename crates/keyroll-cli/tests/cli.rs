@@ -250,3 +250,59 @@ fn watch_prints_a_line_per_key_set_change() {
     );
     assert!(rotated.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn rotate_refuses_a_weak_key_with_exit_2_and_publishes_nothing() {
+    let keys = KeyFile::new(&[KEY_A]);
+    let before = std::fs::read(&keys.path).unwrap();
+    for weak in [&["--chars", "20"][..], &["--bytes", "8"][..]] {
+        let out = keyroll(&[&["rotate", "--keys", &keys.uri()][..], weak].concat());
+        assert_eq!(out.status.code(), Some(2), "{weak:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("weak") && stderr(&out).contains("nothing was published"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read(&keys.path).unwrap(), before, "{weak:?}");
+    }
+}
+
+fn first_key(keys: &KeyFile) -> String {
+    std::fs::read_to_string(&keys.path).unwrap().lines().next().unwrap().to_owned()
+}
+
+fn is_fernet_key(key: &str) -> bool {
+    use base64::Engine;
+    key.len() == 44
+        && base64::engine::general_purpose::URL_SAFE
+            .decode(key)
+            .is_ok_and(|raw| raw.len() == 32)
+}
+
+#[test]
+fn rotate_publishes_the_key_form_the_source_serves_or_the_one_asked_for() {
+    use base64::Engine;
+    let fernet = base64::engine::general_purpose::URL_SAFE.encode([7u8, 1, 2, 3, 4, 5, 6, 8].repeat(4));
+    let served_fernet = KeyFile::new(&[&fernet]);
+    let out = keyroll(&["rotate", "--keys", &served_fernet.uri()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(is_fernet_key(&first_key(&served_fernet)), "{}", first_key(&served_fernet));
+
+    let served_signing = KeyFile::new(&[KEY_A]);
+    let out = keyroll(&["rotate", "--keys", &served_signing.uri()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let signing = first_key(&served_signing);
+    assert_eq!(signing.len(), 50, "{signing}");
+    assert!(!is_fernet_key(&signing));
+
+    let out = keyroll(&["rotate", "--keys", &served_signing.uri(), "--for", "fernet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(is_fernet_key(&first_key(&served_signing)));
+
+    let out = keyroll(&["rotate", "--keys", &served_fernet.uri(), "--for", "signing"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(first_key(&served_fernet).len(), 50);
+
+    let out = keyroll(&["rotate", "--keys", &served_fernet.uri(), "--for", "fernet", "--chars", "60"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
