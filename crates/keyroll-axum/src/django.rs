@@ -50,7 +50,8 @@ impl DjangoSession {
     /// The session data, or `None` when there is no valid session cookie
     /// (Django then starts an empty session). When a superseded key
     /// verified it, the cookie is saved again with the current key in this
-    /// response and the re-issue hook is called.
+    /// response, keeping its first issue time (so it still expires at first
+    /// issue + the session age), and the re-issue hook is called.
     pub fn load(&self) -> Option<Verified<Map<String, Value>>> {
         self.require().ok()
     }
@@ -66,9 +67,15 @@ impl DjangoSession {
                 return Err(CookieRejection::Invalid);
             }
         };
-        if should_reissue(&session.key) && self.save(&session.value).is_ok() {
-            self.keys
-                .report(name, CookieKind::DjangoSession, session.key.clone());
+        if should_reissue(&session.key) {
+            // Re-signed with the current key, keeping the first issue time as
+            // signed and private cookies do: re-issuing never extends a session.
+            let issued = session.timestamp.unwrap_or_else(std::time::SystemTime::now);
+            if let Ok(value) = self.keys.inner.django.save_issued(&session.value, issued) {
+                self.cookies.add(self.keys.cookie(name, value));
+                self.keys
+                    .report(name, CookieKind::DjangoSession, session.key.clone());
+            }
         }
         Ok(session)
     }

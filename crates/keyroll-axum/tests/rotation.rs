@@ -317,3 +317,39 @@ async fn readiness_is_200_when_healthy_and_503_when_the_key_file_breaks() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The first issue time of the Django session cookie below: an hour short of
+/// the default two-week session age.
+fn first_issue() -> std::time::SystemTime {
+    std::time::SystemTime::now() - keyroll_django::session::SESSION_COOKIE_AGE + Duration::from_secs(3600)
+}
+
+/// Two hours from now: past the first issue time + the session age.
+fn two_hours_on() -> std::time::SystemTime {
+    std::time::SystemTime::now() + Duration::from_secs(7200)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reissued_django_session_keeps_its_first_issue_time_and_expires_with_it() {
+    use keyroll_django::SignedCookieSessions;
+    let (old, new) = (new_key(), new_key());
+    let only = |key: &str| Keyring::new(KeySet::single("k", KeyMaterial::from(key)).unwrap());
+    let session = SignedCookieSessions::with_clock(only(&old), first_issue)
+        .save(&serde_json::json!({"user": "dora"}))
+        .unwrap();
+    let app = TestApp::start(&[&new, &old], Policy::default()).await;
+    let reply = app.get("/django/me", &[("sessionid", &session)]).await;
+    assert_eq!(reply.status, 200);
+    let reissued = reply.cookie("sessionid").expect("re-issued with the new key");
+
+    let loaded = SignedCookieSessions::new(only(&new)).load(&reissued).unwrap();
+    let issued = loaded.timestamp.unwrap();
+    let expected = first_issue().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let got = issued.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(got.abs_diff(expected) <= 1, "issued {got}, first issue {expected}");
+    let later = SignedCookieSessions::with_clock(only(&new), two_hours_on);
+    assert!(
+        later.load(&reissued).is_err(),
+        "the re-issued session expires at first issue + the session age"
+    );
+}

@@ -70,4 +70,12 @@ impl SignedCookieSessions {
     pub fn save<T: Serialize + ?Sized>(&self, session: &T) -> Result<String, Error> {
         self.signer.sign_object(session, true)
     }
+
+    /// The session cookie value for `session` with the current key but the
+    /// first issue time `issued`: what re-issuing a session verified with a
+    /// superseded key writes, so that it still expires at `issued` +
+    /// max age and a stolen cookie cannot be kept alive by key rotations.
+    pub fn save_issued<T: Serialize + ?Sized>(&self, session: &T, issued: SystemTime) -> Result<String, Error> {
+        self.signer.sign_object_issued(session, true, issued)
+    }
 }

@@ -550,13 +550,19 @@ impl TimestampSigner {
 
     /// `value:timestamp:signature` with the current key and the clock's time.
     pub fn sign(&self, value: &str) -> String {
-        let now = self.core.now();
+        self.sign_issued(value, self.core.now())
+    }
+
+    /// `value:timestamp:signature` with the current key and the timestamp
+    /// `issued`: re-signing a value verified with a superseded key keeps its
+    /// first issue time, so re-issuing never extends its life.
+    pub fn sign_issued(&self, value: &str, issued: SystemTime) -> String {
         let options = self.core.options();
         let mut stamped = String::with_capacity(value.len() + options.separator.len() + 8);
         stamped.push_str(value);
         stamped.push_str(&options.separator);
-        stamped.push_str(&base62::encode(unix_seconds(now)));
-        self.core.sign(&stamped, now)
+        stamped.push_str(&base62::encode(unix_seconds(issued)));
+        self.core.sign(&stamped, self.core.now())
     }
 
     /// Checks the signature, then that the value is at most `max_age` old
@@ -583,6 +589,17 @@ impl TimestampSigner {
     #[doc(alias = "dumps")]
     pub fn sign_object<T: Serialize + ?Sized>(&self, value: &T, compress: bool) -> Result<String, Error> {
         Ok(self.sign(&encode_object(value, compress)?))
+    }
+
+    /// [`sign_object`](Self::sign_object) with the timestamp `issued` (see
+    /// [`sign_issued`](Self::sign_issued)).
+    pub fn sign_object_issued<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        compress: bool,
+        issued: SystemTime,
+    ) -> Result<String, Error> {
+        Ok(self.sign_issued(&encode_object(value, compress)?, issued))
     }
 
     /// Verifies, checks the age of and decodes a signed object. With salt
