@@ -194,7 +194,7 @@ print(access["AccessKeyId"], access["SecretAccessKey"])
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_endpoint_is_reported_unavailable_after_the_attempt_timeouts() {
     // Accepts connections and never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = keyroll_testkit::ports::listener();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let provider = AwsProvider::builder()
         .secret_id("anything")

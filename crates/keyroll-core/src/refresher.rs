@@ -565,6 +565,9 @@ impl Task {
                 .filter(|_| !self.keyring.is_closed())
                 .map(|limit| self.confirmed_at + limit);
             let fetched = tokio::select! {
+                // Stopping wins over every other ready branch (select! picks
+                // at random otherwise, and a stopped refresher fetched again).
+                biased;
                 _ = stopped.changed() => break,
                 () = tokio::time::sleep_until(poll_at) => self.refresh().await,
                 () = sleep_until_maybe(transition_at) => {

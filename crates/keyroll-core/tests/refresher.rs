@@ -98,6 +98,15 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until the refresher's task has ended: it no longer holds the store
+/// (the test's handle is the only one left), so nothing can fetch any more.
+async fn task_ended(store: &Scripted) {
+    eventually("the task released the store", || {
+        Arc::strong_count(&store.fetches) == 1
+    })
+    .await;
+}
+
 fn signing_id(refresher: &Refresher) -> String {
     refresher.keyring().load().signing_key().id().to_owned()
 }
@@ -308,7 +317,7 @@ async fn dropping_the_last_handle_stops_polling() {
     let refresher = started(&store, Duration::from_millis(10)).await;
     let keyring = refresher.keyring().clone();
     drop(refresher);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    task_ended(&store).await;
     let stopped_at = store.fetches();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(store.fetches(), stopped_at);
@@ -347,7 +356,7 @@ async fn activation_moments_never_postpone_the_next_poll() {
     // every 100 ms, or replicas would miss new keys while roles change.
     let now = SystemTime::now();
     let store = Scripted::default();
-    let mut versions: Vec<KeyVersion> = (1..=40u64)
+    let mut versions: Vec<KeyVersion> = (1..=150u64)
         .rev()
         .map(|i| {
             KeyVersion::new(format!("v{i}"), format!("{B}-{i}"))
@@ -355,17 +364,19 @@ async fn activation_moments_never_postpone_the_next_poll() {
         })
         .collect();
     versions.push(KeyVersion::new("a", A));
+    let last_activation = now + Duration::from_millis(20 * 150);
     store.set_versions(versions);
     let refresher = started(&store, Duration::from_millis(100)).await;
-    tokio::time::sleep(Duration::from_millis(650)).await;
+    // Waits for conditions, not for a time: with postponed polls the fetch
+    // count would stay at 1 until the activations end, 3 s from now.
+    eventually("the refresher follows the activations", || {
+        refresher.keyring().generation() >= 5
+    })
+    .await;
+    eventually("polls go on meanwhile", || store.fetches() >= 4).await;
     assert!(
-        refresher.keyring().generation() >= 10,
-        "the refresher followed the activations"
-    );
-    assert!(
-        store.fetches() >= 5,
-        "only {} fetches in 650 ms at a 100 ms interval",
-        store.fetches()
+        SystemTime::now() < last_activation,
+        "polled only after the activations ended"
     );
 }
 
@@ -425,7 +436,8 @@ async fn without_a_stale_limit_the_last_good_keys_keep_serving() {
     let signer = keyroll_core::Signer::new(refresher.keyring().clone());
     let token = signer.sign("session");
     store.fail(ProviderErrorKind::Unavailable);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Well past where a limit of a few polls would have closed it.
+    eventually("many failed polls", || refresher.status().consecutive_failures >= 10).await;
     assert_eq!(refresher.status().health, Health::Degraded);
     assert!(!refresher.keyring().is_closed());
     assert!(signer.verify(&token).is_ok());
@@ -547,6 +559,7 @@ async fn a_refresher_dropped_without_shutdown_is_loud_and_its_stale_limit_still_
     drop(clone);
     let reason = keyring.stopped().expect("the keyring says it is frozen");
     assert!(reason.contains("dropped without shutdown()"), "{reason}");
+    task_ended(&store).await;
     let fetches = store.fetches();
     eventually("closed by the stale limit", || keyring.is_closed()).await;
     assert_eq!(store.fetches(), fetches, "nothing refreshes any more");

@@ -154,7 +154,8 @@ async fn a_secret_updated_in_place_applies_through_the_watch() {
     let signs_new = || conformance::signs_with(&refresher, &new);
     while !signs_new() {
         assert!(
-            started.elapsed() < Duration::from_secs(1),
+            // Far below the 30 s poll, robust on a loaded machine.
+            started.elapsed() < Duration::from_secs(5),
             "the watch must apply the change"
         );
         tokio::time::sleep(Duration::from_millis(1)).await;

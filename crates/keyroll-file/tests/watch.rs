@@ -2,8 +2,9 @@
 //!
 //! Every refresher here polls only every 30 seconds, so a change applied in
 //! well under a second can only have come through the file watch. The tests
-//! print the measured latency and assert under one second to stay robust on
-//! a loaded machine; the target is 100 ms.
+//! print the measured latency and assert under five seconds (still far below
+//! the poll interval) so a machine loaded by parallel test runs cannot fail
+//! them; the target is 100 ms.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use keyroll_file::FileProvider;
 use keyroll_testkit::conformance::{assert_no_material, strong_key};
 
 const POLL: Duration = Duration::from_secs(30);
-const LIMIT: Duration = Duration::from_secs(1);
+const LIMIT: Duration = Duration::from_secs(5);
 
 async fn start(path: &Path) -> Refresher {
     Refresher::builder(FileProvider::new(path))
@@ -60,7 +61,7 @@ async fn latency_until_signing(
 }
 
 #[tokio::test]
-async fn atomic_rename_over_the_file_applies_within_a_second() {
+async fn atomic_rename_over_the_file_applies_through_the_watch() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys");
     let (old, new) = (strong_key(), strong_key());
@@ -78,7 +79,7 @@ async fn atomic_rename_over_the_file_applies_within_a_second() {
 }
 
 #[tokio::test]
-async fn in_place_rewrite_applies_within_a_second() {
+async fn in_place_rewrite_applies_through_the_watch() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys");
     let (old, new) = (strong_key(), strong_key());
@@ -93,7 +94,7 @@ async fn in_place_rewrite_applies_within_a_second() {
 
 /// The layout kubelet gives a mounted Secret, and the swap it does on update.
 #[tokio::test]
-async fn kubernetes_data_symlink_swap_applies_within_a_second() {
+async fn kubernetes_data_symlink_swap_applies_through_the_watch() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (old, new) = (strong_key(), strong_key());

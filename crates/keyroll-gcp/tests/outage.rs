@@ -48,9 +48,7 @@ async fn a_stopped_server_keeps_the_last_good_keys_and_a_restarted_one_is_follow
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_endpoint_is_reported_unavailable_in_seconds() {
     // A port that was just free and has nothing listening.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let endpoint = format!("http://127.0.0.1:{}", keyroll_testkit::ports::free_ports(1));
     let provider = GcpProvider::new(SECRET)
         .unwrap()
         .with_endpoint(&endpoint)
@@ -80,7 +78,7 @@ async fn a_server_answering_unavailable_is_reported_unavailable_after_the_retry(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hung_endpoint_is_reported_unavailable_within_the_time_limit() {
     // Accepts connections and never answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = keyroll_testkit::ports::tokio_listener();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let hold = tokio::spawn(async move {
         let mut held = Vec::new();

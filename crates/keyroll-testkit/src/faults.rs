@@ -94,9 +94,7 @@ impl FaultProxy {
             !upstream.contains('/'),
             "the proxy forwards to host:port, not to `{upstream}`"
         );
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port for the fault proxy");
+        let listener = crate::ports::tokio_listener();
         let addr = listener.local_addr().expect("listener address");
         let shared = Arc::new(Shared {
             fault: Mutex::new(Fault::PassThrough),
@@ -481,7 +479,7 @@ mod tests {
 
     /// An upstream that answers every request with `{"ok":true}` and counts them.
     async fn upstream() -> (SocketAddr, JoinHandle<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = crate::ports::tokio_listener();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -574,15 +572,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_upstream_is_a_bad_gateway_and_a_dropped_proxy_refuses_connections() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let dead = listener.local_addr().unwrap();
-        drop(listener);
+        let dead = std::net::SocketAddr::from(([127, 0, 0, 1], crate::ports::free_ports(1)));
         let proxy = FaultProxy::start(&dead.to_string()).await;
         let answer = client().get(proxy.address()).send().await.unwrap();
         assert_eq!(answer.status(), 502);
         let address = proxy.address();
         drop(proxy);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Dropping aborts the proxy's task; its listener closes when the
+        // runtime has run the abort, so wait for that instead of guessing.
+        let socket = address.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        crate::wait_until_within(std::time::Duration::from_secs(5), "the dropped proxy refuses connections", || {
+            std::net::TcpStream::connect(&socket).is_err()
+        })
+        .await;
         let error = client().get(address).send().await.unwrap_err();
         assert!(error.is_connect(), "{error:?}");
     }

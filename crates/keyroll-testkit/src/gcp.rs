@@ -125,9 +125,7 @@ impl fmt::Debug for SecretManagerServer {
 impl SecretManagerServer {
     /// Starts an empty server on a free loopback port.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port for the Secret Manager server");
+        let listener = crate::ports::tokio_listener();
         let addr = listener.local_addr().expect("listener address");
         let state = Arc::new(Mutex::new(State::default()));
         let task = tokio::spawn(serve(listener, state.clone()));

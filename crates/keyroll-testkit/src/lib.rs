@@ -11,6 +11,7 @@ pub mod faults;
 pub mod gcp;
 pub mod moto;
 pub mod openbao;
+pub mod ports;
 mod process;
 pub mod python;
 

@@ -21,7 +21,7 @@
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -76,7 +76,7 @@ impl Moto {
         for _ in 0..8 {
             let mut server = Self {
                 program: program.clone(),
-                port: free_port(),
+                port: crate::ports::free_ports(1),
                 child: None,
                 log: tempfile::NamedTempFile::new().expect("temporary log file"),
                 env: env
@@ -177,14 +177,6 @@ impl fmt::Debug for Moto {
     }
 }
 
-/// A loopback port nobody listened on a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free loopback port")
-        .port()
-}
-
 /// Whether an HTTP server answers `GET /moto-api/` on `port` with 200.
 fn answers(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
@@ -202,5 +194,5 @@ fn answers(port: u16) -> bool {
 /// A loopback port where nothing listens (bound, then released): requests to
 /// it are refused at once. For "dead endpoint" tests.
 pub fn closed_port() -> u16 {
-    free_port()
+    crate::ports::free_ports(1)
 }

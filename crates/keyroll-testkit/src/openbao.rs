@@ -17,7 +17,8 @@
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -89,7 +90,7 @@ impl OpenBao {
         let binary = Self::binary()?;
         let mut last_log = String::new();
         for _ in 0..8 {
-            let port = free_port_pair();
+            let port = crate::ports::free_ports(2);
             let log = tempfile::NamedTempFile::new().expect("temporary log file");
             let audit = tempfile::NamedTempFile::new().expect("temporary audit log");
             let config = tempfile::Builder::new()
@@ -211,12 +212,54 @@ impl OpenBao {
 
     /// How many requests for `path` (such as `secret/data/app`) the server
     /// received so far, according to the audit log.
+    ///
+    /// The server writes its audit log concurrently with answering, so a
+    /// count read right after a client's call returned could miss that call's
+    /// requests: this first sends a marker request and waits until the log
+    /// shows it (see [`audit_barrier`](OpenBao::audit_barrier)).
     pub fn requests_for(&self, path: &str) -> usize {
+        self.audit_barrier();
         let needle = format!("\"path\":\"{path}\"");
         self.audit_log()
             .lines()
             .filter(|line| line.contains("\"type\":\"request\"") && line.contains(&needle))
             .count()
+    }
+
+    /// Waits until the audit log holds every request the server received
+    /// before this call: reads a unique, absent cubbyhole path and waits (up
+    /// to 15 s) until the log shows that read. Returns at once when the
+    /// server does not take the request (stopped, paused or sealed).
+    ///
+    /// # Panics
+    /// When the server answered but the log never showed the marker.
+    pub fn audit_barrier(&self) {
+        static MARKERS: AtomicU64 = AtomicU64::new(0);
+        let marker = format!(
+            "cubbyhole/keyroll-audit-barrier-{}-{}",
+            std::process::id(),
+            MARKERS.fetch_add(1, Ordering::Relaxed)
+        );
+        let output = self
+            .bao_command(&["read", &marker])
+            .env("VAULT_CLIENT_TIMEOUT", "5s")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.binary.display()));
+        let answered = [&output.stdout, &output.stderr]
+            .iter()
+            .any(|out| String::from_utf8_lossy(out).contains("No value found"));
+        if !answered {
+            return;
+        }
+        let needle = format!("\"path\":\"{marker}\"");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.audit_log().contains(&needle) {
+            assert!(
+                Instant::now() < deadline,
+                "the audit log never showed the marker request {marker}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Kills the server at once (SIGKILL), as a crash would, and waits for it.
@@ -358,17 +401,6 @@ impl fmt::Debug for OpenBao {
             .field("pid", &self.child.as_ref().map(Child::id))
             .field("paused", &self.paused)
             .finish()
-    }
-}
-
-/// A port P such that P and P+1 were both free on 127.0.0.1 a moment ago.
-fn free_port_pair() -> u16 {
-    loop {
-        let first = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let port = first.local_addr().expect("local address").port();
-        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
     }
 }
 

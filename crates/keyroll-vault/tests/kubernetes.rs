@@ -46,7 +46,7 @@ fn service_account_jwt(account: &str) -> String {
 /// Serves TokenReview: the JWTs in `genuine` are authentic, for the service
 /// account paired with each; any other is refused. Counts the reviews.
 async fn token_review_api(genuine: Vec<(String, &'static str)>) -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = keyroll_testkit::ports::tokio_listener();
     let port = listener.local_addr().unwrap().port();
     let reviews = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&reviews);

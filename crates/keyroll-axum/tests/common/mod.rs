@@ -145,9 +145,7 @@ impl TestApp {
             .layer(CookieManagerLayer::new())
             .layer(HealthLayer::new(refresher.clone()))
             .with_state(cookie_keys.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        let listener = keyroll_testkit::ports::tokio_listener();
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("server runs");
