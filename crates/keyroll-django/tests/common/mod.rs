@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring};
+use keyroll_core::{KeyEntry, KeyMaterial, KeySet, KeyStrength, Keyring};
 
 /// A keyring whose current key is `current` (id `current`) followed by
 /// fallbacks `fallback-1`, `fallback-2`, … in the given order, like
@@ -27,7 +27,9 @@ pub fn keyring(current: &[u8], fallbacks: &[&[u8]]) -> Keyring {
             None,
         ));
     }
-    Keyring::new(KeySet::new(entries, SystemTime::now()).expect("the current key signs"))
+    // Django's own test keys (`secret`, `oldsecret`) are short: any non-empty key passes here.
+    let set = KeySet::with_strength(entries, SystemTime::now(), &KeyStrength::any_non_empty());
+    Keyring::new(set.expect("the current key signs"))
 }
 
 /// A keyring with the single key `secret`.

@@ -2,12 +2,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keyroll_core::{KeyEntry, KeyMaterial, KeySet};
+use keyroll_core::{KeyEntry, KeyMaterial, KeySet, KeyStrength};
 
-/// `v2` current, `v1` fallback: the set after one rotation.
+/// `v2` current, `v1` fallback: the set after one rotation. Any non-empty
+/// key passes: the Python peers' fixtures include short Django secrets.
 pub fn rotated_set(v2: &KeyMaterial, v1: &KeyMaterial) -> KeySet {
     let now = SystemTime::now();
-    KeySet::new(
+    KeySet::with_strength(
         vec![
             KeyEntry::new("v2", v2.clone(), Some(now - Duration::from_secs(1)), None, None),
             KeyEntry::new(
@@ -19,6 +20,7 @@ pub fn rotated_set(v2: &KeyMaterial, v1: &KeyMaterial) -> KeySet {
             ),
         ],
         now,
+        &KeyStrength::any_non_empty(),
     )
     .unwrap()
 }
