@@ -344,9 +344,15 @@ async fn a_reissued_django_session_keeps_its_first_issue_time_and_expires_with_i
 
     let loaded = SignedCookieSessions::new(only(&new)).load(&reissued).unwrap();
     let issued = loaded.timestamp.unwrap();
-    let expected = first_issue().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let expected = first_issue()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let got = issued.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    assert!(got.abs_diff(expected) <= 1, "issued {got}, first issue {expected}");
+    assert!(
+        got.abs_diff(expected) <= 1,
+        "issued {got}, first issue {expected}"
+    );
     let later = SignedCookieSessions::with_clock(only(&new), two_hours_on);
     assert!(
         later.load(&reissued).is_err(),

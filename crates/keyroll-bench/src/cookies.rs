@@ -121,8 +121,10 @@ pub fn run(effort: Effort) -> CookieResults {
 
 /// Cookie keys holding key `i` alone, to sign a cookie with an old key.
 fn axum_keys_single(i: usize) -> CookieKeys {
-    CookieKeys::builder(Keyring::new(keyroll_core::KeySet::single("k", key(i)).unwrap()))
-        .salt("sessions")
-        .build()
-        .expect("cookie keys build")
+    CookieKeys::builder(Keyring::new(
+        keyroll_core::KeySet::single("k", key(i)).expect("bench keys are strong"),
+    ))
+    .salt("sessions")
+    .build()
+    .expect("cookie keys build")
 }

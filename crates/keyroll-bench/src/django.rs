@@ -89,7 +89,7 @@ pub fn keys(n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             format!(
-                "django-insecure-keyroll-bench-key-{i:02}-{:014x}",
+                "django-benchmark-keyroll-bench-key-{i:02}-{:014x}",
                 (i as u64 + 1) * 0x9e37_79b9_7f4a
             )
         })

@@ -497,13 +497,21 @@ async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
 /// source serves now (a Fernet key makes a Fernet key), else a signing key.
 fn key_form(kind: KeyKind, key_use: Option<KeyUse>, serving: Option<&KeySet>) -> KeyKind {
     let key_use = key_use.unwrap_or_else(|| {
-        match serving.map(|set| keyroll::fernet::FernetKey::from_key_text(set.signing_key().material().expose_secret())) {
+        match serving.map(|set| {
+            keyroll::fernet::FernetKey::from_key_text(set.signing_key().material().expose_secret())
+        }) {
             Some(Ok(_)) => KeyUse::Fernet,
             _ => KeyUse::Signing,
         }
     });
     match (kind, key_use) {
-        (KeyKind { chars: None, bytes: None }, KeyUse::Fernet) => KeyKind {
+        (
+            KeyKind {
+                chars: None,
+                bytes: None,
+            },
+            KeyUse::Fernet,
+        ) => KeyKind {
             chars: None,
             bytes: Some(32),
         },
@@ -522,7 +530,13 @@ async fn rotate(
     let policy = builder.effective_policy();
     let provider = keyroll::open(&source.keys)?;
     let serving = match (&kind, key_use) {
-        (KeyKind { chars: None, bytes: None }, None) => builder.load_once().await.ok().map(|(_, set)| set),
+        (
+            KeyKind {
+                chars: None,
+                bytes: None,
+            },
+            None,
+        ) => builder.load_once().await.ok().map(|(_, set)| set),
         _ => None,
     };
     let material = KeyMaterial::from(generate(&key_form(kind, key_use, serving.as_ref()))?);
@@ -557,7 +571,9 @@ async fn rotate(
     if disable_old {
         let mut first_seen = keyroll::FirstSeen::new();
         first_seen.observe(&versions, now);
-        let retired = policy.retired(&versions, &first_seen, now).map_err(|e| Failure::Rejected(e.to_string()))?;
+        let retired = policy
+            .retired(&versions, &first_seen, now)
+            .map_err(|e| Failure::Rejected(e.to_string()))?;
         for id in retired {
             provider.disable(&id).await?;
             println!("disabled version {id} (retired by the policy)");

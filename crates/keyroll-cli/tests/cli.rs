@@ -268,7 +268,12 @@ fn rotate_refuses_a_weak_key_with_exit_2_and_publishes_nothing() {
 }
 
 fn first_key(keys: &KeyFile) -> String {
-    std::fs::read_to_string(&keys.path).unwrap().lines().next().unwrap().to_owned()
+    std::fs::read_to_string(&keys.path)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 fn is_fernet_key(key: &str) -> bool {
@@ -286,7 +291,11 @@ fn rotate_publishes_the_key_form_the_source_serves_or_the_one_asked_for() {
     let served_fernet = KeyFile::new(&[&fernet]);
     let out = keyroll(&["rotate", "--keys", &served_fernet.uri()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(is_fernet_key(&first_key(&served_fernet)), "{}", first_key(&served_fernet));
+    assert!(
+        is_fernet_key(&first_key(&served_fernet)),
+        "{}",
+        first_key(&served_fernet)
+    );
 
     let served_signing = KeyFile::new(&[KEY_A]);
     let out = keyroll(&["rotate", "--keys", &served_signing.uri()]);
@@ -303,6 +312,14 @@ fn rotate_publishes_the_key_form_the_source_serves_or_the_one_asked_for() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(first_key(&served_fernet).len(), 50);
 
-    let out = keyroll(&["rotate", "--keys", &served_fernet.uri(), "--for", "fernet", "--chars", "60"]);
+    let out = keyroll(&[
+        "rotate",
+        "--keys",
+        &served_fernet.uri(),
+        "--for",
+        "fernet",
+        "--chars",
+        "60",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

@@ -207,12 +207,18 @@ impl KeySet {
     /// [`KeySet::new`] with another strength rule, for keys fixed by an
     /// outside format (test vectors, a legacy service's short secret). Even
     /// [`KeyStrength::any_non_empty`] refuses an empty key.
-    pub fn with_strength(keys: Vec<KeyEntry>, now: SystemTime, strength: &KeyStrength) -> Result<Self, KeySetError> {
+    pub fn with_strength(
+        keys: Vec<KeyEntry>,
+        now: SystemTime,
+        strength: &KeyStrength,
+    ) -> Result<Self, KeySetError> {
         for key in &keys {
-            strength.check(key.material()).map_err(|weakness| KeySetError::WeakKey {
-                id: key.id().to_owned(),
-                weakness,
-            })?;
+            strength
+                .check(key.material())
+                .map_err(|weakness| KeySetError::WeakKey {
+                    id: key.id().to_owned(),
+                    weakness,
+                })?;
         }
         Self::checked(keys, now)
     }
@@ -283,11 +289,7 @@ impl KeySet {
         self.keys
             .iter()
             .find(|k| k.role_at(now) == Role::Current)
-            .or_else(|| {
-                self.keys
-                    .iter()
-                    .find(|k| k.role_at(now) == Role::Fallback)
-            })
+            .or_else(|| self.keys.iter().find(|k| k.role_at(now) == Role::Fallback))
             .unwrap_or_else(|| {
                 self.keys
                     .iter()
@@ -299,7 +301,11 @@ impl KeySet {
     /// This set without the keys that `keep` refuses, or `None` when it
     /// refuses none. The kept keys keep their windows; used to apply
     /// revocations when the rest of a new key set is refused.
-    pub(crate) fn retain(&self, keep: impl Fn(&KeyEntry) -> bool, now: SystemTime) -> Option<Result<Self, KeySetError>> {
+    pub(crate) fn retain(
+        &self,
+        keep: impl Fn(&KeyEntry) -> bool,
+        now: SystemTime,
+    ) -> Option<Result<Self, KeySetError>> {
         if self.keys.iter().all(&keep) {
             return None;
         }
@@ -307,7 +313,15 @@ impl KeySet {
             .keys
             .iter()
             .filter(|k| keep(k))
-            .map(|k| KeyEntry::new(k.shared_id().to_string(), k.material.clone(), k.signs_from, k.signs_until, k.verifies_until))
+            .map(|k| {
+                KeyEntry::new(
+                    k.shared_id().to_string(),
+                    k.material.clone(),
+                    k.signs_from,
+                    k.signs_until,
+                    k.verifies_until,
+                )
+            })
             .collect();
         Some(Self::checked(kept, now))
     }

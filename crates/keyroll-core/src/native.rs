@@ -65,7 +65,9 @@ pub enum VerifyError {
     Payload(&'static str),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// for longer than the configured limit, so nothing verifies.
-    #[error("the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to verify")]
+    #[error(
+        "the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to verify"
+    )]
     Stale,
 }
 

@@ -248,7 +248,12 @@ impl Policy {
     /// leaves old versions out), as they would in any refused set. `None`
     /// when nothing was revoked; an error when nothing would be left to sign
     /// with, and the caller must fail closed.
-    pub fn revoke(&self, previous: &KeySet, versions: &[KeyVersion], now: SystemTime) -> Option<Result<KeySet, PolicyError>> {
+    pub fn revoke(
+        &self,
+        previous: &KeySet,
+        versions: &[KeyVersion],
+        now: SystemTime,
+    ) -> Option<Result<KeySet, PolicyError>> {
         let revoked = |key: &KeyEntry| {
             versions.iter().any(|v| {
                 v.id == key.id() && (v.state != KeyState::Enabled || v.expires.is_some_and(|at| at <= now))
@@ -270,7 +275,12 @@ impl Policy {
     /// or verify in the key set this policy builds from `versions` at `now`.
     /// Empty when the policy refuses the versions (nothing is retired on a
     /// refused set).
-    pub fn retired(&self, versions: &[KeyVersion], first_seen: &FirstSeen, now: SystemTime) -> Result<Vec<String>, PolicyError> {
+    pub fn retired(
+        &self,
+        versions: &[KeyVersion],
+        first_seen: &FirstSeen,
+        now: SystemTime,
+    ) -> Result<Vec<String>, PolicyError> {
         let set = self.evaluate(versions, first_seen, now)?;
         Ok(versions
             .iter()

@@ -434,7 +434,9 @@ impl Refresher {
 
     /// Stops the background task and waits for it to finish.
     pub async fn shutdown(&self) {
-        self.inner.keyring.set_stopped("the refresher was shut down".to_owned());
+        self.inner
+            .keyring
+            .set_stopped("the refresher was shut down".to_owned());
         self.inner.stop.send_replace(true);
         let handle = lock(&self.inner.task).take();
         if let Some(handle) = handle {
@@ -477,15 +479,24 @@ async fn fetch(provider: &Arc<dyn KeyProvider>, timeout: Duration) -> Result<Vec
 /// The first key of `set` that fails the policy's strength rule.
 fn weak_key(policy: &Policy, set: &KeySet) -> Option<PolicyError> {
     set.keys().iter().find_map(|key| {
-        policy.strength.check(key.material()).err().map(|weakness| PolicyError::WeakKey {
-            id: key.id().to_owned(),
-            weakness,
-        })
+        policy
+            .strength
+            .check(key.material())
+            .err()
+            .map(|weakness| PolicyError::WeakKey {
+                id: key.id().to_owned(),
+                weakness,
+            })
     })
 }
 
 /// Evaluates the policy, reporting a panic as a failed refresh.
-fn evaluate(policy: &Policy, versions: &[KeyVersion], first_seen: &FirstSeen, now: SystemTime) -> Result<KeySet, RefreshError> {
+fn evaluate(
+    policy: &Policy,
+    versions: &[KeyVersion],
+    first_seen: &FirstSeen,
+    now: SystemTime,
+) -> Result<KeySet, RefreshError> {
     std::panic::catch_unwind(AssertUnwindSafe(|| policy.evaluate(versions, first_seen, now)))
         .map_err(|payload| RefreshError::Panicked(panic_message(payload.as_ref())))?
         .map_err(RefreshError::Policy)

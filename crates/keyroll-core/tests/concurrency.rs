@@ -37,7 +37,9 @@ fn verifies_never_fail_while_key_sets_are_swapped_thousands_of_times_per_second(
     let keyring = Keyring::new(set(A, B));
     let tokens: Vec<String> = [A, B]
         .iter()
-        .map(|k| Signer::new(Keyring::new(KeySet::single("k", KeyMaterial::from(*k)).unwrap())).with_salt("s"))
+        .map(|k| {
+            Signer::new(Keyring::new(KeySet::single("k", KeyMaterial::from(*k)).unwrap())).with_salt("s")
+        })
         .map(|signer| signer.sign("payload"))
         .collect();
     let stop = Arc::new(AtomicBool::new(false));

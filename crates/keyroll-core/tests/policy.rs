@@ -387,7 +387,11 @@ fn a_signing_key_never_signs_past_its_expiry_even_before_re_evaluation() {
     let set = policy.evaluate(&versions, &FirstSeen::new(), now()).unwrap();
     assert_eq!(set.signing_key_at(now()).id(), "b");
     let after = expiry + MIN;
-    assert_eq!(set.signing_key_at(after).id(), "a", "the fallback every replica holds signs");
+    assert_eq!(
+        set.signing_key_at(after).id(),
+        "a",
+        "the fallback every replica holds signs"
+    );
     assert!(set.verifying_keys_at(after).all(|(key, _)| key.id() != "b"));
     let later = policy.evaluate(&versions, &FirstSeen::new(), after).unwrap();
     assert_eq!(later.signing_key_at(after).id(), "a");
@@ -399,7 +403,10 @@ fn revocations_drop_disabled_destroyed_and_expired_keys_but_not_unlisted_ones() 
     let versions = vec![key("c"), key("b"), key("a")];
     let set = policy.evaluate(&versions, &FirstSeen::new(), now()).unwrap();
     assert!(policy.revoke(&set, &versions, now()).is_none());
-    assert!(policy.revoke(&set, &[key("c")], now()).is_none(), "unlisted keys stay");
+    assert!(
+        policy.revoke(&set, &[key("c")], now()).is_none(),
+        "unlisted keys stay"
+    );
     let revoked = vec![
         key("c"),
         key("b").with_state(KeyState::Disabled),
@@ -428,7 +435,15 @@ fn retired_lists_enabled_versions_past_their_fallback_window_or_beyond_the_fallb
     assert_eq!(retired, ["b"], "c is the one fallback; a is already disabled");
     let windowed = policy.with_max_fallbacks(5);
     let old = vec![created("b", HOUR), created("a", 3 * DAY)];
-    assert!(windowed.retired(&old, &FirstSeen::new(), now()).unwrap().is_empty());
+    assert!(
+        windowed
+            .retired(&old, &FirstSeen::new(), now())
+            .unwrap()
+            .is_empty()
+    );
     let expired = vec![created("b", 2 * DAY), created("a", 3 * DAY)];
-    assert_eq!(windowed.retired(&expired, &FirstSeen::new(), now()).unwrap(), ["a"]);
+    assert_eq!(
+        windowed.retired(&expired, &FirstSeen::new(), now()).unwrap(),
+        ["a"]
+    );
 }

@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use keyroll_core::{
-    KeyState,
-    ChangeWatch, Health, KeyProvider, KeyVersion, Policy, ProviderError, ProviderErrorKind, RefreshError,
-    Refresher, Role, async_trait,
+    ChangeWatch, Health, KeyProvider, KeyState, KeyVersion, Policy, ProviderError, ProviderErrorKind,
+    RefreshError, Refresher, Role, async_trait,
 };
 use tokio::sync::mpsc;
 
@@ -437,7 +436,10 @@ async fn without_a_stale_limit_the_last_good_keys_keep_serving() {
     let token = signer.sign("session");
     store.fail(ProviderErrorKind::Unavailable);
     // Well past where a limit of a few polls would have closed it.
-    eventually("many failed polls", || refresher.status().consecutive_failures >= 10).await;
+    eventually("many failed polls", || {
+        refresher.status().consecutive_failures >= 10
+    })
+    .await;
     assert_eq!(refresher.status().health, Health::Degraded);
     assert!(!refresher.keyring().is_closed());
     assert!(signer.verify(&token).is_ok());
@@ -447,7 +449,8 @@ async fn without_a_stale_limit_the_last_good_keys_keep_serving() {
 async fn start_degraded_serves_the_break_glass_keys_until_the_store_answers() {
     let store = Scripted::default();
     store.fail(ProviderErrorKind::Unavailable);
-    let break_glass = keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B)).unwrap();
+    let break_glass =
+        keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B)).unwrap();
     let refresher = Refresher::builder(store.clone())
         .policy(policy())
         .interval(Duration::from_millis(30))
@@ -471,7 +474,8 @@ async fn start_degraded_serves_the_break_glass_keys_until_the_store_answers() {
 async fn start_degraded_still_fails_on_configuration_errors() {
     let store = Scripted::default();
     store.fail(ProviderErrorKind::Config);
-    let break_glass = keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B)).unwrap();
+    let break_glass =
+        keyroll_core::KeySet::single("break-glass", keyroll_core::KeyMaterial::from(B)).unwrap();
     let err = Refresher::builder(store)
         .start_degraded(break_glass)
         .start()
@@ -497,7 +501,10 @@ async fn a_panicking_provider_is_reported_degraded_and_the_refresher_goes_on() {
     .await;
     let status = refresher.status();
     let reason = status.last_error.unwrap();
-    assert!(reason.contains("panicked") && reason.contains("scripted provider bug"), "{reason}");
+    assert!(
+        reason.contains("panicked") && reason.contains("scripted provider bug"),
+        "{reason}"
+    );
     let failures = status.consecutive_failures;
     eventually("still polling after the panic", || {
         refresher.status().consecutive_failures > failures
@@ -534,7 +541,10 @@ fn when_the_task_ends_the_status_says_so_and_the_stale_limit_still_applies() {
     assert!(signer.verify(&token).is_ok(), "within the limit the keys serve");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !refresher.keyring().is_closed() {
-        assert!(std::time::Instant::now() < deadline, "the stale limit never closed the keyring");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stale limit never closed the keyring"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(refresher.status().health, Health::Stale);
@@ -612,14 +622,20 @@ async fn a_revoked_signing_key_without_a_usable_replacement_fails_closed_until_o
     let signer = keyroll_core::Signer::new(refresher.keyring().clone());
     let by_a = signer.sign("signed by a");
 
-    store.set_versions(vec![version("weak", "short"), version("a", A).with_state(KeyState::Destroyed)]);
+    store.set_versions(vec![
+        version("weak", "short"),
+        version("a", A).with_state(KeyState::Destroyed),
+    ]);
     eventually("failed closed", || refresher.keyring().is_closed()).await;
     let status = refresher.status();
     assert_eq!(status.health, Health::Stale);
     assert!(status.last_error.unwrap().contains("revoked"));
     assert_eq!(signer.verify(&by_a), Err(keyroll_core::VerifyError::Stale));
 
-    store.set_versions(vec![version("b", B), version("a", A).with_state(KeyState::Destroyed)]);
+    store.set_versions(vec![
+        version("b", B),
+        version("a", A).with_state(KeyState::Destroyed),
+    ]);
     eventually("reopened on b", || {
         !refresher.keyring().is_closed() && signing_id(&refresher) == "b"
     })
@@ -642,7 +658,10 @@ async fn a_signing_key_past_its_expiry_hands_signing_to_the_next_key() {
     assert!(SystemTime::now() >= expiry);
     assert!(signer.verify(&by_b).is_err(), "b expired");
     let by_a = signer.sign("signed by a");
-    assert!(signer.verify(&by_a).is_ok(), "the replica verifies its own tokens");
+    assert!(
+        signer.verify(&by_a).is_ok(),
+        "the replica verifies its own tokens"
+    );
 }
 
 #[tokio::test]

@@ -48,7 +48,7 @@ fn keys() -> Vec<String> {
     (0..=FALLBACKS)
         .map(|i| {
             format!(
-                "django-insecure-keyroll-bench-key-{i:02}-{:014x}",
+                "django-benchmark-keyroll-bench-key-{i:02}-{:014x}",
                 (i as u64 + 1) * 0x9e37_79b9_7f4a
             )
         })

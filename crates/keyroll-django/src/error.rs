@@ -61,7 +61,9 @@ pub enum Error {
     Serialize(String),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// within the configured limit, so nothing verifies.
-    #[error("the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to verify")]
+    #[error(
+        "the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to verify"
+    )]
     Stale,
 }
 

@@ -75,7 +75,11 @@ impl SignedCookieSessions {
     /// first issue time `issued`: what re-issuing a session verified with a
     /// superseded key writes, so that it still expires at `issued` +
     /// max age and a stolen cookie cannot be kept alive by key rotations.
-    pub fn save_issued<T: Serialize + ?Sized>(&self, session: &T, issued: SystemTime) -> Result<String, Error> {
+    pub fn save_issued<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        issued: SystemTime,
+    ) -> Result<String, Error> {
         self.signer.sign_object_issued(session, true, issued)
     }
 }

@@ -267,7 +267,14 @@ fn test_sign_unsign_ignore_secret_key_fallbacks() {
         Some(at(2)),
     );
     let current = KeyEntry::new("new", KeyMaterial::from("secret"), Some(at(1)), None, None);
-    let signer = Signer::new(Keyring::new(KeySet::with_strength(vec![current, retired], now, &keyroll_core::KeyStrength::any_non_empty()).unwrap()));
+    let signer = Signer::new(Keyring::new(
+        KeySet::with_strength(
+            vec![current, retired],
+            now,
+            &keyroll_core::KeyStrength::any_non_empty(),
+        )
+        .unwrap(),
+    ));
     assert_eq!(signer.verify(&signed).unwrap_err(), Error::BadSignature);
     assert_eq!(
         Signer::new(single("secret")).verify(&signed).unwrap_err(),

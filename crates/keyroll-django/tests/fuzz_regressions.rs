@@ -5,10 +5,13 @@ use keyroll_django::TimestampSigner;
 use serde_json::{Value, json};
 
 fn signer() -> TimestampSigner {
-    TimestampSigner::for_dumps(Keyring::new(KeySet::single(
-        "v1",
-        KeyMaterial::from("a sufficiently long secret key, 32+ bytes"),
-    ).unwrap()))
+    TimestampSigner::for_dumps(Keyring::new(
+        KeySet::single(
+            "v1",
+            KeyMaterial::from("a sufficiently long secret key, 32+ bytes"),
+        )
+        .unwrap(),
+    ))
 }
 
 #[test]

@@ -43,7 +43,14 @@ fn pending_key_verifies_but_does_not_sign() {
         None,
     );
     let current = KeyEntry::new("now", KeyMaterial::from("now-key"), Some(at(0)), None, None);
-    let signer = Signer::new(Keyring::new(KeySet::with_strength(vec![pending, current], now, &keyroll_core::KeyStrength::any_non_empty()).unwrap()));
+    let signer = Signer::new(Keyring::new(
+        KeySet::with_strength(
+            vec![pending, current],
+            now,
+            &keyroll_core::KeyStrength::any_non_empty(),
+        )
+        .unwrap(),
+    ));
     assert_eq!(signer.sign("v"), Signer::new(single("now-key")).sign("v"));
     let signed_early = Signer::new(single("next-key")).sign("v");
     let early = signer.verify(&signed_early).unwrap();
@@ -63,7 +70,14 @@ fn a_new_key_set_takes_effect_without_rebuilding_the_signer() {
         None,
     );
     let second = KeyEntry::new("second", KeyMaterial::from("second-key"), Some(at(1)), None, None);
-    keys.install(KeySet::with_strength(vec![second, first], SystemTime::now(), &keyroll_core::KeyStrength::any_non_empty()).unwrap());
+    keys.install(
+        KeySet::with_strength(
+            vec![second, first],
+            SystemTime::now(),
+            &keyroll_core::KeyStrength::any_non_empty(),
+        )
+        .unwrap(),
+    );
     let after = signer.sign("v");
     assert_eq!(after, Signer::new(single("second-key")).sign("v"));
     assert_eq!(signer.verify(&before).unwrap().key.role, Role::Fallback);
@@ -88,7 +102,12 @@ fn retired_keys_verify_nothing() {
         None,
     );
     let signer = Signer::new(Keyring::new(
-        KeySet::with_strength(vec![current, retired], SystemTime::now(), &keyroll_core::KeyStrength::any_non_empty()).unwrap(),
+        KeySet::with_strength(
+            vec![current, retired],
+            SystemTime::now(),
+            &keyroll_core::KeyStrength::any_non_empty(),
+        )
+        .unwrap(),
     ));
     assert_eq!(signer.verify(&old).unwrap_err(), Error::BadSignature);
 }

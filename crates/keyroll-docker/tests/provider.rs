@@ -181,10 +181,19 @@ fn secrets_on_a_kubernetes_volume_are_shared_unless_the_uri_says_otherwise() {
     std::os::unix::fs::symlink("..2026_a", root.join("..data")).unwrap();
     let on_volume = docker(&uri);
     assert_eq!(on_volume.reach(), Reach::Shared);
-    assert_eq!(on_volume.propagation_delay(), keyroll_file::KUBERNETES_PROPAGATION);
+    assert_eq!(
+        on_volume.propagation_delay(),
+        keyroll_file::KUBERNETES_PROPAGATION
+    );
     let local = docker(&format!("{uri}&reach=local"));
     assert_eq!(local.reach(), Reach::Local);
-    assert_eq!(docker(&local.source()).reach(), Reach::Local, "{}", local.source());
-    let error = DockerProvider::from_source(&KeySource::parse(&format!("{uri}&reach=all")).unwrap()).unwrap_err();
+    assert_eq!(
+        docker(&local.source()).reach(),
+        Reach::Local,
+        "{}",
+        local.source()
+    );
+    let error =
+        DockerProvider::from_source(&KeySource::parse(&format!("{uri}&reach=all")).unwrap()).unwrap_err();
     assert_eq!(error.kind(), keyroll_core::ProviderErrorKind::Config);
 }

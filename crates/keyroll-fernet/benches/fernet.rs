@@ -23,7 +23,11 @@ fn set(keys: &[KeyMaterial]) -> KeySet {
 }
 
 fn single(key: &KeyMaterial) -> Encrypter {
-    Encrypter::new(Keyring::new(KeySet::single("x", key.clone()).unwrap()), Derive::Raw).unwrap()
+    Encrypter::new(
+        Keyring::new(KeySet::single("x", key.clone()).unwrap()),
+        Derive::Raw,
+    )
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -54,7 +58,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| encrypter.decrypt(black_box(&foreign), None).unwrap_err())
     });
     let hkdf = Encrypter::new(
-        Keyring::new(KeySet::single("s", KeyMaterial::from("a django secret key, long enough to pass the strength check")).unwrap()),
+        Keyring::new(
+            KeySet::single(
+                "s",
+                KeyMaterial::from("a django secret key, long enough to pass the strength check"),
+            )
+            .unwrap(),
+        ),
         Derive::Hkdf,
     )
     .unwrap();

@@ -56,7 +56,9 @@ pub enum DecryptError {
     Key(#[from] KeyError),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// within the configured limit, so nothing decrypts.
-    #[error("the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to decrypt")]
+    #[error(
+        "the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to decrypt"
+    )]
     Stale,
 }
 

@@ -137,7 +137,11 @@ fn rotation_agrees_with_multifernet_rotate_in_both_directions() {
         return;
     };
     let (k1, k2) = (generate_key(), generate_key());
-    let old = Encrypter::new(Keyring::new(KeySet::single("v1", k1.clone()).unwrap()), Derive::Raw).unwrap();
+    let old = Encrypter::new(
+        Keyring::new(KeySet::single("v1", k1.clone()).unwrap()),
+        Derive::Raw,
+    )
+    .unwrap();
     let rust_old_token = old.encrypt("rotate me").unwrap();
     let encrypter = Encrypter::new(Keyring::new(rotated_set(&k2, &k1)), Derive::Raw).unwrap();
     let rust_rotated = encrypter.rotate(&rust_old_token).unwrap();

@@ -12,7 +12,11 @@ use keyroll_core::{KeyMaterial, KeySet, Keyring, Role};
 use keyroll_fernet::{DecryptError, Derive, Encrypter, ReencryptCounts, ReencryptError, generate_key};
 
 fn only(id: &str, key: &KeyMaterial) -> Encrypter {
-    Encrypter::new(Keyring::new(KeySet::single(id, key.clone()).unwrap()), Derive::Raw).unwrap()
+    Encrypter::new(
+        Keyring::new(KeySet::single(id, key.clone()).unwrap()),
+        Derive::Raw,
+    )
+    .unwrap()
 }
 
 fn tampered(token: &str) -> String {

@@ -337,7 +337,16 @@ mod tests {
     #[test]
     fn json_errors_name_the_schema_fields() {
         let err = parse(br#"{"keys": [{"key": "x", "colour": "blue"}]}"#, None).unwrap_err();
-        assert!(matches!(err, ParseError::Json { problem: JsonProblem::Schema, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                ParseError::Json {
+                    problem: JsonProblem::Schema,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("`key_base64`"), "{err}");
         assert!(!err.to_string().contains("colour"), "{err}");
     }

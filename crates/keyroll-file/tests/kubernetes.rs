@@ -58,7 +58,12 @@ fn rfc3339(at: SystemTime) -> String {
 fn key_file(keys: &[(&str, &str, SystemTime)]) -> String {
     let entries: Vec<String> = keys
         .iter()
-        .map(|(id, key, created)| format!(r#"{{"id": "{id}", "key": "{key}", "created": "{}"}}"#, rfc3339(*created)))
+        .map(|(id, key, created)| {
+            format!(
+                r#"{{"id": "{id}", "key": "{key}", "created": "{}"}}"#,
+                rfc3339(*created)
+            )
+        })
         .collect();
     format!(r#"{{"keys": [{}]}}"#, entries.join(", "))
 }
@@ -89,12 +94,18 @@ fn a_kubernetes_volume_is_shared_and_waits_for_the_kubelet_before_a_new_key_sign
     let volume_uri = format!("file://{}", volume.keys().display());
     let local = provider(&format!("{volume_uri}?reach=local"));
     assert_eq!(local.reach(), Reach::Local);
-    assert_eq!(provider(&local.source()).reach(), Reach::Local, "{}", local.source());
+    assert_eq!(
+        provider(&local.source()).reach(),
+        Reach::Local,
+        "{}",
+        local.source()
+    );
     let shared = provider(&format!("file://{}?reach=shared", plain.display()));
     assert_eq!(shared.reach(), Reach::Shared);
     assert_eq!(shared.propagation_delay(), Duration::ZERO);
     assert!(shared.source().ends_with("?reach=shared"), "{}", shared.source());
-    let error = FileProvider::from_source(&KeySource::parse(&format!("{volume_uri}?reach=fleet")).unwrap()).unwrap_err();
+    let error = FileProvider::from_source(&KeySource::parse(&format!("{volume_uri}?reach=fleet")).unwrap())
+        .unwrap_err();
     assert_eq!(error.kind(), ProviderErrorKind::Config);
     assert!(error.to_string().contains("reach=shared"), "{error}");
 }
@@ -121,7 +132,10 @@ async fn fleet(volumes: &[&Volume], reach: &str) -> Fleet {
                 .unwrap(),
         );
     }
-    let signers: Vec<Signer> = replicas.iter().map(|r| Signer::new(r.keyring().clone())).collect();
+    let signers: Vec<Signer> = replicas
+        .iter()
+        .map(|r| Signer::new(r.keyring().clone()))
+        .collect();
     let (signed, rejected): (Arc<AtomicUsize>, Arc<AtomicUsize>) = (Arc::default(), Arc::default());
     let traffic = tokio::spawn({
         let (signed, rejected) = (Arc::clone(&signed), Arc::clone(&rejected));
@@ -160,19 +174,30 @@ async fn roll_out(fleet: Fleet, volumes: &mut [Volume; 2], contents: &str, id: &
     })
     .await;
     fleet.traffic.abort();
-    (fleet.signed.load(Ordering::Relaxed), fleet.rejected.load(Ordering::Relaxed))
+    (
+        fleet.signed.load(Ordering::Relaxed),
+        fleet.rejected.load(Ordering::Relaxed),
+    )
 }
 
-fn volumes(dir: &Path, contents: &str) -> [Volume; 2] {
-    [Volume::new(&dir.join("pod-1"), contents), Volume::new(&dir.join("pod-2"), contents)]
+/// Two pods' volumes holding the old key, published a day ago; returns the
+/// directory holding them, (old key, new key, the old key's creation time)
+/// and the volumes.
+fn before_roll_out() -> (tempfile::TempDir, (String, String, SystemTime), [Volume; 2]) {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (strong_key(), strong_key());
+    let long_ago = SystemTime::now() - Duration::from_secs(86_400);
+    let contents = key_file(&[("old", &old, long_ago)]);
+    let volumes = [
+        Volume::new(&dir.path().join("pod-1"), &contents),
+        Volume::new(&dir.path().join("pod-2"), &contents),
+    ];
+    (dir, (old, new, long_ago), volumes)
 }
 
 #[tokio::test]
 async fn two_pods_whose_volumes_update_two_seconds_apart_reject_no_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let (old, new) = (strong_key(), strong_key());
-    let long_ago = SystemTime::now() - Duration::from_secs(86_400);
-    let mut volumes = volumes(dir.path(), &key_file(&[("old", &old, long_ago)]));
+    let (_dir, (old, new, long_ago), mut volumes) = before_roll_out();
     let fleet = fleet(&[&volumes[0], &volumes[1]], "").await;
     let delay = Refresher::builder(FileProvider::new(volumes[0].keys()))
         .interval(INTERVAL)
@@ -195,10 +220,7 @@ async fn two_pods_whose_volumes_update_two_seconds_apart_reject_no_token() {
 /// test above could fail.
 #[tokio::test]
 async fn the_same_roll_out_read_as_local_files_rejects_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let (old, new) = (strong_key(), strong_key());
-    let long_ago = SystemTime::now() - Duration::from_secs(86_400);
-    let mut volumes = volumes(dir.path(), &key_file(&[("old", &old, long_ago)]));
+    let (_dir, (old, new, long_ago), mut volumes) = before_roll_out();
     let fleet = fleet(&[&volumes[0], &volumes[1]], "?reach=local").await;
     let contents = key_file(&[("new", &new, SystemTime::now()), ("old", &old, long_ago)]);
     let (signed, rejected) = roll_out(fleet, &mut volumes, &contents, "new").await;

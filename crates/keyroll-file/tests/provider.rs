@@ -427,7 +427,14 @@ async fn a_file_larger_than_the_limit_is_refused_without_reading_it_all() {
     let key = strong_key();
     let mut at_limit = format!("{key}\n").into_bytes();
     at_limit.resize(limit, b'\n');
-    assert_eq!(write(dir.path(), "at-limit", &at_limit).fetch().await.unwrap().len(), 1);
+    assert_eq!(
+        write(dir.path(), "at-limit", &at_limit)
+            .fetch()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     at_limit.push(b'\n');
     let error = fetch_error(&write(dir.path(), "over-limit", &at_limit)).await;
     assert_eq!(error.kind(), ProviderErrorKind::Invalid, "{error}");
@@ -465,7 +472,13 @@ fn logs_of_two_reads(provider: &FileProvider) -> String {
 #[test]
 fn a_key_file_readable_by_group_or_others_is_warned_about_once() {
     let dir = tempfile::tempdir().unwrap();
-    for (mode, warned) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true), (0o644, true)] {
+    for (mode, warned) in [
+        (0o600, false),
+        (0o400, false),
+        (0o640, true),
+        (0o604, true),
+        (0o644, true),
+    ] {
         let name = format!("keys-{mode:o}");
         let provider = write(dir.path(), &name, format!("{}\n", strong_key()));
         std::fs::set_permissions(dir.path().join(&name), std::fs::Permissions::from_mode(mode)).unwrap();

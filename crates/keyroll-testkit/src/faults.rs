@@ -580,10 +580,15 @@ mod tests {
         drop(proxy);
         // Dropping aborts the proxy's task; its listener closes when the
         // runtime has run the abort, so wait for that instead of guessing.
-        let socket = address.trim_start_matches("http://").trim_end_matches('/').to_owned();
-        crate::wait_until_within(std::time::Duration::from_secs(5), "the dropped proxy refuses connections", || {
-            std::net::TcpStream::connect(&socket).is_err()
-        })
+        let socket = address
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        crate::wait_until_within(
+            std::time::Duration::from_secs(5),
+            "the dropped proxy refuses connections",
+            || std::net::TcpStream::connect(&socket).is_err(),
+        )
         .await;
         let error = client().get(address).send().await.unwrap_err();
         assert!(error.is_connect(), "{error:?}");

@@ -103,6 +103,9 @@ mod tests {
         let held = listener();
         let port = held.local_addr().unwrap().port();
         assert!(port < first, "{port}");
-        assert!(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_err(), "held while the listener lives");
+        assert!(
+            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_err(),
+            "held while the listener lives"
+        );
     }
 }

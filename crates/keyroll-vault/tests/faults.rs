@@ -302,10 +302,7 @@ async fn a_store_down_at_startup_starts_degraded_on_the_break_glass_keys_and_swi
     let started = Instant::now();
     let refresher = refresher_builder(builder(&bao, "app").build().unwrap())
         .startup_timeout(Duration::from_millis(500))
-        .start_degraded(KeySet::single(
-            "break-glass",
-            KeyMaterial::from(break_glass.as_str()),
-        ).unwrap())
+        .start_degraded(KeySet::single("break-glass", KeyMaterial::from(break_glass.as_str())).unwrap())
         .start()
         .await
         .expect("starts degraded instead of failing");
