@@ -21,7 +21,6 @@ use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const NAMESPACE: &str = "default";
 const ACCOUNT: &str = "app";
