@@ -24,10 +24,12 @@ pub mod native;
 mod policy;
 mod provider;
 mod refresher;
+mod roles;
 mod source;
+mod usage;
 mod version;
 
-pub use keyring::{Derived, DerivedCache, Keyring};
+pub use keyring::{Derived, DerivedCache, DerivedRef, Keyring};
 pub use keyset::{KeyEntry, KeySet, KeySetError, Role};
 pub use material::KeyMaterial;
 pub use native::{Signer, Verified, VerifiedBy, VerifyError};
@@ -39,6 +41,7 @@ pub use refresher::{
     CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, StartError,
     Status,
 };
+pub use roles::{RoleSnapshot, RolesNow};
 pub use source::KeySource;
 pub use version::{KeyState, KeyVersion, Stage};
 
