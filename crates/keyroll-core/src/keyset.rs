@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::KeyMaterial;
+use crate::{KeyMaterial, VersionId};
 use crate::usage::UsageCounter;
 
 /// What a key does at a given moment.
@@ -42,6 +42,7 @@ impl fmt::Display for Role {
 /// next refresh.
 pub struct KeyEntry {
     id: Arc<str>,
+    version_id: VersionId,
     material: KeyMaterial,
     kid: [u8; 8],
     signs_from: Option<SystemTime>,
@@ -64,8 +65,10 @@ impl KeyEntry {
     ) -> Self {
         let keyed_mac = <Hmac<Sha256> as Mac>::new_from_slice(material.expose_secret())
             .expect("HMAC accepts keys of any length");
+        let id: Arc<str> = Arc::from(id.into());
         Self {
-            id: Arc::from(id.into()),
+            version_id: VersionId::new(&id),
+            id,
             kid: material.key_id(),
             material,
             signs_from,
@@ -84,6 +87,12 @@ impl KeyEntry {
     /// The store's version id, shared (cloning it does not allocate).
     pub fn shared_id(&self) -> Arc<str> {
         Arc::clone(&self.id)
+    }
+
+    /// The store's version id, copied (what verifications report: copying
+    /// writes nothing that other threads share).
+    pub fn version_id(&self) -> VersionId {
+        self.version_id.clone()
     }
 
     /// The 8-byte key id native tokens carry.

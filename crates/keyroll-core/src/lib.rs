@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+mod id;
 mod keyring;
 mod keyset;
 mod material;
@@ -29,6 +30,7 @@ mod source;
 mod usage;
 mod version;
 
+pub use id::VersionId;
 pub use keyring::{Derived, DerivedCache, DerivedRef, Keyring};
 pub use keyset::{KeyEntry, KeySet, KeySetError, Role};
 pub use material::KeyMaterial;

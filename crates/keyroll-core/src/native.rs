@@ -11,7 +11,6 @@
 //! The byte-level specification with test vectors is `docs/FORMAT.md`.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -22,7 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::{Derived, DerivedCache, KeySet, Keyring, Role, RolesNow};
+use crate::{Derived, DerivedCache, KeySet, Keyring, Role, RolesNow, VersionId};
 
 const UNTIMED: &str = "kr1";
 const TIMED: &str = "kr1t";
@@ -73,7 +72,7 @@ pub enum VerifyError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedBy {
     /// The store's version id of the key.
-    pub id: Arc<str>,
+    pub id: VersionId,
     /// Its role at the moment of verification.
     pub role: Role,
 }
@@ -223,14 +222,6 @@ impl Signer {
             return Err(VerifyError::Stale);
         }
         let parsed = Parsed::parse(token)?;
-        // Decoding the token's MAC (rather than encoding the computed one)
-        // does not wait for the HMAC, so the CPU overlaps the two. The decoder
-        // refuses non-canonical trailing bits: one MAC has one text.
-        let mut mac = [0u8; 33];
-        if B64.decode_slice(parsed.mac, &mut mac) != Ok(32) {
-            return Err(VerifyError::Malformed("signature is not base64url of 32 bytes"));
-        }
-        let mac: &[u8; 32] = mac[..32].try_into().expect("sliced to 32");
         let derived = self.keys.get(&self.keyring);
         let roles = self.roles(&derived);
         let mut known = false;
@@ -240,7 +231,17 @@ impl Signer {
                 continue;
             }
             known = true;
-            if constant_time_eq_32(&derived.state.keys[position].mac(parsed.signed.as_bytes()), mac) {
+            let expected = derived.state.keys[position].mac(parsed.signed.as_bytes());
+            // Decoding the token's MAC (rather than encoding the computed one)
+            // does not depend on the HMAC's result, so the CPU runs it while
+            // the HMAC's last rounds are still in flight. The decoder refuses
+            // non-canonical trailing bits: one MAC has one text.
+            let mut mac = [0u8; 33];
+            if B64.decode_slice(parsed.mac, &mut mac) != Ok(32) {
+                return Err(VerifyError::Malformed("signature is not base64url of 32 bytes"));
+            }
+            let mac: &[u8; 32] = mac[..32].try_into().expect("sliced to 32");
+            if constant_time_eq_32(&expected, mac) {
                 let timestamp = parsed.timestamp.map(|s| UNIX_EPOCH + Duration::from_secs(s));
                 if timestamp.is_some() || self.max_age.is_some() {
                     let now = match roles {
@@ -254,7 +255,7 @@ impl Signer {
                 return Ok(Verified {
                     value: parsed.payload,
                     key: VerifiedBy {
-                        id: key.shared_id(),
+                        id: key.version_id(),
                         role,
                     },
                     timestamp,
@@ -480,3 +481,4 @@ impl<'t> Parsed<'t> {
         })
     }
 }
+

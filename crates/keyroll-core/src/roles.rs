@@ -63,13 +63,29 @@ impl RoleSnapshot {
     }
 }
 
-impl RolesNow<'_> {
+impl<'a> RolesNow<'a> {
     /// The role of the key at `index` of the set.
     pub fn role(&self, index: usize) -> Role {
         match self {
             Self::Snapshot(snapshot) => snapshot.roles[index],
             Self::At(set, now) => set.keys()[index].role_at(*now),
         }
+    }
+
+    /// Keys that verify, as `(index, role)`: the current key first, then the
+    /// others in the set's order (pending, then fallbacks newest first),
+    /// like [`KeySet::verifying_keys_at`].
+    pub fn verifying(self) -> impl Iterator<Item = (usize, Role)> + 'a {
+        let len = match self {
+            Self::Snapshot(snapshot) => snapshot.roles.len(),
+            Self::At(set, _) => set.keys().len(),
+        };
+        let current = (0..len).find(|&i| self.role(i) == Role::Current);
+        let rest = (0..len)
+            .filter(move |&i| Some(i) != current)
+            .map(move |i| (i, self.role(i)))
+            .filter(|&(_, role)| role != Role::Retired);
+        current.map(|i| (i, Role::Current)).into_iter().chain(rest)
     }
 
     /// The index of the key that signs.
