@@ -170,7 +170,7 @@ fn contention(effort: Effort, threads: usize) -> Contention {
     let shared_inc = || {
         shared.fetch_add(1, Ordering::Relaxed);
     };
-    let sharded_inc = || key.record_verification();
+    let sharded_inc = || key.record_verification(keyroll_core::Format::Native, keyroll_core::Role::Current);
     let mut s = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..trials {
         s[0].push(hammer(1, per_thread, &shared_inc));

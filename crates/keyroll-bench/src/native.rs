@@ -258,7 +258,7 @@ pub fn overheads(effort: Effort) -> Overheads {
         (
             "counter",
             Box::new(|| {
-                key.record_verification();
+                key.record_verification(keyroll_core::Format::Native, keyroll_core::Role::Current);
                 true
             }),
         ),

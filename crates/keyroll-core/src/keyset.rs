@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::{KeyMaterial, VersionId};
-use crate::usage::UsageCounter;
+use crate::usage::{Format, UsageCounter};
 
 /// What a key does at a given moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,9 +150,15 @@ impl KeyEntry {
         self.verifications.total()
     }
 
-    /// Counts one successful verification (in the calling thread's slot).
-    pub fn record_verification(&self) {
-        self.verifications.record();
+    /// How many tokens of `format` this key verified in `role`.
+    pub fn verifications_of(&self, format: Format, role: Role) -> u64 {
+        self.verifications.of(format, role)
+    }
+
+    /// Counts one successful verification of a `format` token by this key in
+    /// `role` (in the calling thread's slot).
+    pub fn record_verification(&self, format: Format, role: Role) {
+        self.verifications.record(format, role);
     }
 
     fn same_as(&self, other: &KeyEntry) -> bool {

@@ -21,6 +21,8 @@ mod id;
 mod keyring;
 mod keyset;
 mod material;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod native;
 mod policy;
 mod provider;
@@ -45,6 +47,7 @@ pub use refresher::{
 };
 pub use roles::{RoleSnapshot, RolesNow};
 pub use source::KeySource;
+pub use usage::Format;
 pub use version::{KeyState, KeyVersion, Stage};
 
 /// Re-exported so providers implement [`KeyProvider`] with the same macro.

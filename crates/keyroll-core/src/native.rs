@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::{Derived, DerivedCache, KeySet, Keyring, Role, RolesNow, VersionId};
+use crate::{Derived, DerivedCache, Format, KeySet, Keyring, Role, RolesNow, VersionId};
 
 const UNTIMED: &str = "kr1";
 const TIMED: &str = "kr1t";
@@ -66,6 +66,24 @@ pub enum VerifyError {
     /// for longer than the configured limit, so nothing verifies.
     #[error("keys are stale (the store has not confirmed them within the limit); refusing to verify")]
     Stale,
+}
+
+impl VerifyError {
+    /// A short name for the kind of rejection (`malformed`, `unknown_key`,
+    /// `bad_signature`, `expired`, `missing_timestamp`, `from_the_future`,
+    /// `payload`, `stale`), as metrics label it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::Expired { .. } => "expired",
+            Self::MissingTimestamp => "missing_timestamp",
+            Self::FromTheFuture => "from_the_future",
+            Self::Payload(_) => "payload",
+            Self::Stale => "stale",
+        }
+    }
 }
 
 /// Which key verified a token, so callers can re-sign on read.
@@ -218,6 +236,16 @@ impl Signer {
     /// Costs one HMAC over the token whatever the number of keys held (the
     /// token names its key), and no write to memory shared between threads.
     pub fn verify_encoded<'t>(&self, token: &'t str) -> Result<Verified<&'t str>, VerifyError> {
+        let verified = self.verify_checked(token);
+        #[cfg(feature = "metrics")]
+        if let Err(error) = &verified {
+            ::metrics::counter!("keyroll_rejections_total", "format" => "native", "reason" => error.reason())
+                .increment(1);
+        }
+        verified
+    }
+
+    fn verify_checked<'t>(&self, token: &'t str) -> Result<Verified<&'t str>, VerifyError> {
         if self.keyring.is_closed() {
             return Err(VerifyError::Stale);
         }
@@ -251,7 +279,7 @@ impl Signer {
                     self.check_age(timestamp, now)?;
                 }
                 let key = &derived.keys.keys()[position];
-                key.record_verification();
+                key.record_verification(Format::Native, role);
                 return Ok(Verified {
                     value: parsed.payload,
                     key: VerifiedBy {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD as B64};
-use keyroll_core::{DerivedCache, KeyEntry, KeySet, Keyring, RolesNow, Verified, VerifiedBy};
+use keyroll_core::{DerivedCache, Format, KeyEntry, KeySet, Keyring, RolesNow, Verified, VerifiedBy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -205,7 +205,7 @@ impl Core {
         for (position, role) in roles.verifying() {
             if macs[position].verify(value.as_bytes(), &raw[..length]) {
                 let entry = &derived.keys.keys()[position];
-                entry.record_verification();
+                entry.record_verification(Format::Django, role);
                 return Ok((
                     value,
                     VerifiedBy {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keyroll_core::{DerivedCache, KeySet, Keyring, Role, RolesNow, VerifiedBy};
+use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Role, RolesNow, VerifiedBy};
 
 use crate::key::{Derive, FernetKey, KeyError, OpenFailure};
 use crate::token::RawToken;
@@ -234,7 +234,7 @@ impl Encrypter {
                 };
                 match key.open(raw) {
                     Ok(plaintext) => {
-                        entry.record_verification();
+                        entry.record_verification(Format::Fernet, wanted);
                         return Ok(Opened {
                             plaintext,
                             key: VerifiedBy {
