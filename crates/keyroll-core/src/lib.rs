@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+mod history;
 mod id;
 mod keyring;
 mod keyset;
@@ -32,6 +33,7 @@ mod source;
 mod usage;
 mod version;
 
+pub use history::{FallbackUsage, UsageHistory};
 pub use id::VersionId;
 pub use keyring::{Derived, DerivedCache, DerivedRef, Keyring};
 pub use keyset::{KeyEntry, KeySet, KeySetError, Role};
