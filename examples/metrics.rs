@@ -35,7 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
-    serve(listener, handle, KeyringMetrics::new(keyring), move || refresher.status()).await?;
+    serve(listener, handle, KeyringMetrics::new(keyring), move || {
+        refresher.status()
+    })
+    .await?;
     Ok(())
 }
 

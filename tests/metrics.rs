@@ -36,7 +36,9 @@ fn value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         .find(|line| {
             let series = line.rsplit_once(' ').map_or(*line, |(series, _)| series);
             (series == name || series.starts_with(&format!("{name}{{")))
-                && labels.iter().all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+                && labels
+                    .iter()
+                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
         })
         .and_then(|line| line.rsplit_once(' ')?.1.parse().ok())
 }
@@ -58,30 +60,57 @@ async fn a_scrape_across_a_rotation_shows_usage_roles_and_refreshes() {
     let address = listener.local_addr().unwrap();
     let metrics = KeyringMetrics::new(keyring.clone());
     let mut changes = keyring.subscribe();
-    tokio::spawn(example::serve(listener, handle, metrics, move || refresher.status()));
+    tokio::spawn(example::serve(listener, handle, metrics, move || {
+        refresher.status()
+    }));
 
     let signer = Signer::new(keyring.clone()).with_salt("sessions");
     let old = signer.sign("user=42");
     for _ in 0..3 {
         signer.verify(&old).unwrap();
     }
-    assert!(signer.verify("kr1.AAAAAAAAAAA.eA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_err());
+    assert!(
+        signer
+            .verify("kr1.AAAAAAAAAAA.eA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .is_err()
+    );
 
     let body = scrape(address).await;
-    let first_current = [("key_id", first_id.as_str()), ("role", "current"), ("format", "native")];
-    assert_eq!(value(&body, "keyroll_verifications_total", &first_current), Some(3.0), "{body}");
+    let first_current = [
+        ("key_id", first_id.as_str()),
+        ("role", "current"),
+        ("format", "native"),
+    ];
+    assert_eq!(
+        value(&body, "keyroll_verifications_total", &first_current),
+        Some(3.0),
+        "{body}"
+    );
     let role = |id: &str, role: &str| [("key_id", id.to_owned()), ("role", role.to_owned())];
     let has = |body: &str, name: &str, labels: &[(&str, String)]| {
         let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         value(body, name, &labels)
     };
-    assert_eq!(has(&body, "keyroll_key_role", &role(&first_id, "current")), Some(1.0));
+    assert_eq!(
+        has(&body, "keyroll_key_role", &role(&first_id, "current")),
+        Some(1.0)
+    );
     assert_eq!(value(&body, "keyroll_key_set_generation", &[]), Some(1.0));
-    assert_eq!(value(&body, "keyroll_refresh_health", &[("health", "healthy")]), Some(1.0));
-    assert_eq!(value(&body, "keyroll_refresh_consecutive_failures", &[]), Some(0.0));
+    assert_eq!(
+        value(&body, "keyroll_refresh_health", &[("health", "healthy")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&body, "keyroll_refresh_consecutive_failures", &[]),
+        Some(0.0)
+    );
     assert!(value(&body, "keyroll_refresh_staleness_seconds", &[]).is_some());
     assert_eq!(
-        value(&body, "keyroll_rejections_total", &[("format", "native"), ("reason", "unknown_key")]),
+        value(
+            &body,
+            "keyroll_rejections_total",
+            &[("format", "native"), ("reason", "unknown_key")]
+        ),
         Some(1.0),
         "{body}"
     );
@@ -106,12 +135,30 @@ async fn a_scrape_across_a_rotation_shows_usage_roles_and_refreshes() {
     }
 
     let body = scrape(address).await;
-    let first_now = [("key_id", first_id.as_str()), ("role", first_role.as_str()), ("format", "native")];
+    let first_now = [
+        ("key_id", first_id.as_str()),
+        ("role", first_role.as_str()),
+        ("format", "native"),
+    ];
     let expected = if first_role == "current" { 5.0 } else { 2.0 };
-    assert_eq!(value(&body, "keyroll_verifications_total", &first_now), Some(expected), "{body}");
-    assert_eq!(value(&body, "keyroll_verifications_total", &first_current), Some(if first_role == "current" { 5.0 } else { 3.0 }));
-    assert_eq!(has(&body, "keyroll_key_role", &role(&first_id, &first_role)), Some(1.0));
-    assert_eq!(has(&body, "keyroll_key_role", &role(&second_id, &second_role)), Some(1.0), "{body}");
+    assert_eq!(
+        value(&body, "keyroll_verifications_total", &first_now),
+        Some(expected),
+        "{body}"
+    );
+    assert_eq!(
+        value(&body, "keyroll_verifications_total", &first_current),
+        Some(if first_role == "current" { 5.0 } else { 3.0 })
+    );
+    assert_eq!(
+        has(&body, "keyroll_key_role", &role(&first_id, &first_role)),
+        Some(1.0)
+    );
+    assert_eq!(
+        has(&body, "keyroll_key_role", &role(&second_id, &second_role)),
+        Some(1.0),
+        "{body}"
+    );
     assert_eq!(value(&body, "keyroll_key_set_generation", &[]), Some(2.0));
     assert!(
         value(&body, "keyroll_refreshes_total", &[("outcome", "success")]).is_some_and(|n| n >= 1.0),

@@ -85,8 +85,8 @@ pub struct FernetResults {
 /// Measures both in one interleaved run.
 pub fn run(effort: Effort) -> FernetResults {
     let key = generate_key();
-    let encrypter = Encrypter::new(Keyring::new(KeySet::single("v1", key.clone())), Derive::Raw)
-        .expect("a Fernet key");
+    let encrypter =
+        Encrypter::new(Keyring::new(KeySet::single("v1", key.clone())), Derive::Raw).expect("a Fernet key");
     let token = encrypter.encrypt(PLAINTEXT).expect("encrypts");
     let raw = RawFernet::new(key.expose_secret());
     assert_eq!(raw.decrypt(&token).as_deref(), Some(PLAINTEXT));
@@ -94,7 +94,11 @@ pub fn run(effort: Effort) -> FernetResults {
         ("raw fernet", Box::new(|| raw.decrypt(&token).is_some())),
         (
             "keyroll fernet",
-            Box::new(|| encrypter.decrypt(&token, None).is_ok_and(|d| d.plaintext.len() == PLAINTEXT.len())),
+            Box::new(|| {
+                encrypter
+                    .decrypt(&token, None)
+                    .is_ok_and(|d| d.plaintext.len() == PLAINTEXT.len())
+            }),
         ),
     ];
     let t = interleaved(&mut cases, effort);
@@ -112,8 +116,7 @@ mod tests {
     #[test]
     fn the_raw_decrypt_refuses_what_keyroll_refuses() {
         let key = generate_key();
-        let encrypter =
-            Encrypter::new(Keyring::new(KeySet::single("v1", key.clone())), Derive::Raw).unwrap();
+        let encrypter = Encrypter::new(Keyring::new(KeySet::single("v1", key.clone())), Derive::Raw).unwrap();
         let raw = RawFernet::new(key.expose_secret());
         let token = encrypter.encrypt(PLAINTEXT).unwrap();
         assert_eq!(raw.decrypt(&token).as_deref(), Some(PLAINTEXT));
@@ -124,7 +127,13 @@ mod tests {
         let mut flipped = token.clone().into_bytes();
         flipped[40] = if flipped[40] == b'A' { b'B' } else { b'A' };
         let flipped = String::from_utf8(flipped).unwrap();
-        for bad in [other.as_str(), flipped.as_str(), "", "gAAAAA", &token[..token.len() - 4]] {
+        for bad in [
+            other.as_str(),
+            flipped.as_str(),
+            "",
+            "gAAAAA",
+            &token[..token.len() - 4],
+        ] {
             assert_eq!(raw.decrypt(bad), None, "{bad}");
             assert!(encrypter.decrypt(bad, None).is_err(), "{bad}");
         }

@@ -85,7 +85,10 @@ impl Raw {
     pub fn verify(&self) -> bool {
         let mut mac = self.mac.clone();
         mac.update(std::hint::black_box(&self.input));
-        constant_time_eq_32(&mac.finalize().into_bytes().into(), std::hint::black_box(&self.tag))
+        constant_time_eq_32(
+            &mac.finalize().into_bytes().into(),
+            std::hint::black_box(&self.tag),
+        )
     }
 }
 
@@ -183,7 +186,10 @@ pub fn run(effort: Effort) -> NativeResults {
     let sixteen = &signers[2].1;
     let mut cases: Vec<Case<'_>> = vec![
         ("raw verify", Box::new(|| raw.verify())),
-        ("raw sign", Box::new(|| !raw_sign.sign(VALUE.as_bytes()).is_empty())),
+        (
+            "raw sign",
+            Box::new(|| !raw_sign.sign(VALUE.as_bytes()).is_empty()),
+        ),
         ("sign 1", Box::new(|| !one.sign(VALUE).is_empty())),
         ("sign 16", Box::new(|| !sixteen.sign(VALUE).is_empty())),
         ("verify decoded", Box::new(|| one.verify(&newest).is_ok())),

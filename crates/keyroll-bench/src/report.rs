@@ -90,7 +90,10 @@ fn worst_key_count(n: &NativeResults) -> (usize, f64) {
     n.by_keys
         .iter()
         .map(|b| (b.keys, b.oldest.median / one))
-        .fold((1, 0.0), |worst, next| if next.1 > worst.1 { next } else { worst })
+        .fold(
+            (1, 0.0),
+            |worst, next| if next.1 > worst.1 { next } else { worst },
+        )
 }
 
 /// The targets of issue 17 (each against the fastest correct implementation
@@ -106,7 +109,11 @@ pub fn targets(r: &Results) -> Vec<Target> {
     let mut out = vec![
         Target {
             goal: "native verify <= 1.2x the raw limit (1 key)",
-            measured: format!("{native_ratio:.2}x ({} vs {})", format_ns(one), format_ns(n.raw_verify.median)),
+            measured: format!(
+                "{native_ratio:.2}x ({} vs {})",
+                format_ns(one),
+                format_ns(n.raw_verify.median)
+            ),
             met: Some(native_ratio <= 1.2),
             limit: format!(
                 "Beyond the HMAC a verify parses the token, decodes its MAC ({}, overlapped with the HMAC by \
@@ -472,10 +479,7 @@ pub fn markdown(r: &Results) -> String {
     );
     md += &row_ratio("native `sign`, 1 key", n.sign_one.median, n.raw_sign.median);
     md += &row_ratio("native `sign`, 16 keys", n.sign_sixteen.median, n.raw_sign.median);
-    let _ = writeln!(
-        md,
-        "\nVerify with more keys held (`verify_encoded`):\n"
-    );
+    let _ = writeln!(md, "\nVerify with more keys held (`verify_encoded`):\n");
     let _ = writeln!(
         md,
         "| keys held | newest key's token | ratio to 1 key | oldest key's token | ratio to 1 key |\n|---|---|---|---|---|"
@@ -523,7 +527,11 @@ pub fn markdown(r: &Results) -> String {
         crate::fernet::PLAINTEXT.len()
     );
     md += &row_ratio("raw decrypt", f.raw.median, f.raw.median);
-    md += &row_ratio("keyroll-fernet `Encrypter::decrypt`", f.keyroll.median, f.raw.median);
+    md += &row_ratio(
+        "keyroll-fernet `Encrypter::decrypt`",
+        f.keyroll.median,
+        f.raw.median,
+    );
     md.push('\n');
 
     let _ = writeln!(

@@ -152,7 +152,9 @@ mod tests {
     fn record(keyring: &Keyring, id: &str, times: usize) {
         let set = keyring.key_set();
         for _ in 0..times {
-            set.key(id).unwrap().record_verification(Format::Native, Role::Fallback);
+            set.key(id)
+                .unwrap()
+                .record_verification(Format::Native, Role::Fallback);
         }
     }
 
@@ -169,7 +171,11 @@ mod tests {
         // At 70 s the first sample (before the 2) has left the window; the
         // baseline is the sample at 30 s.
         let usage = history.usage_at(start + Duration::from_secs(70));
-        assert_eq!(history.samples.lock().unwrap().len(), 2, "the sample at 0 s is forgotten");
+        assert_eq!(
+            history.samples.lock().unwrap().len(),
+            2,
+            "the sample at 0 s is forgotten"
+        );
         assert_eq!(usage.len(), 1, "only the fallback key is listed");
         assert_eq!(usage[0].id, "old");
         assert_eq!((usage[0].verifications, usage[0].total), (1, 8));

@@ -97,7 +97,13 @@ mod tests {
     #[test]
     fn short_and_long_ids_read_back_and_compare() {
         let long = "projects/p/secrets/s/versions/12345678901234567890";
-        for id in ["", "1", "k-0123456789ab", "3f2b8a1c-0d4e-4f6a-9b7c-8e5d2a1f0c3b", long] {
+        for id in [
+            "",
+            "1",
+            "k-0123456789ab",
+            "3f2b8a1c-0d4e-4f6a-9b7c-8e5d2a1f0c3b",
+            long,
+        ] {
             let v = VersionId::new(id);
             assert_eq!(&*v, id);
             assert_eq!(v, id);

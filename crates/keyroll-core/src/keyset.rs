@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::{KeyMaterial, VersionId};
 use crate::usage::{Format, UsageCounter};
+use crate::{KeyMaterial, VersionId};
 
 /// What a key does at a given moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

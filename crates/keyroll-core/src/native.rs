@@ -214,7 +214,11 @@ impl Signer {
         token.push_str(std::str::from_utf8(&native.kid_text).expect("base64 is ASCII"));
         token.push('.');
         if self.timestamped {
-            let seconds = self.now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            let seconds = self
+                .now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
             token.push_str(&seconds.to_string());
             token.push('.');
         }
@@ -509,4 +513,3 @@ impl<'t> Parsed<'t> {
         })
     }
 }
-

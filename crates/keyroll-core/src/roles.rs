@@ -40,9 +40,9 @@ impl RoleSnapshot {
         let from = coarse::now();
         let now = SystemTime::now();
         let roles: Box<[Role]> = set.keys().iter().map(|key| key.role_at(now)).collect();
-        let until = set
-            .next_transition_after(now)
-            .map_or(u64::MAX, |at| nanos_since_epoch(at).saturating_sub(coarse::error()));
+        let until = set.next_transition_after(now).map_or(u64::MAX, |at| {
+            nanos_since_epoch(at).saturating_sub(coarse::error())
+        });
         Self {
             roles,
             signing: signing_index(set, now),
@@ -167,7 +167,13 @@ mod tests {
         let set = KeySet::new(
             vec![
                 KeyEntry::new("new", material(1), Some(epoch), None, None),
-                KeyEntry::new("old", material(2), Some(epoch), Some(epoch), Some(now + Duration::from_secs(3600))),
+                KeyEntry::new(
+                    "old",
+                    material(2),
+                    Some(epoch),
+                    Some(epoch),
+                    Some(now + Duration::from_secs(3600)),
+                ),
             ],
             now,
         )
@@ -175,7 +181,10 @@ mod tests {
         let snapshot = RoleSnapshot::of(&set);
         let roles = snapshot.now(&set);
         assert!(matches!(roles, RolesNow::Snapshot(_)));
-        assert_eq!((roles.role(0), roles.role(1), roles.signing()), (Role::Current, Role::Fallback, 0));
+        assert_eq!(
+            (roles.role(0), roles.role(1), roles.signing()),
+            (Role::Current, Role::Fallback, 0)
+        );
 
         // The same set whose fallback window has already closed: a snapshot
         // taken before the close would be past its deadline now.
@@ -191,7 +200,11 @@ mod tests {
         .unwrap();
         let roles = late.now(&retired_set);
         assert!(matches!(roles, RolesNow::At(..)));
-        assert_eq!(roles.role(1), Role::Retired, "past the deadline the role is computed exactly");
+        assert_eq!(
+            roles.role(1),
+            Role::Retired,
+            "past the deadline the role is computed exactly"
+        );
     }
 
     #[test]
@@ -201,7 +214,13 @@ mod tests {
         let set = KeySet::new(
             vec![
                 KeyEntry::new("new", material(1), Some(UNIX_EPOCH), None, None),
-                KeyEntry::new("old", material(2), Some(UNIX_EPOCH), Some(UNIX_EPOCH), Some(close)),
+                KeyEntry::new(
+                    "old",
+                    material(2),
+                    Some(UNIX_EPOCH),
+                    Some(UNIX_EPOCH),
+                    Some(close),
+                ),
             ],
             now,
         )
@@ -210,7 +229,11 @@ mod tests {
         assert_eq!(snapshot.until, nanos_since_epoch(close) - coarse::error());
         assert!(snapshot.from <= coarse::now());
         let single = KeySet::single("only", material(3));
-        assert_eq!(RoleSnapshot::of(&single).until, u64::MAX, "no transition ahead: holds for good");
+        assert_eq!(
+            RoleSnapshot::of(&single).until,
+            u64::MAX,
+            "no transition ahead: holds for good"
+        );
     }
 
     #[test]

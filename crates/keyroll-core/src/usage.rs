@@ -103,9 +103,9 @@ impl UsageCounter {
     /// The sum over every thread for one format and role.
     pub(crate) fn of(&self, format: Format, role: Role) -> u64 {
         let i = index(format, role);
-        self.slots
-            .iter()
-            .fold(0u64, |sum, slot| sum.wrapping_add(slot.0[i].load(Ordering::Relaxed)))
+        self.slots.iter().fold(0u64, |sum, slot| {
+            sum.wrapping_add(slot.0[i].load(Ordering::Relaxed))
+        })
     }
 }
 

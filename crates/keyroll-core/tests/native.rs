@@ -305,7 +305,13 @@ fn a_retired_key_is_refused_at_once_even_without_a_refresher() {
     let set = KeySet::new(
         vec![
             KeyEntry::new("b", KeyMaterial::from(KEY_B), Some(epoch), None, None),
-            KeyEntry::new("a", KeyMaterial::from(KEY_A), Some(epoch), Some(epoch), Some(until)),
+            KeyEntry::new(
+                "a",
+                KeyMaterial::from(KEY_A),
+                Some(epoch),
+                Some(epoch),
+                Some(until),
+            ),
         ],
         now,
     )
@@ -325,7 +331,8 @@ fn a_retired_key_is_refused_at_once_even_without_a_refresher() {
 #[test]
 fn every_one_of_64_keys_finds_its_tokens() {
     let epoch = SystemTime::UNIX_EPOCH;
-    let material = |i: usize| KeyMaterial::from(format!("keyroll-test-key-{i:02}-0123456789abcdefghijklmnop"));
+    let material =
+        |i: usize| KeyMaterial::from(format!("keyroll-test-key-{i:02}-0123456789abcdefghijklmnop"));
     let keys = (0..64)
         .map(|i| {
             let until = (i > 0).then(|| epoch + Duration::from_secs(1));
