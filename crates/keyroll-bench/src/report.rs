@@ -84,6 +84,27 @@ fn ns(d: Duration) -> String {
     format_ns(d.as_nanos() as f64)
 }
 
+/// A target stated as keyroll's time over its limit's, at most `bound`.
+fn ratio_target(goal: &'static str, (keyroll, limit_ns): (f64, f64), bound: f64, limit: String) -> Target {
+    let ratio = keyroll / limit_ns;
+    Target {
+        goal,
+        measured: format!("{ratio:.2}x ({} vs {})", format_ns(keyroll), format_ns(limit_ns)),
+        met: Some(ratio <= bound),
+        limit,
+    }
+}
+
+/// A target this run could not measure, and why.
+fn not_measured(goal: &'static str, why: &str) -> Target {
+    Target {
+        goal,
+        measured: format!("not measured ({why})"),
+        met: None,
+        limit: String::new(),
+    }
+}
+
 /// Native verify with the most keys measured, token of the oldest, against one key.
 fn worst_key_count(n: &NativeResults) -> (usize, f64) {
     let one = n.with(1).newest.median;
@@ -104,7 +125,6 @@ pub fn targets(r: &Results) -> Vec<Target> {
     let native_ratio = one / n.raw_verify.median;
     let (worst_keys, keys_ratio) = worst_key_count(n);
     let max_keys = n.by_keys.iter().map(|b| b.keys).max().unwrap_or(1);
-    let sign_ratio = n.sign_one.median / n.raw_sign.median;
     let o = &r.overheads;
     let mut out = vec![
         Target {
@@ -134,53 +154,39 @@ pub fn targets(r: &Results) -> Vec<Target> {
                     it in one probe, so more keys add only cache misses on a larger table."
                 .into(),
         },
-        Target {
-            goal: "native sign <= 1.3x a raw MAC plus the encoding it must do",
-            measured: format!(
-                "{sign_ratio:.2}x ({} vs {})",
-                format_ns(n.sign_one.median),
-                format_ns(n.raw_sign.median)
-            ),
-            met: Some(sign_ratio <= 1.3),
-            limit: "Beyond the raw token a sign reads the thread's derived keys and the role snapshot to \
-                    find the signing key."
+        ratio_target(
+            "native sign <= 1.3x a raw MAC plus the encoding it must do",
+            (n.sign_one.median, n.raw_sign.median),
+            1.3,
+            "Beyond the raw token a sign reads the thread's derived keys and the role snapshot to \
+             find the signing key."
                 .into(),
-        },
+        ),
     ];
     match &r.django {
         Some(d) => {
-            let keyroll = d.unsign_row(1, "newest").keyroll_ns;
-            let ratio = keyroll / d.raw_ns;
-            out.push(Target {
-                goal: "Django-format verify <= 1.3x a raw pre-keyed HMAC over the same bytes, same compare",
-                measured: format!("{ratio:.2}x ({} vs {})", format_ns(keyroll), format_ns(d.raw_ns)),
-                met: Some(ratio <= 1.3),
-                limit: "Beyond the HMAC: finding the separator, decoding the signature, the role snapshot \
-                        and the thread's derived keys."
+            out.push(ratio_target(
+                "Django-format verify <= 1.3x a raw pre-keyed HMAC over the same bytes, same compare",
+                (d.unsign_row(1, "newest").keyroll_ns, d.raw_ns),
+                1.3,
+                "Beyond the HMAC: finding the separator, decoding the signature, the role snapshot \
+                 and the thread's derived keys."
                     .into(),
-            });
+            ));
         }
-        None => out.push(Target {
-            goal: "Django-format verify <= 1.3x a raw pre-keyed HMAC over the same bytes, same compare",
-            measured: "not measured (no Django in the venv)".into(),
-            met: None,
-            limit: String::new(),
-        }),
+        None => out.push(not_measured(
+            "Django-format verify <= 1.3x a raw pre-keyed HMAC over the same bytes, same compare",
+            "no Django in the venv",
+        )),
     }
-    let f = &r.fernet;
-    let fernet_ratio = f.keyroll.median / f.raw.median;
-    out.push(Target {
-        goal: "Fernet decrypt <= 1.2x a raw HMAC-SHA256 check + AES-128-CBC decrypt of the same token",
-        measured: format!(
-            "{fernet_ratio:.2}x ({} vs {})",
-            format_ns(f.keyroll.median),
-            format_ns(f.raw.median)
-        ),
-        met: Some(fernet_ratio <= 1.2),
-        limit: "Beyond the raw decrypt: a second allocation (the decoded token and the plaintext are \
-                separate buffers), the thread's derived keys, the role snapshot and the try-all loop over roles."
+    out.push(ratio_target(
+        "Fernet decrypt <= 1.2x a raw HMAC-SHA256 check + AES-128-CBC decrypt of the same token",
+        (r.fernet.keyroll.median, r.fernet.raw.median),
+        1.2,
+        "Beyond the raw decrypt: a second allocation (the decoded token and the plaintext are \
+         separate buffers), the thread's derived keys, the role snapshot and the try-all loop over roles."
             .into(),
-    });
+    ));
     let c = &r.cores;
     let first = c.scaling[0];
     let multi: Vec<_> = c.scaling.iter().filter(|s| s.threads > 1).collect();
@@ -237,12 +243,10 @@ pub fn targets(r: &Results) -> Vec<Target> {
                 ),
             });
         }
-        None => out.push(Target {
-            goal: "Django format >= 40x Django's Signer.unsign (current key and 16th fallback)",
-            measured: "not measured (no Django in the venv)".into(),
-            met: None,
-            limit: String::new(),
-        }),
+        None => out.push(not_measured(
+            "Django format >= 40x Django's Signer.unsign (current key and 16th fallback)",
+            "no Django in the venv",
+        )),
     }
     let s = &r.swaps;
     let swap_ratio = s.swapping.p999.as_secs_f64() / s.idle.p999.as_secs_f64();
@@ -311,12 +315,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
                 "fleet convergence <= interval + jitter",
                 "<= 1 store request per replica per interval",
             ] {
-                out.push(Target {
-                    goal,
-                    measured: "not measured (no OpenBao in the venv)".into(),
-                    met: None,
-                    limit: String::new(),
-                });
+                out.push(not_measured(goal, "no OpenBao in the venv"));
             }
         }
     }
