@@ -10,7 +10,9 @@
 
 mod alloc;
 mod cookies;
+mod cores;
 mod django;
+mod fernet;
 mod file;
 mod fleet;
 mod measure;
@@ -147,6 +149,10 @@ fn main() {
     eprintln!("native format against raw HMAC...");
     let native = native::run(effort);
     let overheads = native::overheads(effort);
+    eprintln!("Fernet decrypt against its limit...");
+    let fernet = fernet::run(effort);
+    eprintln!("throughput on every core, contention...");
+    let cores = cores::run(effort, machine.cores);
     eprintln!("Django format against Django and itsdangerous...");
     let django = django::run(effort, args.quick);
     eprintln!("signed cookies against cookie-rs...");
@@ -181,6 +187,8 @@ fn main() {
         effort,
         native,
         overheads,
+        fernet,
+        cores,
         allocs,
         django,
         cookies,

@@ -1,8 +1,9 @@
-//! Native sign and verify beside the physical limit: a raw, pre-keyed
-//! `Hmac<Sha256>` over the same bytes.
+//! Native sign and verify beside the limit: the fastest correct raw verify, a
+//! pre-keyed `Hmac<Sha256>` cloned, updated over the same bytes, finalized and
+//! compared with `constant_time_eq_32` (the compare keyroll uses).
 //!
 //! Criterion measures each case; afterwards the ratios the targets are stated
-//! in (native verify <= 1.3x raw HMAC; 16 keys <= 1.1x one key) are measured
+//! in (native verify <= 1.2x raw HMAC; 64 keys, token of the oldest, <= 1.1x one key) are measured
 //! again in one interleaved run, so drift of a shared machine cancels out.
 //!
 //! `cargo bench -p keyroll-core --bench native`
@@ -10,6 +11,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
+use constant_time_eq::constant_time_eq_32;
 use criterion::Criterion;
 use hmac::{Hmac, Mac};
 use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring, Signer};
@@ -43,7 +45,7 @@ fn token_of(i: usize) -> String {
 struct Raw {
     mac: Hmac<Sha256>,
     input: Vec<u8>,
-    tag: Vec<u8>,
+    tag: [u8; 32],
 }
 
 impl Raw {
@@ -56,7 +58,7 @@ impl Raw {
             .chain_update(signed.as_bytes())
             .finalize()
             .into_bytes()
-            .to_vec();
+            .into();
         Self {
             mac,
             input: signed.as_bytes().to_vec(),
@@ -66,16 +68,16 @@ impl Raw {
     fn verify(&self) -> bool {
         let mut mac = self.mac.clone();
         mac.update(black_box(&self.input));
-        mac.verify_slice(&self.tag).is_ok()
+        constant_time_eq_32(&mac.finalize().into_bytes().into(), black_box(&self.tag))
     }
 }
 
 fn criterion_benches(c: &mut Criterion) {
     let raw = Raw::new(&token_of(0));
     let one = Signer::new(keyring(1)).with_salt("sessions");
-    let sixteen = Signer::new(keyring(16)).with_salt("sessions");
+    let sixty_four = Signer::new(keyring(64)).with_salt("sessions");
     let newest = token_of(0);
-    let oldest = token_of(15);
+    let oldest = token_of(63);
 
     let mut group = c.benchmark_group("verify");
     group.bench_function("raw pre-keyed HMAC-SHA256", |b| {
@@ -84,11 +86,11 @@ fn criterion_benches(c: &mut Criterion) {
     group.bench_function("native, 1 key", |b| {
         b.iter(|| black_box(one.verify_encoded(black_box(&newest)).is_ok()))
     });
-    group.bench_function("native, 16 keys, newest", |b| {
-        b.iter(|| black_box(sixteen.verify_encoded(black_box(&newest)).is_ok()))
+    group.bench_function("native, 64 keys, newest", |b| {
+        b.iter(|| black_box(sixty_four.verify_encoded(black_box(&newest)).is_ok()))
     });
-    group.bench_function("native, 16 keys, oldest", |b| {
-        b.iter(|| black_box(sixteen.verify_encoded(black_box(&oldest)).is_ok()))
+    group.bench_function("native, 64 keys, oldest", |b| {
+        b.iter(|| black_box(sixty_four.verify_encoded(black_box(&oldest)).is_ok()))
     });
     group.bench_function("native, 1 key, decoded to String", |b| {
         b.iter(|| black_box(one.verify(black_box(&newest)).is_ok()))
@@ -99,8 +101,8 @@ fn criterion_benches(c: &mut Criterion) {
     group.bench_function("native, 1 key", |b| {
         b.iter(|| black_box(one.sign(black_box(VALUE))))
     });
-    group.bench_function("native, 16 keys", |b| {
-        b.iter(|| black_box(sixteen.sign(black_box(VALUE))))
+    group.bench_function("native, 64 keys", |b| {
+        b.iter(|| black_box(sixty_four.sign(black_box(VALUE))))
     });
     group.finish();
 }
@@ -129,34 +131,34 @@ fn interleaved(cases: &mut [(&str, &mut dyn FnMut() -> bool)], rounds: usize, pe
 fn ratios() {
     let raw = Raw::new(&token_of(0));
     let one = Signer::new(keyring(1)).with_salt("sessions");
-    let sixteen = Signer::new(keyring(16)).with_salt("sessions");
+    let sixty_four = Signer::new(keyring(64)).with_salt("sessions");
     let newest = token_of(0);
-    let oldest = token_of(15);
+    let oldest = token_of(63);
     let mut raw_f = || raw.verify();
     let mut one_f = || one.verify_encoded(&newest).is_ok();
-    let mut sixteen_new_f = || sixteen.verify_encoded(&newest).is_ok();
-    let mut sixteen_old_f = || sixteen.verify_encoded(&oldest).is_ok();
+    let mut sixty_four_new_f = || sixty_four.verify_encoded(&newest).is_ok();
+    let mut sixty_four_old_f = || sixty_four.verify_encoded(&oldest).is_ok();
     let mut cases: [(&str, &mut dyn FnMut() -> bool); 4] = [
         ("raw", &mut raw_f),
         ("one", &mut one_f),
-        ("sixteen newest", &mut sixteen_new_f),
-        ("sixteen oldest", &mut sixteen_old_f),
+        ("sixty_four newest", &mut sixty_four_new_f),
+        ("sixty_four oldest", &mut sixty_four_old_f),
     ];
     let ns = interleaved(&mut cases, 200, 2_000);
     println!("\nRatios measured in one interleaved run (median of 200 rounds):");
     println!("  raw HMAC-SHA256 verify        {:>7.1} ns", ns[0]);
     println!(
-        "  native verify, 1 key          {:>7.1} ns   {:.2}x raw (target <= 1.3x)",
+        "  native verify, 1 key          {:>7.1} ns   {:.2}x raw (target <= 1.2x)",
         ns[1],
         ns[1] / ns[0]
     );
     println!(
-        "  native verify, 16 keys newest {:>7.1} ns   {:.2}x one key (target <= 1.1x)",
+        "  native verify, 64 keys newest {:>7.1} ns   {:.2}x one key (target <= 1.1x)",
         ns[2],
         ns[2] / ns[1]
     );
     println!(
-        "  native verify, 16 keys oldest {:>7.1} ns   {:.2}x one key (target <= 1.1x)",
+        "  native verify, 64 keys oldest {:>7.1} ns   {:.2}x one key (target <= 1.1x)",
         ns[3],
         ns[3] / ns[1]
     );

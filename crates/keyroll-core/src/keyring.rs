@@ -1,14 +1,17 @@
 //! The live key set every signer reads: lock-free, swapped whole.
 
+use std::cell::{Ref, RefCell};
 use std::fmt;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Guard};
+use thread_local::ThreadLocal;
 use tokio::sync::watch;
 
-use crate::KeySet;
+use crate::{KeySet, RoleSnapshot};
 
 /// The key set in force, shared by every signer of a service.
 ///
@@ -155,12 +158,22 @@ fn millis(duration: Duration) -> u64 {
 /// Per-purpose state derived from a key set (per-salt HMAC keys, cipher keys),
 /// rebuilt once when the keyring's generation changes and never per call.
 ///
-/// Signers hold one: `cache.get(&keyring)` costs one atomic load and one
-/// generation compare on the hot path.
-pub struct DerivedCache<T> {
+/// Signers hold one. `cache.get(&keyring)` reads the calling thread's own
+/// reference to the derived state and compares one generation: no atomic
+/// read-modify-write and no write to memory another thread reads, so
+/// verifications on many cores do not slow each other down. The state is
+/// derived once per generation (shared by all threads through `arc-swap`);
+/// each thread picks it up on its first call after a swap, and until then
+/// keeps the generation it last used alive.
+pub struct DerivedCache<T: Send + Sync> {
     current: ArcSwap<Derived<T>>,
+    local: ThreadLocal<Local<T>>,
     derive: Box<dyn Fn(&KeySet) -> T + Send + Sync>,
 }
+
+/// One thread's reference, on cache lines of its own.
+#[repr(align(128))]
+struct Local<T>(RefCell<Arc<Derived<T>>>);
 
 /// A key set together with what was derived from it.
 #[derive(Debug)]
@@ -169,6 +182,36 @@ pub struct Derived<T> {
     pub keys: Arc<KeySet>,
     /// The derived state, in the same order as `keys.keys()` where it is per key.
     pub state: T,
+    /// The keys' roles until the set's next transition
+    /// ([`RoleSnapshot::now`] gives the roles for a call).
+    pub roles: RoleSnapshot,
+}
+
+/// The derived state for one call, borrowed from the calling thread's slot.
+pub struct DerivedRef<'a, T>(DerivedRefInner<'a, T>);
+
+enum DerivedRefInner<'a, T> {
+    Local(Ref<'a, Arc<Derived<T>>>),
+    /// Only when the thread's slot is already borrowed by an outer call
+    /// on the same thread and a swap happened in between.
+    Shared(Arc<Derived<T>>),
+}
+
+impl<T> Deref for DerivedRef<'_, T> {
+    type Target = Derived<T>;
+
+    fn deref(&self) -> &Derived<T> {
+        match &self.0 {
+            DerivedRefInner::Local(local) => local,
+            DerivedRefInner::Shared(shared) => shared,
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for DerivedRef<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }
 
 impl<T: Send + Sync + 'static> DerivedCache<T> {
@@ -176,27 +219,45 @@ impl<T: Send + Sync + 'static> DerivedCache<T> {
     pub fn new(keyring: &Keyring, derive: impl Fn(&KeySet) -> T + Send + Sync + 'static) -> Self {
         let keys = keyring.key_set();
         let state = derive(&keys);
+        let roles = RoleSnapshot::of(&keys);
         Self {
-            current: ArcSwap::from_pointee(Derived { keys, state }),
+            current: ArcSwap::from_pointee(Derived { keys, state, roles }),
+            local: ThreadLocal::new(),
             derive: Box::new(derive),
         }
     }
 
     /// The derived state for the keyring's current generation.
-    pub fn get(&self, keyring: &Keyring) -> Guard<Arc<Derived<T>>> {
+    pub fn get(&self, keyring: &Keyring) -> DerivedRef<'_, T> {
+        let generation = keyring.generation();
+        let local = &self.local.get_or(|| Local(RefCell::new(self.shared(keyring)))).0;
+        if local.borrow().keys.generation() != generation {
+            let fresh = self.shared(keyring);
+            match local.try_borrow_mut() {
+                Ok(mut slot) => *slot = fresh,
+                Err(_) => return DerivedRef(DerivedRefInner::Shared(fresh)),
+            }
+        }
+        DerivedRef(DerivedRefInner::Local(local.borrow()))
+    }
+
+    /// The state all threads share, derived again if the keyring moved on.
+    fn shared(&self, keyring: &Keyring) -> Arc<Derived<T>> {
         let cached = self.current.load();
         if cached.keys.generation() == keyring.generation() {
-            return cached;
+            return Guard::into_inner(cached);
         }
         drop(cached);
         let keys = keyring.key_set();
         let state = (self.derive)(&keys);
-        self.current.store(Arc::new(Derived { keys, state }));
-        self.current.load()
+        let roles = RoleSnapshot::of(&keys);
+        let derived = Arc::new(Derived { keys, state, roles });
+        self.current.store(Arc::clone(&derived));
+        derived
     }
 }
 
-impl<T> fmt::Debug for DerivedCache<T> {
+impl<T: Send + Sync> fmt::Debug for DerivedCache<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DerivedCache")
             .field("generation", &self.current.load().keys.generation())

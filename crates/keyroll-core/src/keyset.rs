@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::{KeyMaterial, KeyStrength, Weakness};
+use crate::usage::{Format, UsageCounter};
+use crate::{KeyMaterial, KeyStrength, VersionId, Weakness};
 
 /// What a key does at a given moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,13 +42,14 @@ impl fmt::Display for Role {
 /// next refresh.
 pub struct KeyEntry {
     id: Arc<str>,
+    version_id: VersionId,
     material: KeyMaterial,
     kid: [u8; 8],
     signs_from: Option<SystemTime>,
     signs_until: Option<SystemTime>,
     verifies_until: Option<SystemTime>,
     keyed_mac: Hmac<Sha256>,
-    verifications: Arc<AtomicU64>,
+    verifications: Arc<UsageCounter>,
 }
 
 impl KeyEntry {
@@ -64,8 +65,10 @@ impl KeyEntry {
     ) -> Self {
         let keyed_mac = <Hmac<Sha256> as Mac>::new_from_slice(material.expose_secret())
             .expect("HMAC accepts keys of any length");
+        let id: Arc<str> = Arc::from(id.into());
         Self {
-            id: Arc::from(id.into()),
+            version_id: VersionId::new(&id),
+            id,
             kid: material.key_id(),
             material,
             signs_from,
@@ -84,6 +87,12 @@ impl KeyEntry {
     /// The store's version id, shared (cloning it does not allocate).
     pub fn shared_id(&self) -> Arc<str> {
         Arc::clone(&self.id)
+    }
+
+    /// The store's version id, copied (what verifications report: copying
+    /// writes nothing that other threads share).
+    pub fn version_id(&self) -> VersionId {
+        self.version_id.clone()
     }
 
     /// The 8-byte key id native tokens carry.
@@ -134,13 +143,22 @@ impl KeyEntry {
     /// How many tokens this key has verified since it entered the keyring
     /// (kept across key set swaps), so operators see when an old key is no
     /// longer in use.
+    ///
+    /// Each thread counts on its own cache line and this sums them, so
+    /// counting writes no memory another core reads on its hot path.
     pub fn verifications(&self) -> u64 {
-        self.verifications.load(Ordering::Relaxed)
+        self.verifications.total()
     }
 
-    /// Counts one successful verification.
-    pub fn record_verification(&self) {
-        self.verifications.fetch_add(1, Ordering::Relaxed);
+    /// How many tokens of `format` this key verified in `role`.
+    pub fn verifications_of(&self, format: Format, role: Role) -> u64 {
+        self.verifications.of(format, role)
+    }
+
+    /// Counts one successful verification of a `format` token by this key in
+    /// `role` (in the calling thread's slot).
+    pub fn record_verification(&self, format: Format, role: Role) {
+        self.verifications.record(format, role);
     }
 
     fn same_as(&self, other: &KeyEntry) -> bool {

@@ -17,17 +17,25 @@
 
 #![forbid(unsafe_code)]
 
+mod history;
+mod id;
 mod keyring;
 mod keyset;
 mod material;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod native;
 mod policy;
 mod provider;
 mod refresher;
+mod roles;
 mod source;
+mod usage;
 mod version;
 
-pub use keyring::{Derived, DerivedCache, Keyring};
+pub use history::{FallbackUsage, UsageHistory};
+pub use id::VersionId;
+pub use keyring::{Derived, DerivedCache, DerivedRef, Keyring};
 pub use keyset::{KeyEntry, KeySet, KeySetError, Role};
 pub use material::KeyMaterial;
 pub use native::{Signer, Verified, VerifiedBy, VerifyError};
@@ -39,7 +47,9 @@ pub use refresher::{
     CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, StartError,
     Status,
 };
+pub use roles::{RoleSnapshot, RolesNow};
 pub use source::KeySource;
+pub use usage::Format;
 pub use version::{KeyState, KeyVersion, Stage};
 
 /// Re-exported so providers implement [`KeyProvider`] with the same macro.

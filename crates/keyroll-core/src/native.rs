@@ -11,18 +11,17 @@
 //! The byte-level specification with test vectors is `docs/FORMAT.md`.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use constant_time_eq::constant_time_eq_n;
+use constant_time_eq::constant_time_eq_32;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::{DerivedCache, KeySet, Keyring, Role};
+use crate::{Derived, DerivedCache, Format, KeySet, Keyring, Role, RolesNow, VersionId};
 
 const UNTIMED: &str = "kr1";
 const TIMED: &str = "kr1t";
@@ -71,11 +70,29 @@ pub enum VerifyError {
     Stale,
 }
 
+impl VerifyError {
+    /// A short name for the kind of rejection (`malformed`, `unknown_key`,
+    /// `bad_signature`, `expired`, `missing_timestamp`, `from_the_future`,
+    /// `payload`, `stale`), as metrics label it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::Expired { .. } => "expired",
+            Self::MissingTimestamp => "missing_timestamp",
+            Self::FromTheFuture => "from_the_future",
+            Self::Payload(_) => "payload",
+            Self::Stale => "stale",
+        }
+    }
+}
+
 /// Which key verified a token, so callers can re-sign on read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedBy {
     /// The store's version id of the key.
-    pub id: Arc<str>,
+    pub id: VersionId,
     /// Its role at the moment of verification.
     pub role: Role,
 }
@@ -124,7 +141,9 @@ pub struct Signer {
     salt: String,
     timestamped: bool,
     max_age: Option<Duration>,
-    clock: fn() -> SystemTime,
+    /// A clock set for tests; `None` reads the system clock, and roles come
+    /// from the key set generation's snapshot while it holds.
+    clock: Option<fn() -> SystemTime>,
     keys: DerivedCache<NativeKeys>,
 }
 
@@ -144,7 +163,7 @@ impl Signer {
             salt,
             timestamped: false,
             max_age: None,
-            clock: SystemTime::now,
+            clock: None,
             keys,
         }
     }
@@ -173,7 +192,7 @@ impl Signer {
 
     /// Reads time from `clock` instead of the system clock (for tests).
     pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
     }
 
@@ -189,30 +208,26 @@ impl Signer {
 
     /// Signs bytes.
     pub fn sign_bytes(&self, value: &[u8]) -> String {
-        let now = (self.clock)();
         let derived = self.keys.get(&self.keyring);
-        let key = derived.keys.signing_key_at(now);
-        let position = derived
-            .keys
-            .keys()
-            .iter()
-            .position(|k| std::ptr::eq(k, key))
-            .expect("the signing key belongs to its set");
-        let native = &derived.state.keys[position];
-        let mut token = String::with_capacity(32 + value.len() * 4 / 3 + MAC_LEN);
+        let native = &derived.state.keys[self.roles(&derived).signing()];
+        let mut token = String::with_capacity(32 + value.len().div_ceil(3) * 4 + MAC_LEN);
         token.push_str(if self.timestamped { TIMED } else { UNTIMED });
         token.push('.');
         token.push_str(std::str::from_utf8(&native.kid_text).expect("base64 is ASCII"));
         token.push('.');
         if self.timestamped {
-            let seconds = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            let seconds = self
+                .now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
             token.push_str(&seconds.to_string());
             token.push('.');
         }
         B64.encode_string(value, &mut token);
-        let mac = native.mac_text(token.as_bytes());
+        let mac = native.mac(token.as_bytes());
         token.push('.');
-        token.push_str(std::str::from_utf8(&mac).expect("base64 is ASCII"));
+        B64.encode_string(mac, &mut token);
         token
     }
 
@@ -223,30 +238,58 @@ impl Signer {
 
     /// Verifies a token and returns its payload still base64url-encoded, without
     /// allocating: the hot path for callers that decode themselves.
+    ///
+    /// Costs one HMAC over the token whatever the number of keys held (the
+    /// token names its key), and no write to memory shared between threads.
     pub fn verify_encoded<'t>(&self, token: &'t str) -> Result<Verified<&'t str>, VerifyError> {
+        let verified = self.verify_checked(token);
+        #[cfg(feature = "metrics")]
+        if let Err(error) = &verified {
+            ::metrics::counter!("keyroll_rejections_total", "format" => "native", "reason" => error.reason())
+                .increment(1);
+        }
+        verified
+    }
+
+    fn verify_checked<'t>(&self, token: &'t str) -> Result<Verified<&'t str>, VerifyError> {
         if self.keyring.is_closed() {
             return Err(VerifyError::Stale);
         }
-        let now = (self.clock)();
         let parsed = Parsed::parse(token)?;
         let derived = self.keys.get(&self.keyring);
+        let roles = self.roles(&derived);
         let mut known = false;
-        for (position, native) in derived.state.with_kid(parsed.kid) {
-            let key = &derived.keys.keys()[position];
-            let role = key.role_at(now);
+        for position in derived.state.with_kid(parsed.kid) {
+            let role = roles.role(position);
             if role == Role::Retired {
                 continue;
             }
             known = true;
-            let expected = native.mac_text(parsed.signed.as_bytes());
-            if constant_time_eq_n(&expected, parsed.mac) {
+            let expected = derived.state.keys[position].mac(parsed.signed.as_bytes());
+            // Decoding the token's MAC (rather than encoding the computed one)
+            // does not depend on the HMAC's result, so the CPU runs it while
+            // the HMAC's last rounds are still in flight. The decoder refuses
+            // non-canonical trailing bits: one MAC has one text.
+            let mut mac = [0u8; 33];
+            if B64.decode_slice(parsed.mac, &mut mac) != Ok(32) {
+                return Err(VerifyError::Malformed("signature is not base64url of 32 bytes"));
+            }
+            let mac: &[u8; 32] = mac[..32].try_into().expect("sliced to 32");
+            if constant_time_eq_32(&expected, mac) {
                 let timestamp = parsed.timestamp.map(|s| UNIX_EPOCH + Duration::from_secs(s));
-                self.check_age(timestamp, now)?;
-                key.record_verification();
+                if timestamp.is_some() || self.max_age.is_some() {
+                    let now = match roles {
+                        RolesNow::At(_, now) => now,
+                        RolesNow::Snapshot(_) => self.now(),
+                    };
+                    self.check_age(timestamp, now)?;
+                }
+                let key = &derived.keys.keys()[position];
+                key.record_verification(Format::Native, role);
                 return Ok(Verified {
                     value: parsed.payload,
                     key: VerifiedBy {
-                        id: key.shared_id(),
+                        id: key.version_id(),
                         role,
                     },
                     timestamp,
@@ -258,6 +301,19 @@ impl Signer {
         } else {
             VerifyError::UnknownKey
         })
+    }
+
+    /// The roles for this call: the generation's snapshot (exact past its
+    /// deadline), or computed at the test clock's time.
+    fn roles<'a>(&self, derived: &'a Derived<NativeKeys>) -> RolesNow<'a> {
+        match self.clock {
+            None => derived.roles.now(&derived.keys),
+            Some(clock) => RolesNow::At(&derived.keys, clock()),
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.map_or_else(SystemTime::now, |clock| clock())
     }
 
     /// Verifies a token and returns the bytes that were signed.
@@ -322,9 +378,14 @@ impl fmt::Debug for Signer {
 }
 
 /// What the native format needs per key of a set, derived once per key set
-/// generation: the key id as it appears in tokens and the per-salt MAC state.
+/// generation: the key id as it appears in tokens, the per-salt MAC state, and
+/// a table from key id to keys, so that finding the key of a token costs the
+/// same with 64 keys as with one.
 struct NativeKeys {
     keys: Vec<NativeKey>,
+    /// Open addressing with linear probing, at most half full: each slot holds
+    /// a position in `keys` plus one, or 0 when empty.
+    by_kid: Box<[u32]>,
 }
 
 struct NativeKey {
@@ -334,7 +395,7 @@ struct NativeKey {
 
 impl NativeKeys {
     fn derive(set: &KeySet, salt: &str) -> Self {
-        let keys = set
+        let keys: Vec<NativeKey> = set
             .keys()
             .iter()
             .map(|key| {
@@ -351,28 +412,44 @@ impl NativeKeys {
                 }
             })
             .collect();
-        Self { keys }
+        let mut by_kid = vec![0u32; (keys.len() * 2).next_power_of_two()].into_boxed_slice();
+        let mask = by_kid.len() - 1;
+        for (position, key) in keys.iter().enumerate() {
+            let mut slot = kid_hash(&key.kid_text) & mask;
+            while by_kid[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            by_kid[slot] = u32::try_from(position + 1).expect("fewer than 2^32 keys");
+        }
+        Self { keys, by_kid }
     }
 
-    /// Positions of the keys whose key id reads `kid` (almost always one).
-    /// Key sets hold a handful of keys, so a scan beats hashing.
-    fn with_kid<'a>(&'a self, kid: &'a [u8; KID_LEN]) -> impl Iterator<Item = (usize, &'a NativeKey)> + 'a {
-        self.keys
-            .iter()
-            .enumerate()
-            .filter(move |(_, key)| &key.kid_text == kid)
+    /// Positions of the keys whose key id reads `kid` (almost always one), in
+    /// the set's order.
+    fn with_kid<'a>(&'a self, kid: &'a [u8; KID_LEN]) -> impl Iterator<Item = usize> + 'a {
+        let mask = self.by_kid.len() - 1;
+        let start = kid_hash(kid) & mask;
+        (0..self.by_kid.len())
+            .map(move |step| self.by_kid[(start + step) & mask])
+            .take_while(|&entry| entry != 0)
+            .map(|entry| entry as usize - 1)
+            .filter(move |&position| &self.keys[position].kid_text == kid)
     }
 }
 
+/// Key ids are base64 of hash bytes, so their first characters are already
+/// spread: one multiply mixes them into a table index.
+fn kid_hash(kid: &[u8; KID_LEN]) -> usize {
+    let head = u64::from_le_bytes(kid[..8].try_into().expect("sliced to 8"));
+    (head.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+}
+
 impl NativeKey {
-    /// The base64url text of the MAC over `signed`.
-    fn mac_text(&self, signed: &[u8]) -> [u8; MAC_LEN] {
+    /// The MAC over `signed`.
+    fn mac(&self, signed: &[u8]) -> [u8; 32] {
         let mut mac = self.mac.clone();
         mac.update(signed);
-        let mut text = [0u8; MAC_LEN];
-        B64.encode_slice(mac.finalize().into_bytes(), &mut text)
-            .expect("32 bytes encode to 43 characters");
-        text
+        mac.finalize().into_bytes().into()
     }
 }
 

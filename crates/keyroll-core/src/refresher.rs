@@ -635,6 +635,8 @@ impl Task {
     }
 
     fn record_success(&mut self, source: &str) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::record_refresh(true);
         self.failures = 0;
         self.confirmed_at = Instant::now();
         let was_closed = self.keyring.is_closed();
@@ -665,6 +667,8 @@ impl Task {
     /// Marks the status degraded with `error` (stale once failed closed);
     /// the last good key set stays.
     fn record_failure(&self, error: &RefreshError) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::record_refresh(false);
         let mut status = lock(&self.status);
         status.last_attempt = SystemTime::now();
         status.health = if self.keyring.is_closed() {

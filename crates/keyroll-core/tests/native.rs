@@ -275,3 +275,113 @@ fn debug_output_never_contains_key_material() {
         assert!(!shown.contains(&secret[..20]), "{shown}");
     }
 }
+
+#[test]
+fn a_mac_with_non_canonical_trailing_bits_is_refused() {
+    let signer = Signer::new(ring(KEY_A));
+    let token = signer.sign("user=42");
+    // The 43rd character carries 4 bits of the MAC and 2 zero bits: a
+    // neighbour in the alphabet decodes to the same 32 bytes unless the
+    // decoder refuses non-zero trailing bits.
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let last = token.as_bytes()[token.len() - 1] as char;
+    let index = ALPHABET.find(last).unwrap();
+    let sibling = ALPHABET.as_bytes()[index ^ 1] as char;
+    let forged = format!("{}{sibling}", &token[..token.len() - 1]);
+    assert_eq!(
+        signer.verify(&forged).unwrap_err(),
+        VerifyError::Malformed("signature is not base64url of 32 bytes")
+    );
+    assert!(signer.verify(&token).is_ok());
+}
+
+#[test]
+fn a_retired_key_is_refused_at_once_even_without_a_refresher() {
+    // System clock, no refresher to install a new generation: roles come from
+    // the generation's snapshot until its next transition, then exactly.
+    let now = SystemTime::now();
+    let until = now + Duration::from_millis(50);
+    let epoch = SystemTime::UNIX_EPOCH;
+    let set = KeySet::new(
+        vec![
+            KeyEntry::new("b", KeyMaterial::from(KEY_B), Some(epoch), None, None),
+            KeyEntry::new(
+                "a",
+                KeyMaterial::from(KEY_A),
+                Some(epoch),
+                Some(epoch),
+                Some(until),
+            ),
+        ],
+        now,
+    )
+    .unwrap();
+    let keyring = Keyring::new(set);
+    let signer = Signer::new(keyring.clone());
+    let old = Signer::new(ring(KEY_A)).sign("user=42");
+    let verified = signer.verify(&old).unwrap();
+    assert_eq!(verified.key.role, Role::Fallback);
+    while SystemTime::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(signer.verify(&old).unwrap_err(), VerifyError::UnknownKey);
+    assert_eq!(keyring.generation(), 1, "no new generation was installed");
+}
+
+#[test]
+fn every_one_of_64_keys_finds_its_tokens() {
+    let epoch = SystemTime::UNIX_EPOCH;
+    let material =
+        |i: usize| KeyMaterial::from(format!("keyroll-test-key-{i:02}-0123456789abcdefghijklmnop"));
+    let keys = (0..64)
+        .map(|i| {
+            let until = (i > 0).then(|| epoch + Duration::from_secs(1));
+            KeyEntry::new(format!("v{i}"), material(i), Some(epoch), until, None)
+        })
+        .collect();
+    let signer = Signer::new(Keyring::new(KeySet::new(keys, SystemTime::now()).unwrap())).with_salt("s");
+    for i in 0..64 {
+        let token = Signer::new(Keyring::new(KeySet::single("x", material(i))))
+            .with_salt("s")
+            .sign("v");
+        let verified = signer.verify(&token).unwrap();
+        assert_eq!(&*verified.key.id, format!("v{i}"));
+    }
+    let stranger = Signer::new(ring(KEY_A)).with_salt("s").sign("v");
+    assert_eq!(signer.verify(&stranger).unwrap_err(), VerifyError::UnknownKey);
+}
+
+#[test]
+fn two_entries_with_the_same_key_are_both_tried() {
+    // The same material under two ids (a store that re-published it): the
+    // first in the set's order that verifies reports.
+    let epoch = SystemTime::UNIX_EPOCH;
+    let set = KeySet::new(
+        vec![
+            KeyEntry::new("again", KeyMaterial::from(KEY_A), Some(epoch), None, None),
+            KeyEntry::new("first", KeyMaterial::from(KEY_A), Some(epoch), Some(epoch), None),
+        ],
+        SystemTime::now(),
+    )
+    .unwrap();
+    let signer = Signer::new(Keyring::new(set));
+    let verified = signer.verify(&signer.sign("x")).unwrap();
+    assert_eq!(&*verified.key.id, "again");
+}
+
+#[test]
+fn verifications_from_many_threads_are_all_counted() {
+    let keyring = ring(KEY_A);
+    let signer = Signer::new(keyring.clone());
+    let token = signer.sign("x");
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..1000 {
+                    signer.verify_encoded(&token).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(keyring.load().key("a").unwrap().verifications(), 4000);
+}

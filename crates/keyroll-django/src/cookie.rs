@@ -39,7 +39,7 @@ pub struct CookieSignerBuilder {
     name: String,
     salt: String,
     legacy_fallback: bool,
-    clock: fn() -> SystemTime,
+    clock: Option<fn() -> SystemTime>,
 }
 
 impl CookieSignerBuilder {
@@ -59,7 +59,7 @@ impl CookieSignerBuilder {
 
     /// Reads time from `clock` instead of the system clock (for tests).
     pub fn clock(mut self, clock: fn() -> SystemTime) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
     }
 
@@ -122,7 +122,7 @@ impl CookieSigner {
             name: cookie_name.into(),
             salt: String::new(),
             legacy_fallback: true,
-            clock: SystemTime::now,
+            clock: None,
         }
     }
 

@@ -8,7 +8,7 @@ use keyroll_core::{Keyring, Verified};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::{Error, TimestampSigner};
+use crate::{Error, SignerBuilder, TimestampSigner};
 
 /// The salt of the `signed_cookies` session backend.
 pub const SESSION_SALT: &str = "django.contrib.sessions.backends.signed_cookies";
@@ -38,14 +38,17 @@ pub struct SignedCookieSessions {
 impl SignedCookieSessions {
     /// Sessions signed by `keyring`, valid for [`SESSION_COOKIE_AGE`].
     pub fn new(keyring: Keyring) -> Self {
-        Self::with_clock(keyring, SystemTime::now)
+        Self::from_builder(TimestampSigner::builder(keyring))
     }
 
     /// The same, reading time from `clock` (for tests).
     pub fn with_clock(keyring: Keyring, clock: fn() -> SystemTime) -> Self {
-        let signer = TimestampSigner::builder(keyring)
+        Self::from_builder(TimestampSigner::builder(keyring).clock(clock))
+    }
+
+    fn from_builder(builder: SignerBuilder<TimestampSigner>) -> Self {
+        let signer = builder
             .salt(SESSION_SALT)
-            .clock(clock)
             .build()
             .expect("the default separator is safe");
         Self {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD as B64};
-use keyroll_core::{DerivedCache, KeyEntry, KeySet, Keyring, Verified, VerifiedBy};
+use keyroll_core::{DerivedCache, Format, KeyEntry, KeySet, Keyring, RolesNow, Verified, VerifiedBy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -43,7 +43,8 @@ pub(crate) struct Options {
     pub(crate) legacy: Vec<Algorithm>,
     /// Bytes put in front of every secret (`b"django.http.cookies"` for cookies).
     pub(crate) key_prefix: &'static [u8],
-    pub(crate) clock: fn() -> SystemTime,
+    /// `None`: the system clock, and roles from the key set generation's snapshot.
+    pub(crate) clock: Option<fn() -> SystemTime>,
     pub(crate) max_decompressed: usize,
 }
 
@@ -55,7 +56,7 @@ impl Options {
             algorithm: Algorithm::default(),
             legacy: Vec::new(),
             key_prefix: b"",
-            clock: SystemTime::now,
+            clock: None,
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
         }
     }
@@ -146,7 +147,7 @@ impl Core {
     }
 
     pub(crate) fn now(&self) -> SystemTime {
-        (self.options.clock)()
+        self.options.clock.map_or_else(SystemTime::now, |clock| clock())
     }
 
     pub(crate) fn options(&self) -> &Options {
@@ -168,11 +169,7 @@ impl Core {
 
     /// Splits off and checks the signature: current key first, then pending
     /// keys, then fallbacks newest first.
-    pub(crate) fn unsign<'t>(
-        &self,
-        signed: &'t str,
-        now: SystemTime,
-    ) -> Result<(&'t str, VerifiedBy), Error> {
+    pub(crate) fn unsign<'t>(&self, signed: &'t str) -> Result<(&'t str, VerifiedBy), Error> {
         if self.keyring.is_closed() {
             return Err(Error::Stale);
         }
@@ -201,14 +198,18 @@ impl Core {
         else {
             return Err(Error::BadSignature);
         };
-        let keys = derived.keys.keys();
-        for (entry, role) in derived.keys.verifying_keys_at(now) {
-            if macs[position_of(keys, entry)].verify(value.as_bytes(), &raw[..length]) {
-                entry.record_verification();
+        let roles = match self.options.clock {
+            None => derived.roles.now(&derived.keys),
+            Some(clock) => RolesNow::At(&derived.keys, clock()),
+        };
+        for (position, role) in roles.verifying() {
+            if macs[position].verify(value.as_bytes(), &raw[..length]) {
+                let entry = &derived.keys.keys()[position];
+                entry.record_verification(Format::Django, role);
                 return Ok((
                     value,
                     VerifiedBy {
-                        id: entry.shared_id(),
+                        id: entry.version_id(),
                         role,
                     },
                 ));
@@ -393,7 +394,7 @@ impl<S> SignerBuilder<S> {
 
     /// Reads time from `clock` instead of the system clock (for tests).
     pub fn clock(mut self, clock: fn() -> SystemTime) -> Self {
-        self.options.clock = clock;
+        self.options.clock = Some(clock);
         self
     }
 }
@@ -476,7 +477,7 @@ impl Signer {
     /// the key that verified it.
     #[doc(alias = "unsign")]
     pub fn verify<'t>(&self, signed: &'t str) -> Result<Verified<&'t str>, Error> {
-        let (value, key) = self.core.unsign(signed, self.core.now())?;
+        let (value, key) = self.core.unsign(signed)?;
         Ok(Verified {
             value,
             key,
@@ -569,8 +570,8 @@ impl TimestampSigner {
     /// (Django's `unsign(value, max_age)`; future timestamps pass, as in Django).
     #[doc(alias = "unsign")]
     pub fn verify<'t>(&self, signed: &'t str, max_age: Option<Duration>) -> Result<Verified<&'t str>, Error> {
+        let (stamped, key) = self.core.unsign(signed)?;
         let now = self.core.now();
-        let (stamped, key) = self.core.unsign(signed, now)?;
         let (value, timestamp) = stamped
             .rsplit_once(self.core.options().separator.as_str())
             .ok_or(Error::BadTimestamp)?;

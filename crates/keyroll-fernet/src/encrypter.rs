@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keyroll_core::{DerivedCache, KeySet, Keyring, Role, VerifiedBy};
+use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Role, RolesNow, VerifiedBy};
 
 use crate::key::{Derive, FernetKey, KeyError, OpenFailure};
 use crate::token::RawToken;
@@ -117,7 +117,8 @@ pub(crate) type DerivedKeys = Vec<Result<FernetKey, KeyError>>;
 pub struct Encrypter {
     keyring: Keyring,
     derive: Derive,
-    clock: fn() -> SystemTime,
+    /// `None`: the system clock, and roles from the key set generation's snapshot.
+    clock: Option<fn() -> SystemTime>,
     keys: DerivedCache<DerivedKeys>,
 }
 
@@ -137,7 +138,7 @@ impl Encrypter {
         let encrypter = Self {
             keyring,
             derive,
-            clock: SystemTime::now,
+            clock: None,
             keys,
         };
         encrypter.check()?;
@@ -146,7 +147,7 @@ impl Encrypter {
 
     /// Reads time from `clock` instead of the system clock (for tests).
     pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
     }
 
@@ -171,7 +172,7 @@ impl Encrypter {
 
     /// Encrypts `plaintext` with the key that signs now, stamped with now.
     pub fn encrypt(&self, plaintext: impl AsRef<[u8]>) -> Result<String, KeyError> {
-        let now = (self.clock)();
+        let now = self.now();
         let derived = self.keys.get(&self.keyring);
         let key = signing_key(&derived.keys, &derived.state, now)?;
         Ok(key.encrypt_at(plaintext.as_ref(), now))
@@ -189,12 +190,11 @@ impl Encrypter {
         if self.keyring.is_closed() {
             return Err(DecryptError::Stale);
         }
-        let now = (self.clock)();
         let raw = RawToken::parse(token)?;
         if let Some(ttl) = ttl {
-            check_time(raw.timestamp(), ttl, now)?;
+            check_time(raw.timestamp(), ttl, self.now())?;
         }
-        let opened = self.open(&raw, now)?;
+        let opened = self.open(&raw)?;
         Ok(Decrypted {
             plaintext: opened.plaintext,
             key: opened.key,
@@ -207,20 +207,24 @@ impl Encrypter {
     /// was first made). Like `MultiFernet.rotate`, it decrypts without a TTL
     /// and always produces a new token.
     pub fn rotate(&self, token: &str) -> Result<String, DecryptError> {
-        let now = (self.clock)();
+        let now = self.now();
         let raw = RawToken::parse(token)?;
-        let opened = self.open(&raw, now)?;
+        let opened = self.open(&raw)?;
         Ok(self.seal(&opened.plaintext, opened.timestamp, now)?)
     }
 
-    /// Tries the verifying keys at `now` in order: current, pending, fallbacks.
-    pub(crate) fn open(&self, raw: &RawToken, now: SystemTime) -> Result<Opened, DecryptError> {
+    /// Tries the verifying keys in order: current, pending, fallbacks.
+    pub(crate) fn open(&self, raw: &RawToken) -> Result<Opened, DecryptError> {
         let derived = self.keys.get(&self.keyring);
         let set = &derived.keys;
+        let roles = match self.clock {
+            None => derived.roles.now(set),
+            Some(clock) => RolesNow::At(set, clock()),
+        };
         let mut failure = DecryptError::NoMatchingKey;
         for wanted in [Role::Current, Role::Pending, Role::Fallback] {
-            for (entry, key) in set.keys().iter().zip(&derived.state) {
-                if entry.role_at(now) != wanted {
+            for (position, (entry, key)) in set.keys().iter().zip(&derived.state).enumerate() {
+                if roles.role(position) != wanted {
                     continue;
                 }
                 let key = match key {
@@ -232,11 +236,11 @@ impl Encrypter {
                 };
                 match key.open(raw) {
                     Ok(plaintext) => {
-                        entry.record_verification();
+                        entry.record_verification(Format::Fernet, wanted);
                         return Ok(Opened {
                             plaintext,
                             key: VerifiedBy {
-                                id: entry.shared_id(),
+                                id: entry.version_id(),
                                 role: wanted,
                             },
                             timestamp: raw.timestamp(),
@@ -260,7 +264,7 @@ impl Encrypter {
     }
 
     pub(crate) fn now(&self) -> SystemTime {
-        (self.clock)()
+        self.clock.map_or_else(SystemTime::now, |clock| clock())
     }
 }
 

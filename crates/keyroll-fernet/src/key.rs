@@ -10,6 +10,7 @@ use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit};
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE};
 use base64::engine::{DecodePaddingMode, general_purpose};
+use constant_time_eq::constant_time_eq_32;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use keyroll_core::KeyMaterial;
@@ -261,7 +262,10 @@ impl FernetKey {
     pub(crate) fn open(&self, token: &RawToken) -> Result<Vec<u8>, OpenFailure> {
         let mut mac = self.mac.clone();
         mac.update(token.signed());
-        mac.verify_slice(token.mac()).map_err(|_| OpenFailure::Mac)?;
+        let tag: &[u8; MAC_LEN] = token.mac().try_into().map_err(|_| OpenFailure::Mac)?;
+        if !constant_time_eq_32(&mac.finalize().into_bytes().into(), tag) {
+            return Err(OpenFailure::Mac);
+        }
         cbc::Decryptor::<Aes128>::inner_iv_init(self.cipher.clone(), token.iv().into())
             .decrypt_padded_vec_mut::<Pkcs7>(token.ciphertext())
             .map_err(|_| OpenFailure::Padding)

@@ -1,0 +1,106 @@
+//! Key usage and refresh state through the [`metrics`] facade (cargo feature
+//! `metrics`), for Prometheus, OpenTelemetry or StatsD exporters.
+//!
+//! Nothing is recorded per verification: each key counts in per-thread slots
+//! (see [`KeyEntry::verifications`](crate::KeyEntry::verifications)), and
+//! [`KeyringMetrics::update`] reads the sums and publishes them as absolute
+//! counter values. Call it when the exporter is scraped, or from a periodic
+//! task; the hot path pays nothing for metrics.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `keyroll_verifications_total` | counter | `key_id`, `role`, `format` |
+//! | `keyroll_key_role` | gauge (1 for the key's role now, 0 for the others) | `key_id`, `role` |
+//! | `keyroll_key_set_generation` | gauge | |
+//! | `keyroll_activation_seconds_ahead` | gauge, per key not yet signing | `key_id` |
+//! | `keyroll_refresh_consecutive_failures` | gauge | |
+//! | `keyroll_refresh_staleness_seconds` | gauge | |
+//! | `keyroll_refresh_health` | gauge (1 for the health now, 0 for the others) | `health` |
+//! | `keyroll_refreshes_total` | counter, recorded by the refresher | `outcome` (`success`, `failure`) |
+//! | `keyroll_rejections_total` | counter, recorded on native verify errors | `format`, `reason` |
+
+use std::fmt;
+use std::time::SystemTime;
+
+use crate::usage::VERIFYING_ROLES;
+use crate::{Format, Health, Keyring, Role, Status};
+
+/// Publishes a keyring's key usage (and, given a refresher's status, its
+/// refresh state) to the installed `metrics` recorder.
+#[derive(Clone)]
+pub struct KeyringMetrics {
+    keyring: Keyring,
+}
+
+impl KeyringMetrics {
+    /// Metrics of `keyring`.
+    pub fn new(keyring: Keyring) -> Self {
+        Self { keyring }
+    }
+
+    /// Publishes the current key set: verifications per key, role and format,
+    /// each key's role, the generation, and how far ahead pending keys start
+    /// signing.
+    pub fn update(&self) {
+        let set = self.keyring.key_set();
+        let now = SystemTime::now();
+        metrics::gauge!("keyroll_key_set_generation").set(set.generation() as f64);
+        for key in set.keys() {
+            let id = key.id().to_owned();
+            let role_now = key.role_at(now);
+            for role in [Role::Current, Role::Pending, Role::Fallback, Role::Retired] {
+                metrics::gauge!("keyroll_key_role", "key_id" => id.clone(), "role" => role.to_string())
+                    .set(if role == role_now { 1.0 } else { 0.0 });
+            }
+            for format in Format::ALL {
+                for role in VERIFYING_ROLES {
+                    let count = key.verifications_of(format, role);
+                    if count > 0 {
+                        metrics::counter!(
+                            "keyroll_verifications_total",
+                            "key_id" => id.clone(),
+                            "role" => role.to_string(),
+                            "format" => format.name()
+                        )
+                        .absolute(count);
+                    }
+                }
+            }
+            if let Some(ahead) = key.signs_from().and_then(|from| from.duration_since(now).ok()) {
+                metrics::gauge!("keyroll_activation_seconds_ahead", "key_id" => id).set(ahead.as_secs_f64());
+            }
+        }
+    }
+
+    /// Publishes a refresher's state: consecutive failures, staleness and health.
+    pub fn update_status(&self, status: &Status) {
+        metrics::gauge!("keyroll_refresh_consecutive_failures").set(f64::from(status.consecutive_failures));
+        metrics::gauge!("keyroll_refresh_staleness_seconds").set(status.staleness().as_secs_f64());
+        for health in [Health::Healthy, Health::Degraded, Health::Stale] {
+            metrics::gauge!("keyroll_refresh_health", "health" => health_name(health))
+                .set(if health == status.health { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+fn health_name(health: Health) -> &'static str {
+    match health {
+        Health::Healthy => "healthy",
+        Health::Degraded => "degraded",
+        Health::Stale => "stale",
+    }
+}
+
+/// Counts one refresh by its outcome (called by the refresher).
+pub(crate) fn record_refresh(success: bool) {
+    metrics::counter!("keyroll_refreshes_total", "outcome" => if success { "success" } else { "failure" })
+        .increment(1);
+}
+
+impl fmt::Debug for KeyringMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyringMetrics")
+            .field("generation", &self.keyring.generation())
+            .finish()
+    }
+}

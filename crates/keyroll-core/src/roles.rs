@@ -1,0 +1,247 @@
+//! Roles of a key set's keys, computed once per key-set generation.
+//!
+//! A key's role is a function of time, but between two transitions of a set
+//! (an activation, the end of a signing or fallback window) it does not
+//! change. So the roles are computed once, with the moment of the set's next
+//! transition; a verify then only checks, with a cheap coarse clock, that this
+//! moment is still ahead. Past it (a refresher that is late to install the
+//! next generation, or none at all) the roles are computed exactly from the
+//! wall clock, as before: a retired key never verifies.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::{KeySet, Role};
+
+/// The roles of a set's keys between the moment they were computed and the
+/// set's next transition.
+#[derive(Debug, Clone)]
+pub struct RoleSnapshot {
+    roles: Box<[Role]>,
+    signing: usize,
+    /// Coarse-clock nanoseconds since the epoch: the snapshot holds while
+    /// `from <= now < until` (`until` already less the coarse clock's error).
+    from: u64,
+    until: u64,
+}
+
+/// The roles in force for one call: the snapshot's, or computed exactly at a
+/// wall-clock moment.
+#[derive(Debug, Clone, Copy)]
+pub enum RolesNow<'a> {
+    /// The generation's snapshot holds.
+    Snapshot(&'a RoleSnapshot),
+    /// Computed from each key's windows at this moment.
+    At(&'a KeySet, SystemTime),
+}
+
+impl RoleSnapshot {
+    /// The roles of `set`'s keys now, valid until its next transition.
+    pub fn of(set: &KeySet) -> Self {
+        let from = coarse::now();
+        let now = SystemTime::now();
+        let roles: Box<[Role]> = set.keys().iter().map(|key| key.role_at(now)).collect();
+        let until = set.next_transition_after(now).map_or(u64::MAX, |at| {
+            nanos_since_epoch(at).saturating_sub(coarse::error())
+        });
+        Self {
+            roles,
+            signing: signing_index(set, now),
+            from,
+            until,
+        }
+    }
+
+    /// The roles for a call now: this snapshot while it holds, otherwise
+    /// computed exactly from the wall clock.
+    pub fn now<'a>(&'a self, set: &'a KeySet) -> RolesNow<'a> {
+        let now = coarse::now();
+        if self.from <= now && now < self.until {
+            RolesNow::Snapshot(self)
+        } else {
+            RolesNow::At(set, SystemTime::now())
+        }
+    }
+}
+
+impl<'a> RolesNow<'a> {
+    /// The role of the key at `index` of the set.
+    pub fn role(&self, index: usize) -> Role {
+        match self {
+            Self::Snapshot(snapshot) => snapshot.roles[index],
+            Self::At(set, now) => set.keys()[index].role_at(*now),
+        }
+    }
+
+    /// Keys that verify, as `(index, role)`: the current key first, then the
+    /// others in the set's order (pending, then fallbacks newest first),
+    /// like [`KeySet::verifying_keys_at`].
+    pub fn verifying(self) -> impl Iterator<Item = (usize, Role)> + 'a {
+        let len = match self {
+            Self::Snapshot(snapshot) => snapshot.roles.len(),
+            Self::At(set, _) => set.keys().len(),
+        };
+        let current = (0..len).find(|&i| self.role(i) == Role::Current);
+        let rest = (0..len)
+            .filter(move |&i| Some(i) != current)
+            .map(move |i| (i, self.role(i)))
+            .filter(|&(_, role)| role != Role::Retired);
+        current.map(|i| (i, Role::Current)).into_iter().chain(rest)
+    }
+
+    /// The index of the key that signs.
+    pub fn signing(&self) -> usize {
+        match self {
+            Self::Snapshot(snapshot) => snapshot.signing,
+            Self::At(set, now) => signing_index(set, *now),
+        }
+    }
+}
+
+fn signing_index(set: &KeySet, now: SystemTime) -> usize {
+    let key = set.signing_key_at(now);
+    set.keys()
+        .iter()
+        .position(|k| std::ptr::eq(k, key))
+        .expect("the signing key belongs to its set")
+}
+
+fn nanos_since_epoch(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A wall clock that is cheap to read and never ahead of the real time by
+/// more than [`error`]: `CLOCK_REALTIME_COARSE` (the time of the last timer
+/// tick, read from the vDSO without reading the TSC) where Linux has it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod coarse {
+    use rustix::time::{ClockId, clock_getres, clock_gettime};
+
+    pub(super) fn now() -> u64 {
+        let t = clock_gettime(ClockId::RealtimeCoarse);
+        u64::try_from(t.tv_sec)
+            .unwrap_or(0)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::try_from(t.tv_nsec).unwrap_or(0))
+    }
+
+    /// How far behind the real time the coarse clock may be: its resolution
+    /// (one tick), doubled for safety.
+    pub(super) fn error() -> u64 {
+        let res = clock_getres(ClockId::RealtimeCoarse);
+        let tick = u64::try_from(res.tv_sec)
+            .unwrap_or(0)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::try_from(res.tv_nsec).unwrap_or(0));
+        tick.max(1_000_000).saturating_mul(2)
+    }
+}
+
+/// Elsewhere the exact wall clock.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod coarse {
+    pub(super) fn now() -> u64 {
+        super::nanos_since_epoch(std::time::SystemTime::now())
+    }
+
+    pub(super) fn error() -> u64 {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{KeyEntry, KeyMaterial};
+
+    fn material(i: u8) -> KeyMaterial {
+        KeyMaterial::from(format!("role-snapshot-test-key-{i}-0123456789abcdefghij"))
+    }
+
+    #[test]
+    fn a_snapshot_holds_until_the_next_transition_and_then_roles_are_exact() {
+        let now = SystemTime::now();
+        let epoch = UNIX_EPOCH;
+        let set = KeySet::new(
+            vec![
+                KeyEntry::new("new", material(1), Some(epoch), None, None),
+                KeyEntry::new(
+                    "old",
+                    material(2),
+                    Some(epoch),
+                    Some(epoch),
+                    Some(now + Duration::from_secs(3600)),
+                ),
+            ],
+            now,
+        )
+        .unwrap();
+        let snapshot = RoleSnapshot::of(&set);
+        let roles = snapshot.now(&set);
+        assert!(matches!(roles, RolesNow::Snapshot(_)));
+        assert_eq!(
+            (roles.role(0), roles.role(1), roles.signing()),
+            (Role::Current, Role::Fallback, 0)
+        );
+
+        // The same set whose fallback window has already closed: a snapshot
+        // taken before the close would be past its deadline now.
+        let mut late = snapshot.clone();
+        late.until = coarse::now().saturating_sub(1);
+        let retired_set = KeySet::new(
+            vec![
+                KeyEntry::new("new", material(1), Some(epoch), None, None),
+                KeyEntry::new("old", material(2), Some(epoch), Some(epoch), Some(now)),
+            ],
+            now,
+        )
+        .unwrap();
+        let roles = late.now(&retired_set);
+        assert!(matches!(roles, RolesNow::At(..)));
+        assert_eq!(
+            roles.role(1),
+            Role::Retired,
+            "past the deadline the role is computed exactly"
+        );
+    }
+
+    #[test]
+    fn the_deadline_is_the_next_transition_less_the_coarse_clock_error() {
+        let now = SystemTime::now();
+        let close = now + Duration::from_secs(10);
+        let set = KeySet::new(
+            vec![
+                KeyEntry::new("new", material(1), Some(UNIX_EPOCH), None, None),
+                KeyEntry::new(
+                    "old",
+                    material(2),
+                    Some(UNIX_EPOCH),
+                    Some(UNIX_EPOCH),
+                    Some(close),
+                ),
+            ],
+            now,
+        )
+        .unwrap();
+        let snapshot = RoleSnapshot::of(&set);
+        assert_eq!(snapshot.until, nanos_since_epoch(close) - coarse::error());
+        assert!(snapshot.from <= coarse::now());
+        let single = KeySet::single("only", material(3));
+        assert_eq!(
+            RoleSnapshot::of(&single).until,
+            u64::MAX,
+            "no transition ahead: holds for good"
+        );
+    }
+
+    #[test]
+    fn the_coarse_clock_is_never_ahead_of_the_wall_clock() {
+        for _ in 0..1000 {
+            let coarse = coarse::now();
+            let exact = nanos_since_epoch(SystemTime::now());
+            assert!(coarse <= exact, "{coarse} > {exact}");
+        }
+    }
+}
