@@ -70,7 +70,7 @@ impl Cases {
             oldest: token_of(15),
             one: Signer::new(keyring(1)),
             sixteen: Signer::new(keyring(16)),
-            reference: jsonwebtoken::DecodingKey::from_secret(material(0).as_bytes()),
+            reference: jsonwebtoken::DecodingKey::from_secret(material(0).as_bytes()).unwrap(),
             validation: jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256),
         };
         let ours = cases.one.verify::<Claims>(&cases.token).unwrap();
