@@ -134,11 +134,17 @@ fn from_tag(tag: &'static str, value: Value) -> Result<Value, Error> {
         " b" => Value::Bytes(STANDARD.decode(text(value)?).map_err(|_| invalid("not base64"))?),
         " m" => Value::Markup(text(value)?),
         " u" => Value::Uuid(parse_uuid(&text(value)?).ok_or_else(|| invalid("not a UUID"))?),
-        " d" => Value::DateTime(
-            PrimitiveDateTime::parse(&text(value)?, HTTP_DATE)
-                .map_err(|_| invalid("not an HTTP date (\"Wed, 21 Oct 2015 07:28:00 GMT\")"))?
-                .assume_utc(),
-        ),
+        " d" => {
+            let at = PrimitiveDateTime::parse(&text(value)?, HTTP_DATE)
+                .map_err(|_| invalid("not an HTTP date (\"Wed, 21 Oct 2015 07:28:00 GMT\")"))?;
+            // email.utils.parsedate reads years below 100 as two-digit years.
+            let year = match at.year() {
+                year @ 69..=99 => year + 1900,
+                year @ 0..=68 => year + 2000,
+                year => year,
+            };
+            Value::DateTime(at.replace_year(year).map_err(|_| invalid("not a date"))?.assume_utc())
+        }
         _ => unreachable!("TAGS lists the tags handled here"),
     })
 }
