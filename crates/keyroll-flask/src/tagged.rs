@@ -143,7 +143,11 @@ fn from_tag(tag: &'static str, value: Value) -> Result<Value, Error> {
                 year @ 0..=68 => year + 2000,
                 year => year,
             };
-            Value::DateTime(at.replace_year(year).map_err(|_| invalid("not a date"))?.assume_utc())
+            Value::DateTime(
+                at.replace_year(year)
+                    .map_err(|_| invalid("not a date"))?
+                    .assume_utc(),
+            )
         }
         _ => unreachable!("TAGS lists the tags handled here"),
     })

@@ -70,7 +70,11 @@ fn same_bytes_as_flask_at_the_same_time_and_each_opens_the_others_cookies() {
     let mut cookies = Vec::new();
     for tagged in &sessions {
         let value = Value::from_tagged_json(tagged).unwrap();
-        assert_eq!(value.to_tagged_json().unwrap(), *tagged, "tagged JSON is Flask's, sorted");
+        assert_eq!(
+            value.to_tagged_json().unwrap(),
+            *tagged,
+            "tagged JSON is Flask's, sorted"
+        );
         cookies.push(ours.save(&value).unwrap());
     }
     // Flask opens ours (at a real time: its own max_age check applies).
@@ -83,7 +87,8 @@ fn same_bytes_as_flask_at_the_same_time_and_each_opens_the_others_cookies() {
         return;
     };
     let (saved, opened) = results.split_at(sessions.len());
-    for (((tagged, flask_cookie), own), flask_opened) in sessions.iter().zip(saved).zip(&cookies).zip(opened) {
+    for (((tagged, flask_cookie), own), flask_opened) in sessions.iter().zip(saved).zip(&cookies).zip(opened)
+    {
         if *tagged == "{}" {
             // Flask deletes the cookie of an empty session, and reads none back;
             // the value itself still round-trips.
@@ -97,7 +102,10 @@ fn same_bytes_as_flask_at_the_same_time_and_each_opens_the_others_cookies() {
         assert_eq!(loaded.value.to_tagged_json().unwrap(), *tagged);
         assert_eq!((&*loaded.key.id, loaded.timestamp), ("current", Some(at_t())));
     }
-    assert!(cookies.last().unwrap().starts_with('.'), "the large session is compressed");
+    assert!(
+        cookies.last().unwrap().starts_with('.'),
+        "the large session is compressed"
+    );
 }
 
 #[test]
@@ -116,7 +124,10 @@ fn rotation_fallback_cookies_open_and_ask_for_a_new_cookie_retired_ones_do_not()
     };
     let ours = SecureCookieSessions::new(rotated());
     let newer = ours.load(ok(&results[0])).unwrap();
-    assert_eq!((&*newer.key.id, newer.key.role), ("newer-fallback", Role::Fallback));
+    assert_eq!(
+        (&*newer.key.id, newer.key.role),
+        ("newer-fallback", Role::Fallback)
+    );
     assert!(newer.needs_resign());
     assert_eq!(newer.value.to_tagged_json().unwrap(), tagged);
     let older = ours.load(ok(&results[1])).unwrap();
@@ -129,7 +140,12 @@ fn rotation_fallback_cookies_open_and_ask_for_a_new_cookie_retired_ones_do_not()
     // the retired key's cookie gives an empty session there too.
     let value = Value::from_tagged_json(tagged).unwrap();
     let mut ops = Vec::new();
-    for (id, key) in [("newer", NEWER), ("older", OLDER), ("current", CURRENT), ("retired", RETIRED)] {
+    for (id, key) in [
+        ("newer", NEWER),
+        ("older", OLDER),
+        ("current", CURRENT),
+        ("retired", RETIRED),
+    ] {
         let cookie = SecureCookieSessions::new(only(id, key)).save(&value).unwrap();
         ops.push(rotated_flask(json!({"op": "open", "cookie": cookie})));
         ops.push(rotated_flask(json!({"op": "loads", "cookie": cookie})));
@@ -156,11 +172,18 @@ fn expiry_and_future_timestamps_match_flask() {
     };
     let ours = SecureCookieSessions::builder(rotated()).clock(at_t).build();
     assert!(ours.load(ok(&results[0])).unwrap_err().is_expired());
-    assert_eq!(ours.load(ok(&results[1])).unwrap().timestamp, Some(at(T - 30 * day)));
+    assert_eq!(
+        ours.load(ok(&results[1])).unwrap().timestamp,
+        Some(at(T - 30 * day))
+    );
 
     // Flask refuses what is older than its lifetime, or from the future.
-    let old = SecureCookieSessions::builder(rotated()).clock(|| at(T - 32 * 24 * 60 * 60)).build();
-    let ahead = SecureCookieSessions::builder(rotated()).clock(|| at(T + 10)).build();
+    let old = SecureCookieSessions::builder(rotated())
+        .clock(|| at(T - 32 * 24 * 60 * 60))
+        .build();
+    let ahead = SecureCookieSessions::builder(rotated())
+        .clock(|| at(T + 10))
+        .build();
     let value = Value::from_tagged_json(tagged).unwrap();
     let ops = vec![
         rotated_flask(json!({"op": "loads", "cookie": old.save(&value).unwrap(), "time": T})),

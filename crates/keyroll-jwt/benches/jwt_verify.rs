@@ -32,7 +32,13 @@ fn keyring(count: usize) -> Keyring {
     let entries = (0..count)
         .map(|i| {
             let until = (i > 0).then_some(UNIX_EPOCH);
-            KeyEntry::new(format!("k{i}"), KeyMaterial::from(material(i)), Some(UNIX_EPOCH), until, None)
+            KeyEntry::new(
+                format!("k{i}"),
+                KeyMaterial::from(material(i)),
+                Some(UNIX_EPOCH),
+                until,
+                None,
+            )
         })
         .collect();
     Keyring::new(KeySet::new(entries, SystemTime::now()).expect("k0 signs"))
@@ -50,7 +56,10 @@ fn claims() -> Claims {
 
 /// A token signed with key `index` alone, as a replica that still signs with it.
 fn token_of(index: usize) -> String {
-    let single = Keyring::new(KeySet::single(format!("k{index}"), KeyMaterial::from(material(index))));
+    let single = Keyring::new(KeySet::single(
+        format!("k{index}"),
+        KeyMaterial::from(material(index)),
+    ));
     Signer::new(single).sign(&claims()).unwrap()
 }
 

@@ -27,7 +27,9 @@ fn pyjwt(ops: &[Value]) -> Option<Vec<Value>> {
 }
 
 fn ok(result: &Value) -> &Value {
-    result.get("ok").unwrap_or_else(|| panic!("PyJWT raised: {result}"))
+    result
+        .get("ok")
+        .unwrap_or_else(|| panic!("PyJWT raised: {result}"))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,20 +72,30 @@ fn keyroll_tokens_verify_in_pyjwt_and_jsonwebtoken() {
         ops.push(json!({"op": "decode", "keys": python_keys(), "token": token}));
         tokens.push((algorithm, token));
     }
-    let aud = Signer::builder(rotated()).build().sign(&json!({"exp": unix_now() + 60, "aud": "api", "iss": "me"})).unwrap();
+    let aud = Signer::builder(rotated())
+        .build()
+        .sign(&json!({"exp": unix_now() + 60, "aud": "api", "iss": "me"}))
+        .unwrap();
     ops.push(json!({"op": "decode", "keys": python_keys(), "token": aud, "audience": "api", "issuer": "me"}));
     let Some(results) = pyjwt(&ops) else {
         return;
     };
     for ((algorithm, token), result) in tokens.iter().zip(&results) {
-        assert_eq!(serde_json::from_value::<Claims>(ok(result).clone()).unwrap(), claims, "{algorithm}");
+        assert_eq!(
+            serde_json::from_value::<Claims>(ok(result).clone()).unwrap(),
+            claims,
+            "{algorithm}"
+        );
 
         let header = jsonwebtoken::decode_header(token).unwrap();
         assert_eq!(header.kid.as_deref(), Some("k3"));
         let alg = header.alg;
-        let decoded =
-            jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(CURRENT.as_bytes()).unwrap(), &Validation::new(alg))
-                .unwrap();
+        let decoded = jsonwebtoken::decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(CURRENT.as_bytes()).unwrap(),
+            &Validation::new(alg),
+        )
+        .unwrap();
         assert_eq!(decoded.claims, claims);
     }
     assert_eq!(ok(&results[3])["aud"], "api");
@@ -109,11 +121,16 @@ fn pyjwt_tokens_verify_here_by_kid_with_rotation() {
         return;
     };
     let token = |i: usize| ok(&results[i]).as_str().unwrap().to_owned();
-    let signer = Signer::builder(rotated()).accept_algorithm(Algorithm::Hs512).build();
+    let signer = Signer::builder(rotated())
+        .accept_algorithm(Algorithm::Hs512)
+        .build();
     let verify = |i: usize| signer.verify::<Claims>(&token(i));
 
     let current = verify(0).unwrap();
-    assert_eq!((&current.value, &*current.key.id, current.needs_resign()), (&claims, "k3", false));
+    assert_eq!(
+        (&current.value, &*current.key.id, current.needs_resign()),
+        (&claims, "k3", false)
+    );
     let fallback = verify(1).unwrap();
     assert_eq!((&*fallback.key.id, fallback.key.role), ("k2", Role::Fallback));
     assert!(fallback.needs_resign());
@@ -125,7 +142,10 @@ fn pyjwt_tokens_verify_here_by_kid_with_rotation() {
     assert_eq!(&*verify(7).unwrap().key.id, "k2");
 
     let strict = Signer::builder(rotated()).without_kid(WithoutKid::Refuse).build();
-    assert_eq!(strict.verify::<Claims>(&token(4)).unwrap_err(), Error::MissingKeyId);
+    assert_eq!(
+        strict.verify::<Claims>(&token(4)).unwrap_err(),
+        Error::MissingKeyId
+    );
 }
 
 #[test]
@@ -142,10 +162,19 @@ fn pyjwt_and_keyroll_agree_on_expiry_and_audience() {
         return;
     };
     let signer = Signer::new(rotated());
-    let tokens: Vec<String> = results.iter().map(|r| ok(r).as_str().unwrap().to_owned()).collect();
+    let tokens: Vec<String> = results
+        .iter()
+        .map(|r| ok(r).as_str().unwrap().to_owned())
+        .collect();
     assert!(signer.verify::<Value>(&tokens[0]).unwrap_err().is_expired());
-    assert!(matches!(signer.verify::<Value>(&tokens[1]).unwrap_err(), Error::NotYetValid { claim: "nbf", .. }));
-    assert_eq!(signer.verify::<Value>(&tokens[2]).unwrap_err(), Error::InvalidAudience);
+    assert!(matches!(
+        signer.verify::<Value>(&tokens[1]).unwrap_err(),
+        Error::NotYetValid { claim: "nbf", .. }
+    ));
+    assert_eq!(
+        signer.verify::<Value>(&tokens[2]).unwrap_err(),
+        Error::InvalidAudience
+    );
     let api = Signer::builder(rotated()).audience("api").build();
     assert!(api.verify::<Value>(&tokens[2]).is_ok());
 
@@ -156,8 +185,18 @@ fn pyjwt_and_keyroll_agree_on_expiry_and_audience() {
         .map(|claims| json!({"op": "decode", "keys": python_keys(), "token": own.sign(claims).unwrap()}))
         .collect();
     let results = pyjwt(&decode).unwrap();
-    let errors: Vec<&str> = results.iter().map(|r| r["error"].as_str().unwrap_or("accepted")).collect();
-    assert_eq!(errors, ["ExpiredSignatureError", "ImmatureSignatureError", "InvalidAudienceError"]);
+    let errors: Vec<&str> = results
+        .iter()
+        .map(|r| r["error"].as_str().unwrap_or("accepted"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "ExpiredSignatureError",
+            "ImmatureSignatureError",
+            "InvalidAudienceError"
+        ]
+    );
 }
 
 #[test]
@@ -166,18 +205,31 @@ fn jsonwebtoken_tokens_verify_here_by_kid_with_rotation() {
     let encode = |key: &str, kid: Option<&str>, alg: jsonwebtoken::Algorithm| {
         let mut header = Header::new(alg);
         header.kid = kid.map(str::to_owned);
-        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(key.as_bytes()).unwrap()).unwrap()
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(key.as_bytes()).unwrap(),
+        )
+        .unwrap()
     };
     let hs256 = jsonwebtoken::Algorithm::HS256;
-    let signer = Signer::builder(rotated()).accept_algorithm(Algorithm::Hs384).build();
+    let signer = Signer::builder(rotated())
+        .accept_algorithm(Algorithm::Hs384)
+        .build();
     let verify = |token: String| signer.verify::<Claims>(&token);
 
     let current = verify(encode(CURRENT, Some("k3"), hs256)).unwrap();
     assert_eq!((current.value, current.key.role), (claims.clone(), Role::Current));
     let fallback = verify(encode(FALLBACK, Some("k2"), hs256)).unwrap();
     assert_eq!((&*fallback.key.id, fallback.needs_resign()), ("k2", true));
-    assert_eq!(verify(encode(RETIRED, Some("k1"), hs256)).unwrap_err(), Error::UnknownKey);
-    assert_eq!(verify(encode(RETIRED, None, hs256)).unwrap_err(), Error::BadSignature);
+    assert_eq!(
+        verify(encode(RETIRED, Some("k1"), hs256)).unwrap_err(),
+        Error::UnknownKey
+    );
+    assert_eq!(
+        verify(encode(RETIRED, None, hs256)).unwrap_err(),
+        Error::BadSignature
+    );
     assert!(verify(encode(FALLBACK, None, hs256)).unwrap().needs_resign());
     assert!(verify(encode(CURRENT, Some("k3"), jsonwebtoken::Algorithm::HS384)).is_ok());
     assert!(matches!(

@@ -42,7 +42,8 @@ fn refused(token: &str) -> Error {
 #[test]
 fn header_names_the_signing_key_and_the_token_verifies_with_it() {
     let token = signer().sign(&in_an_hour()).unwrap();
-    let header: Value = serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value =
+        serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header, json!({"alg": "HS256", "kid": "k3", "typ": "JWT"}));
     let verified = signer().verify::<Value>(&token).unwrap();
     assert_eq!(verified.value, in_an_hour());
@@ -63,7 +64,10 @@ fn typed_claims_round_trip_and_iat_is_the_timestamp() {
     };
     let token = signer().sign_with_ttl(&claims, Duration::from_secs(300)).unwrap();
     let raw = signer().verify::<Value>(&token).unwrap().value;
-    assert_eq!((raw["iat"].as_u64(), raw["exp"].as_u64()), (Some(NOW), Some(NOW + 300)));
+    assert_eq!(
+        (raw["iat"].as_u64(), raw["exp"].as_u64()),
+        (Some(NOW), Some(NOW + 300))
+    );
     let verified = signer().verify::<Session>(&token).unwrap();
     assert_eq!(verified.value, claims);
     assert_eq!(verified.timestamp, Some(now()));
@@ -74,7 +78,9 @@ fn typed_claims_round_trip_and_iat_is_the_timestamp() {
 #[test]
 fn fallback_key_tokens_verify_and_ask_for_a_new_token() {
     let old = Signer::builder(only("k2", FALLBACK)).clock(now).build();
-    let verified = signer().verify::<Value>(&old.sign(&in_an_hour()).unwrap()).unwrap();
+    let verified = signer()
+        .verify::<Value>(&old.sign(&in_an_hour()).unwrap())
+        .unwrap();
     assert_eq!((&*verified.key.id, verified.key.role), ("k2", Role::Fallback));
     assert!(verified.needs_resign());
 }
@@ -87,7 +93,10 @@ fn retired_and_unknown_keys_are_refused_with_or_without_kid() {
     assert_eq!(refused(&stranger.sign(&in_an_hour()).unwrap()), Error::UnknownKey);
     // A stranger claiming the current key's id: the MAC decides.
     let impostor = Signer::builder(only("k3", STRANGER)).clock(now).build();
-    assert_eq!(refused(&impostor.sign(&in_an_hour()).unwrap()), Error::BadSignature);
+    assert_eq!(
+        refused(&impostor.sign(&in_an_hour()).unwrap()),
+        Error::BadSignature
+    );
     for key in [RETIRED, STRANGER] {
         let token = forge(&json!({"alg": "HS256"}), in_an_hour().to_string().as_bytes(), key);
         assert_eq!(refused(&token), Error::BadSignature);
@@ -97,7 +106,11 @@ fn retired_and_unknown_keys_are_refused_with_or_without_kid() {
 #[test]
 fn tokens_without_kid_try_every_key_unless_refused() {
     let payload = in_an_hour().to_string();
-    let current = forge(&json!({"alg": "HS256", "typ": "JWT"}), payload.as_bytes(), CURRENT);
+    let current = forge(
+        &json!({"alg": "HS256", "typ": "JWT"}),
+        payload.as_bytes(),
+        CURRENT,
+    );
     let fallback = forge(&json!({"alg": "HS256"}), payload.as_bytes(), FALLBACK);
     let verified = signer().verify::<Value>(&current).unwrap();
     assert_eq!((&*verified.key.id, verified.key.role), ("k3", Role::Current));
@@ -109,7 +122,11 @@ fn tokens_without_kid_try_every_key_unless_refused() {
         .without_kid(WithoutKid::Refuse)
         .build();
     assert_eq!(strict.verify::<Value>(&current).unwrap_err(), Error::MissingKeyId);
-    assert!(strict.verify::<Value>(&signer().sign(&in_an_hour()).unwrap()).is_ok());
+    assert!(
+        strict
+            .verify::<Value>(&signer().sign(&in_an_hour()).unwrap())
+            .is_ok()
+    );
 }
 
 #[test]
@@ -137,7 +154,10 @@ fn hs384_and_hs512_sign_and_are_accepted_on_request() {
         let token = own.sign(&in_an_hour()).unwrap();
         assert_eq!(own.verify::<Value>(&token).unwrap().value, in_an_hour());
         assert!(matches!(refused(&token), Error::AlgorithmNotAccepted(_)));
-        let accepting = Signer::builder(rotated()).accept_algorithm(algorithm).clock(now).build();
+        let accepting = Signer::builder(rotated())
+            .accept_algorithm(algorithm)
+            .clock(now)
+            .build();
         assert!(accepting.verify::<Value>(&token).is_ok());
         assert_eq!(algorithm.to_string().parse::<Algorithm>().unwrap(), algorithm);
     }
@@ -146,7 +166,10 @@ fn hs384_and_hs512_sign_and_are_accepted_on_request() {
 
 #[test]
 fn critical_header_extensions_are_refused() {
-    let token = forge_claims(json!({"alg": "HS256", "kid": "k3", "crit": ["b64"], "b64": false}), &in_an_hour());
+    let token = forge_claims(
+        json!({"alg": "HS256", "kid": "k3", "crit": ["b64"], "b64": false}),
+        &in_an_hour(),
+    );
     assert_eq!(refused(&token), Error::UnsupportedCritical(vec!["b64".into()]));
 }
 
@@ -155,7 +178,10 @@ fn oversized_tokens_are_refused_before_decoding() {
     let big = json!({"exp": NOW + 60, "pad": "x".repeat(10_000)});
     let token = forge_claims(json!({"alg": "HS256", "kid": "k3"}), &big);
     assert_eq!(refused(&token), Error::TooLarge { limit: 8192 });
-    let roomy = Signer::builder(rotated()).clock(now).max_token_len(20_000).build();
+    let roomy = Signer::builder(rotated())
+        .clock(now)
+        .max_token_len(20_000)
+        .build();
     assert!(roomy.verify::<Value>(&token).is_ok());
     assert_eq!(refused(&"a".repeat(1 << 20)), Error::TooLarge { limit: 8192 });
 }
@@ -168,16 +194,37 @@ fn malformed_and_tampered_tokens_are_typed_errors() {
     let cases: Vec<(String, fn(&Error) -> bool)> = vec![
         (String::new(), |e| matches!(e, Error::Malformed(_))),
         ("abc".into(), |e| matches!(e, Error::Malformed(_))),
-        (format!("{header}.{payload}"), |e| matches!(e, Error::Malformed(_))),
-        (format!("{header}.{payload}.{signature}.x"), |e| matches!(e, Error::Malformed(_))),
-        (format!("{header}.{payload}.{signature}.x.y"), |e| matches!(e, Error::Malformed(_))),
-        (format!("!{header}.{payload}.{signature}"), |e| matches!(e, Error::Malformed(_))),
-        (format!("{}.{payload}.{signature}", B64.encode("[1]")), |e| matches!(e, Error::Malformed(_))),
-        (format!("{}.{payload}.{signature}", B64.encode("{\"kid\":1}")), |e| matches!(e, Error::Malformed(_))),
-        (format!("{header}.{payload}.{}", &signature[1..]), |e| *e == Error::BadSignature),
-        (format!("{header}.{payload}.{signature}A"), |e| *e == Error::BadSignature),
-        (format!("{header}.{payload}x.{signature}"), |e| *e == Error::BadSignature),
-        (format!("{header}.{}.{signature}", &payload[1..]), |e| *e == Error::BadSignature),
+        (format!("{header}.{payload}"), |e| {
+            matches!(e, Error::Malformed(_))
+        }),
+        (format!("{header}.{payload}.{signature}.x"), |e| {
+            matches!(e, Error::Malformed(_))
+        }),
+        (format!("{header}.{payload}.{signature}.x.y"), |e| {
+            matches!(e, Error::Malformed(_))
+        }),
+        (format!("!{header}.{payload}.{signature}"), |e| {
+            matches!(e, Error::Malformed(_))
+        }),
+        (format!("{}.{payload}.{signature}", B64.encode("[1]")), |e| {
+            matches!(e, Error::Malformed(_))
+        }),
+        (
+            format!("{}.{payload}.{signature}", B64.encode("{\"kid\":1}")),
+            |e| matches!(e, Error::Malformed(_)),
+        ),
+        (format!("{header}.{payload}.{}", &signature[1..]), |e| {
+            *e == Error::BadSignature
+        }),
+        (format!("{header}.{payload}.{signature}A"), |e| {
+            *e == Error::BadSignature
+        }),
+        (format!("{header}.{payload}x.{signature}"), |e| {
+            *e == Error::BadSignature
+        }),
+        (format!("{header}.{}.{signature}", &payload[1..]), |e| {
+            *e == Error::BadSignature
+        }),
     ];
     for (token, expected) in cases {
         let error = refused(&token);
@@ -195,9 +242,19 @@ fn malformed_and_tampered_tokens_are_typed_errors() {
 #[test]
 fn validly_signed_payloads_that_are_not_claims_are_typed_errors() {
     let header = json!({"alg": "HS256", "kid": "k3"});
-    for payload in [&b"[1,2]"[..], b"\"text\"", b"{", b"\xff\xfe", br#"{"exp":"soon"}"#, br#"{"exp":1,"exp":2}"#] {
+    for payload in [
+        &b"[1,2]"[..],
+        b"\"text\"",
+        b"{",
+        b"\xff\xfe",
+        br#"{"exp":"soon"}"#,
+        br#"{"exp":1,"exp":2}"#,
+    ] {
         let error = refused(&forge(&header, payload, CURRENT));
-        assert!(matches!(error, Error::Malformed(_) | Error::Claims(_)), "{payload:?}: {error:?}");
+        assert!(
+            matches!(error, Error::Malformed(_) | Error::Claims(_)),
+            "{payload:?}: {error:?}"
+        );
     }
     let header_b64 = B64.encode(header.to_string());
     let not_base64 = format!("{header_b64}.%%%");
@@ -212,23 +269,41 @@ fn exp_nbf_and_iat_are_checked_with_the_leeway() {
     let at = |claims: Value| signer().verify::<Value>(&signer().sign(&claims).unwrap());
     // Default leeway 60 s: expired once exp <= now - 60.
     assert!(at(json!({"exp": NOW - 59})).is_ok());
-    assert_eq!(at(json!({"exp": NOW - 60})).unwrap_err(), Error::Expired { exp: (NOW - 60) as i64 });
+    assert_eq!(
+        at(json!({"exp": NOW - 60})).unwrap_err(),
+        Error::Expired {
+            exp: (NOW - 60) as i64
+        }
+    );
     assert!(at(json!({"exp": NOW - 60})).unwrap_err().is_expired());
     assert!(at(json!({"exp": (NOW - 59) as f64 + 0.5})).is_ok());
     assert!(at(json!({"exp": NOW + 60, "nbf": NOW + 60})).is_ok());
     assert_eq!(
         at(json!({"exp": NOW + 600, "nbf": NOW + 61})).unwrap_err(),
-        Error::NotYetValid { claim: "nbf", at: (NOW + 61) as i64 }
+        Error::NotYetValid {
+            claim: "nbf",
+            at: (NOW + 61) as i64
+        }
     );
     assert_eq!(
         at(json!({"exp": NOW + 600, "iat": NOW + 61})).unwrap_err(),
-        Error::NotYetValid { claim: "iat", at: (NOW + 61) as i64 }
+        Error::NotYetValid {
+            claim: "iat",
+            at: (NOW + 61) as i64
+        }
     );
-    assert_eq!(at(json!({"sub": "forever"})).unwrap_err(), Error::MissingClaim("exp"));
+    assert_eq!(
+        at(json!({"sub": "forever"})).unwrap_err(),
+        Error::MissingClaim("exp")
+    );
     assert!(at(json!({"exp": u64::MAX})).is_ok());
     assert!(at(json!({"exp": -1e300})).unwrap_err().is_expired());
 
-    let strict = Signer::builder(rotated()).clock(now).leeway(Duration::ZERO).require_exp(false).build();
+    let strict = Signer::builder(rotated())
+        .clock(now)
+        .leeway(Duration::ZERO)
+        .require_exp(false)
+        .build();
     let check = |claims: Value| strict.verify::<Value>(&strict.sign(&claims).unwrap());
     assert!(check(json!({"exp": NOW})).unwrap_err().is_expired());
     assert!(check(json!({"exp": NOW + 1})).is_ok());
@@ -247,24 +322,42 @@ fn issuer_and_audience_are_checked() {
     let exp = NOW + 60;
     assert!(check(json!({"exp": exp, "iss": "https://auth.example", "aud": "api"})).is_ok());
     assert!(check(json!({"exp": exp, "iss": "https://auth.example", "aud": ["other", "admin"]})).is_ok());
-    assert_eq!(check(json!({"exp": exp, "aud": "api"})).unwrap_err(), Error::MissingClaim("iss"));
-    assert_eq!(check(json!({"exp": exp, "iss": "https://evil", "aud": "api"})).unwrap_err(), Error::InvalidIssuer);
-    assert_eq!(check(json!({"exp": exp, "iss": "https://auth.example"})).unwrap_err(), Error::MissingClaim("aud"));
+    assert_eq!(
+        check(json!({"exp": exp, "aud": "api"})).unwrap_err(),
+        Error::MissingClaim("iss")
+    );
+    assert_eq!(
+        check(json!({"exp": exp, "iss": "https://evil", "aud": "api"})).unwrap_err(),
+        Error::InvalidIssuer
+    );
+    assert_eq!(
+        check(json!({"exp": exp, "iss": "https://auth.example"})).unwrap_err(),
+        Error::MissingClaim("aud")
+    );
     assert_eq!(
         check(json!({"exp": exp, "iss": "https://auth.example", "aud": ["web"]})).unwrap_err(),
         Error::InvalidAudience
     );
     // A token for some audience is not for a verifier that checks none.
     let plain = |claims: Value| signer().verify::<Value>(&signer().sign(&claims).unwrap());
-    assert_eq!(plain(json!({"exp": exp, "aud": "api"})).unwrap_err(), Error::InvalidAudience);
+    assert_eq!(
+        plain(json!({"exp": exp, "aud": "api"})).unwrap_err(),
+        Error::InvalidAudience
+    );
     assert!(plain(json!({"exp": exp, "aud": []})).is_ok());
-    assert!(matches!(plain(json!({"exp": exp, "aud": 7})).unwrap_err(), Error::Claims(_)));
+    assert!(matches!(
+        plain(json!({"exp": exp, "aud": 7})).unwrap_err(),
+        Error::Claims(_)
+    ));
 }
 
 #[test]
 fn claims_that_are_not_an_object_are_not_signed() {
     assert!(matches!(signer().sign(&json!([1])), Err(Error::Serialize(_))));
-    assert!(matches!(signer().sign_with_ttl(&"text", Duration::from_secs(1)), Err(Error::Serialize(_))));
+    assert!(matches!(
+        signer().sign_with_ttl(&"text", Duration::from_secs(1)),
+        Err(Error::Serialize(_))
+    ));
 }
 
 #[test]
@@ -289,14 +382,22 @@ fn a_new_key_set_signs_and_verifies_at_once_and_the_old_current_key_becomes_a_fa
     let old = signer.verify::<Value>(&before).unwrap();
     assert_eq!((&*old.key.id, old.key.role), ("k3", Role::Fallback));
     let fallback = Signer::builder(only("k2", FALLBACK)).clock(now).build();
-    assert_eq!(signer.verify::<Value>(&fallback.sign(&in_an_hour()).unwrap()).unwrap_err(), Error::UnknownKey);
+    assert_eq!(
+        signer
+            .verify::<Value>(&fallback.sign(&in_an_hour()).unwrap())
+            .unwrap_err(),
+        Error::UnknownKey
+    );
 }
 
 #[test]
 fn debug_and_errors_never_show_key_material() {
     let signer = signer();
     let token = signer.sign(&in_an_hour()).unwrap();
-    let mut texts = vec![format!("{signer:?}"), format!("{:?}", signer.verify::<Value>(&token))];
+    let mut texts = vec![
+        format!("{signer:?}"),
+        format!("{:?}", signer.verify::<Value>(&token)),
+    ];
     for bad in ["x", &token[1..], &format!("{token}A")] {
         let error = signer.verify::<Value>(bad).unwrap_err();
         texts.push(format!("{error} {error:?}"));

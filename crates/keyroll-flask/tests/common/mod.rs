@@ -32,9 +32,27 @@ pub fn rotated() -> Keyring {
     let y2001 = at(1_000_000_000);
     let entries = vec![
         KeyEntry::new("current", KeyMaterial::from(CURRENT), Some(epoch), None, None),
-        KeyEntry::new("newer-fallback", KeyMaterial::from(NEWER), Some(epoch), Some(y2001), None),
-        KeyEntry::new("older-fallback", KeyMaterial::from(OLDER), Some(epoch), Some(y2001), None),
-        KeyEntry::new("retired", KeyMaterial::from(RETIRED), Some(epoch), Some(y2001), Some(y2001)),
+        KeyEntry::new(
+            "newer-fallback",
+            KeyMaterial::from(NEWER),
+            Some(epoch),
+            Some(y2001),
+            None,
+        ),
+        KeyEntry::new(
+            "older-fallback",
+            KeyMaterial::from(OLDER),
+            Some(epoch),
+            Some(y2001),
+            None,
+        ),
+        KeyEntry::new(
+            "retired",
+            KeyMaterial::from(RETIRED),
+            Some(epoch),
+            Some(y2001),
+            Some(y2001),
+        ),
     ];
     Keyring::new(KeySet::new(entries, SystemTime::now()).expect("current signs"))
 }

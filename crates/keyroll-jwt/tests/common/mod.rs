@@ -26,7 +26,13 @@ pub fn rotated() -> Keyring {
     let entries = vec![
         KeyEntry::new("k3", KeyMaterial::from(CURRENT), Some(epoch), None, None),
         KeyEntry::new("k2", KeyMaterial::from(FALLBACK), Some(epoch), Some(y2001), None),
-        KeyEntry::new("k1", KeyMaterial::from(RETIRED), Some(epoch), Some(y2001), Some(y2001)),
+        KeyEntry::new(
+            "k1",
+            KeyMaterial::from(RETIRED),
+            Some(epoch),
+            Some(y2001),
+            Some(y2001),
+        ),
     ];
     Keyring::new(KeySet::new(entries, SystemTime::now()).expect("k3 signs"))
 }
