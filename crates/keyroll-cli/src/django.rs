@@ -20,7 +20,7 @@ fn usage(error: impl std::fmt::Display) -> Failure {
     Failure::Error(error.to_string())
 }
 
-fn hint(key: &VerifiedBy) {
+pub(crate) fn hint(key: &VerifiedBy) {
     if key.role != keyroll::Role::Current {
         eprintln!(
             "keyroll: verified by {} key {}: sign the value again with the current key",

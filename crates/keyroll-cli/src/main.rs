@@ -16,6 +16,8 @@ use rand::Rng;
 
 mod django;
 mod encryption;
+mod flask;
+mod jwt;
 
 /// Django's secret key alphabet (django.core.management.utils.get_random_secret_key).
 const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
@@ -49,6 +51,10 @@ enum Format {
     Keyroll,
     /// Django's django.core.signing format.
     Django,
+    /// HS256 JSON Web Token, `kid` = the signing key's id; the value is a JSON object of claims.
+    Jwt,
+    /// Flask's session cookie; the value is the session as Flask's tagged JSON.
+    Flask,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +89,9 @@ enum Command {
         source: Source,
         #[command(flatten)]
         options: SignOptions,
+        /// With --format jwt: add `iat` = now and `exp` = now + SECS.
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<u64>,
         /// The value to sign.
         value: String,
     },
@@ -258,12 +267,18 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Sign {
             source,
             options,
+            ttl,
             value,
         } => {
+            if ttl.is_some() && options.format != Format::Jwt {
+                return Err(Failure::Error("--ttl applies to --format jwt only".to_owned()));
+            }
             let token = match options.format {
                 Format::Django => {
                     django::sign(&source, options.salt.as_deref(), options.timestamp, &value).await?
                 }
+                Format::Jwt => jwt::sign(&source, &options, ttl, &value).await?,
+                Format::Flask => flask::sign(&source, options.salt.as_deref(), &value).await?,
                 Format::Keyroll => native_signer(&source, &options).await?.sign(&value),
             };
             println!("{token}");
@@ -284,6 +299,32 @@ async fn run(command: Command) -> Result<(), Failure> {
             )
             .await?;
             println!("{value}");
+            Ok(())
+        }
+        Command::Verify {
+            source,
+            options,
+            max_age,
+            token,
+        } if options.format == Format::Jwt => {
+            if max_age.is_some() {
+                return Err(Failure::Error(
+                    "--max-age does not apply to --format jwt: the token's exp decides".to_owned(),
+                ));
+            }
+            println!("{}", jwt::verify(&source, &options, token.trim()).await?);
+            Ok(())
+        }
+        Command::Verify {
+            source,
+            options,
+            max_age,
+            token,
+        } if options.format == Format::Flask => {
+            println!(
+                "{}",
+                flask::verify(&source, options.salt.as_deref(), max_age, token.trim()).await?
+            );
             Ok(())
         }
         Command::Dumps {
