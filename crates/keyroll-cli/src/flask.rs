@@ -6,8 +6,7 @@ use std::time::Duration;
 use keyroll::Keyring;
 use keyroll::flask::{SecureCookieSessions, SecureCookieSessionsBuilder, Value};
 
-use crate::django::hint;
-use crate::{Failure, Source, load};
+use crate::{Failure, Source, hint, load};
 
 async fn sessions(source: &Source, salt: Option<&str>) -> Result<SecureCookieSessionsBuilder, Failure> {
     let builder = SecureCookieSessions::builder(Keyring::new(load(source).await?));

@@ -7,8 +7,7 @@ use keyroll::Keyring;
 use keyroll::jwt::Signer;
 use serde_json::value::RawValue;
 
-use crate::django::hint;
-use crate::{Failure, SignOptions, Source, load};
+use crate::{Failure, SignOptions, Source, hint, load};
 
 /// JWTs have no salt, and `iat`/`exp` are their timestamps.
 fn check(options: &SignOptions) -> Result<(), Failure> {

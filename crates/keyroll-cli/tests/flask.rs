@@ -1,30 +1,13 @@
 //! `--format flask`, checked against real Flask 3.1 both ways, with rotation,
 //! and the exit-code contract for bad cookies.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::{key_file_named as key_file, keyroll, text};
 use keyroll_testkit::python::{python_with, run_python};
 
 const KEY: &str = "flask-cli-test-key-0123456789abcdefghijklmnopqrstuvwxyz";
 const NEW_KEY: &str = "flask-cli-new-key-0123456789abcdefghijklmnopqrstuvwxyz0";
-
-fn keyroll(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyroll"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).trim_end().to_owned()
-}
-
-fn key_file(dir: &tempfile::TempDir, name: &str, lines: &[&str]) -> String {
-    let path: PathBuf = dir.path().join(name);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    format!("file://{}", path.display())
-}
 
 /// Runs `code` with a Flask app (`SECRET_KEY = KEY`), its session interface
 /// `si` and serializer `s`, inside a request context.

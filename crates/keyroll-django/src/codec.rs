@@ -7,8 +7,9 @@
 use std::io::{Read, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
 use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD as B64};
 
 /// Python's `urlsafe_b64decode` after re-padding, as Django's `b64_decode`
 /// and itsdangerous' `base64_decode` use it: base64url, padding optional,
@@ -33,7 +34,7 @@ pub enum InflateError {
 
 /// Python's `zlib.compress(data)`: level 6 (`Z_DEFAULT_COMPRESSION`), so the
 /// bytes are the same as Python's.
-pub fn compress(data: &[u8]) -> Vec<u8> {
+pub fn compress_zlib(data: &[u8]) -> Vec<u8> {
     let mut encoder =
         flate2::write::ZlibEncoder::new(Vec::with_capacity(data.len()), flate2::Compression::new(6));
     encoder.write_all(data).expect("writing to a Vec cannot fail");
@@ -52,6 +53,52 @@ pub fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
         return Err(InflateError::TooLarge);
     }
     Ok(out)
+}
+
+/// Why [`decode_payload`] refused a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// Not base64url.
+    Base64,
+    /// Marked compressed, but not a valid zlib stream.
+    Zlib,
+    /// Inflates to more than the bound.
+    TooLarge,
+}
+
+/// The payload of a signed object (Django's `sign_object`, itsdangerous'
+/// `URLSafeSerializer`): `data` in base64url without padding, or, when
+/// `compress` is asked and zlib saves at least 2 bytes, `.` and the
+/// compressed data in base64url.
+pub fn encode_payload(data: &[u8], compress: bool) -> String {
+    if compress {
+        let compressed = compress_zlib(data);
+        if compressed.len() + 1 < data.len() {
+            let mut out = String::with_capacity(1 + compressed.len().div_ceil(3) * 4);
+            out.push('.');
+            B64.encode_string(&compressed, &mut out);
+            return out;
+        }
+    }
+    B64.encode(data)
+}
+
+/// The data of a payload [`encode_payload`] wrote: strip `.`, decode
+/// (leniently), inflate to at most `limit` bytes.
+pub fn decode_payload(payload: &str, limit: usize) -> Result<Vec<u8>, PayloadError> {
+    let (compressed, text) = match payload.strip_prefix('.') {
+        Some(rest) => (true, rest),
+        None => (false, payload),
+    };
+    let data = LENIENT_B64.decode(text).map_err(|_| PayloadError::Base64)?;
+    if !compressed {
+        return Ok(data);
+    }
+    inflate(&data, limit).map_err(|error| match error {
+        InflateError::TooLarge => PayloadError::TooLarge,
+        InflateError::Corrupt => PayloadError::Zlib,
+    })
 }
 
 /// Whole seconds since the Unix epoch, rounded down like `int(time.time())`
@@ -81,10 +128,23 @@ mod tests {
 
     #[test]
     fn inflate_stops_at_the_bound() {
-        let stream = compress(&[b'a'; 10_000]);
+        let stream = compress_zlib(&[b'a'; 10_000]);
         assert_eq!(inflate(&stream, 10_000).unwrap().len(), 10_000);
         assert_eq!(inflate(&stream, 9_999), Err(InflateError::TooLarge));
         assert_eq!(inflate(b"not zlib", 100), Err(InflateError::Corrupt));
+    }
+
+    #[test]
+    fn payloads_compress_only_when_it_saves_two_bytes() {
+        assert_eq!(encode_payload(b"{}", true), "e30");
+        let long = [b'a'; 100];
+        let compressed = encode_payload(&long, true);
+        assert!(compressed.starts_with('.'));
+        assert_eq!(decode_payload(&compressed, 100).unwrap(), long);
+        assert_eq!(decode_payload(&compressed, 99), Err(PayloadError::TooLarge));
+        assert_eq!(decode_payload(&encode_payload(&long, false), 1).unwrap(), long);
+        assert_eq!(decode_payload("!", 1), Err(PayloadError::Base64));
+        assert_eq!(decode_payload(".e30", 1), Err(PayloadError::Zlib));
     }
 
     #[test]

@@ -248,39 +248,14 @@ fn check_age(signed_at: i64, now: SystemTime, max_age: Option<Duration>) -> Resu
 /// asked and when that saves at least 2 bytes (then marked by a leading `.`),
 /// base64url without padding.
 pub(crate) fn encode_object<T: Serialize + ?Sized>(value: &T, compress: bool) -> Result<String, Error> {
-    let data = json::to_python_json(value)
-        .map_err(|e| Error::Serialize(e.to_string()))?
-        .into_bytes();
-    if compress {
-        let compressed = codec::compress(&data);
-        if compressed.len() + 1 < data.len() {
-            let mut out = String::with_capacity(1 + compressed.len() * 4 / 3 + 4);
-            out.push('.');
-            B64.encode_string(&compressed, &mut out);
-            return Ok(out);
-        }
-    }
-    Ok(B64.encode(&data))
+    let data = json::to_python_json(value).map_err(|e| Error::Serialize(e.to_string()))?;
+    Ok(codec::encode_payload(data.as_bytes(), compress))
 }
 
 /// Django's `unsign_object` after the signature check: strip `.`, decode,
 /// inflate (at most `limit` bytes), parse JSON (as UTF-8, like Django 6).
 pub(crate) fn decode_object<T: DeserializeOwned>(payload: &str, limit: usize) -> Result<T, Error> {
-    let (compressed, text) = match payload.strip_prefix('.') {
-        Some(rest) => (true, rest),
-        None => (false, payload),
-    };
-    let data = codec::LENIENT_B64
-        .decode(text)
-        .map_err(|_| Error::Payload { what: "base64" })?;
-    let data = if compressed {
-        codec::inflate(&data, limit).map_err(|error| match error {
-            codec::InflateError::TooLarge => Error::TooLarge { limit },
-            _ => Error::Payload { what: "zlib data" },
-        })?
-    } else {
-        data
-    };
+    let data = codec::decode_payload(payload, limit).map_err(|error| Error::from_payload(error, limit))?;
     serde_json::from_slice(&data).map_err(|_| Error::Payload { what: "JSON" })
 }
 

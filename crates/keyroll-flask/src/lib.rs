@@ -35,3 +35,8 @@ pub use session::{
     PERMANENT_SESSION_LIFETIME, SESSION_SALT, SecureCookieSessions, SecureCookieSessionsBuilder,
 };
 pub use tagged::Value;
+
+/// The examples of docs/FLASK.md compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/FLASK.md")]
+struct GuideDoctests;

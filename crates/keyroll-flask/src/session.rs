@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use keyroll_core::{DerivedCache, KeySet, Keyring, Role, Verified, VerifiedBy};
-use keyroll_django::codec::{self, InflateError};
+use keyroll_django::codec::{self, PayloadError};
 use keyroll_django::{Algorithm, DEFAULT_MAX_DECOMPRESSED, KeyedMac};
 
 use crate::{Error, Value};
@@ -134,14 +134,8 @@ impl SecureCookieSessions {
     pub fn save(&self, session: &Value) -> Result<String, Error> {
         let json = session.to_tagged_json()?;
         let now = (self.clock)();
-        let mut cookie = String::with_capacity(json.len() * 4 / 3 + 48);
-        let compressed = codec::compress(json.as_bytes());
-        if compressed.len() + 1 < json.len() {
-            cookie.push('.');
-            B64.encode_string(&compressed, &mut cookie);
-        } else {
-            B64.encode_string(json.as_bytes(), &mut cookie);
-        }
+        // URLSafeSerializer compresses whenever that saves at least 2 bytes.
+        let mut cookie = codec::encode_payload(json.as_bytes(), true);
         // itsdangerous' int_to_bytes: big-endian, leading zero bytes dropped.
         let seconds = u64::try_from(codec::unix_seconds(now)).unwrap_or(0).to_be_bytes();
         let first = seconds.iter().position(|&b| b != 0).unwrap_or(seconds.len());
@@ -240,23 +234,12 @@ impl SecureCookieSessions {
 
     /// `load_payload`: strip `.`, decode, inflate (bounded), untag.
     fn decode(&self, payload: &str) -> Result<Value, Error> {
-        let (compressed, text) = match payload.strip_prefix('.') {
-            Some(rest) => (true, rest),
-            None => (false, payload),
-        };
-        let data = codec::LENIENT_B64
-            .decode(text)
-            .map_err(|_| Error::Payload { what: "base64" })?;
-        let data = if compressed {
-            codec::inflate(&data, self.max_decompressed).map_err(|error| match error {
-                InflateError::TooLarge => Error::TooLarge {
-                    limit: self.max_decompressed,
-                },
-                _ => Error::Payload { what: "zlib data" },
-            })?
-        } else {
-            data
-        };
+        let limit = self.max_decompressed;
+        let data = codec::decode_payload(payload, limit).map_err(|error| match error {
+            PayloadError::TooLarge => Error::TooLarge { limit },
+            PayloadError::Zlib => Error::Payload { what: "zlib data" },
+            _ => Error::Payload { what: "base64" },
+        })?;
         let json = serde_json::from_slice(&data).map_err(|_| Error::Payload { what: "JSON" })?;
         Value::untag(json)
     }

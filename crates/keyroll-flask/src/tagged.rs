@@ -143,6 +143,9 @@ fn from_tag(tag: &'static str, value: Value) -> Result<Value, Error> {
                 year @ 0..=68 => year + 2000,
                 year => year,
             };
+            if !(1..=9999).contains(&year) {
+                return Err(invalid("not a year Python represents (1 to 9999)"));
+            }
             Value::DateTime(
                 at.replace_year(year)
                     .map_err(|_| invalid("not a date"))?

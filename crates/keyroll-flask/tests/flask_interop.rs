@@ -9,18 +9,14 @@ mod common;
 use common::{CURRENT, NEWER, OLDER, RETIRED, T, at, at_t, only, rotated};
 use keyroll_core::Role;
 use keyroll_flask::{Error, SecureCookieSessions, Value};
-use keyroll_testkit::python::{python_with, run_python};
+use keyroll_testkit::python::run_peer;
 use serde_json::{Value as Json, json};
 
 const PEER: &str = include_str!("flask_peer.py");
 
 /// Runs `ops` in Flask; `None` when the venv is missing (outside CI).
 fn flask(ops: &[Json]) -> Option<Vec<Json>> {
-    let python = python_with(&["flask"])?;
-    let request = serde_json::to_string(ops).unwrap();
-    let results: Vec<Json> = serde_json::from_str(&run_python(&python, PEER, &[&request])).unwrap();
-    assert_eq!(results.len(), ops.len());
-    Some(results)
+    run_peer(&["flask"], PEER, ops)
 }
 
 fn ok(result: &Json) -> &str {

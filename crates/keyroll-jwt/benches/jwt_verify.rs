@@ -8,11 +8,12 @@
 //! --benches` runs it quickly.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::Criterion;
 use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring, Role};
 use keyroll_jwt::Signer;
+use keyroll_testkit::bench::interleaved;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -107,27 +108,6 @@ fn criterion_benches(c: &mut Criterion, cases: &Cases) {
         b.iter(|| cases.sixteen.verify::<Claims>(black_box(&cases.oldest)).is_ok())
     });
     group.finish();
-}
-
-/// Median ns per call of each case over `rounds` interleaved rounds.
-fn interleaved(cases: &mut [&mut dyn FnMut() -> bool], rounds: usize, per_round: u32) -> Vec<f64> {
-    let mut samples = vec![Vec::with_capacity(rounds); cases.len()];
-    for _ in 0..rounds {
-        for (case, samples) in cases.iter_mut().zip(&mut samples) {
-            let start = Instant::now();
-            for _ in 0..per_round {
-                black_box(case());
-            }
-            samples.push(start.elapsed().as_nanos() as f64 / f64::from(per_round));
-        }
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_by(f64::total_cmp);
-            s[s.len() / 2]
-        })
-        .collect()
 }
 
 fn ratios(cases: &Cases, quick: bool) {

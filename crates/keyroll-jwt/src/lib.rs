@@ -48,3 +48,8 @@ pub use algorithm::Algorithm;
 pub use error::{ConfigError, Error};
 pub use keyroll_core::{Verified, VerifiedBy};
 pub use signer::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Signer, SignerBuilder, WithoutKid};
+
+/// The examples of docs/JWT.md compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/JWT.md")]
+struct GuideDoctests;

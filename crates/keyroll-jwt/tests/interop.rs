@@ -11,7 +11,7 @@ use common::{CURRENT, FALLBACK, RETIRED, STRANGER, only, rotated};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use keyroll_core::Role;
 use keyroll_jwt::{Algorithm, Error, Signer, WithoutKid};
-use keyroll_testkit::python::{python_with, run_python};
+use keyroll_testkit::python::run_peer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -19,11 +19,7 @@ const PEER: &str = include_str!("pyjwt_peer.py");
 
 /// Runs `ops` in PyJWT; `None` when the venv is missing (outside CI).
 fn pyjwt(ops: &[Value]) -> Option<Vec<Value>> {
-    let python = python_with(&["jwt"])?;
-    let request = serde_json::to_string(ops).unwrap();
-    let results: Vec<Value> = serde_json::from_str(&run_python(&python, PEER, &[&request])).unwrap();
-    assert_eq!(results.len(), ops.len());
-    Some(results)
+    run_peer(&["jwt"], PEER, ops)
 }
 
 fn ok(result: &Value) -> &Value {
