@@ -191,7 +191,8 @@ fn malformed_and_tampered_tokens_are_typed_errors() {
     let token = signer().sign(&in_an_hour()).unwrap();
     let (header, rest) = token.split_once('.').unwrap();
     let (payload, signature) = rest.split_once('.').unwrap();
-    let cases: Vec<(String, fn(&Error) -> bool)> = vec![
+    type Expected = fn(&Error) -> bool;
+    let cases: Vec<(String, Expected)> = vec![
         (String::new(), |e| matches!(e, Error::Malformed(_))),
         ("abc".into(), |e| matches!(e, Error::Malformed(_))),
         (format!("{header}.{payload}"), |e| {
