@@ -74,7 +74,7 @@ impl FromStr for Algorithm {
 /// A pre-keyed HMAC state: keyed once per key (the `hmac` crate absorbs the
 /// padded key into its inner and outer states, RFC 2104 §4) and cloned for
 /// each message. Django keys it with its derived key `H(key_salt + secret)`
-/// ([`derive`](KeyedMac::derive)); itsdangerous (Flask) with
+/// (`derive`); itsdangerous (Flask) with
 /// `HMAC(secret, salt)` ([`rekeyed`](KeyedMac::rekeyed)).
 #[derive(Clone)]
 pub enum KeyedMac {
