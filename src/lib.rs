@@ -40,8 +40,12 @@ pub use keyroll_env as env;
 pub use keyroll_fernet as fernet;
 #[cfg(feature = "file")]
 pub use keyroll_file as file;
+#[cfg(feature = "flask")]
+pub use keyroll_flask as flask;
 #[cfg(feature = "gcp")]
 pub use keyroll_gcp as gcp;
+#[cfg(feature = "jwt")]
+pub use keyroll_jwt as jwt;
 #[cfg(feature = "vault")]
 pub use keyroll_vault as vault;
 

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use keyroll::Keyring;
 use keyroll::django::json::JsonText;
 use keyroll::django::{Error, Signer, TimestampSigner};
-use keyroll::{Keyring, VerifiedBy};
 use serde_json::value::RawValue;
 
-use crate::{Failure, Source, load};
+use crate::{Failure, Source, hint, load};
 
 /// A token that does not verify is a rejection (exit 1); anything else about
 /// Django's format here is a usage error (exit 2).
@@ -18,15 +18,6 @@ fn rejected(error: Error) -> Failure {
 
 fn usage(error: impl std::fmt::Display) -> Failure {
     Failure::Error(error.to_string())
-}
-
-fn hint(key: &VerifiedBy) {
-    if key.role != keyroll::Role::Current {
-        eprintln!(
-            "keyroll: verified by {} key {}: sign the value again with the current key",
-            key.role, key.id
-        );
-    }
 }
 
 async fn keyring(source: &Source) -> Result<Keyring, Failure> {

@@ -16,6 +16,8 @@ use rand::Rng;
 
 mod django;
 mod encryption;
+mod flask;
+mod jwt;
 
 /// Django's secret key alphabet (django.core.management.utils.get_random_secret_key).
 const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
@@ -49,6 +51,10 @@ enum Format {
     Keyroll,
     /// Django's django.core.signing format.
     Django,
+    /// HS256 JSON Web Token, `kid` = the signing key's id; the value is a JSON object of claims.
+    Jwt,
+    /// Flask's session cookie; the value is the session as Flask's tagged JSON.
+    Flask,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +89,9 @@ enum Command {
         source: Source,
         #[command(flatten)]
         options: SignOptions,
+        /// With --format jwt: add `iat` = now and `exp` = now + SECS.
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<u64>,
         /// The value to sign.
         value: String,
     },
@@ -274,12 +283,18 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Sign {
             source,
             options,
+            ttl,
             value,
         } => {
+            if ttl.is_some() && options.format != Format::Jwt {
+                return Err(Failure::Error("--ttl applies to --format jwt only".to_owned()));
+            }
             let token = match options.format {
                 Format::Django => {
                     django::sign(&source, options.salt.as_deref(), options.timestamp, &value).await?
                 }
+                Format::Jwt => jwt::sign(&source, &options, ttl, &value).await?,
+                Format::Flask => flask::sign(&source, options.salt.as_deref(), &value).await?,
                 Format::Keyroll => native_signer(&source, &options).await?.sign(&value),
             };
             println!("{token}");
@@ -290,15 +305,28 @@ async fn run(command: Command) -> Result<(), Failure> {
             options,
             max_age,
             token,
-        } if options.format == Format::Django => {
-            let value = django::verify(
-                &source,
-                options.salt.as_deref(),
-                options.timestamp,
-                max_age,
-                token.trim(),
-            )
-            .await?;
+        } => {
+            let token = token.trim();
+            let value = match options.format {
+                Format::Django => {
+                    django::verify(
+                        &source,
+                        options.salt.as_deref(),
+                        options.timestamp,
+                        max_age,
+                        token,
+                    )
+                    .await?
+                }
+                Format::Jwt if max_age.is_some() => {
+                    return Err(Failure::Error(
+                        "--max-age does not apply to --format jwt: the token's exp decides".to_owned(),
+                    ));
+                }
+                Format::Jwt => jwt::verify(&source, &options, token).await?,
+                Format::Flask => flask::verify(&source, options.salt.as_deref(), max_age, token).await?,
+                Format::Keyroll => verify_native(&source, &options, max_age, token).await?,
+            };
             println!("{value}");
             Ok(())
         }
@@ -314,30 +342,6 @@ async fn run(command: Command) -> Result<(), Failure> {
             max_age,
             token,
         } => django::loads(&source, salt.as_deref(), max_age, token.trim()).await,
-        Command::Verify {
-            source,
-            options,
-            max_age,
-            token,
-        } => {
-            let mut signer = native_signer(&source, &options).await?;
-            if let Some(secs) = max_age {
-                signer = signer.with_max_age(Duration::from_secs(secs));
-            } else if options.timestamp {
-                signer = signer.with_max_age(Duration::MAX);
-            }
-            let verified = signer
-                .verify(token.trim())
-                .map_err(|e| Failure::Rejected(e.to_string()))?;
-            if verified.needs_resign() {
-                eprintln!(
-                    "keyroll: verified by {} key {}: sign the value again with the current key",
-                    verified.key.role, verified.key.id
-                );
-            }
-            println!("{}", verified.value);
-            Ok(())
-        }
         Command::Watch { source, interval } => watch(&source, interval).await,
         Command::Rotate {
             source,
@@ -396,6 +400,36 @@ fn builder(source: &Source) -> Result<keyroll::RefresherBuilder, Failure> {
 
 pub(crate) async fn load(source: &Source) -> Result<KeySet, Failure> {
     Ok(builder(source)?.load_once().await?.1)
+}
+
+/// Tells on stderr that a key other than the current one verified.
+pub(crate) fn hint(key: &keyroll::VerifiedBy) {
+    if key.role != Role::Current {
+        eprintln!(
+            "keyroll: verified by {} key {}: sign the value again with the current key",
+            key.role, key.id
+        );
+    }
+}
+
+/// Verifies a native token; with `--timestamp` (and no `--max-age`) it must carry a timestamp.
+async fn verify_native(
+    source: &Source,
+    options: &SignOptions,
+    max_age: Option<u64>,
+    token: &str,
+) -> Result<String, Failure> {
+    let mut signer = native_signer(source, options).await?;
+    if let Some(secs) = max_age {
+        signer = signer.with_max_age(Duration::from_secs(secs));
+    } else if options.timestamp {
+        signer = signer.with_max_age(Duration::MAX);
+    }
+    let verified = signer
+        .verify(token)
+        .map_err(|e| Failure::Rejected(e.to_string()))?;
+    hint(&verified.key);
+    Ok(verified.value)
 }
 
 async fn native_signer(source: &Source, options: &SignOptions) -> Result<Signer, Failure> {

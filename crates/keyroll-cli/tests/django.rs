@@ -1,29 +1,12 @@
 //! `--format django`, `keyroll dumps` and `keyroll loads`, checked against real
 //! Django both ways.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::{key_file, keyroll, text};
 use keyroll_testkit::python::{python_with, run_python};
 
 const KEY: &str = "django-cli-test-key-0123456789abcdefghijklmnopqrstuvwxyz";
-
-fn keyroll(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyroll"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).trim_end().to_owned()
-}
-
-fn key_file(dir: &tempfile::TempDir, lines: &[&str]) -> String {
-    let path: PathBuf = dir.path().join("keys");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    format!("file://{}", path.display())
-}
 
 /// Runs Django's signing with `settings.SECRET_KEY = KEY`; prints what `code` prints.
 fn django(python: &std::path::Path, code: &str, args: &[&str]) -> String {

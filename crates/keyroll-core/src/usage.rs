@@ -24,13 +24,17 @@ pub enum Format {
     Django,
     /// Fernet tokens (`keyroll-fernet`).
     Fernet,
+    /// JSON Web Tokens (`keyroll-jwt`).
+    Jwt,
+    /// Flask session cookies (`keyroll-flask`).
+    Flask,
     /// Any other format built on a key set.
     Other,
 }
 
 impl Format {
     /// Every format, in counter order.
-    pub const ALL: [Format; 4] = [Self::Native, Self::Django, Self::Fernet, Self::Other];
+    pub const ALL: [Format; 6] = [Self::Native, Self::Django, Self::Fernet, Self::Jwt, Self::Flask, Self::Other];
 
     /// Its name, as metrics label it.
     pub fn name(self) -> &'static str {
@@ -38,6 +42,8 @@ impl Format {
             Self::Native => "native",
             Self::Django => "django",
             Self::Fernet => "fernet",
+            Self::Jwt => "jwt",
+            Self::Flask => "flask",
             Self::Other => "other",
         }
     }
@@ -59,7 +65,9 @@ fn index(format: Format, role: Role) -> usize {
         Format::Native => 0,
         Format::Django => 1,
         Format::Fernet => 2,
-        Format::Other => 3,
+        Format::Jwt => 3,
+        Format::Flask => 4,
+        Format::Other => 5,
     };
     let role = match role {
         Role::Current => 0,

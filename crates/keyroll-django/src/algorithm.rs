@@ -71,13 +71,18 @@ impl FromStr for Algorithm {
     }
 }
 
-/// HMAC keyed with Django's derived key `H(key_salt + secret)`, keyed once
-/// per key (the `hmac` crate absorbs the padded key into its inner and outer
-/// states, RFC 2104 §4) and cloned for each message.
+/// A pre-keyed HMAC state: keyed once per key (the `hmac` crate absorbs the
+/// padded key into its inner and outer states, RFC 2104 §4) and cloned for
+/// each message. Django keys it with its derived key `H(key_salt + secret)`
+/// (`derive`); itsdangerous (Flask) with
+/// `HMAC(secret, salt)` ([`rekeyed`](KeyedMac::rekeyed)).
 #[derive(Clone)]
-pub(crate) enum KeyedMac {
+pub enum KeyedMac {
+    /// HMAC-SHA1.
     Sha1(Hmac<Sha1>),
+    /// HMAC-SHA256.
     Sha256(Hmac<Sha256>),
+    /// HMAC-SHA512.
     Sha512(Hmac<Sha512>),
 }
 
@@ -108,18 +113,52 @@ fn verify_mac<M: Mac + Clone>(mac: &M, message: &[u8], signature: &[u8]) -> bool
 }
 
 impl KeyedMac {
+    /// HMAC keyed with `key` as it is.
+    pub fn new(algorithm: Algorithm, key: &[u8]) -> Self {
+        match algorithm {
+            Algorithm::Sha1 => Self::Sha1(keyed(key)),
+            Algorithm::Sha256 => Self::Sha256(keyed(key)),
+            Algorithm::Sha512 => Self::Sha512(keyed(key)),
+        }
+    }
+
     /// `salted_hmac(key_salt, ·, secret)`: the HMAC key is
     /// `H(key_salt + secret)`, with both given as concatenated parts.
     pub(crate) fn derive(algorithm: Algorithm, parts: &[&[u8]]) -> Self {
-        match algorithm {
-            Algorithm::Sha1 => Self::Sha1(keyed(&derived_key::<Sha1>(parts))),
-            Algorithm::Sha256 => Self::Sha256(keyed(&derived_key::<Sha256>(parts))),
-            Algorithm::Sha512 => Self::Sha512(keyed(&derived_key::<Sha512>(parts))),
+        let key = match algorithm {
+            Algorithm::Sha1 => derived_key::<Sha1>(parts),
+            Algorithm::Sha256 => derived_key::<Sha256>(parts),
+            Algorithm::Sha512 => derived_key::<Sha512>(parts),
+        };
+        Self::new(algorithm, &key)
+    }
+
+    /// A MAC of the same algorithm keyed with this MAC of `message`:
+    /// itsdangerous' `key_derivation="hmac"` (`HMAC(secret, salt)`). The
+    /// derived key never leaves this call.
+    pub fn rekeyed(&self, message: &[u8]) -> Self {
+        match self {
+            Self::Sha1(mac) => Self::Sha1(keyed(&mac.clone().chain_update(message).finalize().into_bytes())),
+            Self::Sha256(mac) => {
+                Self::Sha256(keyed(&mac.clone().chain_update(message).finalize().into_bytes()))
+            }
+            Self::Sha512(mac) => {
+                Self::Sha512(keyed(&mac.clone().chain_update(message).finalize().into_bytes()))
+            }
+        }
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Self::Sha1(_) => Algorithm::Sha1,
+            Self::Sha256(_) => Algorithm::Sha256,
+            Self::Sha512(_) => Algorithm::Sha512,
         }
     }
 
     /// Appends the base64url signature of `message` to `out`.
-    pub(crate) fn sign_into(&self, message: &[u8], out: &mut String) {
+    pub fn sign_into(&self, message: &[u8], out: &mut String) {
         match self {
             Self::Sha1(mac) => encode_mac(mac, message, out),
             Self::Sha256(mac) => encode_mac(mac, message, out),
@@ -129,7 +168,7 @@ impl KeyedMac {
 
     /// True when `signature` (raw bytes) is the MAC of `message`, compared in
     /// constant time.
-    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
             Self::Sha1(mac) => verify_mac(mac, message, signature),
             Self::Sha256(mac) => verify_mac(mac, message, signature),
@@ -140,11 +179,6 @@ impl KeyedMac {
 
 impl fmt::Debug for KeyedMac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let algorithm = match self {
-            Self::Sha1(_) => Algorithm::Sha1,
-            Self::Sha256(_) => Algorithm::Sha256,
-            Self::Sha512(_) => Algorithm::Sha512,
-        };
-        write!(f, "KeyedMac({algorithm}, redacted)")
+        write!(f, "KeyedMac({}, redacted)", self.algorithm())
     }
 }

@@ -68,6 +68,14 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn from_payload(error: crate::codec::PayloadError, limit: usize) -> Self {
+        match error {
+            crate::codec::PayloadError::TooLarge => Self::TooLarge { limit },
+            crate::codec::PayloadError::Zlib => Self::Payload { what: "zlib data" },
+            _ => Self::Payload { what: "base64" },
+        }
+    }
+
     /// True for the errors Django raises as `BadSignature` (including its subclass
     /// `SignatureExpired`): the value is not to be trusted.
     pub fn is_bad_signature(&self) -> bool {

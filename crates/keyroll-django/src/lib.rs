@@ -26,6 +26,7 @@
 
 mod algorithm;
 pub mod base62;
+pub mod codec;
 pub mod cookie;
 mod error;
 pub mod json;
@@ -34,7 +35,7 @@ mod signer;
 
 use std::time::Duration;
 
-pub use algorithm::Algorithm;
+pub use algorithm::{Algorithm, KeyedMac};
 pub use cookie::{CookieSigner, CookieSignerBuilder, VerifiedCookie};
 pub use error::{ConfigError, Error};
 pub use keyroll_core::{Verified, VerifiedBy};

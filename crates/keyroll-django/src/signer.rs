@@ -2,18 +2,17 @@
 //! key and verifying with every key the keyring accepts.
 
 use std::fmt;
-use std::io::Read;
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD as B64};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use keyroll_core::{DerivedCache, Format, KeyEntry, KeySet, Keyring, RolesNow, Verified, VerifiedBy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::algorithm::KeyedMac;
+use crate::codec::{self, time_of, unix_seconds};
 use crate::{Algorithm, ConfigError, Error, base62, json};
 
 /// Default salt of [`Signer`]: Django's `"%s.%s" % (module, class name)`.
@@ -24,15 +23,6 @@ pub const TIMESTAMP_SIGNER_SALT: &str = "django.core.signing.TimestampSigner";
 pub const DEFAULT_SEPARATOR: &str = ":";
 /// Default bound on the inflated size of a compressed signed object: 1 MiB.
 pub const DEFAULT_MAX_DECOMPRESSED: usize = 1 << 20;
-
-/// Django's `b64_decode`: base64url, padding optional, lenient about unused
-/// trailing bits (the payload is covered by the signature anyway).
-const LENIENT_B64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true),
-);
 
 /// Settings shared by every signer kind. No secrets in here.
 #[derive(Debug, Clone)]
@@ -231,30 +221,11 @@ impl fmt::Debug for Core {
     }
 }
 
-/// Whole seconds since the Unix epoch, rounded down like `int(time.time())`
-/// for times after 1970.
-pub(crate) fn unix_seconds(now: SystemTime) -> i64 {
-    match now.duration_since(UNIX_EPOCH) {
-        Ok(after) => after.as_secs() as i64,
-        Err(before) => -(before.duration().as_secs() as i64),
-    }
-}
-
 fn nanos_since_epoch(at: SystemTime) -> i128 {
     match at.duration_since(UNIX_EPOCH) {
         Ok(after) => after.as_nanos() as i128,
         Err(before) => -(before.duration().as_nanos() as i128),
     }
-}
-
-fn time_of(seconds: i64) -> SystemTime {
-    let magnitude = Duration::from_secs(seconds.unsigned_abs());
-    let at = if seconds >= 0 {
-        UNIX_EPOCH.checked_add(magnitude)
-    } else {
-        UNIX_EPOCH.checked_sub(magnitude)
-    };
-    at.unwrap_or(UNIX_EPOCH)
 }
 
 /// Django's check: `time.time() - timestamp > max_age` fails. A timestamp in
@@ -278,58 +249,15 @@ fn check_age(signed_at: i64, now: SystemTime, max_age: Option<Duration>) -> Resu
 /// asked and when that saves at least 2 bytes (then marked by a leading `.`),
 /// base64url without padding.
 pub(crate) fn encode_object<T: Serialize + ?Sized>(value: &T, compress: bool) -> Result<String, Error> {
-    let data = json::to_python_json(value)
-        .map_err(|e| Error::Serialize(e.to_string()))?
-        .into_bytes();
-    if compress {
-        let compressed = zlib_compress(&data);
-        if compressed.len() + 1 < data.len() {
-            let mut out = String::with_capacity(1 + compressed.len() * 4 / 3 + 4);
-            out.push('.');
-            B64.encode_string(&compressed, &mut out);
-            return Ok(out);
-        }
-    }
-    Ok(B64.encode(&data))
+    let data = json::to_python_json(value).map_err(|e| Error::Serialize(e.to_string()))?;
+    Ok(codec::encode_payload(data.as_bytes(), compress))
 }
 
 /// Django's `unsign_object` after the signature check: strip `.`, decode,
 /// inflate (at most `limit` bytes), parse JSON (as UTF-8, like Django 6).
 pub(crate) fn decode_object<T: DeserializeOwned>(payload: &str, limit: usize) -> Result<T, Error> {
-    let (compressed, text) = match payload.strip_prefix('.') {
-        Some(rest) => (true, rest),
-        None => (false, payload),
-    };
-    let data = LENIENT_B64
-        .decode(text)
-        .map_err(|_| Error::Payload { what: "base64" })?;
-    let data = if compressed {
-        zlib_decompress(&data, limit)?
-    } else {
-        data
-    };
+    let data = codec::decode_payload(payload, limit).map_err(|error| Error::from_payload(error, limit))?;
     serde_json::from_slice(&data).map_err(|_| Error::Payload { what: "JSON" })
-}
-
-fn zlib_compress(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    // Level 6 = Python's zlib.compress default (Z_DEFAULT_COMPRESSION).
-    let mut encoder =
-        flate2::write::ZlibEncoder::new(Vec::with_capacity(data.len()), flate2::Compression::new(6));
-    encoder.write_all(data).expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
-}
-
-fn zlib_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit));
-    flate2::read::ZlibDecoder::new(data)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|_| Error::Payload { what: "zlib data" })?;
-    if out.len() > limit {
-        return Err(Error::TooLarge { limit });
-    }
-    Ok(out)
 }
 
 /// Configures a [`Signer`] or [`TimestampSigner`]; every default is Django's.

@@ -13,18 +13,14 @@ use keyroll_django::json::JsonText;
 use keyroll_django::{
     Algorithm, CookieSigner, DUMPS_SALT, Error, SignedCookieSessions, Signer, TimestampSigner, VerifiedBy,
 };
-use keyroll_testkit::python::{python_with, run_python};
+use keyroll_testkit::python::run_peer;
 use serde_json::{Value, json};
 
 const PEER: &str = include_str!("django_peer.py");
 
 /// Runs `ops` in Django; `None` when the venv is missing (outside CI).
 fn django(ops: &[Value]) -> Option<Vec<Value>> {
-    let python = python_with(&["django"])?;
-    let request = serde_json::to_string(ops).unwrap();
-    let results: Vec<Value> = serde_json::from_str(&run_python(&python, PEER, &[&request])).unwrap();
-    assert_eq!(results.len(), ops.len());
-    Some(results)
+    run_peer(&["django"], PEER, ops)
 }
 
 fn ok(result: &Value) -> &Value {

@@ -6,6 +6,7 @@
 //! installs them into `.venv`). When one is missing a test skips with a message,
 //! except when the `CI` variable is set: then a missing component is a failure.
 
+pub mod bench;
 pub mod conformance;
 pub mod faults;
 pub mod gcp;

@@ -75,3 +75,16 @@ pub fn run_python(python: &Path, code: &str, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).expect("python prints UTF-8")
 }
+
+/// Runs a batch peer (`django_peer.py`, `pyjwt_peer.py`, …): Python code that
+/// reads a JSON list of operations from `argv[1]` and prints a JSON list with
+/// one result per operation. `None` when the venv cannot import `modules`
+/// (outside CI).
+pub fn run_peer(modules: &[&str], peer: &str, ops: &[serde_json::Value]) -> Option<Vec<serde_json::Value>> {
+    let python = python_with(modules)?;
+    let request = serde_json::to_string(ops).expect("operations serialize");
+    let results: Vec<serde_json::Value> =
+        serde_json::from_str(&run_python(&python, peer, &[&request])).expect("the peer prints a JSON list");
+    assert_eq!(results.len(), ops.len(), "one result per operation");
+    Some(results)
+}

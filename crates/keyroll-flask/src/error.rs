@@ -1,0 +1,92 @@
+//! Typed errors: why a Flask session cookie did not verify or decode.
+
+use std::time::Duration;
+
+/// Why a Flask session cookie did not verify, decode or encode.
+///
+/// [`MissingSeparator`](Error::MissingSeparator), [`BadSignature`](Error::BadSignature),
+/// [`BadTimestamp`](Error::BadTimestamp), [`Expired`](Error::Expired) and
+/// [`FromTheFuture`](Error::FromTheFuture) are itsdangerous' `BadSignature`
+/// family; the payload errors can only happen to a cookie with a valid
+/// signature, i.e. one made by a key holder with other settings. Messages
+/// never contain key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No `.` in the cookie: it is not a signed value.
+    #[error("no \".\" found in the cookie: it is not a signed Flask session")]
+    MissingSeparator,
+    /// No accepted key produces this signature.
+    #[error(
+        "bad signature: the cookie was changed, or signed with another salt, \
+         or with a key that is no longer in the key set"
+    )]
+    BadSignature,
+    /// The signature is valid but the value carries no valid timestamp.
+    #[error("the signed value carries no valid timestamp: it was not made by a timed serializer")]
+    BadTimestamp,
+    /// Older than the allowed maximum age (Flask's `PERMANENT_SESSION_LIFETIME`).
+    #[error("session expired: signed {age:?} ago, at most {max_age:?} allowed")]
+    Expired {
+        /// How long ago it was signed.
+        age: Duration,
+        /// The allowed maximum.
+        max_age: Duration,
+    },
+    /// Signed later than now (itsdangerous refuses a negative age).
+    #[error("session signed {ahead:?} in the future; check the clocks of the replicas")]
+    FromTheFuture {
+        /// How far ahead.
+        ahead: Duration,
+    },
+    /// The payload is not what Flask writes.
+    #[error("the signed payload is not valid {what}")]
+    Payload {
+        /// What it should have been: `base64`, `zlib data` or `JSON`.
+        what: &'static str,
+    },
+    /// A tagged value (` t`, ` b`, ` u`, ` d`, …) does not decode.
+    #[error("the tagged value {tag:?} does not decode: {reason}")]
+    Tag {
+        /// The tag.
+        tag: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A compressed payload inflates beyond the configured bound.
+    #[error(
+        "the compressed payload inflates to more than {limit} bytes; \
+         raise the bound with max_decompressed_size() if such sessions are legitimate"
+    )]
+    TooLarge {
+        /// The bound in bytes.
+        limit: usize,
+    },
+    /// The value to sign cannot be written as Flask's JSON.
+    #[error("the session cannot be serialized: {0}")]
+    Serialize(String),
+    /// The keyring has failed closed: the store has not confirmed the keys
+    /// within the configured limit, so nothing verifies.
+    #[error("keys are stale (the store has not confirmed them within the limit); refusing to verify")]
+    Stale,
+}
+
+impl Error {
+    /// True for the errors itsdangerous raises as `BadSignature` (Flask then
+    /// starts an empty session).
+    pub fn is_bad_signature(&self) -> bool {
+        matches!(
+            self,
+            Self::MissingSeparator
+                | Self::BadSignature
+                | Self::BadTimestamp
+                | Self::Expired { .. }
+                | Self::FromTheFuture { .. }
+        )
+    }
+
+    /// True for [`Expired`](Error::Expired).
+    pub fn is_expired(&self) -> bool {
+        matches!(self, Self::Expired { .. })
+    }
+}
