@@ -200,3 +200,21 @@ def test_what_keeps_an_old_key_and_the_fix(tmp_path):
         "reused_cookie_signer_second": False,
         "fresh_cookie_signer": True,
     }
+
+
+def test_fail_closed_after_refuses_the_key_until_the_store_confirms_it(tmp_path):
+    key = new_key()
+    result = last_json(run_python([str(SCRIPTS / "fail_closed.py"), str(tmp_path / "keys"), key], script_env()))
+    assert result["before"] == "key" and result["reopened"] == "key", result
+    assert result["closed"].startswith("keyroll.django: the key store has not confirmed the keys"), result
+    assert any(message.startswith("keyroll.E002") for message in result["checks"]), result["checks"]
+    assert key not in json.dumps(result)
+
+
+def test_check_warns_about_a_key_weaker_than_djangos_standard(tmp_path):
+    keys = tmp_path / "keys"
+    short = new_key()[:40]  # strong enough for keyroll (32 bytes), short of Django's 50 characters
+    keys.write_text(short + "\n")
+    done = run_python(["manage.py", "check"], site_env(f"file://{keys}"))
+    assert "keyroll.W003" in done.stderr and "the signing key is weaker than Django's standard" in done.stderr
+    assert short not in done.stdout + done.stderr

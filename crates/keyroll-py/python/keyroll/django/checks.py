@@ -50,7 +50,8 @@ def check_keys(app_configs=None, **kwargs):
                 id="keyroll.E002",
             )
         )
-    elif status["health"] != "healthy":
+        return found
+    if status["health"] != "healthy":
         found.append(
             checks.Warning(
                 f"The key store's last refresh failed, the last good keys serve: {status['last_error']}",

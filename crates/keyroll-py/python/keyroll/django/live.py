@@ -42,6 +42,7 @@ from . import conf
 logger = logging.getLogger("keyroll.django")
 
 TRANSITION_GRACE = 5.0
+HEALTH_EVERY = 1.0
 NAMES = ("SECRET_KEY", "SECRET_KEY_FALLBACKS")
 
 
@@ -80,6 +81,9 @@ class LiveKeys:
         self._current = None
         self._lock = threading.Lock()
         self._retry_at = 0.0
+        self._fail_closed_after = config.options.get("fail_closed_after")
+        self._failed_closed = False
+        self._health_at = 0.0
 
     def open(self):
         """Opens the key ring; on failure records and logs the reason, which later reads raise."""
@@ -120,6 +124,8 @@ class LiveKeys:
     def current(self):
         """The key set of the ring's current generation (or a newer one)."""
         ring = self._ring_or_raise()
+        if self._fail_closed_after is not None:
+            self._refuse_if_failed_closed(ring)
         cached = self._current
         try:
             if cached is not None and cached.generation == ring.generation:
@@ -135,6 +141,20 @@ class LiveKeys:
             if cached is None or generation > cached.generation:
                 self._current = fresh
         return fresh
+
+    def _refuse_if_failed_closed(self, ring):
+        # FAIL_CLOSED_AFTER: once the store has not confirmed the keys for that
+        # long, nothing may sign or verify. The health is read at most every
+        # HEALTH_EVERY seconds (a status() builds a dict); the limit is hours.
+        now = time.monotonic()
+        if now >= self._health_at:
+            self._failed_closed = ring.status()["health"] == "stale"
+            self._health_at = now + HEALTH_EVERY
+        if self._failed_closed:
+            raise ImproperlyConfigured(
+                "keyroll.django: the key store has not confirmed the keys for longer than "
+                "KEYROLL['FAIL_CLOSED_AFTER']; nothing signs or verifies until it answers"
+            )
 
     def status(self):
         """The ring's status(), or an ``unavailable`` one with the reason it could not be opened."""
