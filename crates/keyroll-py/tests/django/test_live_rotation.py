@@ -36,9 +36,9 @@ print(json.dumps(result))
 
 
 class Site:
-    def __init__(self, tmp, name, server, keys, options, sessions, workers, users, extra_env=None):
+    def __init__(self, tmp, name, server, keys, options, sessions, workers, users):
         self.name, self.users = name, users
-        self.env = site_env(keys, options, sessions, db=tmp / f"{name}.sqlite3", extra=extra_env)
+        self.env = site_env(keys, options, sessions, db=tmp / f"{name}.sqlite3")
         self.manage(["migrate", "-v0"])
         create_users(self.manage, [f"user{i}" for i in range(users)])
         self.server = Server(server, self.env, workers, tmp / f"{name}.log")
@@ -97,19 +97,24 @@ def final_rehash_check(sites, tally_clients):
         assert hashes == {"current": len(keys), "other": 0, "empty": 0}
 
 
+def staged_run(sites, openbao, label):
+    """Rotates the key ROTATIONS times in OpenBao while clients use `sites`; then checks the result."""
+    tally, clients = drive([s.server.url("") for s in sites], [s.users for s in sites],
+                           lambda: openbao.put(new_key(), path="site"), ROTATIONS, PERIOD, VALID_FOR)
+    settle()
+    assert_clean(tally, sites, label)
+    final_rehash_check(sites, clients)
+    print("after the window: refused %d old links, %d old signed values, %d old sessions" % check_after_window(tally))
+
+
 def test_staged_rotation_under_gunicorn_and_uvicorn_from_openbao(tmp_path, openbao):
-    openbao.put("site", new_key())
-    keys = openbao.uri("site")
+    openbao.put(new_key(), path="site")
+    keys = openbao.uri("secret/site")
     sites = []
     try:
-        sites.append(Site(tmp_path, "wsgi", "gunicorn", keys, STAGED, "db", 4, 6, openbao.env()))
-        sites.append(Site(tmp_path, "asgi", "uvicorn", keys, STAGED, "signed_cookies", 2, 4, openbao.env()))
-        tally, clients = drive([s.server.url("") for s in sites], [s.users for s in sites],
-                               lambda: openbao.put("site", new_key()), ROTATIONS, PERIOD, VALID_FOR)
-        settle()
-        assert_clean(tally, sites, "staged, OpenBao")
-        final_rehash_check(sites, clients)
-        print("after the window: refused %d old links, %d old signed values, %d old sessions" % check_after_window(tally))
+        sites.append(Site(tmp_path, "wsgi", "gunicorn", keys, STAGED, "db", 4, 6))
+        sites.append(Site(tmp_path, "asgi", "uvicorn", keys, STAGED, "signed_cookies", 2, 4))
+        staged_run(sites, openbao, "staged, OpenBao")
     finally:
         for site in sites:
             site.server.stop()
@@ -117,11 +122,11 @@ def test_staged_rotation_under_gunicorn_and_uvicorn_from_openbao(tmp_path, openb
 
 def test_staged_rotation_through_keyroll_agent_and_file(tmp_path, openbao):
     cli = keyroll_cli()
-    openbao.put("site", new_key())
+    openbao.put(new_key(), path="site")
     out = tmp_path / "keys.json"
     agent_log = open(tmp_path / "agent.log", "wb")
-    agent = subprocess.Popen([cli, "agent", "--keys", openbao.uri("site"), "--out", str(out), "--interval", "1s"],
-                             env={**site_env("unused"), **openbao.env()}, stdout=agent_log, stderr=subprocess.STDOUT)
+    agent = subprocess.Popen([cli, "agent", "--keys", openbao.uri("secret/site"), "--out", str(out), "--interval", "1s"],
+                             env=site_env("unused"), stdout=agent_log, stderr=subprocess.STDOUT)
     sites = []
     try:
         wait_until(out.exists, what="the agent's key file")
@@ -129,12 +134,7 @@ def test_staged_rotation_through_keyroll_agent_and_file(tmp_path, openbao):
         # by themselves; the margin also covers the agent's own poll interval (1 s).
         options = {**STAGED, "CLOCK_SKEW_MARGIN": 2}
         sites.append(Site(tmp_path, "agent", "gunicorn", f"file://{out}", options, "signed_cookies", 4, 6))
-        tally, clients = drive([s.server.url("") for s in sites], [s.users for s in sites],
-                               lambda: openbao.put("site", new_key()), ROTATIONS, PERIOD, VALID_FOR)
-        settle()
-        assert_clean(tally, sites, "staged, keyroll agent + file://")
-        final_rehash_check(sites, clients)
-        print("after the window: refused %d old links, %d old signed values, %d old sessions" % check_after_window(tally))
+        staged_run(sites, openbao, "staged, keyroll agent + file://")
     finally:
         for site in sites:
             site.server.stop()
@@ -146,12 +146,12 @@ def test_staged_rotation_through_keyroll_agent_and_file(tmp_path, openbao):
 def test_control_without_staged_activation_logs_users_out(tmp_path, openbao):
     """ACTIVATION_DELAY 0 with a shared store: the first worker to poll a new key signs with it
     while the others cannot verify it yet. The failures staging prevents, counted."""
-    openbao.put("site", new_key())
+    openbao.put(new_key(), path="site")
     control = {"INTERVAL": 2, "JITTER": 1.5, "CLOCK_SKEW_MARGIN": 0, "ACTIVATION_DELAY": 0,
                "FALLBACK_WINDOW": 30, "MAX_FALLBACKS": 8}
-    site = Site(tmp_path, "control", "gunicorn", openbao.uri("site"), control, "db", 4, 6, openbao.env())
+    site = Site(tmp_path, "control", "gunicorn", openbao.uri("secret/site"), control, "db", 4, 6)
     try:
-        tally, _ = drive([site.server.url("")], [site.users], lambda: openbao.put("site", new_key()), 5, 3.0,
+        tally, _ = drive([site.server.url("")], [site.users], lambda: openbao.put(new_key(), path="site"), 5, 3.0,
                          VALID_FOR)
     finally:
         site.server.stop()

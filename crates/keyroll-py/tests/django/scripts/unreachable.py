@@ -2,7 +2,8 @@
 `manage.py check`, never a crash; once the source answers (stdin says when), the keys load
 without a restart.
 
-Usage: unreachable.py URI. Prints a JSON line, waits for a line on stdin, prints another."""
+Usage: unreachable.py URI. Prints a JSON line, waits for a line on stdin ("stop" ends it),
+prints another."""
 
 import io
 import logging
@@ -45,7 +46,8 @@ report(
     ready=Client().get("/ready").status_code,
     log=log.getvalue(),
 )
-sys.stdin.readline()
+if sys.stdin.readline().strip() == "stop":
+    sys.exit(0)
 deadline = time.monotonic() + 20
 while read() != "key" and time.monotonic() < deadline:
     time.sleep(0.1)
