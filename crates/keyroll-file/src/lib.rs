@@ -41,6 +41,14 @@
 //!   accepting a key at `expires`.
 //! - `state`: `enabled` (default), `disabled` or `destroyed`; only enabled
 //!   keys verify.
+//! - `stage`: `pending`, `current` or `previous`, a store's stage label
+//!   (AWS); where present, labels decide which key signs.
+//!
+//! At the top level, `"reach": "shared"` says the file is a copy of a store
+//! that many processes read (what `keyroll agent` writes): readers then
+//! stage activation as for the store itself, so every process on every host
+//! switches keys at the same instant. Without it (or with `"local"`) a file
+//! is local and new keys sign at once.
 //!
 //! Unknown fields are an error, so a typo never silently changes behaviour.
 //!
@@ -89,12 +97,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use keyroll_core::{
-    ChangeWatch, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published, async_trait,
+    ChangeWatch, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published, Reach, async_trait,
 };
 use zeroize::Zeroizing;
 
-pub use format::{EntryProblem, Format, ParseError, parse};
+pub use format::{EntryProblem, Format, ParseError, key_file_json, parse};
 pub use watch::watch_files;
+pub use write::write_if_changed;
 
 /// Reads keys from a file in plain text or JSON key set format.
 ///
@@ -178,6 +187,16 @@ impl KeyProvider for FileProvider {
 
     fn watch(&self) -> Result<Option<ChangeWatch>, ProviderError> {
         watch_files([self.path.as_path()]).map(Some)
+    }
+
+    /// Local, unless the file is a JSON key set that declares
+    /// `"reach": "shared"` (as `keyroll agent` writes): copies of a shared
+    /// store's keys, read by many processes, need staged activation.
+    fn reach(&self) -> Reach {
+        read_file(&self.path)
+            .ok()
+            .and_then(|contents| format::declared_reach(&contents))
+            .unwrap_or(Reach::Local)
     }
 
     /// `file:///abs/path[?format=F]`. A relative path is shown made absolute

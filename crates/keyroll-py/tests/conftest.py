@@ -53,6 +53,20 @@ def venv_bin(name: str) -> Optional[str]:
     return shutil.which(name)
 
 
+def keyroll_cli() -> str:
+    """The ``keyroll`` command: $KEYROLL_CLI, cargo's debug build
+    ($CARGO_TARGET_DIR or the workspace's target/), or PATH."""
+    candidates = [os.environ.get("KEYROLL_CLI")]
+    target = os.environ.get("CARGO_TARGET_DIR") or str(Path(__file__).resolve().parents[3] / "target")
+    candidates.append(str(Path(target) / "debug" / "keyroll"))
+    candidates.append(shutil.which("keyroll"))
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    missing("the keyroll CLI (cargo build -p keyroll-cli, or set KEYROLL_CLI)")
+    raise AssertionError("unreachable")
+
+
 def wait_until(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
     """Polls ``condition`` until it returns a true value; fails after ``timeout``."""
     deadline = time.monotonic() + timeout
