@@ -227,3 +227,12 @@ def test_pytest_djangos_settings_fixture_wins(tmp_path):
                       site_env(f"file://{keys}"), check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+
+
+def test_enabled_false_leaves_django_alone(tmp_path):
+    env = site_env(f"file://{tmp_path / 'never-read'}", {"ENABLED": False})
+    shell = run_python(["manage.py", "shell", "--no-imports", "-c",
+                        "from django.conf import settings; print(type(settings).__name__)"], env)
+    assert shell.stdout.strip().splitlines()[-1] == "LazySettings"
+    status = run_python(["manage.py", "keyroll", "status"], env, check=False)
+    assert status.returncode == 1 and "keyroll.django is disabled" in status.stderr

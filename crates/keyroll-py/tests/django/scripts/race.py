@@ -131,5 +131,10 @@ def assign(i):
     control.SECRET_KEY = keys[i]
 
 
-result["control"] = race(control, assign, control_swaps, signer_check=False)
+# The race needs a reader scheduled inside a two-line window: on a loaded machine one round
+# may miss it, so rounds repeat (a bounded number of times) until one stale read shows.
+for _ in range(5):
+    result["control"] = race(control, assign, control_swaps, signer_check=False)
+    if result["control"]["stale_key"]:
+        break
 print(json.dumps(result))
