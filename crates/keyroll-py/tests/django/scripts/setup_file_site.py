@@ -13,6 +13,7 @@ def configure(path, **options):
         INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "keyroll.django"],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
         KEYROLL={"KEYS": f"file://{path}", **options},
+        SECRET_KEY="a-key-in-settings-py-that-the-ring-overrules-0123456789",
         LOGGING_CONFIG=None,
     )
     django.setup()
