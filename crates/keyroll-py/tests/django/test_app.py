@@ -130,6 +130,7 @@ def test_a_weak_key_published_at_run_time_is_refused_and_never_shown(tmp_path):
     assert result["weak_key_leaked"] is False and weak not in done.stdout + done.stderr
     assert result["closed"] is True
     assert result["after_close"].startswith("ImproperlyConfigured: keyroll.django: "), result["after_close"]
+    assert result["status_after_close"] == "closed"
 
 
 def test_an_unknown_scheme_is_a_clear_error_not_a_crash():

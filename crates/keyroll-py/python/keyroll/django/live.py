@@ -102,10 +102,6 @@ class LiveKeys:
     def ring(self):
         return self._ring
 
-    @property
-    def error(self):
-        return self._error
-
     def _ring_or_raise(self):
         ring = self._ring
         if ring is not None:
@@ -157,18 +153,20 @@ class LiveKeys:
             )
 
     def status(self):
-        """The ring's status(), or an ``unavailable`` one with the reason it could not be opened."""
+        """The ring's status(), or why there is none: ``unavailable`` (never opened), ``closed``."""
         try:
             ring = self._ring_or_raise()
+            return ring.status()
         except ImproperlyConfigured:
             return {"health": "unavailable", "last_error": self._error, "staleness_seconds": None,
                     "generation": 0, "keys": []}
-        return ring.status()
+        except KeyrollError as error:  # closed
+            return {"health": "closed", "last_error": str(error), "staleness_seconds": None,
+                    "generation": 0, "keys": []}
 
     def after_fork_in_child(self):
-        # The KeyRing restarts its own poller; forget what the parent derived
-        # (generations restart with the child's poller) and its lock's state.
-        self._current = None
+        # The KeyRing restarts its own poller. A lock another thread of the
+        # parent held at the fork would never be released here: a new one.
         self._lock = threading.Lock()
 
 

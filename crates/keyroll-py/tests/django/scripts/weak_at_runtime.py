@@ -45,4 +45,5 @@ report(
     weak_key_leaked=weak in text,
     closed=ring.closed,
     after_close=after_close,
+    status_after_close=live.get().status()["health"],
 )
