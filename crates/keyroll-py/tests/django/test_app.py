@@ -180,6 +180,10 @@ def test_manage_py_check_status_and_rotate(tmp_path, openbao):
     text = run_python(["manage.py", "keyroll", "status"], env).stdout
     assert "health: healthy" in text and "key 2: current" in text, text
     assert rotate.returncode == 0
+    missing_cli = run_python(["manage.py", "keyroll", "rotate"], env | {"KEYROLL_CLI": "/nonexistent/keyroll"},
+                             check=False)
+    assert missing_cli.returncode == 1 and "Traceback" not in missing_cli.stderr
+    assert "CommandError: cannot run the keyroll CLI /nonexistent/keyroll: No such file or directory" in missing_cli.stderr
 
 
 def test_what_keeps_an_old_key_and_the_fix(tmp_path):

@@ -66,7 +66,10 @@ class Command(BaseCommand):
         if size is not None:
             command += ["--bytes", str(size)]
         # The CLI prints the new version id, never the key; its exit code is ours.
-        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except OSError as error:
+            raise CommandError(f"cannot run the keyroll CLI {command[0]}: {error.strerror}") from None
         if done.stdout:
             self.stdout.write(done.stdout.rstrip("\n"))
         if done.returncode != 0:
