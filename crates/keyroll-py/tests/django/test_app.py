@@ -40,7 +40,7 @@ def test_every_open_option_in_upper_case():
     ({"KEYS": "file:///k", "jitter": 1}, "KEYROLL has an unknown key 'jitter'. Did you mean 'JITTER'?"),
     ({"KEY": "file:///k"}, "KEYROLL has an unknown key 'KEY'. Did you mean 'KEYS'?"),
     ({}, "KEYROLL['KEYS'] must be a key source URI"),
-    (None, "KEYROLL must be a dict"),
+    (None, "keyroll.django is in INSTALLED_APPS but the KEYROLL setting is missing"),
     ("vault:///secret/app", "KEYROLL must be a dict"),
     ({"KEYS": "file:///k", "INTERVAL": "30"}, "KEYROLL['INTERVAL'] must be a number of seconds"),
     ({"KEYS": "file:///k", "INTERVAL": True}, "KEYROLL['INTERVAL'] must be a number of seconds"),

@@ -49,6 +49,11 @@ def _number(name, value, kind):
 
 def parse(value):
     """The ``KEYROLL`` setting as a :class:`Config`, or ImproperlyConfigured."""
+    if value is None:
+        raise ImproperlyConfigured(
+            "keyroll.django is in INSTALLED_APPS but the KEYROLL setting is missing: set "
+            "KEYROLL = {'KEYS': 'vault:///secret/myapp'} (any keyroll key source URI)."
+        )
     if not isinstance(value, dict):
         raise ImproperlyConfigured(
             f"KEYROLL must be a dict such as {{'KEYS': 'vault:///secret/myapp'}}, not {type(value).__name__}."
