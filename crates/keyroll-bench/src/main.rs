@@ -16,6 +16,7 @@ mod fleet;
 mod measure;
 mod native;
 mod plot;
+mod python;
 mod report;
 mod swaps;
 
@@ -149,6 +150,8 @@ fn main() {
     let overheads = native::overheads(effort);
     eprintln!("Django format against Django and itsdangerous...");
     let django = django::run(effort, args.quick);
+    eprintln!("the keyroll Python package against Django...");
+    let python = python::run(args.quick);
     eprintln!("signed cookies against cookie-rs...");
     let cookies = cookies::run(effort);
     eprintln!("latency under key swaps...");
@@ -183,6 +186,7 @@ fn main() {
         overheads,
         allocs,
         django,
+        python,
         cookies,
         swaps,
         file,

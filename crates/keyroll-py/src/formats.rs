@@ -8,6 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::{ArcSwapOption, Guard};
@@ -38,13 +39,14 @@ fn bound<T>(
     slot: &ArcSwapOption<Epoch<T>>,
     build: impl FnOnce(Keyring) -> PyResult<T>,
 ) -> PyResult<Guard<Option<Arc<Epoch<T>>>>> {
-    let live = shared.live()?;
-    let live = live.as_ref().expect("checked open");
+    let epoch = shared.epoch.load(Ordering::Acquire);
     let cached = slot.load();
-    if cached.as_ref().is_some_and(|c| c.epoch == live.epoch) {
+    if epoch != 0 && cached.as_ref().is_some_and(|c| c.epoch == epoch) {
         return Ok(cached);
     }
     drop(cached);
+    let live = shared.live()?;
+    let live = live.as_ref().expect("checked open");
     slot.store(Some(Arc::new(Epoch {
         epoch: live.epoch,
         signer: build(live.keyring.clone())?,
@@ -62,7 +64,9 @@ fn role_name(role: Role) -> &'static str {
 }
 
 fn unix_seconds(at: SystemTime) -> f64 {
-    at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// A verified value with the key that verified it.
@@ -168,7 +172,9 @@ impl DjangoOptions {
         let config = |e: django::ConfigError| PyValueError::new_err(e.to_string());
         macro_rules! configure {
             ($builder:expr) => {{
-                let mut builder = $builder.separator(self.separator.clone()).algorithm(self.algorithm);
+                let mut builder = $builder
+                    .separator(self.separator.clone())
+                    .algorithm(self.algorithm);
                 if let Some(salt) = &self.salt {
                     builder = builder.salt(salt.clone());
                 }
@@ -342,7 +348,12 @@ pub struct NativeSigner {
 }
 
 impl NativeSigner {
-    pub(crate) fn new(shared: Arc<Shared>, salt: &str, timestamp: bool, max_age: Option<f64>) -> PyResult<Self> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        salt: &str,
+        timestamp: bool,
+        max_age: Option<f64>,
+    ) -> PyResult<Self> {
         let options = NativeOptions {
             salt: salt.to_owned(),
             timestamp: timestamp || max_age.is_some(),
@@ -379,7 +390,12 @@ impl NativeSigner {
     /// The signed value; raises `BadSignature` or `SignatureExpired`.
     fn unsign(&self, token: &str) -> PyResult<String> {
         let signer = self.signer()?;
-        let verified = signer.as_ref().expect("bound").signer.verify(token).map_err(native_error)?;
+        let verified = signer
+            .as_ref()
+            .expect("bound")
+            .signer
+            .verify(token)
+            .map_err(native_error)?;
         Ok(verified.value)
     }
 
@@ -457,7 +473,8 @@ fn bytes_of(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 }
 
 fn token_of(value: &Bound<'_, PyAny>) -> PyResult<String> {
-    String::from_utf8(bytes_of(value)?).map_err(|_| InvalidToken::new_err("malformed Fernet token: not UTF-8"))
+    String::from_utf8(bytes_of(value)?)
+        .map_err(|_| InvalidToken::new_err("malformed Fernet token: not UTF-8"))
 }
 
 /// `cryptography`'s `MultiFernet` over a key ring: encrypt with the current
@@ -520,7 +537,12 @@ impl Fernet {
     /// Like `decrypt`, returning a `Decrypted` that says which key decrypted
     /// and whether to rotate the token.
     #[pyo3(signature = (token, ttl=None))]
-    fn decrypt_verified(&self, py: Python<'_>, token: &Bound<'_, PyAny>, ttl: Option<f64>) -> PyResult<Decrypted> {
+    fn decrypt_verified(
+        &self,
+        py: Python<'_>,
+        token: &Bound<'_, PyAny>,
+        ttl: Option<f64>,
+    ) -> PyResult<Decrypted> {
         self.decrypted(py, token, ttl)
     }
 
@@ -577,6 +599,8 @@ impl fmt::Debug for NativeSigner {
 
 impl fmt::Debug for Fernet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fernet").field("derive", &self.derive).finish_non_exhaustive()
+        f.debug_struct("Fernet")
+            .field("derive", &self.derive)
+            .finish_non_exhaustive()
     }
 }

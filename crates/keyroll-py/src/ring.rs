@@ -132,6 +132,9 @@ pub(crate) struct Shared {
     live: ArcSwapOption<Live>,
     runtime: ArcSwapOption<Runtime>,
     epochs: AtomicU64,
+    /// The epoch of the live state in place, 0 once closed: what format
+    /// objects check on every call (one atomic load).
+    pub(crate) epoch: AtomicU64,
     /// The status taken just before a fork, for the child's interim status.
     at_fork: Mutex<Option<Status>>,
 }
@@ -218,7 +221,9 @@ pub(crate) fn open(
         fail_closed_after: optional("fail_closed_after", fail_closed_after)?,
         policy,
     };
-    let builder = config.builder().map_err(|e| KeyrollError::new_err(e.to_string()))?;
+    let builder = config
+        .builder()
+        .map_err(|e| KeyrollError::new_err(e.to_string()))?;
     let runtime = runtime()?;
     let refresher = py
         .detach(|| runtime.block_on(builder.start()))
@@ -234,6 +239,7 @@ pub(crate) fn open(
         }),
         runtime: ArcSwapOption::from_pointee(runtime),
         epochs: AtomicU64::new(1),
+        epoch: AtomicU64::new(1),
         at_fork: Mutex::new(None),
     });
     Ok(KeyRing { shared })
@@ -301,8 +307,12 @@ async fn restart(shared: Weak<Shared>, interim_epoch: u64) {
                     refresher: Some(refresher),
                     interim: None,
                 });
+                let epoch = next.epoch;
                 // Fails only when closed meanwhile: the new refresher is then dropped.
-                shared.live.compare_and_swap(&current, Some(next));
+                let previous = shared.live.compare_and_swap(&current, Some(next));
+                if previous.as_ref().is_some_and(|p| p.epoch == interim_epoch) {
+                    shared.epoch.store(epoch, Ordering::Release);
+                }
                 return;
             }
             Err(error) => {
@@ -395,6 +405,7 @@ impl KeyRing {
 
     /// Stops the refresher. Idempotent; any later use raises `KeyrollError`.
     fn close(&self, py: Python<'_>) {
+        self.shared.epoch.store(0, Ordering::Release);
         let Some(live) = self.shared.live.swap(None) else {
             return;
         };
@@ -489,6 +500,7 @@ impl KeyRing {
             interim: Some((status, Mutex::new(None))),
         };
         mem::forget(self.shared.live.swap(Some(Arc::new(interim))));
+        self.shared.epoch.store(epoch, Ordering::Release);
         mem::forget(inherited);
         let runtime = runtime()?;
         runtime.spawn(restart(Arc::downgrade(&self.shared), epoch));
