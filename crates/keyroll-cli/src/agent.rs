@@ -18,7 +18,12 @@ use crate::{Failure, Source, builder, rfc3339};
 /// holds changed. The first poll must succeed (exit 1 for a weak or empty key
 /// set, 2 for anything else); later failures keep the file as it is and are
 /// logged. SIGTERM and SIGINT end it with success.
-pub(crate) async fn agent(source: &Source, out: &Path, interval: Duration, once: bool) -> Result<(), Failure> {
+pub(crate) async fn agent(
+    source: &Source,
+    out: &Path,
+    interval: Duration,
+    once: bool,
+) -> Result<(), Failure> {
     if interval.is_zero() {
         return Err(Failure::Error("--interval must be more than 0s".into()));
     }
@@ -43,7 +48,10 @@ pub(crate) async fn agent(source: &Source, out: &Path, interval: Duration, once:
                 Err(error) if first => {
                     return Err(Failure::Error(format!("cannot write {}: {error}", out.display())));
                 }
-                Err(error) => eprintln!("keyroll: cannot write {}: {error}; keeping the last file", out.display()),
+                Err(error) => eprintln!(
+                    "keyroll: cannot write {}: {error}; keeping the last file",
+                    out.display()
+                ),
             },
             Err(error) if first => return Err(error.into()),
             Err(error) => eprintln!("keyroll: refresh failed: {error}; keeping the last good file"),

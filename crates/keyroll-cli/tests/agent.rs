@@ -45,7 +45,15 @@ impl Agent {
     fn start(bao: &OpenBao, out: &Path) -> Self {
         let mut child = command(
             bao,
-            &["agent", "--keys", &uri(bao), "--out", out.to_str().unwrap(), "--interval", "1s"],
+            &[
+                "agent",
+                "--keys",
+                &uri(bao),
+                "--out",
+                out.to_str().unwrap(),
+                "--interval",
+                "1s",
+            ],
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -63,7 +71,12 @@ impl Agent {
     }
 
     fn writes(&self) -> usize {
-        self.lines.lock().unwrap().iter().filter(|l| l.contains(" wrote ")).count()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(" wrote "))
+            .count()
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
@@ -107,9 +120,15 @@ async fn agent_writes_the_stores_versions_and_rewrites_only_on_change() {
     let keys = written["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["id"], "1");
-    assert_eq!(keys[0]["key"], "agent-key-one-0123456789abcdefghijklmnopqrstuvwxyz");
+    assert_eq!(
+        keys[0]["key"],
+        "agent-key-one-0123456789abcdefghijklmnopqrstuvwxyz"
+    );
     assert_eq!(keys[0]["state"], "enabled");
-    assert!(keys[0]["created"].as_str().unwrap().starts_with("20"), "the store's time: {written}");
+    assert!(
+        keys[0]["created"].as_str().unwrap().starts_with("20"),
+        "the store's time: {written}"
+    );
     let metadata = std::fs::metadata(&out).unwrap();
     assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
 
@@ -117,7 +136,11 @@ async fn agent_writes_the_stores_versions_and_rewrites_only_on_change() {
     let reads = store_reads(&bao);
     wait_until("three more polls", || store_reads(&bao) >= reads + 3).await;
     assert_eq!(agent.writes(), 1);
-    assert_eq!(std::fs::metadata(&out).unwrap().ino(), metadata.ino(), "the file was not replaced");
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().ino(),
+        metadata.ino(),
+        "the file was not replaced"
+    );
 
     put(&bao, "agent-key-two-0123456789abcdefghijklmnopqrstuvwxyz");
     wait_until("the agent rewrote the file", || agent.writes() == 2).await;
@@ -126,12 +149,19 @@ async fn agent_writes_the_stores_versions_and_rewrites_only_on_change() {
         keys.iter().map(|k| k["id"].as_str().unwrap()).collect::<Vec<_>>(),
         ["2", "1"]
     );
-    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     // A reader of the file stages activation like a reader of the store.
     let check = run(&bao, &["check", "--keys", &format!("file://{}", out.display())]);
     let shown = String::from_utf8_lossy(&check.stdout).into_owned();
-    let roles: Vec<&str> = shown.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
+    let roles: Vec<&str> = shown
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
     assert_eq!(roles, ["pending", "current"], "{shown}");
 
     // A weak key in the store never replaces the last good file.
@@ -142,7 +172,11 @@ async fn agent_writes_the_stores_versions_and_rewrites_only_on_change() {
     assert_eq!(file(&out)["keys"].as_array().unwrap().len(), 2);
 
     let status = agent.terminate();
-    assert_eq!(status.code(), Some(0), "SIGTERM ends the agent cleanly: {status:?}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM ends the agent cleanly: {status:?}"
+    );
 }
 
 #[test]
@@ -153,19 +187,34 @@ fn agent_exits_like_the_other_commands_when_the_first_read_fails() {
     let out_arg = out.to_str().unwrap();
 
     let missing = run(&bao, &["agent", "--keys", &uri(&bao), "--out", out_arg]);
-    assert_eq!(missing.status.code(), Some(2), "{}", String::from_utf8_lossy(&missing.stderr));
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
     let bad = run(&bao, &["agent", "--keys", "bogus://x", "--out", out_arg]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown key source scheme"));
 
     put(&bao, "short");
     let weak = run(&bao, &["agent", "--keys", &uri(&bao), "--out", out_arg]);
-    assert_eq!(weak.status.code(), Some(1), "{}", String::from_utf8_lossy(&weak.stderr));
+    assert_eq!(
+        weak.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&weak.stderr)
+    );
     assert!(!out.exists(), "nothing written for a refused key set");
 
     bao.bao(&["kv", "metadata", "delete", SECRET]);
     put(&bao, "agent-key-once-0123456789abcdefghijklmnopqrstuvwxyz");
     let once = run(&bao, &["agent", "--keys", &uri(&bao), "--out", out_arg, "--once"]);
-    assert_eq!(once.status.code(), Some(0), "{}", String::from_utf8_lossy(&once.stderr));
+    assert_eq!(
+        once.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
     assert_eq!(file(&out)["keys"].as_array().unwrap().len(), 1);
 }

@@ -466,6 +466,42 @@ mod tests {
     }
 
     #[test]
+    fn a_written_key_file_reads_back_as_the_store_reported_it() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let created = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let versions = vec![
+            KeyVersion::new("v3", vec![0xff, 0x00, 0x01])
+                .with_created(created)
+                .with_stage(Stage::Pending),
+            KeyVersion::new("v2", KEY)
+                .with_created(created)
+                .with_stage(Stage::Current),
+            KeyVersion::new("v1", KEY.to_uppercase()).with_state(KeyState::Disabled),
+        ];
+        let contents = key_file_json(&versions, Reach::Shared);
+        assert_eq!(declared_reach(&contents), Some(Reach::Shared));
+        let read = parse(&contents, None).unwrap();
+        assert_eq!(read.len(), 3);
+        for (read, written) in read.iter().zip(&versions) {
+            assert_eq!(read.id, written.id);
+            assert_eq!(read.material.expose_secret(), written.material.expose_secret());
+            assert_eq!(
+                (read.created, read.state, read.stage),
+                (written.created, written.state, written.stage)
+            );
+        }
+        assert_eq!(
+            declared_reach(KEY.as_bytes()),
+            None,
+            "plain text declares nothing"
+        );
+        assert_eq!(
+            declared_reach(&key_file_json(&versions, Reach::Local)),
+            Some(Reach::Local)
+        );
+    }
+
+    #[test]
     fn base64_accepts_both_alphabets_with_or_without_padding() {
         assert_eq!(decode_base64("+/8=").unwrap(), vec![0xfb, 0xff]);
         assert_eq!(decode_base64("-_8").unwrap(), vec![0xfb, 0xff]);

@@ -97,7 +97,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use keyroll_core::{
-    ChangeWatch, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published, Reach, async_trait,
+    ChangeWatch, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published, Reach,
+    async_trait,
 };
 use zeroize::Zeroizing;
 

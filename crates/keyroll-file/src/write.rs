@@ -143,7 +143,8 @@ pub(crate) fn replace_atomically(target: &Path, contents: &[u8], mode: Option<u3
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            temp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))?;
         }
         #[cfg(not(unix))]
         let _ = mode;
