@@ -94,11 +94,11 @@ def test_a_key_swap_grows_the_fallbacks_first_and_shrinks_them_later():
 # --- one process ----------------------------------------------------------------------------
 
 def test_settings_race_no_stale_read_under_thread_stress():
-    done = run_python([str(SCRIPTS / "race.py"), "3000", "6", "20000"], script_env(), timeout=200)
+    done = run_python([str(SCRIPTS / "race.py"), "2000", "6", "20000"], script_env(), timeout=200)
     result = last_json(done)
     print(json.dumps(result))
     ours, control = result["keyroll"], result["control"]
-    assert ours["swaps"] == 3000 and ours["reads"] > 100_000
+    assert ours["swaps"] == 2000 and ours["reads"] > 100_000
     assert ours["stale_key"] == 0 and ours["stale_fallbacks"] == 0 and ours["signer_failures"] == 0
     # The same harness catches Django's own assignment race: the detector can fail.
     assert control["stale_key"] > 0
