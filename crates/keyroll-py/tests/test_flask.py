@@ -199,7 +199,10 @@ def run_rotation(openbao: OpenBao, options: Dict, rotations: int, preload: bool)
 
 @pytest.mark.parametrize("preload", [True, False], ids=["preload", "no-preload"])
 def test_gunicorn_workers_lose_no_session_over_20_rotations(openbao: OpenBao, preload: bool) -> None:
-    options = {"interval": 0.5, "jitter": 0.1, "clock_skew_margin": 0.5, "max_fallbacks": 8}
+    # Staged: a new version signs 0.5 + 0.1 + 2 s after the store created it, time for every
+    # worker to have polled even on a loaded machine (rotations come every second, so several
+    # versions are pending at once).
+    options = {"interval": 0.5, "jitter": 0.1, "clock_skew_margin": 2.0, "max_fallbacks": 8}
     counts = run_rotation(openbao, options, rotations=20, preload=preload)
     print("staged:", counts)
     assert counts["requests"] > 200, counts
