@@ -159,7 +159,7 @@ enum DjangoKind {
     Timestamp(django::TimestampSigner),
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct DjangoOptions {
     salt: Option<String>,
     timestamp: bool,
@@ -331,7 +331,7 @@ impl DjangoSigner {
     }
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct NativeOptions {
     salt: String,
     timestamp: bool,
@@ -366,6 +366,16 @@ impl NativeSigner {
         })
     }
 
+    fn check(&self, token: &str) -> PyResult<keyroll::Verified<String>> {
+        let signer = self.signer()?;
+        signer
+            .as_ref()
+            .expect("bound")
+            .signer
+            .verify(token)
+            .map_err(native_error)
+    }
+
     fn signer(&self) -> PyResult<Guard<Option<Arc<Epoch<keyroll::Signer>>>>> {
         bound(&self.shared, &self.bound, |keyring| {
             let mut signer = keyroll::Signer::new(keyring).with_salt(self.options.salt.clone());
@@ -389,70 +399,14 @@ impl NativeSigner {
 
     /// The signed value; raises `BadSignature` or `SignatureExpired`.
     fn unsign(&self, token: &str) -> PyResult<String> {
-        let signer = self.signer()?;
-        let verified = signer
-            .as_ref()
-            .expect("bound")
-            .signer
-            .verify(token)
-            .map_err(native_error)?;
-        Ok(verified.value)
+        Ok(self.check(token)?.value)
     }
 
     /// The signed value with the key that verified it.
     fn verify(&self, py: Python<'_>, token: &str) -> PyResult<Verified> {
-        let signer = self.signer()?;
-        let verified = signer
-            .as_ref()
-            .expect("bound")
-            .signer
-            .verify(token)
-            .map_err(native_error)?;
+        let verified = self.check(token)?;
         let value = PyString::new(py, &verified.value).into_any().unbind();
         Ok(Verified::new(value, verified.key, verified.timestamp))
-    }
-}
-
-/// A decrypted Fernet token with the key that decrypted it.
-#[pyclass(module = "keyroll", frozen)]
-#[derive(Debug)]
-pub struct Decrypted {
-    plaintext: Py<PyBytes>,
-    key: VerifiedBy,
-    timestamp: SystemTime,
-}
-
-#[pymethods]
-impl Decrypted {
-    /// The plaintext.
-    #[getter]
-    fn plaintext(&self, py: Python<'_>) -> Py<PyBytes> {
-        self.plaintext.clone_ref(py)
-    }
-
-    /// The store's id of the key that decrypted it.
-    #[getter]
-    fn key_id(&self) -> &str {
-        &self.key.id
-    }
-
-    /// Its role: `current`, `pending` or `fallback`.
-    #[getter]
-    fn role(&self) -> &'static str {
-        role_name(self.key.role)
-    }
-
-    /// True when a key other than the current one decrypted it: store
-    /// `rotate(token)` in its place.
-    #[getter]
-    fn needs_rotation(&self) -> bool {
-        self.key.role != Role::Current
-    }
-
-    /// When the token was made (Unix seconds).
-    #[getter]
-    fn timestamp(&self) -> f64 {
-        unix_seconds(self.timestamp)
     }
 }
 
@@ -512,14 +466,11 @@ impl Fernet {
     /// A token for `data` (bytes or text) with the current key.
     fn encrypt<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         let data = bytes_of(data)?;
-        let encrypter = self.encrypter()?;
-        let token = encrypter
-            .as_ref()
-            .expect("bound")
-            .signer
-            .encrypt(&data)
-            .map_err(|e| KeyrollError::new_err(e.to_string()))?;
-        Ok(PyBytes::new(py, token.as_bytes()))
+        self.token(py, |encrypter| {
+            encrypter
+                .encrypt(&data)
+                .map_err(|e| KeyrollError::new_err(e.to_string()))
+        })
     }
 
     /// The plaintext of `token`; raises `InvalidToken` (`ttl` in seconds).
@@ -531,37 +482,42 @@ impl Fernet {
         ttl: Option<f64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let decrypted = self.decrypted(py, token, ttl)?;
-        Ok(decrypted.plaintext.into_bound(py))
+        Ok(decrypted.value.into_bound(py).cast_into::<PyBytes>()?)
     }
 
-    /// Like `decrypt`, returning a `Decrypted` that says which key decrypted
-    /// and whether to rotate the token.
+    /// Like `decrypt`, returning a `Verified` whose value is the plaintext;
+    /// `needs_resign` says a key other than the current one decrypted it:
+    /// store `rotate(token)` in its place.
     #[pyo3(signature = (token, ttl=None))]
     fn decrypt_verified(
         &self,
         py: Python<'_>,
         token: &Bound<'_, PyAny>,
         ttl: Option<f64>,
-    ) -> PyResult<Decrypted> {
+    ) -> PyResult<Verified> {
         self.decrypted(py, token, ttl)
     }
 
     /// `token` re-encrypted with the current key, keeping its timestamp.
     fn rotate<'py>(&self, py: Python<'py>, token: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         let token = token_of(token)?;
-        let encrypter = self.encrypter()?;
-        let rotated = encrypter
-            .as_ref()
-            .expect("bound")
-            .signer
-            .rotate(&token)
-            .map_err(fernet_error)?;
-        Ok(PyBytes::new(py, rotated.as_bytes()))
+        self.token(py, |encrypter| encrypter.rotate(&token).map_err(fernet_error))
     }
 }
 
 impl Fernet {
-    fn decrypted(&self, py: Python<'_>, token: &Bound<'_, PyAny>, ttl: Option<f64>) -> PyResult<Decrypted> {
+    /// The token `make` produces with the current encrypter, as bytes.
+    fn token<'py>(
+        &self,
+        py: Python<'py>,
+        make: impl FnOnce(&Encrypter) -> PyResult<String>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let encrypter = self.encrypter()?;
+        let token = make(&encrypter.as_ref().expect("bound").signer)?;
+        Ok(PyBytes::new(py, token.as_bytes()))
+    }
+
+    fn decrypted(&self, py: Python<'_>, token: &Bound<'_, PyAny>, ttl: Option<f64>) -> PyResult<Verified> {
         let token = token_of(token)?;
         let ttl = ttl.map(|t| seconds("ttl", t)).transpose()?;
         let encrypter = self.encrypter()?;
@@ -571,36 +527,32 @@ impl Fernet {
             .signer
             .decrypt(&token, ttl)
             .map_err(fernet_error)?;
-        Ok(Decrypted {
-            plaintext: PyBytes::new(py, &decrypted.plaintext).unbind(),
-            key: decrypted.key,
-            timestamp: decrypted.timestamp,
-        })
+        let plaintext = PyBytes::new(py, &decrypted.plaintext).into_any().unbind();
+        Ok(Verified::new(plaintext, decrypted.key, Some(decrypted.timestamp)))
     }
+}
+
+/// Format objects show their options, never keys.
+fn debug_options(f: &mut fmt::Formatter<'_>, name: &str, options: &dyn fmt::Debug) -> fmt::Result {
+    f.debug_struct(name)
+        .field("options", options)
+        .finish_non_exhaustive()
 }
 
 impl fmt::Debug for DjangoSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DjangoSigner")
-            .field("salt", &self.options.salt)
-            .field("timestamp", &self.options.timestamp)
-            .finish_non_exhaustive()
+        debug_options(f, "DjangoSigner", &self.options)
     }
 }
 
 impl fmt::Debug for NativeSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NativeSigner")
-            .field("salt", &self.options.salt)
-            .field("timestamp", &self.options.timestamp)
-            .finish_non_exhaustive()
+        debug_options(f, "NativeSigner", &self.options)
     }
 }
 
 impl fmt::Debug for Fernet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fernet")
-            .field("derive", &self.derive)
-            .finish_non_exhaustive()
+        debug_options(f, "Fernet", &self.derive)
     }
 }

@@ -51,6 +51,5 @@ fn _keyroll(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<formats::DjangoSigner>()?;
     m.add_class::<formats::NativeSigner>()?;
     m.add_class::<formats::Fernet>()?;
-    m.add_class::<formats::Decrypted>()?;
     Ok(())
 }

@@ -249,7 +249,7 @@ def test_fernet_interoperates_with_cryptography(keyfile: KeyFile) -> None:
         keyfile.add(new, id="new")
         wait_until(lambda: ring.status()["keys"][0]["id"] == "new", what="the new key")
         opened = box.decrypt_verified(token)
-        assert (opened.plaintext, opened.key_id, opened.needs_rotation) == (b"secret", "old", True)
+        assert (opened.value, opened.key_id, opened.needs_resign) == (b"secret", "old", True)
         rotated = box.rotate(token)
         assert fernet.MultiFernet([fernet.Fernet(new)]).decrypt(rotated) == b"secret"
         assert box.decrypt(fernet.Fernet(new).encrypt(b"theirs")) == b"theirs"

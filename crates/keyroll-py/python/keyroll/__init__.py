@@ -15,7 +15,6 @@ from typing import Optional, Union
 from . import _keyroll
 from ._keyroll import (
     BadSignature,
-    Decrypted,
     DjangoSigner,
     Fernet,
     InvalidToken,
@@ -28,7 +27,6 @@ from ._keyroll import (
 
 __all__ = [
     "BadSignature",
-    "Decrypted",
     "DjangoSigner",
     "Fernet",
     "InvalidToken",
