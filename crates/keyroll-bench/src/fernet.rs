@@ -86,7 +86,7 @@ pub struct FernetResults {
 pub fn run(effort: Effort) -> FernetResults {
     let key = generate_key();
     let encrypter =
-        Encrypter::new(Keyring::new(KeySet::single("v1", key.clone())), Derive::Raw).expect("a Fernet key");
+        Encrypter::new(Keyring::new(KeySet::single("v1", key.clone()).unwrap()), Derive::Raw).expect("a Fernet key");
     let token = encrypter.encrypt(PLAINTEXT).expect("encrypts");
     let raw = RawFernet::new(key.expose_secret());
     assert_eq!(raw.decrypt(&token).as_deref(), Some(PLAINTEXT));
@@ -116,11 +116,11 @@ mod tests {
     #[test]
     fn the_raw_decrypt_refuses_what_keyroll_refuses() {
         let key = generate_key();
-        let encrypter = Encrypter::new(Keyring::new(KeySet::single("v1", key.clone())), Derive::Raw).unwrap();
+        let encrypter = Encrypter::new(Keyring::new(KeySet::single("v1", key.clone()).unwrap()), Derive::Raw).unwrap();
         let raw = RawFernet::new(key.expose_secret());
         let token = encrypter.encrypt(PLAINTEXT).unwrap();
         assert_eq!(raw.decrypt(&token).as_deref(), Some(PLAINTEXT));
-        let other = Encrypter::new(Keyring::new(KeySet::single("v2", generate_key())), Derive::Raw)
+        let other = Encrypter::new(Keyring::new(KeySet::single("v2", generate_key()).unwrap()), Derive::Raw)
             .unwrap()
             .encrypt(PLAINTEXT)
             .unwrap();

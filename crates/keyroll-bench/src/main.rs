@@ -18,6 +18,7 @@ mod fleet;
 mod measure;
 mod native;
 mod plot;
+mod python;
 mod report;
 mod swaps;
 
@@ -155,6 +156,8 @@ fn main() {
     let cores = cores::run(effort, machine.cores);
     eprintln!("Django format against Django and itsdangerous...");
     let django = django::run(effort, args.quick);
+    eprintln!("the keyroll Python package against Django...");
+    let python = python::run(args.quick);
     eprintln!("signed cookies against cookie-rs...");
     let cookies = cookies::run(effort);
     eprintln!("latency under key swaps...");
@@ -191,6 +194,7 @@ fn main() {
         cores,
         allocs,
         django,
+        python,
         cookies,
         swaps,
         file,

@@ -13,6 +13,7 @@ use crate::fleet::{FleetResults, Publication};
 use crate::measure::{Effort, Percentiles};
 use crate::native::{NativeResults, Overheads};
 use crate::plot::format_ns;
+use crate::python::{PythonResults, TARGET_RATIO};
 use crate::swaps::SwapResults;
 
 /// The machine and what else ran on it.
@@ -53,6 +54,8 @@ pub struct Results {
     pub allocs: Vec<AllocRow>,
     /// Django format against Django and itsdangerous.
     pub django: Option<DjangoResults>,
+    /// The keyroll Python package against Django.
+    pub python: Option<PythonResults>,
     /// Cookie reads against cookie-rs.
     pub cookies: CookieResults,
     /// Latency under key swaps.
@@ -118,7 +121,7 @@ fn worst_key_count(n: &NativeResults) -> (usize, f64) {
 }
 
 /// The targets of issue 17 (each against the fastest correct implementation
-/// of the same work), then those of issue 8.
+/// of the same work), then those of issues 8 and 14.
 pub fn targets(r: &Results) -> Vec<Target> {
     let n = &r.native;
     let one = n.with(1).newest.median;
@@ -248,6 +251,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
             "no Django in the venv",
         )),
     }
+    out.push(python_target(r.python.as_ref()));
     let s = &r.swaps;
     let swap_ratio = s.swapping.p999.as_secs_f64() / s.idle.p999.as_secs_f64();
     out.push(Target {
@@ -380,6 +384,52 @@ fn cores_section(r: &Results) -> String {
         k.sharded / k.sharded_alone,
     );
     md
+}
+
+const PYTHON_GOAL: &str =
+    "Python package: Django-format verify >= 5x Django's Signer.unsign (current key and 16th fallback)";
+
+fn python_target(p: Option<&PythonResults>) -> Target {
+    let Some(p) = p else {
+        return not_measured(PYTHON_GOAL, "no keyroll package in the venv");
+    };
+    let ratios: Vec<f64> = p.rows.iter().map(|row| row.django_ns / row.keyroll_ns).collect();
+    Target {
+        goal: PYTHON_GOAL,
+        measured: p
+            .rows
+            .iter()
+            .zip(&ratios)
+            .map(|(row, ratio)| format!("{ratio:.1}x {}", row.token))
+            .collect::<Vec<_>>()
+            .join(", "),
+        met: Some(ratios.len() == 2 && ratios.iter().all(|&r| r >= TARGET_RATIO)),
+        limit: "For the current key a call through the package costs the Rust verify plus the Python call: \
+                argument conversion (the abi3 build for Python 3.9 copies the token into a UTF-8 buffer), \
+                the result string and the lock-free checks that the key ring is open and unchanged."
+            .into(),
+    }
+}
+
+fn python_section(md: &mut String, p: &PythonResults) {
+    let _ = writeln!(
+        md,
+        "\n## The Python package against Django\n\n`keyroll.open(...).django_signer().unsign(token)` against \
+         Django {}'s `Signer(key, fallback_keys).unsign(token)` on Python {}, {} keys held, the same tokens, \
+         interleaved `timeit` rounds, best round (`crates/keyroll-py/bench/django_verify.py`).\n\n\
+         | token of | keyroll (Python) | Django | Django / keyroll |\n|---|---|---|---|",
+        p.django, p.python, p.keys
+    );
+    for row in &p.rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.1}x |",
+            row.token,
+            format_ns(row.keyroll_ns),
+            format_ns(row.django_ns),
+            row.django_ns / row.keyroll_ns
+        );
+    }
 }
 
 fn verdict(met: Option<bool>) -> &'static str {
@@ -635,6 +685,10 @@ pub fn markdown(r: &Results) -> String {
         }
         md.push('\n');
     }
+    if let Some(p) = &r.python {
+        python_section(&mut md, p);
+        md.push('\n');
+    }
 
     let c = &r.cookies;
     let _ = writeln!(
@@ -800,6 +854,14 @@ mod tests {
     }
 
     /// Results that meet every target exactly at its bound.
+    fn python_row(token: &str, keyroll_ns: f64, django_ns: f64) -> crate::python::PythonRow {
+        crate::python::PythonRow {
+            token: token.into(),
+            keyroll_ns,
+            django_ns,
+        }
+    }
+
     fn at_the_bounds() -> Results {
         let interval = Duration::from_secs(5);
         let config = FleetConfig {
@@ -881,6 +943,15 @@ mod tests {
                 loads: vec![django_row(17, "newest", 500.0, 10_000.0)],
                 raw_ns: 100.0,
             }),
+            python: Some(PythonResults {
+                python: "3.11".into(),
+                django: "5.2".into(),
+                keys: 17,
+                rows: vec![
+                    python_row("current", 800.0, 4_000.0),
+                    python_row("fallback 16", 4_000.0, 20_000.0),
+                ],
+            }),
             cookies: CookieResults {
                 cookie_one: t(300.0),
                 cookie_sixteen_oldest: t(5_000.0),
@@ -924,7 +995,7 @@ mod tests {
     #[test]
     fn every_target_is_met_exactly_at_its_bound() {
         let targets = targets(&at_the_bounds());
-        assert_eq!(targets.len(), 11);
+        assert_eq!(targets.len(), 12);
         for target in &targets {
             assert_eq!(target.met, Some(true), "{}: {}", target.goal, target.measured);
         }
@@ -945,12 +1016,14 @@ mod tests {
         r.file.latency.p99 = Duration::from_millis(101);
         let fleet = r.fleet.as_mut().unwrap();
         fleet.publications[0].data_reads = 10;
+        r.python.as_mut().unwrap().rows[1] = python_row("fallback 16", 4_000.0, 19_999.0);
         let missed: Vec<&str> = targets(&r)
             .into_iter()
             .filter(|t| t.met == Some(false))
             .map(|t| t.goal)
             .collect();
-        assert_eq!(missed.len(), 5, "{missed:?}");
+        assert_eq!(missed.len(), 6, "{missed:?}");
+        assert!(missed.iter().any(|g| g.starts_with("Python package")));
         assert!(missed.iter().any(|g| g.starts_with("native verify <=")));
         assert!(missed.iter().any(|g| g.starts_with("Django format")));
         assert!(missed.iter().any(|g| g.starts_with("verify p99.9")));
@@ -973,6 +1046,7 @@ mod tests {
         let mut r = at_the_bounds();
         r.django = None;
         r.fleet = None;
+        r.python = None;
         let targets = targets(&r);
         let unmeasured = targets.iter().filter(|t| t.met.is_none()).count();
         assert_eq!(unmeasured, 4);

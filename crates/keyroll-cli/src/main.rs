@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use keyroll::{KeyMaterial, KeySet, Keyring, Policy, RefreshError, Refresher, Role, Signer};
 use rand::Rng;
 
+mod agent;
 mod django;
 mod encryption;
 mod flask;
@@ -183,6 +184,23 @@ enum Command {
         ttl: Option<u64>,
         /// The token; read from standard input when absent.
         token: Option<String>,
+    },
+    /// Write what the store holds to a JSON key file (`file://PATH` for every process on the host), again whenever it changes.
+    ///
+    /// One store request per interval per host instead of per process. The file is replaced atomically,
+    /// mode 0600, and declares the store's reach so readers stage activation from the store's own times.
+    Agent {
+        #[command(flatten)]
+        source: Source,
+        /// The key file to write.
+        #[arg(long, value_name = "PATH")]
+        out: std::path::PathBuf,
+        /// Time between two reads of the store.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+        interval: Duration,
+        /// Write once and exit.
+        #[arg(long)]
+        once: bool,
     },
     /// Re-encrypt Fernet tokens line by line (stdin to stdout) with the current key.
     ///
@@ -362,6 +380,12 @@ async fn run(command: Command) -> Result<(), Failure> {
             token,
         } => encryption::decrypt(&source, derive.derive, ttl, token).await,
         Command::Reencrypt { source, derive } => encryption::reencrypt(&source, derive.derive).await,
+        Command::Agent {
+            source,
+            out,
+            interval,
+            once,
+        } => agent::agent(&source, &out, interval, once).await,
     }
 }
 
@@ -384,7 +408,7 @@ fn generate(kind: &KeyKind) -> Result<String, Failure> {
         .collect())
 }
 
-fn builder(source: &Source) -> Result<keyroll::RefresherBuilder, Failure> {
+pub(crate) fn builder(source: &Source) -> Result<keyroll::RefresherBuilder, Failure> {
     let mut policy = Policy::default();
     if let Some(window) = source.fallback_window {
         policy = policy.with_fallback_window(window);
@@ -442,7 +466,7 @@ async fn native_signer(source: &Source, options: &SignOptions) -> Result<Signer,
     })
 }
 
-fn rfc3339(at: SystemTime) -> String {
+pub(crate) fn rfc3339(at: SystemTime) -> String {
     time::OffsetDateTime::from(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| format!("{at:?}"))
@@ -622,13 +646,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 90s, 15m, 12h or 30d"))?;
-    let unit_secs = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("unknown unit `{unit}` in `{text}`; use s, m, h or d")),
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 90s, 15m, 12h or 30d"))?;
+    let unit_millis = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}`; use ms, s, m, h or d")),
     };
-    Ok(Duration::from_secs(number.saturating_mul(unit_secs)))
+    Ok(Duration::from_millis(number.saturating_mul(unit_millis)))
 }

@@ -20,7 +20,7 @@ use crate::{Keyring, Role};
 /// use std::time::Duration;
 /// use keyroll_core::{KeyMaterial, KeySet, Keyring, UsageHistory};
 ///
-/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")));
+/// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 /// let history = UsageHistory::new(keyring, Duration::from_secs(3600));
 /// assert!(history.fallback_usage().is_empty(), "one key, no fallback");
 /// ```

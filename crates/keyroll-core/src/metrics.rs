@@ -76,7 +76,7 @@ impl KeyringMetrics {
     pub fn update_status(&self, status: &Status) {
         metrics::gauge!("keyroll_refresh_consecutive_failures").set(f64::from(status.consecutive_failures));
         metrics::gauge!("keyroll_refresh_staleness_seconds").set(status.staleness().as_secs_f64());
-        for health in [Health::Healthy, Health::Degraded, Health::Stale] {
+        for health in [Health::Healthy, Health::Degraded, Health::Stale, Health::Stopped] {
             metrics::gauge!("keyroll_refresh_health", "health" => health_name(health))
                 .set(if health == status.health { 1.0 } else { 0.0 });
         }
@@ -88,6 +88,7 @@ fn health_name(health: Health) -> &'static str {
         Health::Healthy => "healthy",
         Health::Degraded => "degraded",
         Health::Stale => "stale",
+        Health::Stopped => "stopped",
     }
 }
 

@@ -228,7 +228,7 @@ mod tests {
         let snapshot = RoleSnapshot::of(&set);
         assert_eq!(snapshot.until, nanos_since_epoch(close) - coarse::error());
         assert!(snapshot.from <= coarse::now());
-        let single = KeySet::single("only", material(3));
+        let single = KeySet::single("only", material(3)).unwrap();
         assert_eq!(
             RoleSnapshot::of(&single).until,
             u64::MAX,

@@ -341,7 +341,7 @@ fn every_one_of_64_keys_finds_its_tokens() {
         .collect();
     let signer = Signer::new(Keyring::new(KeySet::new(keys, SystemTime::now()).unwrap())).with_salt("s");
     for i in 0..64 {
-        let token = Signer::new(Keyring::new(KeySet::single("x", material(i))))
+        let token = Signer::new(Keyring::new(KeySet::single("x", material(i)).unwrap()))
             .with_salt("s")
             .sign("v");
         let verified = signer.verify(&token).unwrap();

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use keyroll_core::{KeyMaterial, KeyState, KeyVersion};
+use keyroll_core::{KeyMaterial, KeyState, KeyVersion, Reach, Stage};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -127,7 +127,7 @@ pub enum JsonProblem {
     Truncated,
     /// Well-formed JSON that does not match the key set schema.
     #[error(
-        "does not match the key set schema: an object {{\"keys\": [...]}} whose entries have only the fields `id`, `key`, `key_base64`, `created`, `activates`, `expires` (RFC 3339 times) and `state` (`enabled`, `disabled` or `destroyed`)"
+        "does not match the key set schema: an object {{\"keys\": [...]}} whose entries have only the fields `id`, `key`, `key_base64`, `created`, `activates`, `expires` (RFC 3339 times) `state` (`enabled`, `disabled` or `destroyed`) and `stage` (`pending`, `current` or `previous`), and at the top level `reach` (`shared` or `local`)"
     )]
     Schema,
 }
@@ -176,7 +176,18 @@ fn parse_text(contents: &[u8]) -> Result<Vec<KeyVersion>, ParseError> {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KeyFile {
+    /// `"shared"` when many processes read copies of one store's keys (a file
+    /// written by `keyroll agent`): readers then stage activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reach: Option<FileReach>,
     pub(crate) keys: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum FileReach {
+    Shared,
+    Local,
 }
 
 /// One entry of the JSON key file. `Debug` is written by hand: it must not
@@ -210,6 +221,8 @@ pub(crate) struct Entry {
     pub(crate) expires: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) state: Option<EntryState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) stage: Option<EntryStage>,
 }
 
 impl fmt::Debug for Entry {
@@ -220,6 +233,7 @@ impl fmt::Debug for Entry {
             .field("activates", &self.activates)
             .field("expires", &self.expires)
             .field("state", &self.state)
+            .field("stage", &self.stage)
             .finish_non_exhaustive()
     }
 }
@@ -230,6 +244,15 @@ pub(crate) enum EntryState {
     Enabled,
     Disabled,
     Destroyed,
+}
+
+/// A store's stage label (AWS `AWSPENDING`, `AWSCURRENT`, `AWSPREVIOUS`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum EntryStage {
+    Pending,
+    Current,
+    Previous,
 }
 
 pub(crate) fn read_key_file(contents: &[u8]) -> Result<KeyFile, ParseError> {
@@ -299,9 +322,77 @@ fn parse_json(contents: &[u8]) -> Result<Vec<KeyVersion>, ParseError> {
         if let Some(at) = entry.expires {
             version = version.with_expires(at.into());
         }
+        if let Some(stage) = entry.stage {
+            version = version.with_stage(match stage {
+                EntryStage::Pending => Stage::Pending,
+                EntryStage::Current => Stage::Current,
+                EntryStage::Previous => Stage::Previous,
+            });
+        }
         versions.push(version);
     }
     Ok(versions)
+}
+
+/// The reach a JSON key file declares (`"reach": "shared"` or `"local"`);
+/// `None` for plain text files, JSON without the field, or unreadable JSON.
+pub(crate) fn declared_reach(contents: &[u8]) -> Option<Reach> {
+    if Format::detect(contents) != Format::Json {
+        return None;
+    }
+    match read_key_file(contents).ok()?.reach? {
+        FileReach::Shared => Some(Reach::Shared),
+        FileReach::Local => Some(Reach::Local),
+    }
+}
+
+/// A JSON key file holding `versions` exactly as a store reported them
+/// (ids, material, creation times, states, stages; newest first), declaring
+/// `reach`. What `keyroll agent` writes; [`parse`] reads it back unchanged.
+pub fn key_file_json(versions: &[KeyVersion], reach: Reach) -> Zeroizing<Vec<u8>> {
+    let keys = versions
+        .iter()
+        .map(|version| {
+            let (key, key_base64) = match std::str::from_utf8(version.material.expose_secret()) {
+                Ok(text) => (Some(Zeroizing::new(text.to_owned())), None),
+                Err(_) => (
+                    None,
+                    Some(Zeroizing::new(
+                        base64::engine::general_purpose::STANDARD.encode(version.material.expose_secret()),
+                    )),
+                ),
+            };
+            Entry {
+                id: Some(version.id.clone()),
+                key,
+                key_base64,
+                created: version.created.map(OffsetDateTime::from),
+                activates: version.activates.map(OffsetDateTime::from),
+                expires: version.expires.map(OffsetDateTime::from),
+                state: Some(match version.state {
+                    KeyState::Disabled => EntryState::Disabled,
+                    KeyState::Destroyed => EntryState::Destroyed,
+                    _ => EntryState::Enabled,
+                }),
+                stage: version.stage.map(|stage| match stage {
+                    Stage::Pending => EntryStage::Pending,
+                    Stage::Current => EntryStage::Current,
+                    _ => EntryStage::Previous,
+                }),
+            }
+        })
+        .collect();
+    let file = KeyFile {
+        reach: Some(match reach {
+            Reach::Shared => FileReach::Shared,
+            _ => FileReach::Local,
+        }),
+        keys,
+    };
+    let mut contents =
+        Zeroizing::new(serde_json::to_vec_pretty(&file).expect("a key file always serializes to JSON"));
+    contents.push(b'\n');
+    contents
 }
 
 /// Decodes standard or URL-safe base64, padded or not.
@@ -378,6 +469,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_written_key_file_reads_back_as_the_store_reported_it() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let created = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let versions = vec![
+            KeyVersion::new("v3", vec![0xff, 0x00, 0x01])
+                .with_created(created)
+                .with_stage(Stage::Pending),
+            KeyVersion::new("v2", KEY)
+                .with_created(created)
+                .with_stage(Stage::Current),
+            KeyVersion::new("v1", KEY.to_uppercase()).with_state(KeyState::Disabled),
+        ];
+        let contents = key_file_json(&versions, Reach::Shared);
+        assert_eq!(declared_reach(&contents), Some(Reach::Shared));
+        let read = parse(&contents, None).unwrap();
+        assert_eq!(read.len(), 3);
+        for (read, written) in read.iter().zip(&versions) {
+            assert_eq!(read.id, written.id);
+            assert_eq!(read.material.expose_secret(), written.material.expose_secret());
+            assert_eq!(
+                (read.created, read.state, read.stage),
+                (written.created, written.state, written.stage)
+            );
+        }
+        assert_eq!(
+            declared_reach(KEY.as_bytes()),
+            None,
+            "plain text declares nothing"
+        );
+        assert_eq!(
+            declared_reach(&key_file_json(&versions, Reach::Local)),
+            Some(Reach::Local)
+        );
     }
 
     #[test]

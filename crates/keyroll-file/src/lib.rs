@@ -41,6 +41,14 @@
 //!   accepting a key at `expires`.
 //! - `state`: `enabled` (default), `disabled` or `destroyed`; only enabled
 //!   keys verify.
+//! - `stage`: `pending`, `current` or `previous`, a store's stage label
+//!   (AWS); where present, labels decide which key signs.
+//!
+//! At the top level, `"reach": "shared"` says the file is a copy of a store
+//! that many processes read (what `keyroll agent` writes): readers then
+//! stage activation as for the store itself, so every process on every host
+//! switches keys at the same instant. Without it (or with `"local"`) a file
+//! is local and new keys sign at once.
 //!
 //! Unknown fields are an error, so a typo never silently changes behaviour.
 //!
@@ -127,8 +135,9 @@ use keyroll_core::{
 };
 use zeroize::Zeroizing;
 
-pub use format::{EntryProblem, Format, JsonProblem, ParseError, parse};
+pub use format::{EntryProblem, Format, JsonProblem, ParseError, key_file_json, parse};
 pub use watch::watch_files;
+pub use write::write_if_changed;
 
 /// Reads keys from a file in plain text or JSON key set format.
 ///
@@ -298,10 +307,15 @@ impl KeyProvider for FileProvider {
     }
 
     /// As given ([`with_reach`](FileProvider::with_reach), `?reach=`), else
-    /// [`Reach::Shared`] on a Kubernetes volume ([`is_kubernetes_volume`]),
-    /// else [`Reach::Local`].
+    /// what a JSON key set declares (`"reach": "shared"`, as `keyroll agent`
+    /// writes: copies of a shared store's keys, read by many processes, need
+    /// staged activation), else [`Reach::Shared`] on a Kubernetes volume
+    /// ([`is_kubernetes_volume`]), else [`Reach::Local`].
     fn reach(&self) -> Reach {
-        detect_reach(self.reach, self.dir())
+        let declared = self
+            .reach
+            .or_else(|| read_file(&self.path).ok().and_then(|contents| format::declared_reach(&contents)));
+        detect_reach(declared, self.dir())
     }
 
     /// [`KUBERNETES_PROPAGATION`] on a Kubernetes volume, else zero.

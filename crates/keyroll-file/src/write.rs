@@ -106,16 +106,32 @@ pub(crate) fn prepend(
             (contents, Published::new(id, Some(now)))
         }
     };
-    replace_atomically(&target, &contents).map_err(|error| io_error(path, "write", error))?;
+    replace_atomically(&target, &contents, None).map_err(|error| io_error(path, "write", error))?;
     tracing::info!(path = %path.display(), id = %published.id, "published a new key");
     Ok(published)
 }
 
+/// Writes `contents` to `path` unless the file already holds exactly that:
+/// atomically (a temporary file in the same directory, flushed, renamed over
+/// the old one: readers see the old file or the new one) and with mode 0600 whatever the
+/// old file had. Returns whether it wrote. What `keyroll agent` does on
+/// every poll.
+pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
+    match std::fs::read(path).map(Zeroizing::new) {
+        Ok(existing) if existing.as_slice() == contents => return Ok(false),
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    replace_atomically(path, contents, Some(0o600))?;
+    Ok(true)
+}
+
 /// Replaces the file at `target` with `contents`: a temporary file in the same
-/// directory, given the original's permissions (and owner, where allowed),
-/// flushed to disk, then renamed over the original. Readers see the old file
-/// or the new one, never a mix.
-pub(crate) fn replace_atomically(target: &Path, contents: &[u8]) -> io::Result<()> {
+/// directory, given `mode` or else the original's permissions (and owner,
+/// where allowed), flushed to disk, then renamed over the original. Readers
+/// see the old file or the new one, never a mix.
+pub(crate) fn replace_atomically(target: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     let dir = match target.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -123,7 +139,16 @@ pub(crate) fn replace_atomically(target: &Path, contents: &[u8]) -> io::Result<(
     // NamedTempFile creates the file with mode 0600: right for a new key file.
     let mut temp = NamedTempFile::new_in(&dir)?;
     temp.write_all(contents)?;
-    if let Ok(metadata) = std::fs::metadata(target) {
+    if let Some(mode) = mode {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+    } else if let Ok(metadata) = std::fs::metadata(target) {
         temp.as_file().set_permissions(metadata.permissions())?;
         #[cfg(unix)]
         {

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class KeyrollConfig(AppConfig):
+    name = "keyroll.django"
+    label = "keyroll"
+    verbose_name = "keyroll"
+
+    def ready(self):
+        from . import checks, live
+
+        checks.register()
+        live.start()

@@ -1,0 +1,79 @@
+"""``manage.py check`` checks for keyroll.django (ids keyroll.E001..., never key material)."""
+
+from django.core import checks
+
+from . import live
+
+# Django's own standard for a secret key (django.core.checks.security.base).
+DJANGO_MIN_LENGTH = 50
+DJANGO_MIN_UNIQUE = 5
+DJANGO_INSECURE_PREFIX = "django-insecure-"
+
+
+def weak_by_django_standard(key):
+    return (
+        len(key) < DJANGO_MIN_LENGTH
+        or len(set(key)) < DJANGO_MIN_UNIQUE
+        or key.startswith(DJANGO_INSECURE_PREFIX)
+    )
+
+
+def check_keys(app_configs=None, **kwargs):
+    keys = live.get()
+    if keys is None:
+        return []
+    found = []
+    if keys.config.staging_off:
+        found.append(
+            checks.Warning(
+                "KEYROLL['ACTIVATION_DELAY'] is 0 with a key store that several hosts share: the first "
+                "process to poll a new key signs with it before the others can verify it, so users are "
+                "logged out at every rotation.",
+                hint="Remove ACTIVATION_DELAY (the default is INTERVAL + JITTER + CLOCK_SKEW_MARGIN).",
+                id="keyroll.W001",
+            )
+        )
+    status = keys.status()
+    if keys.ring is None:
+        found.append(
+            checks.Error(
+                f"keyroll.django cannot load the keys of KEYROLL['KEYS']: {status['last_error']}",
+                hint="Anything that signs raises ImproperlyConfigured until the store answers.",
+                id="keyroll.E001",
+            )
+        )
+        return found
+    if status["health"] == "stale":
+        found.append(
+            checks.Error(
+                f"The key store has not confirmed the keys for longer than FAIL_CLOSED_AFTER: {status['last_error']}",
+                id="keyroll.E002",
+            )
+        )
+        return found
+    if status["health"] != "healthy":
+        found.append(
+            checks.Warning(
+                f"The key store's last refresh failed, the last good keys serve: {status['last_error']}",
+                id="keyroll.W002",
+            )
+        )
+    current = keys.current()
+    roles = [("the signing key", current.key)] + [
+        (f"verification key {n}", key) for n, key in enumerate(current.fallbacks, start=1)
+    ]
+    for role, key in roles:
+        if weak_by_django_standard(key):
+            found.append(
+                checks.Warning(
+                    f"keyroll: {role} is weaker than Django's standard (at least {DJANGO_MIN_LENGTH} "
+                    f"characters, {DJANGO_MIN_UNIQUE} distinct, no '{DJANGO_INSECURE_PREFIX}' prefix).",
+                    hint="Publish a stronger key: `manage.py keyroll rotate` (or `keyroll rotate --keys URI`).",
+                    id="keyroll.W003",
+                )
+            )
+    return found
+
+
+def register():
+    checks.register(check_keys, "keyroll")

@@ -1,0 +1,76 @@
+"""``manage.py keyroll status`` and ``manage.py keyroll rotate``."""
+
+import json
+import os
+import shutil
+import subprocess
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ... import live
+
+
+def cli_path():
+    """The ``keyroll`` CLI: $KEYROLL_CLI, else ``keyroll`` on PATH."""
+    path = os.environ.get("KEYROLL_CLI") or shutil.which("keyroll")
+    if not path:
+        raise CommandError(
+            "`manage.py keyroll rotate` runs the keyroll CLI, which is not on PATH: install it "
+            "(`cargo install --path crates/keyroll-cli`) or set KEYROLL_CLI to its path."
+        )
+    return path
+
+
+class Command(BaseCommand):
+    help = "Show the key ring's status, or publish a new key in the store (keyroll rotate)."
+
+    def add_arguments(self, parser):
+        commands = parser.add_subparsers(dest="action", required=True)
+        status = commands.add_parser("status", help="health, last error, staleness, generation, key ids and roles")
+        status.add_argument("--json", action="store_true", help="print the status as JSON")
+        rotate = commands.add_parser("rotate", help="publish a new key in the store (`keyroll rotate --keys KEYS`)")
+        size = rotate.add_mutually_exclusive_group()
+        size.add_argument("--chars", type=int, help="characters of Django's alphabet (default 50)")
+        size.add_argument("--bytes", type=int, help="random bytes, base64 (a Fernet key: 32)")
+
+    def handle(self, *args, action, **options):
+        keys = live.get()
+        if keys is None:
+            raise CommandError("keyroll.django is disabled (KEYROLL['ENABLED'] is False).")
+        if action == "status":
+            return self.status(keys, options["json"])
+        return self.rotate(keys, options["chars"], options["bytes"])
+
+    def status(self, keys, as_json):
+        status = keys.status()
+        if as_json:
+            self.stdout.write(json.dumps(status, indent=2, sort_keys=True))
+        else:
+            self.stdout.write(f"health: {status['health']}")
+            self.stdout.write(f"generation: {status['generation']}")
+            if status.get("source"):
+                self.stdout.write(f"source: {status['source']}")
+            if status.get("staleness_seconds") is not None:
+                self.stdout.write(f"staleness: {status['staleness_seconds']:.1f} s")
+            if status.get("last_error"):
+                self.stdout.write(f"last error: {status['last_error']}")
+            for key in status.get("keys", []):
+                self.stdout.write(f"key {key['id']}: {key['role']}")
+        if status["health"] != "healthy":
+            raise CommandError(f"keys not healthy: {status['health']}", returncode=1)
+
+    def rotate(self, keys, chars, size):
+        command = [cli_path(), "rotate", "--keys", keys.config.keys]
+        if chars is not None:
+            command += ["--chars", str(chars)]
+        if size is not None:
+            command += ["--bytes", str(size)]
+        # The CLI prints the new version id, never the key; its exit code is ours.
+        try:
+            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except OSError as error:
+            raise CommandError(f"cannot run the keyroll CLI {command[0]}: {error.strerror}") from None
+        if done.stdout:
+            self.stdout.write(done.stdout.rstrip("\n"))
+        if done.returncode != 0:
+            raise CommandError(f"keyroll rotate failed: {done.stderr.strip()}", returncode=done.returncode)

@@ -1,0 +1,510 @@
+//! `keyroll.open` and `KeyRing`: a refresher on its own runtime, rebuilt in
+//! a forked child.
+
+use std::fmt;
+use std::mem;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::{ArcSwapOption, Guard};
+use keyroll::{
+    Health, KeyEntry, KeySet, Keyring, Policy, ProviderError, RefreshError, Refresher, RefresherBuilder,
+    StartError, Status,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use tokio::runtime::Runtime;
+
+use crate::KeyrollError;
+use crate::formats::{DjangoSigner, Fernet, NativeSigner};
+
+/// The longest duration any option accepts: a century, far beyond any
+/// sensible window, and safe to add to the system clock.
+const MAX_SECONDS: f64 = 100.0 * 365.0 * 86_400.0;
+
+/// `seconds` as a [`Duration`]; negative, NaN, infinite or absurdly large
+/// values are a `ValueError` naming the option.
+pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    if !(0.0..=MAX_SECONDS).contains(&value) {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds between 0 and {MAX_SECONDS}, not {value}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// What `keyroll.open` was asked for, kept to rebuild the refresher in a
+/// forked child.
+#[derive(Debug, Clone)]
+struct Config {
+    uri: String,
+    interval: Duration,
+    jitter: Option<Duration>,
+    clock_skew_margin: Option<Duration>,
+    fail_closed_after: Option<Duration>,
+    policy: Policy,
+}
+
+impl Config {
+    fn builder(&self) -> Result<RefresherBuilder, ProviderError> {
+        let mut builder = Refresher::builder(keyroll::open(&self.uri)?)
+            .policy(self.policy.clone())
+            .interval(self.interval)
+            // Backoff after failures never waits longer than one interval.
+            .backoff(Duration::from_millis(500).min(self.interval), self.interval);
+        if let Some(jitter) = self.jitter {
+            builder = builder.jitter(jitter);
+        }
+        if let Some(margin) = self.clock_skew_margin {
+            builder = builder.clock_skew_margin(margin);
+        }
+        if let Some(limit) = self.fail_closed_after {
+            builder = builder.fail_closed_after(limit);
+        }
+        Ok(builder)
+    }
+}
+
+/// The message of a start failure, as `keyroll watch` prints it: the
+/// policy's reason for a weak or empty key set, the source and attempts
+/// otherwise.
+fn start_message(error: StartError) -> String {
+    match error.last {
+        RefreshError::Policy(policy) => policy.to_string(),
+        _ => error.to_string(),
+    }
+}
+
+fn runtime() -> PyResult<Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("keyroll-refresher")
+        .enable_all()
+        .build()
+        .map_err(|e| KeyrollError::new_err(format!("cannot start the refresher's runtime: {e}")))
+}
+
+/// One refresher and the keyring it fills. Replaced whole after a fork.
+pub(crate) struct Live {
+    /// Changes whenever the keyring object changes, so format objects
+    /// rebuild their Rust signers over the new keyring.
+    pub(crate) epoch: u64,
+    /// Added to the keyring's generation so the generation Python sees only
+    /// grows, across refresher rebuilds.
+    base: u64,
+    pub(crate) keyring: Keyring,
+    /// `None` in a forked child until its own refresher has started.
+    refresher: Option<Refresher>,
+    /// In a forked child before its refresher runs: the parent's status at
+    /// the fork and why the child's refresher has not started yet.
+    interim: Option<(Status, Mutex<Option<String>>)>,
+}
+
+impl Live {
+    pub(crate) fn generation_of(&self, set: &KeySet) -> u64 {
+        self.base.saturating_add(set.generation())
+    }
+
+    fn status(&self) -> Status {
+        match (&self.refresher, &self.interim) {
+            (Some(refresher), _) => refresher.status(),
+            (None, Some((status, error))) => {
+                let mut status = status.clone();
+                if let Some(error) = lock(error).clone() {
+                    status.health = Health::Degraded;
+                    status.last_error = Some(error);
+                }
+                status
+            }
+            (None, None) => unreachable!("a live key ring has a refresher or an interim status"),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) struct Shared {
+    config: Config,
+    live: ArcSwapOption<Live>,
+    runtime: ArcSwapOption<Runtime>,
+    epochs: AtomicU64,
+    /// The epoch of the live state in place, 0 once closed: what format
+    /// objects check on every call (one atomic load).
+    pub(crate) epoch: AtomicU64,
+    /// The status taken just before a fork, for the child's interim status.
+    at_fork: Mutex<Option<Status>>,
+}
+
+impl Shared {
+    /// The live state, or `KeyrollError` once closed.
+    pub(crate) fn live(&self) -> PyResult<Guard<Option<Arc<Live>>>> {
+        let live = self.live.load();
+        if live.is_none() {
+            return Err(KeyrollError::new_err("the key ring is closed"));
+        }
+        Ok(live)
+    }
+
+    fn next_epoch(&self) -> u64 {
+        self.epochs.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Stop the refresher before its runtime goes.
+        drop(self.live.swap(None));
+        if let Some(runtime) = self.runtime.swap(None)
+            && let Ok(runtime) = Arc::try_unwrap(runtime)
+        {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A live key ring: the keys of a source, kept current by a refresher that
+/// runs in its own threads. From `keyroll.open`.
+#[pyclass(module = "keyroll", frozen, weakref)]
+pub struct KeyRing {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.__repr__())
+    }
+}
+
+/// Opens the key source `uri` and waits (without the GIL) for a first good
+/// key set.
+#[pyfunction]
+#[pyo3(signature = (
+    uri, *, interval=30.0, jitter=None, clock_skew_margin=None, fallback_window=None,
+    max_fallbacks=None, fail_closed_after=None, activation_delay=None,
+))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+pub(crate) fn open(
+    py: Python<'_>,
+    uri: &str,
+    interval: f64,
+    jitter: Option<f64>,
+    clock_skew_margin: Option<f64>,
+    fallback_window: Option<f64>,
+    max_fallbacks: Option<usize>,
+    fail_closed_after: Option<f64>,
+    activation_delay: Option<f64>,
+) -> PyResult<KeyRing> {
+    let interval = seconds("interval", interval)?;
+    if interval < Duration::from_millis(10) {
+        return Err(PyValueError::new_err("interval must be at least 0.01 seconds"));
+    }
+    let optional = |name: &str, value: Option<f64>| value.map(|v| seconds(name, v)).transpose();
+    let mut policy = Policy::default();
+    if let Some(window) = optional("fallback_window", fallback_window)? {
+        policy = policy.with_fallback_window(window);
+    }
+    if let Some(delay) = optional("activation_delay", activation_delay)? {
+        policy = policy.with_activation_delay(delay);
+    }
+    if let Some(max) = max_fallbacks {
+        policy = policy.with_max_fallbacks(max);
+    }
+    let config = Config {
+        uri: uri.to_owned(),
+        interval,
+        jitter: optional("jitter", jitter)?,
+        clock_skew_margin: optional("clock_skew_margin", clock_skew_margin)?,
+        fail_closed_after: optional("fail_closed_after", fail_closed_after)?,
+        policy,
+    };
+    let builder = config
+        .builder()
+        .map_err(|e| KeyrollError::new_err(e.to_string()))?;
+    let runtime = runtime()?;
+    let refresher = py
+        .detach(|| runtime.block_on(builder.start()))
+        .map_err(|e| KeyrollError::new_err(start_message(e)))?;
+    let shared = Arc::new(Shared {
+        config,
+        live: ArcSwapOption::from_pointee(Live {
+            epoch: 1,
+            base: 0,
+            keyring: refresher.keyring().clone(),
+            refresher: Some(refresher),
+            interim: None,
+        }),
+        runtime: ArcSwapOption::from_pointee(runtime),
+        epochs: AtomicU64::new(1),
+        epoch: AtomicU64::new(1),
+        at_fork: Mutex::new(None),
+    });
+    Ok(KeyRing { shared })
+}
+
+/// Key material as text: Django and Flask keys are `str`.
+fn text<'py>(py: Python<'py>, key: &KeyEntry) -> PyResult<Bound<'py, PyString>> {
+    match std::str::from_utf8(key.material().expose_secret()) {
+        Ok(text) => Ok(PyString::new(py, text)),
+        Err(_) => Err(KeyrollError::new_err(format!(
+            "key {} is not UTF-8 text; Django and Flask keys must be text: publish it as text (e.g. base64)",
+            key.id()
+        ))),
+    }
+}
+
+fn verification_list<'py>(py: Python<'py>, set: &KeySet, now: SystemTime) -> PyResult<Bound<'py, PyList>> {
+    let keys = set
+        .verifying_keys_at(now)
+        .map(|(key, _)| text(py, key))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, keys)
+}
+
+fn health_name(health: Health) -> &'static str {
+    match health {
+        Health::Healthy => "healthy",
+        Health::Degraded => "degraded",
+        Health::Stale => "stale",
+        _ => "unknown",
+    }
+}
+
+/// After a fork, in the child: the refresher's threads are gone. Serve the
+/// inherited keys, start a new refresher on a new runtime and switch to it
+/// once it has a good key set.
+async fn restart(shared: Weak<Shared>, interim_epoch: u64) {
+    let Some(config) = shared.upgrade().map(|s| s.config.clone()) else {
+        return;
+    };
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let started = match config.builder() {
+            Ok(builder) => builder.start().await.map_err(start_message),
+            Err(error) => Err(error.to_string()),
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let current = shared.live.load_full();
+        let Some(interim) = current.as_ref().filter(|l| l.epoch == interim_epoch) else {
+            // Closed meanwhile.
+            if let Ok(refresher) = started {
+                refresher.shutdown().await;
+            }
+            return;
+        };
+        match started {
+            Ok(refresher) => {
+                let base = interim.generation_of(&interim.keyring.load());
+                let next = Arc::new(Live {
+                    epoch: shared.next_epoch(),
+                    base,
+                    keyring: refresher.keyring().clone(),
+                    refresher: Some(refresher),
+                    interim: None,
+                });
+                let epoch = next.epoch;
+                // Fails only when closed meanwhile: the new refresher is then dropped.
+                let previous = shared.live.compare_and_swap(&current, Some(next));
+                if previous.as_ref().is_some_and(|p| p.epoch == interim_epoch) {
+                    shared.epoch.store(epoch, Ordering::Release);
+                }
+                return;
+            }
+            Err(error) => {
+                if let Some((_, reason)) = &interim.interim {
+                    *lock(reason) = Some(format!("refresher not restarted after fork yet: {error}"));
+                }
+                drop(shared);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(config.interval);
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl KeyRing {
+    /// The key that signs now (text).
+    #[getter]
+    fn signing_key<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        let live = self.shared.live()?;
+        let live = live.as_ref().expect("checked open");
+        text(py, live.keyring.load().signing_key())
+    }
+
+    /// Every key that verifies now: the current key first, then pending keys,
+    /// then fallbacks, newest first.
+    #[getter]
+    fn verification_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let live = self.shared.live()?;
+        let live = live.as_ref().expect("checked open");
+        verification_list(py, &live.keyring.load(), SystemTime::now())
+    }
+
+    /// The key set's generation: one more on every change.
+    #[getter]
+    fn generation(&self) -> PyResult<u64> {
+        let live = self.shared.live()?;
+        let live = live.as_ref().expect("checked open");
+        Ok(live.generation_of(&live.keyring.load()))
+    }
+
+    /// `(generation, signing_key, verification_keys)` from one key set, at
+    /// one instant: never a mix of two generations.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let live = self.shared.live()?;
+        let live = live.as_ref().expect("checked open");
+        let set = live.keyring.key_set();
+        let now = SystemTime::now();
+        let signing = text(py, set.signing_key_at(now))?;
+        let verifying = verification_list(py, &set, now)?;
+        (live.generation_of(&set), signing, verifying).into_pyobject(py)
+    }
+
+    /// The refresher's state: health (`healthy`, `degraded`, `stale`),
+    /// last_error, staleness_seconds, generation, source,
+    /// consecutive_failures and keys (`[{"id", "role"}]`). Never key material.
+    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let live = self.shared.live()?;
+        let live = live.as_ref().expect("checked open");
+        let status = live.status();
+        let set = live.keyring.key_set();
+        let now = SystemTime::now();
+        let dict = PyDict::new(py);
+        dict.set_item("health", health_name(status.health))?;
+        dict.set_item("last_error", status.last_error.as_deref())?;
+        dict.set_item("staleness_seconds", status.staleness().as_secs_f64())?;
+        dict.set_item("generation", live.generation_of(&set))?;
+        dict.set_item("source", &status.source)?;
+        dict.set_item("consecutive_failures", status.consecutive_failures)?;
+        let keys = PyList::empty(py);
+        for key in set.keys() {
+            let entry = PyDict::new(py);
+            entry.set_item("id", key.id())?;
+            entry.set_item("role", key.role_at(now).to_string())?;
+            keys.append(entry)?;
+        }
+        dict.set_item("keys", keys)?;
+        Ok(dict)
+    }
+
+    /// Asks the refresher to poll the source now rather than at the next
+    /// interval.
+    fn refresh_now(&self) -> PyResult<()> {
+        let live = self.shared.live()?;
+        if let Some(refresher) = live.as_ref().and_then(|l| l.refresher.as_ref()) {
+            refresher.refresh_now();
+        }
+        Ok(())
+    }
+
+    /// Stops the refresher. Idempotent; any later use raises `KeyrollError`.
+    fn close(&self, py: Python<'_>) {
+        self.shared.epoch.store(0, Ordering::Release);
+        let Some(live) = self.shared.live.swap(None) else {
+            return;
+        };
+        let runtime = self.shared.runtime.load_full();
+        py.detach(|| {
+            if let (Some(refresher), Some(runtime)) = (&live.refresher, &runtime) {
+                runtime.block_on(refresher.shutdown());
+            }
+            drop(live);
+        });
+    }
+
+    /// True once closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.shared.live.load().is_none()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        match self.shared.live.load().as_ref() {
+            Some(live) => format!(
+                "<keyroll.KeyRing {} generation {}>",
+                live.status().source,
+                live.generation_of(&live.keyring.load())
+            ),
+            None => "<keyroll.KeyRing closed>".to_owned(),
+        }
+    }
+
+    /// Django's `Signer` (or `TimestampSigner` with `timestamp=True`) over
+    /// this key ring. `salt=None` is Django's default for the class.
+    #[pyo3(signature = (salt=None, *, timestamp=false, sep=":", algorithm="sha256"))]
+    fn django_signer(
+        &self,
+        salt: Option<String>,
+        timestamp: bool,
+        sep: &str,
+        algorithm: &str,
+    ) -> PyResult<DjangoSigner> {
+        DjangoSigner::new(Arc::clone(&self.shared), salt, timestamp, sep, algorithm)
+    }
+
+    /// keyroll's native signer: tokens name their key, one HMAC per verify.
+    #[pyo3(signature = (salt="", *, timestamp=false, max_age=None))]
+    fn native_signer(&self, salt: &str, timestamp: bool, max_age: Option<f64>) -> PyResult<NativeSigner> {
+        NativeSigner::new(Arc::clone(&self.shared), salt, timestamp, max_age)
+    }
+
+    /// `MultiFernet` over the key ring. `derive="raw"`: every key is a
+    /// Fernet key; `"hkdf"`: keys are any secrets, stretched as
+    /// django-fernet-fields does.
+    #[pyo3(signature = (derive="raw"))]
+    fn fernet(&self, derive: &str) -> PyResult<Fernet> {
+        Fernet::new(Arc::clone(&self.shared), derive)
+    }
+
+    /// Called by `keyroll`'s `os.register_at_fork(before=...)` hook.
+    fn _before_fork(&self) {
+        if let Some(live) = self.shared.live.load().as_ref() {
+            *lock(&self.shared.at_fork) = Some(live.status());
+        }
+    }
+
+    /// Called by `keyroll`'s `os.register_at_fork(after_in_child=...)` hook:
+    /// the refresher's threads did not survive the fork; start new ones.
+    fn _after_fork_in_child(&self) -> PyResult<()> {
+        // The old runtime's threads and the old refresher's task are gone:
+        // dropping them would wait for threads that no longer exist.
+        mem::forget(self.shared.runtime.swap(None));
+        let Some(inherited) = self.shared.live.load_full() else {
+            return Ok(());
+        };
+        let status = lock(&self.shared.at_fork)
+            .take()
+            .unwrap_or_else(|| inherited.status());
+        let epoch = self.shared.next_epoch();
+        let interim = Live {
+            epoch,
+            base: inherited.base,
+            keyring: inherited.keyring.clone(),
+            refresher: None,
+            interim: Some((status, Mutex::new(None))),
+        };
+        mem::forget(self.shared.live.swap(Some(Arc::new(interim))));
+        self.shared.epoch.store(epoch, Ordering::Release);
+        mem::forget(inherited);
+        let runtime = runtime()?;
+        runtime.spawn(restart(Arc::downgrade(&self.shared), epoch));
+        self.shared.runtime.store(Some(Arc::new(runtime)));
+        Ok(())
+    }
+}

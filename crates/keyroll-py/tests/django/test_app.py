@@ -1,0 +1,243 @@
+"""keyroll.django in one process: the settings race, fork, overrides, bad input, checks,
+management commands. Each scenario runs in its own interpreter (scripts/)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from django_harness import SCRIPTS, keyroll_cli, missing, new_key, run_python, site_env
+from keyroll.django import conf
+from keyroll.django.live import TRANSITION_GRACE, KeySet
+
+
+def script_env():
+    return site_env("unused", extra={"PYTHONPATH": str(SCRIPTS)})
+
+
+def last_json(done):
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- the KEYROLL setting --------------------------------------------------------------------
+
+def test_every_open_option_in_upper_case():
+    config = conf.parse({"KEYS": " vault:///secret/app ", "INTERVAL": 30, "JITTER": 3, "CLOCK_SKEW_MARGIN": 30.5,
+                         "FALLBACK_WINDOW": 86400, "MAX_FALLBACKS": 4, "FAIL_CLOSED_AFTER": 3600,
+                         "ACTIVATION_DELAY": 0})
+    assert config.keys == "vault:///secret/app"
+    assert config.options == {"interval": 30, "jitter": 3, "clock_skew_margin": 30.5, "fallback_window": 86400,
+                              "max_fallbacks": 4, "fail_closed_after": 3600, "activation_delay": 0}
+    assert config.staging_off and config.enabled
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"KEYS": "file:///k", "INTERVALL": 1}, "KEYROLL has an unknown key 'INTERVALL'. Did you mean 'INTERVAL'?"),
+    ({"KEYS": "file:///k", "jitter": 1}, "KEYROLL has an unknown key 'jitter'. Did you mean 'JITTER'?"),
+    ({"KEY": "file:///k"}, "KEYROLL has an unknown key 'KEY'. Did you mean 'KEYS'?"),
+    ({}, "KEYROLL['KEYS'] must be a key source URI"),
+    (None, "keyroll.django is in INSTALLED_APPS but the KEYROLL setting is missing"),
+    ("vault:///secret/app", "KEYROLL must be a dict"),
+    ({"KEYS": "file:///k", "INTERVAL": "30"}, "KEYROLL['INTERVAL'] must be a number of seconds"),
+    ({"KEYS": "file:///k", "INTERVAL": True}, "KEYROLL['INTERVAL'] must be a number of seconds"),
+    ({"KEYS": "file:///k", "MAX_FALLBACKS": 2.5}, "KEYROLL['MAX_FALLBACKS'] must be an int"),
+    ({"KEYS": "file:///k", "JITTER": -1}, "KEYROLL['JITTER'] must not be negative"),
+    ({"KEYS": "file:///k", "ENABLED": "no"}, "KEYROLL['ENABLED'] must be True or False"),
+])
+def test_a_bad_keyroll_setting_is_a_clear_error(value, message):
+    with pytest.raises(ImproperlyConfigured) as error:
+        conf.parse(value)
+    assert message in str(error.value)
+
+
+def test_a_typo_stops_manage_py_with_the_name(tmp_path):
+    keys = tmp_path / "keys"
+    secret = new_key()
+    keys.write_text(secret + "\n")
+    env = site_env(f"file://{keys}", {"INTERVALL": 1})
+    done = run_python(["manage.py", "check"], env, check=False)
+    assert done.returncode != 0
+    assert "KEYROLL has an unknown key 'INTERVALL'. Did you mean 'INTERVAL'?" in done.stderr
+    assert secret not in done.stdout + done.stderr
+
+
+# --- the per-generation value ---------------------------------------------------------------
+
+def signer_verifies(key, fallbacks, token_key):
+    """What Django's Signer does with (key, fallbacks): try the key, then each fallback."""
+    return token_key in [key, *fallbacks]
+
+
+def test_a_key_swap_grows_the_fallbacks_first_and_shrinks_them_later():
+    a, b, c, old = "A" * 50, "B" * 50, "C" * 50, "O" * 50
+    before = KeySet(1, a, [a, b, old], None)  # b pending, old a fallback
+    after = KeySet(2, b, [b, a], before)  # b signs, a falls back, old dropped
+    # A reader may take the key from generation 1 and the fallbacks from generation 2
+    # (Signer.__init__ reads them separately): it still verifies everything either accepts.
+    mixed = (before.key, after.fallbacks_now())
+    for token_key in (a, b, old):
+        assert signer_verifies(*mixed, token_key), token_key
+    assert after.fallbacks_now() == [a, old, b]
+    # Later (TRANSITION_GRACE) the fallbacks are exactly the ring's.
+    after.transition_until = time.monotonic() - 1
+    assert after.fallbacks_now() == [a]
+    # A generation that does not move the signing key changes nothing in between.
+    pending = KeySet(3, b, [b, c, a], after)
+    assert pending.fallbacks_now() == [c, a] and pending.transition_until == 0.0
+    assert TRANSITION_GRACE == 5.0  # docs/PYTHON.md says so
+
+
+# --- one process ----------------------------------------------------------------------------
+
+def test_settings_race_no_stale_read_under_thread_stress():
+    done = run_python([str(SCRIPTS / "race.py"), "2000", "6", "20000"], script_env(), timeout=200)
+    result = last_json(done)
+    print(json.dumps(result))
+    ours, control = result["keyroll"], result["control"]
+    assert ours["swaps"] == 2000 and ours["reads"] > 100_000
+    assert ours["stale_key"] == 0 and ours["stale_fallbacks"] == 0 and ours["signer_failures"] == 0
+    # The same harness catches Django's own assignment race: the detector can fail.
+    assert control["stale_key"] > 0
+
+
+def test_a_worker_forked_after_ready_refreshes_on_its_own(tmp_path):
+    old, new = new_key(), new_key()
+    done = run_python([str(SCRIPTS / "fork.py"), str(tmp_path / "keys"), old, new], script_env(), timeout=60)
+    result = last_json(done)
+    assert result["child_exit"] == 0, result
+
+
+def test_an_override_in_force_always_wins(tmp_path):
+    done = run_python([str(SCRIPTS / "overrides.py"), str(tmp_path / "keys"), new_key(), new_key()],
+                      script_env())
+    result = last_json(done)
+    assert result == {name: True for name in result}, result
+    assert len(result) == 11
+
+
+def test_a_weak_key_published_at_run_time_is_refused_and_never_shown(tmp_path):
+    good, weak = new_key(), "weakweakweakweak"
+    done = run_python([str(SCRIPTS / "weak_at_runtime.py"), str(tmp_path / "keys"), good, weak], script_env())
+    result = last_json(done)
+    assert result["health"] == "degraded", result
+    assert result["last_error"] and "weak" in result["last_error"].lower(), result
+    assert result["still_good"] is True
+    assert any(message.startswith("keyroll.W002") for message in result["checks"]), result["checks"]
+    assert result["weak_key_leaked"] is False and weak not in done.stdout + done.stderr
+    assert result["closed"] is True
+    assert result["after_close"].startswith("ImproperlyConfigured: keyroll.django: "), result["after_close"]
+    assert result["status_after_close"] == "closed"
+
+
+def test_an_unknown_scheme_is_a_clear_error_not_a_crash():
+    done = run_python([str(SCRIPTS / "unreachable.py"), "nope://x"], script_env(), input="stop\n")
+    first = json.loads(done.stdout.splitlines()[0])
+    assert "nope" in first["read"] and first["read"].startswith("keyroll.django could not load the keys")
+    assert first["status"]["health"] == "unavailable"
+    assert any(message.startswith("keyroll.E001") for message in first["checks"])
+    assert first["ready"] == 503
+    assert "cannot load the keys of KEYROLL['KEYS']" in first["log"]
+
+
+def test_a_source_failing_at_start_loads_once_it_answers(tmp_path):
+    """The key file does not exist yet when the app starts (a store not answering yet)."""
+    keys = tmp_path / "keys"
+    process = subprocess.Popen([sys.executable, str(SCRIPTS / "unreachable.py"), f"file://{keys}"],
+                               env=script_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=SCRIPTS)
+    try:
+        first = json.loads(process.stdout.readline())
+        assert first["read"].startswith("keyroll.django could not load the keys of KEYROLL['KEYS']: "), first
+        assert first["ready"] == 503 and first["status"]["last_error"]
+        assert any(message.startswith("keyroll.E001") for message in first["checks"])
+        key = new_key()
+        keys.write_text(key + "\n")
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        second = json.loads(process.stdout.readline())
+        assert second == {"read": "key", "health": "healthy", "ready": 200}, second
+        assert key not in json.dumps([first, second])
+    finally:
+        process.kill()
+        process.wait()
+
+
+# --- manage.py ------------------------------------------------------------------------------
+
+def test_manage_py_check_status_and_rotate(tmp_path, openbao):
+    openbao.put(new_key(), path="site")
+    env = site_env(openbao.uri("secret/site"), {"INTERVAL": 0.5, "ACTIVATION_DELAY": 0},
+                   extra={"KEYROLL_CLI": keyroll_cli()})
+    check = run_python(["manage.py", "check"], env)
+    assert "keyroll.W001" in check.stderr  # staging off with a store several hosts share
+    status = run_python(["manage.py", "keyroll", "status", "--json"], env)
+    assert json.loads(status.stdout)["health"] == "healthy"
+    rotate = run_python(["manage.py", "keyroll", "rotate"], env)
+    text = run_python(["manage.py", "keyroll", "status"], env).stdout
+    assert "health: healthy" in text and "key 2: current" in text, text
+    assert rotate.returncode == 0
+    missing_cli = run_python(["manage.py", "keyroll", "rotate"], env | {"KEYROLL_CLI": "/nonexistent/keyroll"},
+                             check=False)
+    assert missing_cli.returncode == 1 and "Traceback" not in missing_cli.stderr
+    assert "CommandError: cannot run the keyroll CLI /nonexistent/keyroll: No such file or directory" in missing_cli.stderr
+
+
+def test_what_keeps_an_old_key_and_the_fix(tmp_path):
+    """The stale holders docs/PYTHON.md lists behave as it says."""
+    old, new = new_key(), new_key()
+    result = last_json(run_python([str(SCRIPTS / "stale_holders.py"), str(tmp_path / "keys"), old, new],
+                                  script_env()))
+    assert result == {
+        "rotated": True,
+        "at_import_signs_with_old": True,
+        "at_import_cannot_verify_new": True,
+        "per_call_signs_with_new": True,
+        "per_call_verifies_old": True,
+        "copied_is_old": True,
+        "reused_cookie_signer_first": True,
+        "reused_cookie_signer_second": False,
+        "fresh_cookie_signer": True,
+    }
+
+
+def test_fail_closed_after_refuses_the_key_until_the_store_confirms_it(tmp_path):
+    key = new_key()
+    result = last_json(run_python([str(SCRIPTS / "fail_closed.py"), str(tmp_path / "keys"), key], script_env()))
+    assert result["before"] == "key" and result["reopened"] == "key", result
+    assert result["closed"].startswith("keyroll.django: the key store has not confirmed the keys"), result
+    assert any(message.startswith("keyroll.E002") for message in result["checks"]), result["checks"]
+    assert key not in json.dumps(result)
+
+
+def test_check_warns_about_a_key_weaker_than_djangos_standard(tmp_path):
+    keys = tmp_path / "keys"
+    short = new_key()[:40]  # strong enough for keyroll (32 bytes), short of Django's 50 characters
+    keys.write_text(short + "\n")
+    done = run_python(["manage.py", "check"], site_env(f"file://{keys}"))
+    assert "keyroll.W003" in done.stderr and "the signing key is weaker than Django's standard" in done.stderr
+    assert short not in done.stdout + done.stderr
+
+
+def test_pytest_djangos_settings_fixture_wins(tmp_path):
+    if importlib.util.find_spec("pytest_django") is None:
+        missing("pytest-django")
+    keys = tmp_path / "keys"
+    keys.write_text(new_key() + "\n")
+    done = run_python(["-m", "pytest", "-q", "-p", "pytest_django", "--ds", "kr_site.settings", "-p", "no:cacheprovider",
+                       "--rootdir", str(tmp_path), str(SCRIPTS / "pytest_django_fixture.py")],
+                      site_env(f"file://{keys}"), check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+
+
+def test_enabled_false_leaves_django_alone(tmp_path):
+    env = site_env(f"file://{tmp_path / 'never-read'}", {"ENABLED": False})
+    shell = run_python(["manage.py", "shell", "--no-imports", "-c",
+                        "from django.conf import settings; print(type(settings).__name__)"], env)
+    assert shell.stdout.strip().splitlines()[-1] == "LazySettings"
+    status = run_python(["manage.py", "keyroll", "status"], env, check=False)
+    assert status.returncode == 1 and "keyroll.django is disabled" in status.stderr
