@@ -24,6 +24,7 @@ pub mod native;
 mod policy;
 mod provider;
 mod refresher;
+pub mod remote;
 mod source;
 mod version;
 

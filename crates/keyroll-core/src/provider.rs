@@ -35,6 +35,18 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
         Reach::Local
     }
 
+    /// Tells the provider how many versions the policy in use can use at
+    /// most ([`Policy::versions_used`](crate::Policy::versions_used): the
+    /// signing key, one pending key and the fallbacks). Providers that read
+    /// versions one request at a time (Vault, AWS, GCP) read no more than
+    /// that many enabled versions, newest first, unless configured with their
+    /// own cap; the others ignore it (the default). The
+    /// [`Refresher`](crate::Refresher) calls it before its first fetch, so
+    /// `max_fallbacks(10)` gets ten fallbacks from every store.
+    fn set_version_limit(&self, versions: usize) {
+        let _ = versions;
+    }
+
     /// A short name of the source for logs and status, such as
     /// `file:///etc/keyroll/keys`. Must not contain credentials.
     fn source(&self) -> String {
@@ -111,6 +123,9 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
     }
     fn source(&self) -> String {
         (**self).source()
+    }
+    fn set_version_limit(&self, versions: usize) {
+        (**self).set_version_limit(versions);
     }
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
         (**self).rotate(material).await
