@@ -7,6 +7,7 @@
 //! except when the `CI` variable is set: then a missing component is a failure.
 
 pub mod conformance;
+pub mod fake;
 pub mod faults;
 pub mod gcp;
 pub mod moto;
@@ -48,3 +49,17 @@ pub async fn wait_until(what: &str, done: impl FnMut() -> bool) {
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// The number of fallback keys (verifying, no longer signing) in the key set
+/// `refresher` serves now.
+pub fn fallback_count(refresher: &keyroll_core::Refresher) -> usize {
+    let now = std::time::SystemTime::now();
+    refresher
+        .keyring()
+        .load()
+        .verifying_keys_at(now)
+        .filter(|(_, role)| *role == keyroll_core::Role::Fallback)
+        .count()
+}
+
+pub mod logs;

@@ -220,8 +220,10 @@ impl Lease {
             self.expires = None;
             self.renew_at = None;
         } else {
-            self.expires = Some(now + ttl);
-            self.renew_at = Some(now + ttl * 2 / 3);
+            // A TTL from the server (up to 2^64 s) may not fit in an
+            // `Instant`: such a token never expires for us.
+            self.expires = now.checked_add(ttl);
+            self.renew_at = now.checked_add(ttl / 3 * 2);
         }
     }
 
