@@ -14,12 +14,27 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::Value;
 use zeroize::Zeroize;
 
-use crate::{KeyMaterial, ProviderError};
+use crate::{KeyMaterial, KeySource, ProviderError};
 
 /// The one name, in every remote store's URI (`?insecure_http=true`) and
 /// builder (`allow_insecure_http`), that allows plain `http://` to a host
 /// other than this machine.
 pub const INSECURE_HTTP: &str = "insecure_http";
+
+/// The value of `?insecure_http=` in `source`: `true` or `false`, `false`
+/// when absent.
+///
+/// # Errors
+/// [`Config`](crate::ProviderErrorKind::Config) for another value.
+pub fn insecure_http_param(source: &KeySource) -> Result<bool, ProviderError> {
+    match source.param(INSECURE_HTTP) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ProviderError::config(format!(
+            "`{source}`: {INSECURE_HTTP} must be true or false, not `{other}`"
+        ))),
+    }
+}
 
 /// A store endpoint that passed [`Endpoint::check`]: an `http://` or
 /// `https://` URL without credentials in it, and plain HTTP only to a
