@@ -520,7 +520,7 @@ fn newest_first(
         .then(b_order.cmp(&a_order))
 }
 
-fn system_time(at: &DateTime) -> Option<SystemTime> {
+pub(crate) fn system_time(at: &DateTime) -> Option<SystemTime> {
     SystemTime::try_from(*at).ok()
 }
 

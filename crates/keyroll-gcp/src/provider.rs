@@ -371,7 +371,7 @@ fn version_id(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
-fn system_time(timestamp: &google_cloud_wkt::Timestamp) -> Option<SystemTime> {
+pub(crate) fn system_time(timestamp: &google_cloud_wkt::Timestamp) -> Option<SystemTime> {
     let seconds = u64::try_from(timestamp.seconds()).ok()?;
     let nanos = u32::try_from(timestamp.nanos()).ok()?;
     UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
