@@ -221,8 +221,9 @@ impl AwsProviderBuilder {
     ///
     /// # Errors
     /// [`Config`](ProviderErrorKind::Config) when the secret id is missing or
-    /// empty, the field is empty, the endpoint is not an http(s) URL or the
-    /// attempts are 0.
+    /// empty, the field is empty, the endpoint fails the
+    /// [endpoint check](keyroll_core::remote::Endpoint::check), the attempts
+    /// or a timeout are 0.
     pub fn build(self) -> Result<AwsProvider, ProviderError> {
         let secret_id = self.secret_id.unwrap_or_default();
         if secret_id.is_empty() {
@@ -246,6 +247,9 @@ impl AwsProviderBuilder {
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         if max_attempts == 0 {
             return Err(ProviderError::config("max_attempts must be at least 1"));
+        }
+        if self.connect_timeout.is_some_and(|t| t.is_zero()) || self.attempt_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ProviderError::config("connect_timeout and attempt_timeout must be more than 0"));
         }
         let region = self.region.or_else(|| region_of_arn(&secret_id));
 
@@ -600,7 +604,9 @@ async fn build_client(settings: &Settings) -> Result<Client, ProviderError> {
             TimeoutConfig::builder()
                 .connect_timeout(settings.connect_timeout)
                 .operation_attempt_timeout(settings.attempt_timeout)
-                .operation_timeout(settings.attempt_timeout * attempts + INITIAL_BACKOFF * 2 * attempts)
+                .operation_timeout(
+                    (settings.attempt_timeout.saturating_add(INITIAL_BACKOFF * 2)).saturating_mul(attempts),
+                )
                 .build(),
         )
         .retry_config(

@@ -6,32 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use base64::Engine;
 use common::{admin, create, policy, provider_builder, put, refresher, unique_name};
 use keyroll_aws::AwsProvider;
 use keyroll_core::{Health, KeyProvider, KeySource, ProviderErrorKind, Refresher};
-use keyroll_testkit::conformance::strong_key;
+use keyroll_testkit::conformance::{assert_no_material, strong_key};
 use keyroll_testkit::faults::{Fault, FaultProxy};
 use keyroll_testkit::moto::Moto;
-use keyroll_testkit::{fallback_count, logs, wait_until};
-
-/// Every form a key could leak in: whole, a long piece of it, hex, base64.
-fn forms(key: &str) -> Vec<String> {
-    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
-    vec![
-        key.to_owned(),
-        key[..12].to_owned(),
-        key[key.len() - 12..].to_owned(),
-        hex,
-        base64::engine::general_purpose::STANDARD.encode(key),
-    ]
-}
-
-fn assert_hidden(what: &str, text: &str, key: &str) {
-    for form in forms(key) {
-        assert!(!text.contains(&form), "{what} leaks the key ({form}): {text}");
-    }
-}
+use keyroll_testkit::{endpoints, fallback_count, logs, wait_until};
 
 /// Display and Debug of `error` and of every error in its `source()` chain.
 fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
@@ -66,7 +47,7 @@ async fn a_garbled_answer_carrying_the_secret_leaks_it_into_no_error_status_or_l
     let error = provider().fetch().await.unwrap_err();
     assert_eq!(error.kind(), ProviderErrorKind::Invalid, "{error}");
     assert!(error.to_string().contains("malformed answer"), "{error}");
-    assert_hidden("the fetch error chain", &chain_text(&error), &first);
+    assert_no_material("the fetch error chain", &chain_text(&error), &first);
 
     // A refresher starting on it fails without the secret in its error.
     let start = Refresher::builder(provider())
@@ -75,7 +56,7 @@ async fn a_garbled_answer_carrying_the_secret_leaks_it_into_no_error_status_or_l
         .start()
         .await
         .unwrap_err();
-    assert_hidden("the start error chain", &chain_text(&start), &first);
+    assert_no_material("the start error chain", &chain_text(&start), &first);
 
     // A running refresher meets a garbled new version: status says so, without it.
     proxy.set(Fault::PassThrough);
@@ -91,31 +72,28 @@ async fn a_garbled_answer_carrying_the_secret_leaks_it_into_no_error_status_or_l
         status.last_error.as_deref().is_some_and(|e| e.contains("malformed answer")),
         "{status:?}"
     );
-    assert_hidden("the status", &format!("{status:?}"), &second);
+    assert_no_material("the status", &format!("{status:?}"), &second);
     running.shutdown().await;
 
     let traced = logs.since(mark);
     assert!(traced.contains("GetSecretValue"), "TRACE output of the SDK was captured: {traced}");
-    assert_hidden("TRACE output", &traced, &first);
-    assert_hidden("TRACE output", &traced, &second);
+    assert_no_material("TRACE output", &traced, &first);
+    assert_no_material("TRACE output", &traced, &second);
     assert!(proxy.forwarded() > 0);
 }
 
 #[test]
 fn user_info_in_a_uri_or_endpoint_is_refused_and_never_shown() {
-    for uri in [
-        "aws-sm://app?endpoint=http://u:pw-s3cr3t@127.0.0.1:4566&regoin=x",
-        "aws-sm://app?endpoint=http://u:pw-s3cr3t@127.0.0.1:4566",
-        "aws-sm://app?endpoint=http%3A%2F%2Fu%3Apw-s3cr3t%40127.0.0.1%3A4566",
-        "aws-sm://app?endpoint=https://pw-s3cr3t@example.com",
-    ] {
-        let error = KeySource::parse(uri)
-            .and_then(|source| AwsProvider::from_source(&source))
-            .unwrap_err();
-        assert_eq!(error.kind(), ProviderErrorKind::Config, "{uri}: {error}");
-        let shown = chain_text(&error);
-        assert!(!shown.contains("s3cr3t"), "{uri}: {shown}");
-    }
+    endpoints::assert_user_info_refused(
+        AwsProvider::from_source,
+        &[
+            "aws-sm://app?endpoint=http://u:pw-s3cr3t@127.0.0.1:4566&regoin=x",
+            "aws-sm://app?endpoint=http://u:pw-s3cr3t@127.0.0.1:4566",
+            "aws-sm://app?endpoint=http%3A%2F%2Fu%3Apw-s3cr3t%40127.0.0.1%3A4566",
+            "aws-sm://app?endpoint=https://pw-s3cr3t@example.com",
+        ],
+        "s3cr3t",
+    );
     let error = AwsProvider::builder()
         .secret_id("app")
         .endpoint_url("https://AKIA:pw-s3cr3t@secretsmanager.eu-west-1.amazonaws.com")
@@ -127,29 +105,17 @@ fn user_info_in_a_uri_or_endpoint_is_refused_and_never_shown() {
 
 #[test]
 fn plain_http_is_refused_off_this_machine_unless_allowed_and_always_warned_about() {
-    let open = |uri: &str| logs::on_this_thread(|| AwsProvider::from_source(&KeySource::parse(uri).unwrap()));
-
-    let (refused, _) = open("aws-sm://app?region=eu-west-1&endpoint=http://moto.internal:4566");
-    let error = refused.unwrap_err();
-    assert_eq!(error.kind(), ProviderErrorKind::Config);
-    assert!(error.to_string().contains("insecure_http=true"), "{error}");
-
-    for uri in [
-        "aws-sm://app?region=eu-west-1&endpoint=http://moto.internal:4566&insecure_http=true",
-        "aws-sm://app?region=eu-west-1&endpoint=http://127.0.0.1:4566",
-        "aws-sm://app?region=eu-west-1&endpoint=http://localhost:4566",
-    ] {
-        let (provider, logs) = open(uri);
-        let provider = provider.unwrap_or_else(|e| panic!("{uri}: {e}"));
-        assert!(logs.contains("WARN") && logs.contains("in clear"), "{uri}: {logs}");
-        assert_eq!(logs.matches("in clear").count(), 1, "warned once: {logs}");
-        // source() reads back the same permission.
-        let again = AwsProvider::from_source(&KeySource::parse(&provider.source()).unwrap()).unwrap();
-        assert_eq!(again.source(), provider.source());
-    }
-    let (https, logs) = open("aws-sm://app?region=eu-west-1&endpoint=https://moto.internal:4566");
-    https.unwrap();
-    assert!(!logs.contains("in clear"), "{logs}");
+    endpoints::assert_plaintext_rules(
+        AwsProvider::from_source,
+        "aws-sm://app?region=eu-west-1&endpoint=http://moto.internal:4566",
+        &[
+            "aws-sm://app?region=eu-west-1&endpoint=http://moto.internal:4566&insecure_http=true",
+            "aws-sm://app?region=eu-west-1&endpoint=http://127.0.0.1:4566",
+            "aws-sm://app?region=eu-west-1&endpoint=http://localhost:4566",
+        ],
+        "aws-sm://app?region=eu-west-1&endpoint=https://moto.internal:4566",
+        "signed requests",
+    );
     assert!(
         KeySource::parse("aws-sm://app?endpoint=http://127.0.0.1:1&insecure_http=yes")
             .and_then(|s| AwsProvider::from_source(&s))
@@ -177,4 +143,21 @@ async fn max_fallbacks_ten_with_twelve_versions_keeps_ten_fallbacks() {
     let running = refresher(provider_builder(&moto, &secret).build().unwrap(), policy()).await;
     assert_eq!(fallback_count(&running), keyroll_core::DEFAULT_MAX_FALLBACKS);
     running.shutdown().await;
+}
+
+#[test]
+fn zero_attempts_or_a_zero_timeout_is_an_error_as_on_the_other_stores() {
+    let builder = || AwsProvider::builder().secret_id("app").region("eu-west-1");
+    for built in [
+        builder().max_attempts(0).build(),
+        builder().attempt_timeout(Duration::ZERO).build(),
+        builder().connect_timeout(Duration::ZERO).build(),
+    ] {
+        assert_eq!(built.unwrap_err().kind(), ProviderErrorKind::Config);
+    }
+    builder()
+        .attempt_timeout(Duration::MAX)
+        .max_attempts(u32::MAX)
+        .build()
+        .expect("huge settings saturate, never panic");
 }

@@ -8,48 +8,39 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{accesses, provider, server_with};
-use keyroll_core::{KeyProvider, KeySource, Policy, ProviderErrorKind, Refresher};
+use keyroll_core::{KeyProvider, Policy, ProviderErrorKind, Refresher};
 use keyroll_gcp::GcpProvider;
 use keyroll_testkit::conformance::strong_key;
-use keyroll_testkit::{fallback_count, logs};
+use keyroll_testkit::{endpoints, fallback_count};
 
 const SECRET: &str = "projects/p/secrets/hardening";
 
 #[test]
 fn user_info_in_a_uri_or_endpoint_is_refused_and_never_shown() {
-    for uri in [
-        "gcp-sm://projects/p/secrets/s?endpoint=http://u:pa55word@127.0.0.1:8085",
-        "gcp-sm://projects/p/secrets/s?endpoint=https://pa55word@secretmanager.googleapis.com&x=1",
-        "gcp-sm://projects/p/secrets/s?endpoint=http%3A%2F%2Fu%3Apa55word%40127.0.0.1",
-    ] {
-        let error = KeySource::parse(uri)
-            .and_then(|source| GcpProvider::from_source(&source))
-            .unwrap_err();
-        assert_eq!(error.kind(), ProviderErrorKind::Config, "{uri}: {error}");
-        assert!(!format!("{error} {error:?}").contains("pa55word"), "{uri}: {error}");
-    }
+    endpoints::assert_user_info_refused(
+        GcpProvider::from_source,
+        &[
+            "gcp-sm://projects/p/secrets/s?endpoint=http://u:pa55word@127.0.0.1:8085",
+            "gcp-sm://projects/p/secrets/s?endpoint=https://pa55word@secretmanager.googleapis.com&x=1",
+            "gcp-sm://projects/p/secrets/s?endpoint=http%3A%2F%2Fu%3Apa55word%40127.0.0.1",
+        ],
+        "pa55word",
+    );
 }
 
 #[test]
 fn plain_http_is_refused_off_this_machine_unless_allowed_and_always_warned_about() {
-    let open = |uri: &str| logs::on_this_thread(|| GcpProvider::from_source(&KeySource::parse(uri).unwrap()));
-    let (refused, _) = open("gcp-sm://projects/p/secrets/s?endpoint=http://sm.internal:8085");
-    assert!(refused.unwrap_err().to_string().contains("insecure_http=true"));
-    for uri in [
-        "gcp-sm://projects/p/secrets/s?endpoint=http://sm.internal:8085&insecure_http=true",
-        "gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085",
-        "gcp-sm://projects/p/secrets/s?endpoint=http://[::1]:8085",
-    ] {
-        let (provider, logs) = open(uri);
-        let provider = provider.unwrap_or_else(|e| panic!("{uri}: {e}"));
-        assert_eq!(logs.matches("in clear").count(), 1, "warned once: {logs}");
-        assert!(logs.contains("WARN"), "{logs}");
-        let again = GcpProvider::from_source(&KeySource::parse(&provider.source()).unwrap()).unwrap();
-        assert_eq!(again.source(), provider.source());
-    }
-    let (https, logs) = open("gcp-sm://projects/p/secrets/s?endpoint=https://sm.internal");
-    https.unwrap();
-    assert!(!logs.contains("in clear"), "{logs}");
+    endpoints::assert_plaintext_rules(
+        GcpProvider::from_source,
+        "gcp-sm://projects/p/secrets/s?endpoint=http://sm.internal:8085",
+        &[
+            "gcp-sm://projects/p/secrets/s?endpoint=http://sm.internal:8085&insecure_http=true",
+            "gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085",
+            "gcp-sm://projects/p/secrets/s?endpoint=http://[::1]:8085",
+        ],
+        "gcp-sm://projects/p/secrets/s?endpoint=https://sm.internal",
+        "GCP Secret Manager",
+    );
 }
 
 #[test]

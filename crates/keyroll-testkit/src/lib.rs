@@ -7,6 +7,7 @@
 //! except when the `CI` variable is set: then a missing component is a failure.
 
 pub mod conformance;
+pub mod endpoints;
 pub mod fake;
 pub mod faults;
 pub mod gcp;

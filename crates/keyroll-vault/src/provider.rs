@@ -208,6 +208,9 @@ impl VaultProviderBuilder {
             .ca_cert
             .or_else(|| non_empty_env("VAULT_CACERT").map(PathBuf::from));
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            return Err(ProviderError::config("timeout must be more than 0"));
+        }
         let max_versions = self.max_versions;
         if max_versions == Some(0) {
             return Err(ProviderError::config("max_versions must be at least 1"));

@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{builder, put};
-use keyroll_core::{KeyProvider, KeySource, Policy, ProviderErrorKind, Refresher};
+use keyroll_core::{KeyProvider, Policy, ProviderErrorKind, Refresher};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::fake::FakeServer;
 use keyroll_testkit::openbao::OpenBao;
-use keyroll_testkit::{fallback_count, logs};
+use keyroll_testkit::{endpoints, fallback_count};
 use keyroll_vault::{Auth, Credential, VaultProvider};
 use serde_json::{Value, json};
 
@@ -118,17 +118,15 @@ async fn a_version_number_of_u64_max_followed_by_a_recreated_secret_never_panics
 
 #[test]
 fn user_info_in_a_uri_or_address_is_refused_and_never_shown() {
-    for uri in [
-        "vault://user:pa55word@vault:8200/secret/app",
-        "vault://pa55word@127.0.0.1:8200/secret/app?tls=false",
-        "vault://user:pa55word@vault:8200/secret/app?regoin=x",
-    ] {
-        let error = KeySource::parse(uri)
-            .and_then(|source| VaultProvider::from_source(&source))
-            .unwrap_err();
-        assert_eq!(error.kind(), ProviderErrorKind::Config, "{uri}: {error}");
-        assert!(!format!("{error} {error:?}").contains("pa55word"), "{uri}: {error}");
-    }
+    endpoints::assert_user_info_refused(
+        VaultProvider::from_source,
+        &[
+            "vault://user:pa55word@vault:8200/secret/app",
+            "vault://pa55word@127.0.0.1:8200/secret/app?tls=false",
+            "vault://user:pa55word@vault:8200/secret/app?regoin=x",
+        ],
+        "pa55word",
+    );
     let error = VaultProvider::builder()
         .address("https://user:pa55word@vault:8200")
         .secret("secret", "app")
@@ -139,33 +137,23 @@ fn user_info_in_a_uri_or_address_is_refused_and_never_shown() {
 
 #[test]
 fn plain_http_is_refused_off_this_machine_unless_allowed_and_always_warned_about() {
-    let open = |uri: &str| logs::on_this_thread(|| VaultProvider::from_source(&KeySource::parse(uri).unwrap()));
-    let (refused, _) = open("vault://vault.internal:8200/secret/app?tls=false&token_file=/t");
-    let error = refused.unwrap_err();
-    assert!(error.to_string().contains("insecure_http=true"), "{error}");
-    for uri in [
-        "vault://vault.internal:8200/secret/app?tls=false&insecure_http=true&token_file=/t",
-        "vault://127.0.0.1:8200/secret/app?tls=false&token_file=/t",
-        "vault://localhost:8200/secret/app?tls=false&token_file=/t",
-    ] {
-        let (provider, logs) = open(uri);
-        let provider = provider.unwrap_or_else(|e| panic!("{uri}: {e}"));
-        assert_eq!(logs.matches("in clear").count(), 1, "warned once, naming the risk: {logs}");
-        assert!(logs.contains("WARN") && logs.contains("Vault token"), "{logs}");
-        let again = VaultProvider::from_source(&KeySource::parse(&provider.source()).unwrap()).unwrap();
-        assert_eq!(again.source(), provider.source());
-    }
-    let (https, logs) = open("vault://vault.internal:8200/secret/app?token_file=/t");
-    https.unwrap();
-    assert!(!logs.contains("in clear"), "{logs}");
-    let (builder, _) = logs::on_this_thread(|| {
-        VaultProvider::builder()
-            .address("http://vault.internal:8200")
-            .secret("secret", "app")
-            .auth(Auth::token(Credential::value("t")))
-            .build()
-    });
-    assert!(builder.is_err());
+    endpoints::assert_plaintext_rules(
+        VaultProvider::from_source,
+        "vault://vault.internal:8200/secret/app?tls=false&token_file=/t",
+        &[
+            "vault://vault.internal:8200/secret/app?tls=false&insecure_http=true&token_file=/t",
+            "vault://127.0.0.1:8200/secret/app?tls=false&token_file=/t",
+            "vault://localhost:8200/secret/app?tls=false&token_file=/t",
+        ],
+        "vault://vault.internal:8200/secret/app?token_file=/t",
+        "Vault token",
+    );
+    let built = VaultProvider::builder()
+        .address("http://vault.internal:8200")
+        .secret("secret", "app")
+        .auth(Auth::token(Credential::value("t")))
+        .build();
+    assert_eq!(built.unwrap_err().kind(), ProviderErrorKind::Config);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,5 +176,22 @@ async fn max_fallbacks_ten_with_twelve_versions_keeps_ten_fallbacks() {
             .unwrap();
         assert_eq!(fallback_count(&refresher), expected, "max_fallbacks {max_fallbacks}");
         refresher.shutdown().await;
+    }
+}
+
+#[test]
+fn zero_max_versions_metadata_every_or_timeout_is_an_error_as_on_the_other_stores() {
+    let builder = || {
+        VaultProvider::builder()
+            .address("https://vault.internal:8200")
+            .secret("secret", "app")
+            .auth(Auth::token(Credential::value("t")))
+    };
+    for built in [
+        builder().max_versions(0).build(),
+        builder().metadata_every(0).build(),
+        builder().timeout(Duration::ZERO).build(),
+    ] {
+        assert_eq!(built.unwrap_err().kind(), ProviderErrorKind::Config);
     }
 }
