@@ -63,5 +63,7 @@ pub fn json_field(text: &str, field: &str) -> Result<KeyMaterial, String> {
 /// let _ = created_date(1e300);
 /// ```
 pub fn created_date(epoch_seconds: f64) -> Option<std::time::SystemTime> {
-    crate::provider::system_time(&aws_sdk_secretsmanager::primitives::DateTime::from_secs_f64(epoch_seconds))
+    crate::provider::system_time(&aws_sdk_secretsmanager::primitives::DateTime::from_secs_f64(
+        epoch_seconds,
+    ))
 }

@@ -14,7 +14,9 @@ use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::{Blob, DateTime};
-use keyroll_core::remote::{Endpoint, FetchedVersions, FieldProblem, INSECURE_HTTP, JsonSecret, insecure_http_param};
+use keyroll_core::remote::{
+    Endpoint, FetchedVersions, FieldProblem, INSECURE_HTTP, JsonSecret, insecure_http_param,
+};
 use keyroll_core::{
     DEFAULT_MAX_FALLBACKS, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, ProviderErrorKind,
     Published, Reach, Stage, async_trait,
@@ -248,8 +250,12 @@ impl AwsProviderBuilder {
         if max_attempts == 0 {
             return Err(ProviderError::config("max_attempts must be at least 1"));
         }
-        if self.connect_timeout.is_some_and(|t| t.is_zero()) || self.attempt_timeout.is_some_and(|t| t.is_zero()) {
-            return Err(ProviderError::config("connect_timeout and attempt_timeout must be more than 0"));
+        if self.connect_timeout.is_some_and(|t| t.is_zero())
+            || self.attempt_timeout.is_some_and(|t| t.is_zero())
+        {
+            return Err(ProviderError::config(
+                "connect_timeout and attempt_timeout must be more than 0",
+            ));
         }
         let region = self.region.or_else(|| region_of_arn(&secret_id));
 
@@ -341,9 +347,7 @@ impl AwsProvider {
         if let Some(endpoint) = source.param("endpoint") {
             builder = builder.endpoint_url(endpoint);
         }
-        builder
-            .allow_insecure_http(insecure_http_param(source)?)
-            .build()
+        builder.allow_insecure_http(insecure_http_param(source)?).build()
     }
 
     /// The secret's name or ARN, as configured.

@@ -12,7 +12,7 @@ use keyroll_core::{Health, KeyProvider, KeySource, ProviderErrorKind, Refresher}
 use keyroll_testkit::conformance::{assert_no_material, strong_key};
 use keyroll_testkit::faults::{Fault, FaultProxy};
 use keyroll_testkit::moto::Moto;
-use keyroll_testkit::{endpoints, fallback_count, logs, wait_until};
+use keyroll_testkit::{endpoints, logs, wait_until};
 
 /// Display and Debug of `error` and of every error in its `source()` chain.
 fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
@@ -69,14 +69,20 @@ async fn a_garbled_answer_carrying_the_secret_leaks_it_into_no_error_status_or_l
     .await;
     let status = running.status();
     assert!(
-        status.last_error.as_deref().is_some_and(|e| e.contains("malformed answer")),
+        status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("malformed answer")),
         "{status:?}"
     );
     assert_no_material("the status", &format!("{status:?}"), &second);
     running.shutdown().await;
 
     let traced = logs.since(mark);
-    assert!(traced.contains("GetSecretValue"), "TRACE output of the SDK was captured: {traced}");
+    assert!(
+        traced.contains("GetSecretValue"),
+        "TRACE output of the SDK was captured: {traced}"
+    );
     assert_no_material("TRACE output", &traced, &first);
     assert_no_material("TRACE output", &traced, &second);
     assert!(proxy.forwarded() > 0);
@@ -132,17 +138,9 @@ async fn max_fallbacks_ten_with_twelve_versions_keeps_ten_fallbacks() {
     for _ in 0..11 {
         put(&client, &secret, &strong_key()).await;
     }
-    let running = refresher(
-        provider_builder(&moto, &secret).build().unwrap(),
-        policy().with_max_fallbacks(10),
-    )
-    .await;
-    assert_eq!(fallback_count(&running), 10);
-    running.shutdown().await;
-    // The default policy keeps its default number.
-    let running = refresher(provider_builder(&moto, &secret).build().unwrap(), policy()).await;
-    assert_eq!(fallback_count(&running), keyroll_core::DEFAULT_MAX_FALLBACKS);
-    running.shutdown().await;
+    let counts =
+        keyroll_testkit::fallbacks_by_policy(|| provider_builder(&moto, &secret).build().unwrap()).await;
+    assert_eq!(counts, [10, keyroll_core::DEFAULT_MAX_FALLBACKS]);
 }
 
 #[test]

@@ -191,7 +191,10 @@ impl Policy {
         }
         let mut fallbacks = 0;
         for (version, (from, until)) in chain.iter().zip(windows) {
-            let verifies_until = match (until.map(|u| saturating_add(u, self.fallback_window)), version.expires) {
+            let verifies_until = match (
+                until.map(|u| saturating_add(u, self.fallback_window)),
+                version.expires,
+            ) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };

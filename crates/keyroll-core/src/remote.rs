@@ -74,7 +74,12 @@ impl Endpoint {
     /// # Errors
     /// [`Config`](crate::ProviderErrorKind::Config) for each refusal above
     /// and for a URL without a host.
-    pub fn check(store: &str, exposed: &str, url: &str, allow_insecure_http: bool) -> Result<Self, ProviderError> {
+    pub fn check(
+        store: &str,
+        exposed: &str,
+        url: &str,
+        allow_insecure_http: bool,
+    ) -> Result<Self, ProviderError> {
         let shown = redact_userinfo(url);
         let (plaintext, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
             (Some(rest), _) => (false, rest),
@@ -213,10 +218,12 @@ impl JsonSecret {
     /// # Errors
     /// [`FieldProblem::NotJson`].
     pub fn parse(text: &str) -> Result<Self, FieldProblem> {
-        serde_json::from_str(text).map(Self).map_err(|e| FieldProblem::NotJson {
-            line: e.line(),
-            column: e.column(),
-        })
+        serde_json::from_str(text)
+            .map(Self)
+            .map_err(|e| FieldProblem::NotJson {
+                line: e.line(),
+                column: e.column(),
+            })
     }
 
     /// Takes a document parsed elsewhere (such as a client library's answer).
@@ -391,7 +398,10 @@ mod tests {
     #[test]
     fn userinfo_is_redacted_wherever_a_url_holds_it() {
         let cases = [
-            ("vault://user:pass@host:8200/secret/app", "vault://***@host:8200/secret/app"),
+            (
+                "vault://user:pass@host:8200/secret/app",
+                "vault://***@host:8200/secret/app",
+            ),
             ("vault://token@host/secret/app", "vault://***@host/secret/app"),
             (
                 "aws-sm://app?endpoint=http://u:pw@h&regoin=x",
@@ -421,30 +431,49 @@ mod tests {
         ] {
             assert!(check(url, false).is_ok(), "{url}");
         }
-        for url in ["http://vault:8200", "http://10.0.0.1", "http://[2001:db8::1]:80", "http://localhost.evil.com"] {
+        for url in [
+            "http://vault:8200",
+            "http://10.0.0.1",
+            "http://[2001:db8::1]:80",
+            "http://localhost.evil.com",
+        ] {
             let err = check(url, false).unwrap_err();
             assert_eq!(err.kind(), crate::ProviderErrorKind::Config);
             assert!(err.to_string().contains("insecure_http=true"), "{err}");
             assert!(check(url, true).unwrap().is_plaintext());
         }
-        for url in ["http://u:s3cr3t@127.0.0.1:8200", "https://s3cr3t@host", "https://a:s3cr3t@h/p?q=1"] {
+        for url in [
+            "http://u:s3cr3t@127.0.0.1:8200",
+            "https://s3cr3t@host",
+            "https://a:s3cr3t@h/p?q=1",
+        ] {
             let err = check(url, true).unwrap_err();
             assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{err}");
             assert!(err.to_string().contains("credentials"), "{err}");
         }
-        for url in ["ftp://host", "host:8200", "http://", "https://:8200", "file:///x@y"] {
+        for url in [
+            "ftp://host",
+            "host:8200",
+            "http://",
+            "https://:8200",
+            "file:///x@y",
+        ] {
             assert!(check(url, true).is_err(), "{url}");
         }
     }
 
     #[test]
     fn json_problems_name_fields_and_types_never_values() {
-        let secret = JsonSecret::parse(r#"{"key":"s3cr3t-value","n":42,"other":"s3cr3t-neighbour"}"#).unwrap();
+        let secret =
+            JsonSecret::parse(r#"{"key":"s3cr3t-value","n":42,"other":"s3cr3t-neighbour"}"#).unwrap();
         assert_eq!(secret.field("key").unwrap().expose_secret(), b"s3cr3t-value");
         for problem in [
             secret.field("missing").unwrap_err(),
             secret.field("n").unwrap_err(),
-            JsonSecret::parse(r#"["s3cr3t-value"]"#).unwrap().field("key").unwrap_err(),
+            JsonSecret::parse(r#"["s3cr3t-value"]"#)
+                .unwrap()
+                .field("key")
+                .unwrap_err(),
             JsonSecret::parse("s3cr3t-value").err().unwrap(),
             JsonSecret::parse(r#"{"key":"s3cr3t-value\"}"#).err().unwrap(),
         ] {

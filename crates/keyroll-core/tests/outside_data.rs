@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use keyroll_core::{
-    FirstSeen, Health, KeyProvider, KeySource, KeyVersion, Policy, ProviderError, Refresher, Role, async_trait,
+    FirstSeen, Health, KeyProvider, KeySource, KeyVersion, Policy, ProviderError, Refresher, Role,
+    async_trait,
 };
 
 const OLD: &str = "outside-old-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -138,7 +139,11 @@ fn user_info_in_a_uri_never_shows_in_display_debug_or_errors() {
         let shown = match KeySource::parse(uri) {
             Ok(source) => {
                 let err = source.expect_params(&["field"]).err();
-                format!("{source} {source:?} {} {err:?} {}", source.as_str(), err.as_ref().map(|e| e.to_string()).unwrap_or_default())
+                format!(
+                    "{source} {source:?} {} {err:?} {}",
+                    source.as_str(),
+                    err.as_ref().map(|e| e.to_string()).unwrap_or_default()
+                )
             }
             Err(err) => format!("{err} {err:?}"),
         };

@@ -23,10 +23,7 @@ pub fn assert_user_info_refused<P: KeyProvider>(open: Open<P>, uris: &[&str], pa
             panic!("{uri} opened")
         };
         assert_eq!(error.kind(), ProviderErrorKind::Config, "{uri}: {error}");
-        assert!(
-            !format!("{error} {error:?}").contains(password),
-            "{uri}: {error}"
-        );
+        assert!(!format!("{error} {error:?}").contains(password), "{uri}: {error}");
     }
 }
 
@@ -37,7 +34,13 @@ pub fn assert_user_info_refused<P: KeyProvider>(open: Open<P>, uris: &[&str], pa
 ///
 /// # Panics
 /// When any of these does not hold.
-pub fn assert_plaintext_rules<P: KeyProvider>(open: Open<P>, refused: &str, allowed: &[&str], https: &str, risk: &str) {
+pub fn assert_plaintext_rules<P: KeyProvider>(
+    open: Open<P>,
+    refused: &str,
+    allowed: &[&str],
+    https: &str,
+    risk: &str,
+) {
     let (result, _) = crate::logs::on_this_thread(|| open_uri(open, refused));
     let Err(error) = result else {
         panic!("{refused} opened")
@@ -49,7 +52,8 @@ pub fn assert_plaintext_rules<P: KeyProvider>(open: Open<P>, refused: &str, allo
         let provider = provider.unwrap_or_else(|e| panic!("{uri}: {e}"));
         assert_eq!(logs.matches("in clear").count(), 1, "{uri}: warned once: {logs}");
         assert!(logs.contains("WARN") && logs.contains(risk), "{uri}: {logs}");
-        let again = open_uri(open, &provider.source()).unwrap_or_else(|e| panic!("{}: {e}", provider.source()));
+        let again =
+            open_uri(open, &provider.source()).unwrap_or_else(|e| panic!("{}: {e}", provider.source()));
         assert_eq!(again.source(), provider.source());
     }
     let (provider, logs) = crate::logs::on_this_thread(|| open_uri(open, https));

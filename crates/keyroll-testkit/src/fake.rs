@@ -84,6 +84,8 @@ impl Drop for FakeServer {
 
 impl fmt::Debug for FakeServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeServer").field("address", &self.address()).finish()
+        f.debug_struct("FakeServer")
+            .field("address", &self.address())
+            .finish()
     }
 }

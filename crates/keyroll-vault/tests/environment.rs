@@ -37,7 +37,11 @@ fn vault_addr_over_plain_http_to_another_host_or_with_user_info_is_refused() {
     let error = open("vault:///secret/app").unwrap_err();
     assert!(error.to_string().contains("insecure_http=true"), "{error}");
     let provider = open("vault:///secret/app?insecure_http=true").unwrap();
-    assert!(provider.source().contains("insecure_http=true"), "{}", provider.source());
+    assert!(
+        provider.source().contains("insecure_http=true"),
+        "{}",
+        provider.source()
+    );
     set_env_var("VAULT_ADDR", "https://user:pa55word@vault.internal:8200");
     let error = open("vault:///secret/app").unwrap_err();
     assert!(!format!("{error} {error:?}").contains("pa55word"), "{error}");

@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{builder, put};
-use keyroll_core::{KeyProvider, Policy, ProviderErrorKind, Refresher};
+use keyroll_core::{KeyProvider, ProviderErrorKind};
 use keyroll_testkit::conformance::strong_key;
+use keyroll_testkit::endpoints;
 use keyroll_testkit::fake::FakeServer;
 use keyroll_testkit::openbao::OpenBao;
-use keyroll_testkit::{endpoints, fallback_count};
 use keyroll_vault::{Auth, Credential, VaultProvider};
 use serde_json::{Value, json};
 
@@ -71,7 +71,10 @@ fn app_role(server: &FakeServer) -> VaultProvider {
     VaultProvider::builder()
         .address(server.address())
         .secret("secret", "app")
-        .auth(Auth::app_role(Credential::value("role"), Credential::value("secret-id")))
+        .auth(Auth::app_role(
+            Credential::value("role"),
+            Credential::value("secret-id"),
+        ))
         .timeout(Duration::from_secs(2))
         .metadata_every(u32::MAX)
         .build()
@@ -164,19 +167,8 @@ async fn max_fallbacks_ten_with_twelve_versions_keeps_ten_fallbacks() {
     for _ in 0..12 {
         put(&bao, "many", &strong_key());
     }
-    for (max_fallbacks, expected) in [(10, 10), (keyroll_core::DEFAULT_MAX_FALLBACKS, keyroll_core::DEFAULT_MAX_FALLBACKS)] {
-        let refresher = Refresher::builder(builder(&bao, "many").build().unwrap())
-            .policy(
-                Policy::default()
-                    .with_activation_delay(Duration::ZERO)
-                    .with_max_fallbacks(max_fallbacks),
-            )
-            .start()
-            .await
-            .unwrap();
-        assert_eq!(fallback_count(&refresher), expected, "max_fallbacks {max_fallbacks}");
-        refresher.shutdown().await;
-    }
+    let counts = keyroll_testkit::fallbacks_by_policy(|| builder(&bao, "many").build().unwrap()).await;
+    assert_eq!(counts, [10, keyroll_core::DEFAULT_MAX_FALLBACKS]);
 }
 
 #[test]
