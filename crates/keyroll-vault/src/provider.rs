@@ -595,6 +595,7 @@ impl VaultProvider {
             };
             if state == KeyState::Enabled {
                 enabled += 1;
+                self.inner.held.insert(cache_key.clone(), material.clone());
                 keep.push(cache_key);
             }
             versions.push(key_version(
