@@ -17,7 +17,7 @@ use arbitrary::Arbitrary;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyroll_aws::fuzzing as aws;
-use keyroll_core::{KeyMaterial, KeyState, ProviderError, ProviderErrorKind};
+use keyroll_core::{FirstSeen, KeyMaterial, KeyState, KeyVersion, Policy, ProviderError, ProviderErrorKind};
 use keyroll_gcp::fuzzing as gcp;
 use keyroll_vault::fuzzing as vault;
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +30,22 @@ enum Case {
     Aws(AwsCase),
     Gcp(GcpCase),
     Vault(VaultCase),
+    Times(TimesCase),
+}
+
+/// The times in store answers (AWS `CreatedDate` as a JSON number, GCP
+/// `createTime`, Vault's `created_time` and token TTLs), run through the
+/// policy with any settings: nothing may panic.
+#[derive(Debug, Arbitrary)]
+struct TimesCase {
+    aws_created: f64,
+    gcp_seconds: i64,
+    gcp_nanos: i32,
+    vault_created: Moment,
+    vault_ttl: u64,
+    activation_secs: u64,
+    window_secs: u64,
+    max_fallbacks: u8,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -533,10 +549,44 @@ fn vault_case(case: VaultCase) {
     }
 }
 
+/// Checks that store times of any size, under any policy settings, give a
+/// key set or a typed refusal, and token TTLs of any size a deadline or none.
+fn times_case(case: TimesCase) {
+    let now = SystemTime::now();
+    let mut versions = Vec::new();
+    let created = [
+        aws::created_date(case.aws_created),
+        gcp::create_time(case.gcp_seconds, case.gcp_nanos),
+        moment_text(case.vault_created).1,
+    ];
+    for (i, created) in created.into_iter().enumerate() {
+        let mut version = KeyVersion::new(format!("v{i}"), format!("times-key-{i}-0123456789abcdefghijklmnopqrstuv"));
+        if let Some(at) = created {
+            version = version.with_created(at);
+        }
+        versions.push(version);
+    }
+    let policy = Policy::default()
+        .with_activation_delay(Duration::from_secs(case.activation_secs))
+        .with_fallback_window(Duration::from_secs(case.window_secs))
+        .with_max_fallbacks(usize::from(case.max_fallbacks));
+    // Newest first, as providers report.
+    versions.sort_by_key(|v| std::cmp::Reverse(v.created));
+    if let Ok(set) = policy.evaluate(&versions, &FirstSeen::new(), now) {
+        assert!(versions.iter().any(|v| v.id == set.signing_key().id()));
+        let _ = set.next_transition_after(now);
+    }
+    let (expires, renew) = vault::lease_times(case.vault_ttl);
+    if let (Some(expires), Some(renew)) = (expires, renew) {
+        assert!(renew <= expires, "renewal {renew:?} after expiry {expires:?}");
+    }
+}
+
 fuzz_target!(|case: Case| {
     match case {
         Case::Aws(case) => aws_case(case),
         Case::Gcp(case) => gcp_case(case),
         Case::Vault(case) => vault_case(case),
+        Case::Times(case) => times_case(case),
     }
 });

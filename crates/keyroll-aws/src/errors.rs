@@ -10,22 +10,22 @@ use keyroll_core::{ProviderError, ProviderErrorKind};
 /// Service errors are matched by code first and by HTTP status where the
 /// code is missing (moto answers IAM denials of JSON APIs with an XML body).
 /// Connection failures, timeouts and 5xx are [`Unavailable`](ProviderErrorKind::Unavailable).
-pub(crate) fn provider_error<E>(operation: &str, secret: &str, error: SdkError<E>) -> ProviderError
+pub(crate) fn provider_error<E>(operation: &str, secret: &str, error: &SdkError<E>) -> ProviderError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let (kind, detail) = match &error {
+    let (kind, detail) = match error {
         // The answer came but could not be read (a garbled or cut body):
         // a store fault to retry, never a configuration error.
         SdkError::ResponseError(_) => (
             ProviderErrorKind::Invalid,
             format!(
                 "malformed answer (HTTP {})",
-                status_of(&error).map_or_else(|| "status unknown".to_owned(), |s| s.to_string())
+                status_of(error).map_or_else(|| "status unknown".to_owned(), |s| s.to_string())
             ),
         ),
         SdkError::ServiceError(_) => {
-            let status = status_of(&error);
+            let status = status_of(error);
             let code = error.code().unwrap_or_default().to_owned();
             let message = error.message().unwrap_or_default().to_owned();
             // A success status without an error code: the answer came but
@@ -84,11 +84,13 @@ where
         ProviderErrorKind::Unavailable => "; keeping the last good keys and retrying",
         _ => "",
     };
+    // The SDK error is not kept as the source: its raw response derives
+    // `Debug` and prints a body read in full, which for a `GetSecretValue`
+    // that could not be parsed is the secret itself.
     ProviderError::new(
         kind,
         format!("{operation} of AWS secret `{secret}` failed: {detail}{hint}"),
     )
-    .with_source(error)
 }
 
 fn status_of<E>(error: &SdkError<E>) -> Option<u16> {

@@ -50,3 +50,20 @@ pub fn material_of(
 pub fn json_field(text: &str, field: &str) -> Result<KeyMaterial, String> {
     crate::provider::json_field(text, field)
 }
+
+/// The creation time a fetch reports for a `CreatedDate` of `epoch_seconds`
+/// (what the SDK parses from the answer's JSON number): `None` when it is
+/// not a representable moment. 1e300 gives the latest one, which the policy
+/// must take without overflowing.
+///
+/// ```
+/// use keyroll_aws::fuzzing::created_date;
+///
+/// assert!(created_date(1.7e9).is_some());
+/// let _ = created_date(1e300);
+/// ```
+pub fn created_date(epoch_seconds: f64) -> Option<std::time::SystemTime> {
+    crate::provider::system_time(&aws_sdk_secretsmanager::primitives::DateTime::from_secs_f64(
+        epoch_seconds,
+    ))
+}

@@ -21,7 +21,8 @@
 //! | `aws-sm://SECRET_ID` | a secret name or full ARN; credentials and region from the standard chain |
 //! | `?region=R` | the region (default: from the ARN, else `AWS_REGION`, profile, IMDS) |
 //! | `?field=F` | the secret string is a JSON object; the key is the string in field `F` |
-//! | `?endpoint=URL` | another endpoint (a local server); `AWS_ENDPOINT_URL` is honoured too |
+//! | `?endpoint=URL` | another endpoint (a local server); `AWS_ENDPOINT_URL` is honoured too; plain `http://` only to loopback |
+//! | `?insecure_http=true` | allows a plain `http://` endpoint on another host |
 //!
 //! From code, use the builder:
 //!

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -14,13 +14,16 @@ use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::{Blob, DateTime};
+use keyroll_core::remote::{
+    Endpoint, FetchedVersions, FieldProblem, INSECURE_HTTP, JsonSecret, insecure_http_param,
+};
 use keyroll_core::{
     DEFAULT_MAX_FALLBACKS, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, ProviderErrorKind,
     Published, Reach, Stage, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, OnceCell};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::errors::provider_error;
 
@@ -34,8 +37,10 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 2;
 
 /// How many versions without stage labels ("deprecated" versions) a fetch
-/// reports by default, newest first: as many as the policy keeps as
-/// fallbacks by default. Each is read once per process.
+/// reports, newest first, until a [`Refresher`](keyroll_core::Refresher)
+/// tells the provider its policy
+/// ([`set_version_limit`](KeyProvider::set_version_limit)): as many as the
+/// default policy keeps as fallbacks. Each is read once per process.
 pub const DEFAULT_MAX_DEPRECATED: usize = DEFAULT_MAX_FALLBACKS;
 
 const AWSCURRENT: &str = "AWSCURRENT";
@@ -59,7 +64,10 @@ pub struct AwsProvider {
 struct Inner {
     secret_id: String,
     field: Option<String>,
-    max_deprecated: usize,
+    /// Set on the builder: wins over the policy's number.
+    max_deprecated: Option<usize>,
+    /// From the policy in use (`set_version_limit`).
+    policy_deprecated: AtomicUsize,
     settings: Settings,
     /// What `source()` shows: id, region, field, endpoint; never credentials.
     display: String,
@@ -89,7 +97,7 @@ struct Cache {
     /// What the last fetch reported.
     versions: Vec<KeyVersion>,
     /// Versions already read, by id: version contents never change in AWS.
-    held: HashMap<String, Held>,
+    held: FetchedVersions<String, Held>,
 }
 
 /// One version as `GetSecretValue` returned it.
@@ -116,6 +124,7 @@ pub struct AwsProviderBuilder {
     attempt_timeout: Option<Duration>,
     max_attempts: Option<u32>,
     max_deprecated: Option<usize>,
+    allow_insecure_http: bool,
 }
 
 impl AwsProviderBuilder {
@@ -140,9 +149,20 @@ impl AwsProviderBuilder {
     }
 
     /// Sends requests to `url` instead of AWS (a local server such as moto
-    /// or LocalStack). `AWS_ENDPOINT_URL` is honoured without this.
+    /// or LocalStack). `AWS_ENDPOINT_URL` is honoured without this. Plain
+    /// `http://` is refused to a host other than this machine unless
+    /// [`allow_insecure_http`](Self::allow_insecure_http); user info
+    /// (`user:password@`) is always refused.
     pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
+        self
+    }
+
+    /// Allows a plain `http://` endpoint on another host (`?insecure_http=true`
+    /// in the URI): the signed requests and the keys then cross the network
+    /// in clear. Default: refused, except to loopback.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
         self
     }
 
@@ -190,8 +210,9 @@ impl AwsProviderBuilder {
         self
     }
 
-    /// How many versions without stage labels to report (default
-    /// [`DEFAULT_MAX_DEPRECATED`]); 0 reports only labelled versions.
+    /// How many versions without stage labels to report; 0 reports only
+    /// labelled versions. Default: as many as the policy in use keeps as
+    /// fallbacks ([`DEFAULT_MAX_DEPRECATED`] until a refresher says).
     pub fn max_deprecated(mut self, max: usize) -> Self {
         self.max_deprecated = Some(max);
         self
@@ -202,8 +223,9 @@ impl AwsProviderBuilder {
     ///
     /// # Errors
     /// [`Config`](ProviderErrorKind::Config) when the secret id is missing or
-    /// empty, the field is empty, the endpoint is not an http(s) URL or the
-    /// attempts are 0.
+    /// empty, the field is empty, the endpoint fails the
+    /// [endpoint check](keyroll_core::remote::Endpoint::check), the attempts
+    /// or a timeout are 0.
     pub fn build(self) -> Result<AwsProvider, ProviderError> {
         let secret_id = self.secret_id.unwrap_or_default();
         if secret_id.is_empty() {
@@ -217,25 +239,23 @@ impl AwsProviderBuilder {
             ));
         }
         if let Some(endpoint) = &self.endpoint {
-            let Some(rest) = endpoint
-                .strip_prefix("https://")
-                .or_else(|| endpoint.strip_prefix("http://"))
-            else {
-                return Err(ProviderError::config(format!(
-                    "endpoint `{endpoint}` must be an http:// or https:// URL"
-                )));
-            };
-            if rest.split('/').next().is_some_and(|host| host.contains('@')) {
-                // Never echo the value: it holds credentials, which source() would show.
-                return Err(ProviderError::config(
-                    "the endpoint must not hold credentials (user:password@); give them with \
-                     `credentials` or the AWS environment",
-                ));
-            }
+            Endpoint::check(
+                "AWS Secrets Manager",
+                "the signed requests",
+                endpoint,
+                self.allow_insecure_http,
+            )?;
         }
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         if max_attempts == 0 {
             return Err(ProviderError::config("max_attempts must be at least 1"));
+        }
+        if self.connect_timeout.is_some_and(|t| t.is_zero())
+            || self.attempt_timeout.is_some_and(|t| t.is_zero())
+        {
+            return Err(ProviderError::config(
+                "connect_timeout and attempt_timeout must be more than 0",
+            ));
         }
         let region = self.region.or_else(|| region_of_arn(&secret_id));
 
@@ -245,6 +265,7 @@ impl AwsProviderBuilder {
             region.as_deref().map(|r| ("region", r)),
             self.field.as_deref().map(|f| ("field", f)),
             self.endpoint.as_deref().map(|e| ("endpoint", e)),
+            self.allow_insecure_http.then_some((INSECURE_HTTP, "true")),
         ]
         .into_iter()
         .flatten()
@@ -255,7 +276,8 @@ impl AwsProviderBuilder {
             inner: Arc::new(Inner {
                 secret_id,
                 field: self.field,
-                max_deprecated: self.max_deprecated.unwrap_or(DEFAULT_MAX_DEPRECATED),
+                max_deprecated: self.max_deprecated,
+                policy_deprecated: AtomicUsize::new(DEFAULT_MAX_DEPRECATED),
                 settings: Settings {
                     region,
                     endpoint: self.endpoint,
@@ -314,7 +336,7 @@ impl AwsProvider {
                 "`{source}` is not an aws-sm:// URI"
             )));
         }
-        source.expect_params(&["region", "field", "endpoint"])?;
+        source.expect_params(&["region", "field", "endpoint", INSECURE_HTTP])?;
         let mut builder = Self::builder().secret_id(format!("{}{}", source.authority(), source.path()));
         if let Some(region) = source.param("region") {
             builder = builder.region(region);
@@ -325,7 +347,7 @@ impl AwsProvider {
         if let Some(endpoint) = source.param("endpoint") {
             builder = builder.endpoint_url(endpoint);
         }
-        builder.build()
+        builder.allow_insecure_http(insecure_http_param(source)?).build()
     }
 
     /// The secret's name or ARN, as configured.
@@ -359,7 +381,7 @@ impl AwsProvider {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         request
             .await
-            .map_err(|e| provider_error(operation, &self.inner.secret_id, e))
+            .map_err(|e| provider_error(operation, &self.inner.secret_id, &e))
     }
 
     async fn describe(&self, client: &Client) -> Result<HashMap<String, Vec<String>>, ProviderError> {
@@ -506,7 +528,7 @@ fn newest_first(
         .then(b_order.cmp(&a_order))
 }
 
-fn system_time(at: &DateTime) -> Option<SystemTime> {
+pub(crate) fn system_time(at: &DateTime) -> Option<SystemTime> {
     SystemTime::try_from(*at).ok()
 }
 
@@ -550,52 +572,17 @@ pub(crate) fn material_of(
     Ok(material)
 }
 
-/// The string in `field` of the JSON object `text`. The parsed copy is wiped.
+/// The string in `field` of the JSON object `text` (the core's
+/// [`JsonSecret`], which wipes the parsed copy).
 pub(crate) fn json_field(text: &str, field: &str) -> Result<KeyMaterial, String> {
-    let mut value: Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "the secret string is not JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    })?;
-    let result = match &mut value {
-        Value::Object(map) => match map.get_mut(field) {
-            Some(Value::String(key)) => Ok(KeyMaterial::new(key.as_bytes())),
-            Some(other) => Err(format!("field `{field}` is {}, not a string", type_name(other))),
-            None => Err(format!(
-                "the JSON object has no field `{field}` (fields: {})",
-                map.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
-            )),
-        },
-        other => Err(format!(
-            "the secret string is JSON {}, not an object",
-            type_name(other)
-        )),
-    };
-    wipe(&mut value);
-    result
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Zeroes every string in a parsed secret before it is dropped.
-fn wipe(value: &mut Value) {
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(wipe),
-        Value::Object(map) => map.values_mut().for_each(wipe),
-        _ => {}
-    }
+    JsonSecret::parse(text)
+        .and_then(|secret| secret.field(field))
+        .map_err(|problem| match problem {
+            FieldProblem::Missing { .. } | FieldProblem::NotString { .. } => {
+                format!("the JSON object {problem}")
+            }
+            _ => format!("the secret string {problem}"),
+        })
 }
 
 async fn build_client(settings: &Settings) -> Result<Client, ProviderError> {
@@ -621,7 +608,9 @@ async fn build_client(settings: &Settings) -> Result<Client, ProviderError> {
             TimeoutConfig::builder()
                 .connect_timeout(settings.connect_timeout)
                 .operation_attempt_timeout(settings.attempt_timeout)
-                .operation_timeout(settings.attempt_timeout * attempts + INITIAL_BACKOFF * 2 * attempts)
+                .operation_timeout(
+                    (settings.attempt_timeout.saturating_add(INITIAL_BACKOFF * 2)).saturating_mul(attempts),
+                )
                 .build(),
         )
         .retry_config(
@@ -662,18 +651,22 @@ impl KeyProvider for AwsProvider {
         let mut listed = self.list(client).await?;
         listed.sort_by(|a, b| newest_first((a.created, a.stage, a.order), (b.created, b.stage, b.order)));
         // Labelled versions, and the newest few that lost their labels.
+        let max_deprecated = self
+            .inner
+            .max_deprecated
+            .unwrap_or_else(|| self.inner.policy_deprecated.load(Ordering::Relaxed));
         let mut deprecated = 0;
         listed.retain(|v| {
             v.stage.is_some() || {
                 deprecated += 1;
-                deprecated <= self.inner.max_deprecated
+                deprecated <= max_deprecated
             }
         });
 
         let mut read = Vec::with_capacity(listed.len());
         for entry in &listed {
             let held = match cache.held.get(&entry.id) {
-                Some(held) => held.clone(),
+                Some(held) => held,
                 None => match self.read_version(client, &entry.id).await {
                     Ok(held) => {
                         cache.held.insert(entry.id.clone(), held.clone());
@@ -707,7 +700,7 @@ impl KeyProvider for AwsProvider {
             )));
         }
         let kept: HashSet<&str> = versions.iter().map(|v| v.id.as_str()).collect();
-        cache.held.retain(|id, _| kept.contains(id.as_str()));
+        cache.held.retain(|id| kept.contains(id.as_str()));
         cache.stages = Some(stages);
         cache.versions = versions.clone();
         Ok(versions)
@@ -715,6 +708,15 @@ impl KeyProvider for AwsProvider {
 
     fn reach(&self) -> Reach {
         Reach::Shared
+    }
+
+    /// Reports as many deprecated versions as the policy has fallbacks (the
+    /// versions it uses, less the current and pending ones), unless the
+    /// builder set [`max_deprecated`](AwsProviderBuilder::max_deprecated).
+    fn set_version_limit(&self, versions: usize) {
+        self.inner
+            .policy_deprecated
+            .store(versions.saturating_sub(2), Ordering::Relaxed);
     }
 
     fn source(&self) -> String {
@@ -745,26 +747,20 @@ impl KeyProvider for AwsProvider {
             }
             (Some(field), Ok(text)) => {
                 let mut object = match self.current_string(client).await? {
-                    None => Map::new(),
-                    Some(current) => match serde_json::from_str::<Value>(&current) {
-                        Ok(Value::Object(map)) => map,
-                        Ok(mut other) => {
-                            wipe(&mut other);
-                            return Err(ProviderError::invalid(format!(
-                                "the current version of AWS secret `{secret}` is not a JSON object, so field `{field}` cannot be set"
-                            )));
-                        }
-                        Err(_) => {
-                            return Err(ProviderError::invalid(format!(
-                                "the current version of AWS secret `{secret}` is not JSON, so field `{field}` cannot be set"
-                            )));
-                        }
-                    },
+                    None => JsonSecret::from_value(Value::Object(Map::new())),
+                    Some(current) => JsonSecret::parse(&current).map_err(|problem| {
+                        ProviderError::invalid(format!(
+                            "the current version of AWS secret `{secret}` {problem}, so field `{field}` cannot be set"
+                        ))
+                    })?,
                 };
-                object.insert(field.clone(), Value::String(text.to_owned()));
-                let mut value = Value::Object(object);
-                let body = Zeroizing::new(value.to_string());
-                wipe(&mut value);
+                let Value::Object(map) = object.value_mut() else {
+                    return Err(ProviderError::invalid(format!(
+                        "the current version of AWS secret `{secret}` is not a JSON object, so field `{field}` cannot be set"
+                    )));
+                };
+                map.insert(field.clone(), Value::String(text.to_owned()));
+                let body = Zeroizing::new(object.value().to_string());
                 request.secret_string(body.as_str())
             }
         };

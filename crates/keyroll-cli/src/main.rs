@@ -467,9 +467,16 @@ async fn native_signer(source: &Source, options: &SignOptions) -> Result<Signer,
 }
 
 pub(crate) fn rfc3339(at: SystemTime) -> String {
-    time::OffsetDateTime::from(at)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| format!("{at:?}"))
+    // `OffsetDateTime::from` panics past year 9999 (a fallback window of
+    // `u64::MAX` seconds reaches that): such a moment is "never".
+    let Ok(since) = at.duration_since(SystemTime::UNIX_EPOCH) else {
+        return format!("{at:?}");
+    };
+    i64::try_from(since.as_secs())
+        .ok()
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "never (beyond year 9999)".to_owned())
 }
 
 /// One line per key: role, id, and when its role changes.

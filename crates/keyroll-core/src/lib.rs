@@ -28,6 +28,7 @@ pub mod native;
 mod policy;
 mod provider;
 mod refresher;
+pub mod remote;
 mod roles;
 mod source;
 mod usage;

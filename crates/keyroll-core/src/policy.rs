@@ -113,6 +113,13 @@ impl Policy {
         self
     }
 
+    /// How many versions this policy can use at most: the signing key, one
+    /// pending key and [`max_fallbacks`](Self::max_fallbacks). What
+    /// [`KeyProvider::set_version_limit`](crate::KeyProvider::set_version_limit) is told.
+    pub fn versions_used(&self) -> usize {
+        self.max_fallbacks.saturating_add(2)
+    }
+
     /// Builds the key set in force at `now` from `versions` (newest first).
     ///
     /// `first_seen` supplies the moment this process first saw each version,
@@ -154,7 +161,7 @@ impl Policy {
         let activation: Vec<SystemTime> = chain
             .iter()
             .zip(&appeared)
-            .map(|(v, &appeared)| v.activates.unwrap_or(appeared + delay))
+            .map(|(v, &appeared)| v.activates.unwrap_or_else(|| saturating_add(appeared, delay)))
             .collect();
         let mut windows: Vec<(Option<SystemTime>, Option<SystemTime>)> = Vec::with_capacity(chain.len());
         let mut newer_start: Option<SystemTime> = None;
@@ -197,7 +204,7 @@ impl Policy {
             // verifies then; at that moment a re-evaluation lets the next
             // usable key sign.
             let until = earliest(until, version.expires);
-            let verifies_until = earliest(until.map(|u| u + self.fallback_window), version.expires);
+            let verifies_until = earliest(until.map(|u| saturating_add(u, self.fallback_window)), version.expires);
             let entry = KeyEntry::new(
                 version.id.clone(),
                 version.material.clone(),
@@ -296,6 +303,23 @@ fn earliest(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> 
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// `at + by`, or the latest representable moment when that overflows: store
+/// times (a creation date of 1e300 seconds) and settings
+/// (`with_fallback_window(Duration::MAX)`) are outside data and must not panic.
+pub(crate) fn saturating_add(at: SystemTime, by: Duration) -> SystemTime {
+    if let Some(later) = at.checked_add(by) {
+        return later;
+    }
+    let (mut at, mut step) = (at, by);
+    while !step.is_zero() {
+        match at.checked_add(step) {
+            Some(later) => at = later,
+            None => step /= 2,
+        }
+    }
+    at
 }
 
 /// Splits usable versions into verify-only pending versions and the signing

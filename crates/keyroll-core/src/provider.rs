@@ -35,6 +35,18 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
         Reach::Local
     }
 
+    /// Tells the provider how many versions the policy in use can use at
+    /// most ([`Policy::versions_used`](crate::Policy::versions_used): the
+    /// signing key, one pending key and the fallbacks). Providers that read
+    /// versions one request at a time (Vault, AWS, GCP) read no more than
+    /// that many enabled versions, newest first, unless configured with their
+    /// own cap; the others ignore it (the default). The
+    /// [`Refresher`](crate::Refresher) calls it before its first fetch, so
+    /// `max_fallbacks(10)` gets ten fallbacks from every store.
+    fn set_version_limit(&self, versions: usize) {
+        let _ = versions;
+    }
+
     /// How long the store itself may take to deliver a change to every
     /// reader, beyond their polling (a Kubernetes volume: the kubelet's sync
     /// period and cache). Added to the default activation delay of a shared
@@ -122,6 +134,9 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
     }
     fn source(&self) -> String {
         (**self).source()
+    }
+    fn set_version_limit(&self, versions: usize) {
+        (**self).set_version_limit(versions);
     }
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
         (**self).rotate(material).await

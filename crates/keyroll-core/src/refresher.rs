@@ -224,6 +224,7 @@ impl RefresherBuilder {
     /// check` shows.
     pub async fn load_once(&self) -> Result<(Vec<KeyVersion>, KeySet), RefreshError> {
         let mut first_seen = FirstSeen::new();
+        self.provider.set_version_limit(self.policy.versions_used());
         let versions = fetch(&self.provider, self.fetch_timeout).await?;
         let now = SystemTime::now();
         first_seen.observe(&versions, now);
@@ -237,6 +238,7 @@ impl RefresherBuilder {
     pub async fn start(mut self) -> Result<Refresher, StartError> {
         let source = self.provider.source();
         let policy = self.effective_policy();
+        self.provider.set_version_limit(policy.versions_used());
         let deadline = Instant::now() + self.startup_timeout;
         let mut first_seen = FirstSeen::new();
         let mut attempts = 0;
@@ -693,8 +695,9 @@ impl Task {
         let now = SystemTime::now();
         let at = self.keyring.load().next_transition_after(now)?;
         let until = at.duration_since(now).unwrap_or_default();
-        // Wake a hair after the moment so the new role is in force.
-        Some(Instant::now() + until + Duration::from_millis(1))
+        // Wake a hair after the moment so the new role is in force; a moment
+        // too far to count in `Instant`s (a store date of 1e300) never comes.
+        Instant::now().checked_add(until.saturating_add(Duration::from_millis(1)))
     }
 
     async fn refresh(&mut self) -> Result<(), RefreshError> {

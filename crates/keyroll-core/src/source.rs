@@ -5,11 +5,13 @@
 //! Each provider crate builds itself from a parsed [`KeySource`]; the facade
 //! crate `keyroll` maps schemes to providers (`keyroll::open`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 use crate::ProviderError;
+use crate::remote::redact_userinfo;
 
 /// What [`KeySource::format`] escapes in the authority: what ends it (`/`,
 /// `?`), what [`KeySource::parse`] decodes (`%`), a fragment (`#`), plus
@@ -46,8 +48,10 @@ impl KeySource {
     /// writes the URI back.
     pub fn parse(uri: &str) -> Result<Self, ProviderError> {
         let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
+            // No `://`, so no URL to redact: never echo text that may hold a password.
+            let shown = if uri.contains('@') { "(hidden: it holds `@`)" } else { uri };
             ProviderError::config(format!(
-                "`{uri}` is not a key source URI; expected SCHEME://..., such as env://SECRET_KEY or file:///etc/keyroll/keys"
+                "`{shown}` is not a key source URI; expected SCHEME://..., such as env://SECRET_KEY or file:///etc/keyroll/keys"
             ))
         })?;
         if scheme.is_empty()
@@ -68,20 +72,53 @@ impl KeySource {
             percent_decode_str(text)
                 .decode_utf8()
                 .map(|s| s.into_owned())
-                .map_err(|_| ProviderError::config(format!("`{uri}` has a percent-escape that is not UTF-8")))
+                .map_err(|_| {
+                    ProviderError::config(format!(
+                        "`{}` has a percent-escape that is not UTF-8",
+                        redact_userinfo(uri)
+                    ))
+                })
         };
         let mut query = Vec::new();
         for pair in query_text.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             query.push((decode(name)?, decode(&value.replace('+', " "))?));
         }
-        Ok(Self {
-            original: uri.to_owned(),
+        let mut source = Self {
+            original: String::new(),
             scheme: scheme.to_owned(),
             authority: decode(authority)?,
             path: decode(path)?,
             query,
-        })
+        };
+        source.original = source.shown(uri);
+        Ok(source)
+    }
+
+    /// `uri` as errors, logs and [`Display`](fmt::Display) show it: as
+    /// written, unless it holds user info (`user:pass@`) somewhere, in its
+    /// authority or in a URL among its parameters (escaped or not); then
+    /// written back from its parts with every user info replaced by `***`.
+    fn shown(&self, uri: &str) -> String {
+        let authority = match self.authority.rfind('@') {
+            Some(at) => Cow::Owned(format!("***{}", &self.authority[at..])),
+            None => Cow::Borrowed(self.authority.as_str()),
+        };
+        let values: Vec<Cow<'_, str>> = self.query.iter().map(|(_, v)| redact_userinfo(v)).collect();
+        let clean = matches!(authority, Cow::Borrowed(_))
+            && matches!(redact_userinfo(&self.path), Cow::Borrowed(_))
+            && values.iter().all(|v| matches!(v, Cow::Borrowed(_)))
+            && matches!(redact_userinfo(uri), Cow::Borrowed(_));
+        if clean {
+            return uri.to_owned();
+        }
+        let params: Vec<(&str, &str)> = self
+            .query
+            .iter()
+            .zip(&values)
+            .map(|((name, _), value)| (name.as_str(), value.as_ref()))
+            .collect();
+        Self::format(&self.scheme, &authority, &redact_userinfo(&self.path), &params)
     }
 
     /// Writes the URI [`parse`](Self::parse) reads back into exactly these
@@ -171,7 +208,9 @@ impl KeySource {
         }
     }
 
-    /// The URI as given.
+    /// The URI as given, with any user info (`user:pass@`, in the authority
+    /// or in a URL among the parameters) replaced by `***`: what `Display`,
+    /// `Debug` and errors show.
     pub fn as_str(&self) -> &str {
         &self.original
     }

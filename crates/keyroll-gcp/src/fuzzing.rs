@@ -38,3 +38,15 @@ pub fn payload_material(
 ) -> Result<KeyMaterial, ProviderError> {
     crate::provider::payload_material(name, response)
 }
+
+/// The creation time a fetch reports for a version's `createTime` of
+/// `seconds` and `nanos` (clamped into the range the client accepts, as its
+/// parser does); `None` before 1970.
+///
+/// ```
+/// assert!(keyroll_gcp::fuzzing::create_time(1_700_000_000, 5).is_some());
+/// assert!(keyroll_gcp::fuzzing::create_time(-5, 0).is_none());
+/// ```
+pub fn create_time(seconds: i64, nanos: i32) -> Option<std::time::SystemTime> {
+    crate::provider::system_time(&google_cloud_wkt::Timestamp::clamp(seconds, nanos))
+}

@@ -1,8 +1,7 @@
 //! The Secret Manager provider: names, client setup, fetch, store operations.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use google_cloud_gax::error::Error as GaxError;
@@ -13,8 +12,10 @@ use google_cloud_secretmanager_v1::client::SecretManagerService;
 use google_cloud_secretmanager_v1::model::{
     AccessSecretVersionResponse, SecretPayload, SecretVersion, secret_version,
 };
+use keyroll_core::remote::{Endpoint, FetchedVersions, INSECURE_HTTP, insecure_http_param};
 use keyroll_core::{
-    KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError, Published, Reach, async_trait,
+    DEFAULT_MAX_FALLBACKS, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
+    Published, Reach, async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -29,6 +30,12 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// A call, retries included, gives up after this long.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(8);
+
+/// How many enabled versions a fetch reads (newest first) until a
+/// [`Refresher`](keyroll_core::Refresher) tells the provider its policy
+/// ([`set_version_limit`](KeyProvider::set_version_limit)): the signing
+/// key, one pending key and the default policy's fallbacks.
+pub const DEFAULT_MAX_VERSIONS: usize = DEFAULT_MAX_FALLBACKS + 2;
 
 /// The global Secret Manager endpoint.
 const GLOBAL_ENDPOINT: &str = "https://secretmanager.googleapis.com";
@@ -110,16 +117,20 @@ fn valid(segment: &str) -> bool {
 /// Manager secret. See the [crate docs](crate).
 ///
 /// The client is built on the first call (so construction stays synchronous);
-/// payloads of enabled versions are cached by version name, so a steady-state
-/// refresh is one `ListSecretVersions` call.
+/// payloads of enabled versions are cached by version name as soon as each is
+/// read (a fetch cut short by a timeout keeps what it read), so a
+/// steady-state refresh is one `ListSecretVersions` call. A fetch reads at
+/// most as many enabled versions, newest first, as the policy in use can use.
 pub struct GcpProvider {
     secret: SecretName,
     endpoint: Option<String>,
+    allow_insecure_http: bool,
     max_attempts: u32,
     attempt_timeout: Duration,
     time_limit: Duration,
     client: OnceCell<SecretManagerService>,
-    held: Mutex<HashMap<String, KeyMaterial>>,
+    held: FetchedVersions<String>,
+    max_versions: AtomicUsize,
 }
 
 impl fmt::Debug for GcpProvider {
@@ -129,7 +140,8 @@ impl fmt::Debug for GcpProvider {
             .field("endpoint", &self.endpoint())
             .field("max_attempts", &self.max_attempts)
             .field("attempt_timeout", &self.attempt_timeout)
-            .field("held_versions", &lock(&self.held).len())
+            .field("held_versions", &self.held.len())
+            .field("max_versions", &self.max_versions.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -142,17 +154,20 @@ impl GcpProvider {
         Ok(Self {
             secret: SecretName::parse(name)?,
             endpoint: None,
+            allow_insecure_http: false,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             time_limit: DEFAULT_TIME_LIMIT,
             client: OnceCell::new(),
-            held: Mutex::new(HashMap::new()),
+            held: FetchedVersions::new(),
+            max_versions: AtomicUsize::new(DEFAULT_MAX_VERSIONS),
         })
     }
 
     /// Builds a provider from `gcp-sm://projects/P/secrets/S` (or
     /// `gcp-sm://projects/P/locations/L/secrets/S`) with an optional
-    /// `?endpoint=URL`.
+    /// `?endpoint=URL` (and `&insecure_http=true` to allow plain `http://`
+    /// to a host other than this machine).
     ///
     /// ```
     /// use keyroll_core::KeySource;
@@ -167,7 +182,7 @@ impl GcpProvider {
                 "`{source}` is not a {SCHEME}:// URI"
             )));
         }
-        source.expect_params(&["endpoint"])?;
+        source.expect_params(&["endpoint", INSECURE_HTTP])?;
         // KeySource puts `projects` in the authority and the rest in the path.
         let name = format!("{}{}", source.authority(), source.path());
         let mut provider = Self::new(name.trim_start_matches('/')).map_err(|e| {
@@ -176,6 +191,7 @@ impl GcpProvider {
                 e.message()
             ))
         })?;
+        provider = provider.allow_insecure_http(insecure_http_param(source)?);
         if let Some(endpoint) = source.param("endpoint") {
             provider = provider.with_endpoint(endpoint)?;
         }
@@ -183,33 +199,59 @@ impl GcpProvider {
     }
 
     /// Talks to `endpoint` instead of the default one. An `http://` endpoint
-    /// (a local server) is spoken to with anonymous credentials.
+    /// (a local server) is spoken to with anonymous credentials, and only on
+    /// this machine unless [`allow_insecure_http`](Self::allow_insecure_http)
+    /// was set first; user info (`user:password@`) is refused.
+    ///
+    /// # Errors
+    /// [`Config`](keyroll_core::ProviderErrorKind::Config) from the endpoint
+    /// check ([`Endpoint::check`]).
     pub fn with_endpoint(mut self, endpoint: &str) -> Result<Self, ProviderError> {
         let endpoint = endpoint.trim_end_matches('/');
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) || endpoint.contains('@') {
-            // Never echo the value: it may hold credentials.
-            return Err(ProviderError::config(
-                "the endpoint must be an http:// or https:// URL without credentials, \
-                 such as https://secretmanager.googleapis.com or http://127.0.0.1:8085",
-            ));
-        }
+        Endpoint::check(
+            "GCP Secret Manager",
+            "the requests",
+            endpoint,
+            self.allow_insecure_http,
+        )?;
         self.endpoint = Some(endpoint.to_owned());
         Ok(self)
     }
 
-    /// At most `attempts` attempts per call (at least 1; default
-    /// [`DEFAULT_MAX_ATTEMPTS`]).
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
+    /// Allows a plain `http://` endpoint on another host (the URI's
+    /// `?insecure_http=true`); call it before
+    /// [`with_endpoint`](Self::with_endpoint). Default: refused, except to
+    /// loopback.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
         self
+    }
+
+    /// At most `attempts` attempts per call (default [`DEFAULT_MAX_ATTEMPTS`]).
+    ///
+    /// # Errors
+    /// [`Config`](keyroll_core::ProviderErrorKind::Config) for 0, as the
+    /// other remote providers' builders.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Result<Self, ProviderError> {
+        if attempts == 0 {
+            return Err(ProviderError::config("max_attempts must be at least 1"));
+        }
+        self.max_attempts = attempts;
+        Ok(self)
     }
 
     /// Gives each attempt `timeout` (default [`DEFAULT_ATTEMPT_TIMEOUT`]) and
     /// each call, retries included, twice that.
-    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+    ///
+    /// # Errors
+    /// [`Config`](keyroll_core::ProviderErrorKind::Config) for a zero timeout.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Result<Self, ProviderError> {
+        if timeout.is_zero() {
+            return Err(ProviderError::config("attempt_timeout must be more than 0"));
+        }
         self.attempt_timeout = timeout;
-        self.time_limit = timeout * 2;
-        self
+        self.time_limit = timeout.saturating_mul(2);
+        Ok(self)
     }
 
     /// The secret read.
@@ -324,16 +366,12 @@ pub(crate) fn payload_material(
     Ok(KeyMaterial::new(payload.data.to_vec()))
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// The version id: the last segment of its name (the version number).
 fn version_id(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
-fn system_time(timestamp: &google_cloud_wkt::Timestamp) -> Option<SystemTime> {
+pub(crate) fn system_time(timestamp: &google_cloud_wkt::Timestamp) -> Option<SystemTime> {
     let seconds = u64::try_from(timestamp.seconds()).ok()?;
     let nanos = u32::try_from(timestamp.nanos()).ok()?;
     UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
@@ -389,18 +427,23 @@ impl KeyProvider for GcpProvider {
         let mut listed = self.list(client).await?;
         // Newest first: version numbers grow with creation.
         listed.sort_by_key(|v| std::cmp::Reverse(version_id(&v.name).parse::<u64>().unwrap_or(0)));
-        let mut held = lock(&self.held).clone();
+        let max_versions = self.max_versions.load(Ordering::Relaxed).max(1);
         let mut versions = Vec::with_capacity(listed.len());
         let mut enabled = Vec::new();
         for listed in &listed {
             let id = version_id(&listed.name).to_owned();
             let mut state = state_of(listed);
+            if state == KeyState::Enabled && enabled.len() >= max_versions {
+                // Older than anything the policy can use: neither read nor reported.
+                continue;
+            }
             let material = if state == KeyState::Enabled {
-                match held.get(&listed.name) {
-                    Some(material) => Some(material.clone()),
+                match self.held.get(&listed.name) {
+                    Some(material) => Some(material),
+                    // Held at once: a fetch cut short (a timeout) keeps what it read.
                     None => match self.access(client, &listed.name).await? {
                         Some(material) => {
-                            held.insert(listed.name.clone(), material.clone());
+                            self.held.insert(listed.name.clone(), material.clone());
                             Some(material)
                         }
                         None => {
@@ -424,8 +467,7 @@ impl KeyProvider for GcpProvider {
         }
         // Keep only payloads of versions still enabled: a disabled version's
         // material leaves memory, and is fetched again if re-enabled.
-        held.retain(|name, _| enabled.contains(name));
-        *lock(&self.held) = held;
+        self.held.retain(|name| enabled.contains(name));
         Ok(versions)
     }
 
@@ -433,12 +475,23 @@ impl KeyProvider for GcpProvider {
         Reach::Shared
     }
 
+    /// Reads at most this many enabled versions, newest first.
+    fn set_version_limit(&self, versions: usize) {
+        self.max_versions.store(versions, Ordering::Relaxed);
+    }
+
     fn source(&self) -> String {
         // `from_source` joins the authority (`projects`) and the path: split them back.
         let name = self.secret.as_str();
         let (authority, path) = name.split_at(name.find('/').unwrap_or(name.len()));
-        let endpoint = self.endpoint.as_deref().map(|e| [("endpoint", e)]);
-        KeySource::format(SCHEME, authority, path, endpoint.as_ref().map_or(&[], |e| &e[..]))
+        let params: Vec<(&str, &str)> = [
+            self.endpoint.as_deref().map(|e| ("endpoint", e)),
+            self.allow_insecure_http.then_some((INSECURE_HTTP, "true")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        KeySource::format(SCHEME, authority, path, &params)
     }
 
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
@@ -454,7 +507,7 @@ impl KeyProvider for GcpProvider {
             .send()
             .await
             .map_err(|e| classify(e, "add a version to", self.secret.as_str()))?;
-        lock(&self.held).insert(version.name.clone(), material.clone());
+        self.held.insert(version.name.clone(), material.clone());
         Ok(Published::new(
             version_id(&version.name),
             version.create_time.as_ref().and_then(system_time),
@@ -476,7 +529,7 @@ impl KeyProvider for GcpProvider {
             .send()
             .await
             .map_err(|e| classify(e, "disable", &name))?;
-        lock(&self.held).remove(&name);
+        self.held.remove(&name);
         Ok(())
     }
 }

@@ -43,6 +43,7 @@ fn provider_at(endpoint: &str) -> GcpProvider {
         .with_endpoint(endpoint)
         .unwrap()
         .with_attempt_timeout(Duration::from_millis(500))
+        .unwrap()
 }
 
 fn refresher_builder(provider: GcpProvider) -> RefresherBuilder {

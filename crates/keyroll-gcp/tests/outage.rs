@@ -90,7 +90,8 @@ async fn a_hung_endpoint_is_reported_unavailable_within_the_time_limit() {
         .unwrap()
         .with_endpoint(&endpoint)
         .unwrap()
-        .with_attempt_timeout(Duration::from_millis(500));
+        .with_attempt_timeout(Duration::from_millis(500))
+        .unwrap();
     let started = Instant::now();
     let error = provider.fetch().await.unwrap_err();
     let took = started.elapsed();

@@ -59,6 +59,12 @@ pub enum Fault {
     /// with the body cut in half: what a truncated or garbled payload looks
     /// like to a JSON parser.
     CorruptBody,
+    /// Forward to the upstream server; when the request's path or one of its
+    /// header values contains this marker (such as `GetSecretValue`, AWS's
+    /// `X-Amz-Target`), hand back the whole body with stray bytes after it:
+    /// never valid JSON, yet every byte the store sent (the secret too) is
+    /// there for a client that would echo it. Other requests pass through.
+    GarbleBody(&'static str),
 }
 
 /// A fault-injecting HTTP/1.1 proxy on a free loopback port, forwarding to a
@@ -217,7 +223,17 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Response<
         }
         Fault::Hang => std::future::pending().await,
         Fault::Close => Err(Closed),
-        Fault::PassThrough | Fault::CorruptBody => {
+        Fault::PassThrough | Fault::CorruptBody | Fault::GarbleBody(_) => {
+            let garble = match fault {
+                Fault::GarbleBody(marker) => {
+                    request.uri().path().contains(marker)
+                        || request
+                            .headers()
+                            .values()
+                            .any(|v| v.to_str().is_ok_and(|v| v.contains(marker)))
+                }
+                _ => false,
+            };
             let (status, headers, body) = match forward(shared, request).await {
                 Ok(answer) => answer,
                 Err(error) => {
@@ -233,6 +249,10 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Response<
             };
             let body = if fault == Fault::CorruptBody {
                 corrupt(&body)
+            } else if garble {
+                let mut garbled = body.to_vec();
+                garbled.extend_from_slice(b"\x00}{");
+                Bytes::from(garbled)
             } else {
                 body
             };

@@ -191,6 +191,17 @@ struct Lease {
     granted: Duration,
 }
 
+/// How long until a lease of `ttl` expires and is renewed (the fuzz target's entry).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn lease_times(ttl: Duration) -> (Option<Duration>, Option<Duration>) {
+    let lease = Lease::new(Zeroizing::new(String::new()), ttl, true);
+    let now = Instant::now();
+    (
+        lease.expires.map(|at| at.saturating_duration_since(now)),
+        lease.renew_at.map(|at| at.saturating_duration_since(now)),
+    )
+}
+
 impl Lease {
     fn new(token: Zeroizing<String>, ttl: Duration, renewable: bool) -> Self {
         let mut lease = Self {
@@ -220,8 +231,10 @@ impl Lease {
             self.expires = None;
             self.renew_at = None;
         } else {
-            self.expires = Some(now + ttl);
-            self.renew_at = Some(now + ttl * 2 / 3);
+            // A TTL from the server (up to 2^64 s) may not fit in an
+            // `Instant`: such a token never expires for us.
+            self.expires = now.checked_add(ttl);
+            self.renew_at = now.checked_add(ttl / 3 * 2);
         }
     }
 

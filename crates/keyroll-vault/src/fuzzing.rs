@@ -27,3 +27,20 @@ use keyroll_core::{KeyVersion, ProviderError};
 pub fn newest_version(json: &[u8], field: &str) -> Result<Option<KeyVersion>, ProviderError> {
     crate::provider::parse_read_response(json, field, std::time::SystemTime::now())
 }
+
+/// How long until a token granted for `ttl_secs` seconds (a login's
+/// `lease_duration`, a lookup's `ttl`) expires and is renewed, as the
+/// provider counts them: `None` for a moment too far to count (the token
+/// never expires for us) or a TTL of 0 (no expiry).
+///
+/// ```
+/// use std::time::Duration;
+/// use keyroll_vault::fuzzing::lease_times;
+///
+/// let (expires, renew) = lease_times(3600);
+/// assert!(expires.unwrap() <= Duration::from_secs(3600) && renew.unwrap() <= Duration::from_secs(2400));
+/// assert_eq!(lease_times(u64::MAX), (None, None));
+/// ```
+pub fn lease_times(ttl_secs: u64) -> (Option<std::time::Duration>, Option<std::time::Duration>) {
+    crate::auth::lease_times(std::time::Duration::from_secs(ttl_secs))
+}

@@ -22,14 +22,15 @@
 //! | `vault://HOST:PORT/MOUNT/PATH` | HTTPS, field `key`, token from `VAULT_TOKEN` |
 //! | `vault:///MOUNT/PATH` | address from `VAULT_ADDR` |
 //! | `?field=NAME` | the field holding the key |
-//! | `?tls=false` | plain HTTP (dev servers only) |
+//! | `?tls=false` | plain HTTP: only to this machine (loopback), with a warning |
+//! | `?insecure_http=true` | allows plain HTTP to another host (the token crosses the network in clear) |
 //! | `?namespace=NS` | `X-Vault-Namespace` (default `VAULT_NAMESPACE`) |
 //! | `?ca_cert=PATH` | custom CA bundle (default `VAULT_CACERT`) |
 //! | `?token_file=PATH` | token from a file (a Vault Agent sink), re-read when it changes |
 //! | `?auth=approle` | AppRole login: `VAULT_ROLE_ID`/`VAULT_SECRET_ID`, or `role_id_file`/`secret_id_file` |
 //! | `?auth=kubernetes&role=R` | Kubernetes login with the service-account JWT (`jwt_file` to override) |
 //! | `?auth_mount=M` | where the auth method is mounted (default `approle`/`kubernetes`) |
-//! | `?max_versions=N` | how many enabled versions to report (default 6) |
+//! | `?max_versions=N` | how many enabled versions to report (default: what the refresher's policy uses, `max_fallbacks + 2`) |
 //! | `?metadata_every=N` | read the metadata at least every N refreshes (default 10; 1: every refresh) |
 //! | `?timeout=SECONDS` | per-request timeout (default 5) |
 //!

@@ -1,12 +1,13 @@
 //! The provider: KV v2 versions in, key versions out.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use keyroll_core::remote::{Endpoint, FetchedVersions, FieldProblem, INSECURE_HTTP, JsonSecret};
 use keyroll_core::{
     DEFAULT_MAX_FALLBACKS, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
     Published, Reach, async_trait,
@@ -16,13 +17,14 @@ use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
 use vaultrs::api::kv2::responses::ReadSecretResponse;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
-use zeroize::Zeroize;
 
 use crate::auth::{Auth, Session};
 use crate::client::{Authed, provider_error, status_of};
 
-/// How many enabled versions a fetch reports by default: the one that signs,
-/// one pending, and the policy's default number of fallbacks.
+/// How many enabled versions a fetch reports until a
+/// [`Refresher`](keyroll_core::Refresher) tells the provider its policy
+/// ([`set_version_limit`](KeyProvider::set_version_limit)): the one that
+/// signs, one pending, and the default policy's number of fallbacks.
 pub const DEFAULT_MAX_VERSIONS: usize = DEFAULT_MAX_FALLBACKS + 2;
 
 /// How often a fetch reads the secret's metadata by default: every 10th
@@ -53,14 +55,17 @@ struct Inner {
     mount: String,
     path: String,
     field: String,
-    max_versions: usize,
+    /// Set on the builder: wins over the policy's number.
+    max_versions: Option<usize>,
+    /// From the policy in use (`set_version_limit`).
+    policy_versions: AtomicUsize,
     /// What `source()` shows: the address, mount, path and field, no credentials.
     display: String,
     metadata_every: u32,
     /// Materials already read, by version number and creation time (a
     /// re-created secret restarts its version numbers; the creation time tells
     /// the new version 1 from the old one).
-    held: Mutex<HashMap<(u64, String), KeyMaterial>>,
+    held: FetchedVersions<(u64, String)>,
     /// What the last fetch reported, carried forward by fetches that read
     /// only the newest version.
     last: Mutex<Option<Report>>,
@@ -81,25 +86,27 @@ struct Report {
 #[non_exhaustive]
 pub struct VaultProviderBuilder {
     /// `https://host:port` (or `http://` for dev servers). Default `VAULT_ADDR`.
-    pub address: Option<String>,
+    pub(crate) address: Option<String>,
     /// The KV v2 mount, such as `secret`.
-    pub mount: Option<String>,
+    pub(crate) mount: Option<String>,
     /// The secret's path inside the mount, such as `myapp/signing`.
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// The field holding the key. Default `key`.
-    pub field: Option<String>,
+    pub(crate) field: Option<String>,
     /// The Vault namespace (`X-Vault-Namespace`). Default `VAULT_NAMESPACE`.
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// A PEM CA bundle to trust for HTTPS. Default `VAULT_CACERT`.
-    pub ca_cert: Option<PathBuf>,
+    pub(crate) ca_cert: Option<PathBuf>,
     /// How to authenticate. Default: token from `VAULT_TOKEN` (or `~/.vault-token`).
-    pub auth: Option<Auth>,
+    pub(crate) auth: Option<Auth>,
     /// Per-request timeout. Default [`DEFAULT_TIMEOUT`].
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// How many enabled versions to report at most. Default [`DEFAULT_MAX_VERSIONS`].
-    pub max_versions: Option<usize>,
+    pub(crate) max_versions: Option<usize>,
     /// Read the metadata at least every this many fetches. Default [`DEFAULT_METADATA_EVERY`].
-    pub metadata_every: Option<u32>,
+    pub(crate) metadata_every: Option<u32>,
+    /// Allow plain `http://` to a host other than this machine.
+    pub(crate) allow_insecure_http: bool,
 }
 
 impl VaultProviderBuilder {
@@ -146,7 +153,17 @@ impl VaultProviderBuilder {
         self
     }
 
+    /// Allows a plain `http://` address on another host
+    /// (`?insecure_http=true` in the URI): the Vault token and the keys then
+    /// cross the network in clear. Default: refused, except to loopback.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// Sets how many enabled versions a fetch reports at most (at least 1).
+    /// Default: as many as the policy in use can use
+    /// ([`DEFAULT_MAX_VERSIONS`] until a refresher says).
     pub fn max_versions(mut self, max: usize) -> Self {
         self.max_versions = Some(max);
         self
@@ -177,11 +194,7 @@ impl VaultProviderBuilder {
                 ));
             }
         };
-        if !(address.starts_with("https://") || address.starts_with("http://")) {
-            return Err(ProviderError::config(format!(
-                "Vault address `{address}` must start with https:// (or http:// for a dev server)"
-            )));
-        }
+        Endpoint::check("Vault", "the Vault token", &address, self.allow_insecure_http)?;
         let mount = self.mount.unwrap_or_default().trim_matches('/').to_owned();
         let path = self.path.unwrap_or_default().trim_matches('/').to_owned();
         if mount.is_empty() || path.is_empty() {
@@ -195,8 +208,11 @@ impl VaultProviderBuilder {
             .ca_cert
             .or_else(|| non_empty_env("VAULT_CACERT").map(PathBuf::from));
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let max_versions = self.max_versions.unwrap_or(DEFAULT_MAX_VERSIONS);
-        if max_versions == 0 {
+        if timeout.is_zero() {
+            return Err(ProviderError::config("timeout must be more than 0"));
+        }
+        let max_versions = self.max_versions;
+        if max_versions == Some(0) {
             return Err(ProviderError::config("max_versions must be at least 1"));
         }
         let metadata_every = self.metadata_every.unwrap_or(DEFAULT_METADATA_EVERY);
@@ -227,7 +243,8 @@ impl VaultProviderBuilder {
             .map_err(|e| ProviderError::config(format!("invalid Vault client settings: {e}")))?;
         let connection = VaultClient::new(settings).map_err(|e| {
             ProviderError::config(format!(
-                "cannot set up the Vault client for {address}: {e}{}",
+                "cannot set up the Vault client for {}: {e}{}",
+                keyroll_core::remote::redact_userinfo(&address),
                 ca_cert
                     .as_ref()
                     .map(|p| format!(" (CA bundle {})", p.display()))
@@ -246,6 +263,9 @@ impl VaultProviderBuilder {
         if let Some(namespace) = &namespace {
             params.push(("namespace", namespace));
         }
+        if self.allow_insecure_http {
+            params.push((INSECURE_HTTP, "true"));
+        }
         let display = KeySource::format("vault", authority, &format!("/{mount}/{path}"), &params);
         Ok(VaultProvider {
             inner: Arc::new(Inner {
@@ -254,9 +274,10 @@ impl VaultProviderBuilder {
                 path,
                 field,
                 max_versions,
+                policy_versions: AtomicUsize::new(DEFAULT_MAX_VERSIONS),
                 metadata_every,
                 display,
-                held: Mutex::new(HashMap::new()),
+                held: FetchedVersions::new(),
                 last: Mutex::new(None),
             }),
         })
@@ -398,11 +419,11 @@ impl VaultProvider {
             expected => self.read(Some(expected)).await?,
         };
         let mut data = match previous {
-            Some(response) if response.data.is_object() => Fields(response.data),
+            Some(response) if response.data.is_object() => JsonSecret::from_value(response.data),
             // Deleted meanwhile (its data is `null`), or no secret yet.
-            _ => Fields(Value::Object(Map::new())),
+            _ => JsonSecret::from_value(Value::Object(Map::new())),
         };
-        if let Value::Object(fields) = &mut data.0 {
+        if let Value::Object(fields) = data.value_mut() {
             fields.insert(inner.field.clone(), Value::String(text.to_owned()));
         }
         let cas = u32::try_from(expected)
@@ -416,7 +437,7 @@ impl VaultProvider {
                         &client,
                         &inner.mount,
                         &inner.path,
-                        &data.0,
+                        data.value(),
                         SetSecretRequestOptions { cas },
                     )
                     .await
@@ -440,7 +461,8 @@ impl VaultProvider {
             }
             Err(error) => return Err(error.into()),
         };
-        self.held()
+        self.inner
+            .held
             .insert((written.version, written.created_time.clone()), material.clone());
         tracing::info!(
             source = %self.inner.display,
@@ -454,8 +476,13 @@ impl VaultProvider {
         ))
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, String), KeyMaterial>> {
-        self.inner.held.lock().unwrap_or_else(|e| e.into_inner())
+    /// How many enabled versions a fetch reports: the builder's number, else
+    /// the policy's.
+    fn max_versions(&self) -> usize {
+        self.inner
+            .max_versions
+            .unwrap_or_else(|| self.inner.policy_versions.load(Ordering::Relaxed))
+            .max(1)
     }
 
     fn last(&self) -> std::sync::MutexGuard<'_, Option<Report>> {
@@ -487,10 +514,11 @@ impl VaultProvider {
             else {
                 return Ok(None);
             };
-            if newest.0 != expected.0 + 1 {
+            // `checked_add`: a version number of u64::MAX is the store's data.
+            if expected.0.checked_add(1) != Some(newest.0) {
                 // Several new versions, or a re-created secret: the metadata
                 // tells the rest; this one is not read twice.
-                self.held().insert(newest, version.material);
+                self.inner.held.insert(newest, version.material);
                 return Ok(None);
             }
             Some(version)
@@ -502,17 +530,18 @@ impl VaultProvider {
         };
         report.since_metadata += 1;
         if let Some(version) = version {
-            self.held().insert(newest.clone(), version.material.clone());
+            self.inner.held.insert(newest.clone(), version.material.clone());
             report.newest = newest;
             report.versions.insert(0, version);
             let mut enabled = 0;
+            let max_versions = self.max_versions();
             if let Some(cut) = report.versions.iter().position(|version| {
                 enabled += usize::from(version.state == KeyState::Enabled);
-                enabled > inner.max_versions
+                enabled > max_versions
             }) {
                 for dropped in report.versions.drain(cut..) {
                     if let Ok(number) = dropped.id.parse::<u64>() {
-                        self.held().retain(|(n, _), _| *n != number);
+                        self.inner.held.retain(|(n, _)| *n != number);
                     }
                 }
             }
@@ -539,15 +568,16 @@ impl VaultProvider {
         let newest = numbered.first().map(|(n, meta)| (*n, meta.created_time.clone()));
 
         let now = SystemTime::now();
+        let max_versions = self.max_versions();
         let mut versions = Vec::new();
         let mut enabled = 0;
         let mut keep = Vec::new();
         for (number, meta) in numbered {
             let (state, deleted_at) = state_of(meta.destroyed, &meta.deletion_time, now);
             let cache_key = (number, meta.created_time.clone());
-            let held = self.held().get(&cache_key).cloned();
+            let held = self.inner.held.get(&cache_key);
             let material = match (state, held) {
-                (KeyState::Enabled, _) if enabled >= inner.max_versions => break,
+                (KeyState::Enabled, _) if enabled >= max_versions => break,
                 (_, Some(material)) => Some(material),
                 (KeyState::Enabled, None) => match self.read(Some(number)).await? {
                     Some(response) => enabled_version(response, &inner.field, &self.secret(), now)?
@@ -565,7 +595,8 @@ impl VaultProvider {
             };
             if state == KeyState::Enabled {
                 enabled += 1;
-                keep.push((cache_key, material.clone()));
+                self.inner.held.insert(cache_key.clone(), material.clone());
+                keep.push(cache_key);
             }
             versions.push(key_version(
                 number,
@@ -576,7 +607,8 @@ impl VaultProvider {
             ));
         }
         // Hold exactly what is reported enabled: superseded and deleted versions go.
-        *self.held() = keep.into_iter().collect();
+        let keep: std::collections::HashSet<(u64, String)> = keep.into_iter().collect();
+        self.inner.held.retain(|key| keep.contains(key));
         let Some(newest) = newest.filter(|_| !versions.is_empty()) else {
             *self.last() = None;
             return Err(ProviderError::not_found(format!(
@@ -616,44 +648,24 @@ impl From<ClientErrorOr> for ProviderError {
     }
 }
 
-/// A version's data (its fields), string values wiped from memory on drop.
-struct Fields(Value);
-
-impl Fields {
-    /// The key: the non-empty string in `field`.
-    fn key(&self, field: &str, secret: &str, version: u64) -> Result<KeyMaterial, ProviderError> {
-        let Value::Object(fields) = &self.0 else {
-            return Err(ProviderError::invalid(format!(
-                "version {version} of {secret} is not a set of fields; is the mount a KV version 2 engine?"
-            )));
-        };
-        match fields.get(field) {
-            Some(Value::String(text)) if !text.is_empty() => Ok(KeyMaterial::from(text.as_str())),
-            Some(Value::String(_)) => Err(ProviderError::invalid(format!(
-                "version {version} of {secret} has an empty field `{field}`"
-            ))),
-            Some(_) => Err(ProviderError::invalid(format!(
-                "field `{field}` of version {version} of {secret} is not a string"
-            ))),
-            None => Err(ProviderError::invalid(format!(
-                "version {version} of {secret} has no field `{field}` (fields: {}); set the field with ?field=NAME",
-                fields.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))),
-        }
-    }
-}
-
-impl Drop for Fields {
-    fn drop(&mut self) {
-        fn wipe(value: &mut Value) {
-            match value {
-                Value::String(text) => text.zeroize(),
-                Value::Array(items) => items.iter_mut().for_each(wipe),
-                Value::Object(fields) => fields.values_mut().for_each(wipe),
-                _ => {}
-            }
-        }
-        wipe(&mut self.0);
+/// The key of version `version` of `secret`: the non-empty string in
+/// `field` of its data. Errors name fields, never values.
+fn key_of(data: &JsonSecret, field: &str, secret: &str, version: u64) -> Result<KeyMaterial, ProviderError> {
+    match data.field(field) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        Ok(_) => Err(ProviderError::invalid(format!(
+            "version {version} of {secret} has an empty field `{field}`"
+        ))),
+        Err(FieldProblem::NotString { .. }) => Err(ProviderError::invalid(format!(
+            "field `{field}` of version {version} of {secret} is not a string"
+        ))),
+        Err(FieldProblem::Missing { fields, .. }) => Err(ProviderError::invalid(format!(
+            "version {version} of {secret} has no field `{field}` (fields: {}); set the field with ?field=NAME",
+            fields.join(", ")
+        ))),
+        Err(_) => Err(ProviderError::invalid(format!(
+            "version {version} of {secret} is not a set of fields; is the mount a KV version 2 engine?"
+        ))),
     }
 }
 
@@ -713,12 +725,12 @@ pub(crate) fn enabled_version(
     now: SystemTime,
 ) -> Result<Option<KeyVersion>, ProviderError> {
     let meta = response.metadata;
-    let data = Fields(response.data);
+    let data = JsonSecret::from_value(response.data);
     let (state, deleted_at) = state_of(meta.destroyed, &meta.deletion_time, now);
     if state != KeyState::Enabled {
         return Ok(None);
     }
-    let material = data.key(field, secret, meta.version)?;
+    let material = key_of(&data, field, secret, meta.version)?;
     Ok(Some(key_version(
         meta.version,
         material,
@@ -756,6 +768,12 @@ impl KeyProvider for VaultProvider {
         Reach::Shared
     }
 
+    /// Reports as many enabled versions as the policy can use, unless the
+    /// builder set [`max_versions`](VaultProviderBuilder::max_versions).
+    fn set_version_limit(&self, versions: usize) {
+        self.inner.policy_versions.store(versions, Ordering::Relaxed);
+    }
+
     /// Soft-deletes version `id` (`vault kv delete -versions=ID`): it stops
     /// verifying on every replica at its next refresh, and `vault kv undelete`
     /// brings it back. Needs `update` on the secret's `delete/` path.
@@ -769,7 +787,7 @@ impl KeyProvider for VaultProvider {
             vaultrs::kv2::delete_versions(&client, &inner.mount, &inner.path, vec![version]).await
         })
         .await?;
-        self.held().retain(|(number, _), _| *number != version);
+        self.inner.held.retain(|(number, _)| *number != version);
         // The next fetch reads the metadata, which shows the deletion.
         *self.last() = None;
         tracing::info!(source = %inner.display, version, "disabled a key version");
@@ -806,11 +824,8 @@ impl fmt::Debug for VaultProvider {
         f.debug_struct("VaultProvider")
             .field("source", &self.inner.display)
             .field("auth", self.inner.session.auth())
-            .field("max_versions", &self.inner.max_versions)
-            .field(
-                "held_versions",
-                &self.held().keys().map(|(n, _)| *n).collect::<Vec<_>>(),
-            )
+            .field("max_versions", &self.max_versions())
+            .field("held_versions", &self.inner.held.len())
             .finish()
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use keyroll_core::remote::{INSECURE_HTTP, insecure_http_param};
 use keyroll_core::{KeySource, ProviderError};
 
 use crate::auth::SERVICE_ACCOUNT_TOKEN;
@@ -22,6 +23,7 @@ const PARAMS: &[&str] = &[
     "max_versions",
     "metadata_every",
     "timeout",
+    INSECURE_HTTP,
 ];
 
 /// The value of parameter `name`, a positive whole number, if given.
@@ -53,7 +55,9 @@ pub(crate) fn builder_from_source(source: &KeySource) -> Result<VaultProviderBui
             "`{source}` names no secret: use vault://HOST:PORT/MOUNT/PATH, such as vault://vault:8200/secret/myapp"
         )));
     }
-    let mut builder = VaultProvider::builder().secret(mount, secret);
+    let mut builder = VaultProvider::builder()
+        .secret(mount, secret)
+        .allow_insecure_http(insecure_http_param(source)?);
     let tls = match source.param("tls") {
         None | Some("true") => true,
         Some("false") => false,

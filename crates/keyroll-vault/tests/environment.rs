@@ -24,4 +24,25 @@ async fn a_uri_without_host_takes_address_and_token_from_vault_addr_and_vault_to
         provider.source(),
         format!("vault://127.0.0.1:{}/secret/app?field=key&tls=false", bao.port())
     );
+    vault_addr_over_plain_http_to_another_host_or_with_user_info_is_refused();
+}
+
+/// VAULT_ADDR over plain http:// to another host, or with user info, is
+/// refused (never echoed); `?insecure_http=true` allows the former. Called
+/// by the test above: one test per binary sets the environment.
+fn vault_addr_over_plain_http_to_another_host_or_with_user_info_is_refused() {
+    let open = |uri: &str| VaultProvider::from_source(&KeySource::parse(uri).unwrap());
+    set_env_var("VAULT_TOKEN", "unused");
+    set_env_var("VAULT_ADDR", "http://vault.internal:8200");
+    let error = open("vault:///secret/app").unwrap_err();
+    assert!(error.to_string().contains("insecure_http=true"), "{error}");
+    let provider = open("vault:///secret/app?insecure_http=true").unwrap();
+    assert!(
+        provider.source().contains("insecure_http=true"),
+        "{}",
+        provider.source()
+    );
+    set_env_var("VAULT_ADDR", "https://user:pa55word@vault.internal:8200");
+    let error = open("vault:///secret/app").unwrap_err();
+    assert!(!format!("{error} {error:?}").contains("pa55word"), "{error}");
 }

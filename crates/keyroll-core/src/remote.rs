@@ -1,0 +1,498 @@
+//! What the remote-store providers (Vault, AWS Secrets Manager, GCP Secret
+//! Manager) share: one endpoint check, one reader of a JSON field that wipes
+//! what it parsed, and one cache of the versions already fetched.
+//!
+//! These are for provider authors; a service author never needs them.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value;
+use zeroize::Zeroize;
+
+use crate::{KeyMaterial, KeySource, ProviderError};
+
+/// The one name, in every remote store's URI (`?insecure_http=true`) and
+/// builder (`allow_insecure_http`), that allows plain `http://` to a host
+/// other than this machine.
+pub const INSECURE_HTTP: &str = "insecure_http";
+
+/// The value of `?insecure_http=` in `source`: `true` or `false`, `false`
+/// when absent.
+///
+/// # Errors
+/// [`Config`](crate::ProviderErrorKind::Config) for another value.
+pub fn insecure_http_param(source: &KeySource) -> Result<bool, ProviderError> {
+    match source.param(INSECURE_HTTP) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ProviderError::config(format!(
+            "`{source}`: {INSECURE_HTTP} must be true or false, not `{other}`"
+        ))),
+    }
+}
+
+/// A store endpoint that passed [`Endpoint::check`]: an `http://` or
+/// `https://` URL without credentials in it, and plain HTTP only to a
+/// loopback host unless explicitly allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    url: String,
+    host: String,
+    plaintext: bool,
+}
+
+impl Endpoint {
+    /// Checks `url`, the endpoint of `store` (such as "Vault"), whose requests
+    /// carry `exposed` (such as "the Vault token").
+    ///
+    /// - Only `http://` and `https://` URLs are accepted.
+    /// - User info (`user:password@host`) is refused, and the message never
+    ///   shows it: credentials belong in the store's own settings, and a URL
+    ///   is echoed in errors, logs and `source()`.
+    /// - Plain `http://` to a host that is not loopback (`localhost`,
+    ///   `127.0.0.0/8`, `::1`) is refused unless `allow_insecure_http`
+    ///   ([`INSECURE_HTTP`]); any `http://` endpoint is accepted with one
+    ///   `tracing` warning naming what crosses the network in clear.
+    ///
+    /// ```
+    /// use keyroll_core::remote::Endpoint;
+    ///
+    /// let local = Endpoint::check("Vault", "the Vault token", "http://127.0.0.1:8200", false)?;
+    /// assert!(local.is_plaintext());
+    /// assert!(Endpoint::check("Vault", "the Vault token", "http://vault.internal:8200", false).is_err());
+    /// assert!(Endpoint::check("Vault", "the Vault token", "http://vault.internal:8200", true).is_ok());
+    /// let err = Endpoint::check("Vault", "the Vault token", "https://u:s3cr3t@vault:8200", false).unwrap_err();
+    /// assert!(!err.to_string().contains("s3cr3t"));
+    /// # Ok::<(), keyroll_core::ProviderError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Config`](crate::ProviderErrorKind::Config) for each refusal above
+    /// and for a URL without a host.
+    pub fn check(
+        store: &str,
+        exposed: &str,
+        url: &str,
+        allow_insecure_http: bool,
+    ) -> Result<Self, ProviderError> {
+        let shown = redact_userinfo(url);
+        let (plaintext, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            _ => {
+                return Err(ProviderError::config(format!(
+                    "the {store} endpoint `{shown}` must be an https:// URL (or http:// to a server on this machine)"
+                )));
+            }
+        };
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        if authority.contains('@') {
+            return Err(ProviderError::config(format!(
+                "the {store} endpoint `{shown}` holds credentials (user:password@); remove them and give \
+                 credentials through the {store} settings instead"
+            )));
+        }
+        let host = host_of(authority);
+        if host.is_empty() {
+            return Err(ProviderError::config(format!(
+                "the {store} endpoint `{shown}` names no host"
+            )));
+        }
+        let loopback = is_loopback(host);
+        if plaintext && !loopback && !allow_insecure_http {
+            return Err(ProviderError::config(format!(
+                "refusing plain http:// to {host}: {exposed} and the keys would cross the network in clear. \
+                 Use https://, or, on a network you trust, allow it explicitly with `{INSECURE_HTTP}=true` \
+                 in the URI (or the builder's allow_insecure_http)"
+            )));
+        }
+        if plaintext {
+            tracing::warn!(
+                endpoint = %url,
+                loopback,
+                "{store} over plain http://: {exposed} and the keys are sent in clear; use https:// \
+                 outside a development machine"
+            );
+        }
+        Ok(Self {
+            url: url.to_owned(),
+            host: host.to_owned(),
+            plaintext,
+        })
+    }
+
+    /// The URL as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The host, without port (IPv6 addresses without brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether requests go over plain HTTP.
+    pub fn is_plaintext(&self) -> bool {
+        self.plaintext
+    }
+}
+
+/// The host of an authority `host[:port]` or `[v6]:port`.
+fn host_of(authority: &str) -> &str {
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or_default();
+    }
+    authority.rsplit_once(':').map_or(authority, |(host, _)| host)
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip == IpAddr::V6(Ipv6Addr::LOCALHOST))
+}
+
+/// `text` with the user info of every URL in it (`scheme://user:pass@host`)
+/// replaced by `***`, for messages and logs. Text without `://…@` comes back
+/// unchanged (borrowed).
+///
+/// ```
+/// use keyroll_core::remote::redact_userinfo;
+///
+/// assert_eq!(
+///     redact_userinfo("aws-sm://app?endpoint=http://u:pw@h:4566&region=x"),
+///     "aws-sm://app?endpoint=http://***@h:4566&region=x"
+/// );
+/// assert_eq!(redact_userinfo("vault://vault:8200/secret/app"), "vault://vault:8200/secret/app");
+/// ```
+pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut done = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find("://") {
+        let start = from + found + 3;
+        let rest = &text[start..];
+        let end = rest
+            .find(|c: char| "/?#&`'\"<>".contains(c) || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            out.push_str(&text[done..start]);
+            out.push_str("***");
+            done = start + at;
+        }
+        from = start;
+    }
+    if done == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[done..]);
+    Cow::Owned(out)
+}
+
+/// A JSON secret parsed for one field: every string in it is wiped from
+/// memory when it is dropped, and errors name fields and types, never values.
+///
+/// ```
+/// use keyroll_core::remote::JsonSecret;
+///
+/// let secret = JsonSecret::parse(r#"{"key":"k3y-0123456789","user":"app"}"#)?;
+/// assert_eq!(secret.field("key")?.expose_secret(), b"k3y-0123456789");
+/// assert!(secret.field("user").is_ok());
+/// let problem = JsonSecret::parse(r#"{"key":7}"#)?.field("key").unwrap_err();
+/// assert_eq!(problem.to_string(), "field `key` is a number, not a string");
+/// # Ok::<(), keyroll_core::remote::FieldProblem>(())
+/// ```
+pub struct JsonSecret(Value);
+
+impl JsonSecret {
+    /// Parses `text`. The parser's own message, which may quote the text, is
+    /// not kept: only the position.
+    ///
+    /// # Errors
+    /// [`FieldProblem::NotJson`].
+    pub fn parse(text: &str) -> Result<Self, FieldProblem> {
+        serde_json::from_str(text)
+            .map(Self)
+            .map_err(|e| FieldProblem::NotJson {
+                line: e.line(),
+                column: e.column(),
+            })
+    }
+
+    /// Takes a document parsed elsewhere (such as a client library's answer).
+    pub fn from_value(value: Value) -> Self {
+        Self(value)
+    }
+
+    /// The document.
+    pub fn value(&self) -> &Value {
+        &self.0
+    }
+
+    /// The document, to change before it is written back (it is still
+    /// wiped on drop).
+    pub fn value_mut(&mut self) -> &mut Value {
+        &mut self.0
+    }
+
+    /// The string in `field` of the object, as key material (possibly empty:
+    /// emptiness is the caller's rule).
+    ///
+    /// # Errors
+    /// [`FieldProblem::NotObject`], [`FieldProblem::Missing`] or
+    /// [`FieldProblem::NotString`].
+    pub fn field(&self, field: &str) -> Result<KeyMaterial, FieldProblem> {
+        let Value::Object(map) = &self.0 else {
+            return Err(FieldProblem::NotObject(type_name(&self.0)));
+        };
+        match map.get(field) {
+            Some(Value::String(text)) => Ok(KeyMaterial::new(text.as_bytes())),
+            Some(other) => Err(FieldProblem::NotString {
+                field: field.to_owned(),
+                found: type_name(other),
+            }),
+            None => Err(FieldProblem::Missing {
+                field: field.to_owned(),
+                fields: map.keys().cloned().collect(),
+            }),
+        }
+    }
+}
+
+impl Drop for JsonSecret {
+    fn drop(&mut self) {
+        fn wipe(value: &mut Value) {
+            match value {
+                Value::String(text) => text.zeroize(),
+                Value::Array(items) => items.iter_mut().for_each(wipe),
+                Value::Object(fields) => fields.values_mut().for_each(wipe),
+                _ => {}
+            }
+        }
+        wipe(&mut self.0);
+    }
+}
+
+impl fmt::Debug for JsonSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JsonSecret(..)")
+    }
+}
+
+/// Why [`JsonSecret`] found no key. The message names fields and JSON types,
+/// never values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldProblem {
+    /// The text is not JSON.
+    #[error("is not JSON (line {line}, column {column})")]
+    NotJson {
+        /// Line of the first error.
+        line: usize,
+        /// Column of the first error.
+        column: usize,
+    },
+    /// The document is not an object; it is this JSON type.
+    #[error("is JSON {0}, not an object with fields")]
+    NotObject(&'static str),
+    /// The object has no such field.
+    #[error("has no field `{field}` (fields: {})", fields.join(", "))]
+    Missing {
+        /// The field asked for.
+        field: String,
+        /// The fields it has.
+        fields: Vec<String>,
+    },
+    /// The field is not a string.
+    #[error("field `{field}` is {found}, not a string")]
+    NotString {
+        /// The field asked for.
+        field: String,
+        /// Its JSON type.
+        found: &'static str,
+    },
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The versions a provider already fetched, by a key of its choice (a
+/// version id, a number and creation time): store contents of a version never
+/// change, so each is read once. Shared by clones of a provider and kept
+/// across fetches, including a fetch that was cut short (a timeout, an
+/// error): what was read stays read.
+#[derive(Debug)]
+pub struct FetchedVersions<K, V = KeyMaterial> {
+    held: Mutex<HashMap<K, V>>,
+}
+
+impl<K, V> Default for FetchedVersions<K, V> {
+    fn default() -> Self {
+        Self {
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> FetchedVersions<K, V> {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A version read before.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Remembers a version just read.
+    pub fn insert(&self, key: K, value: V) {
+        self.lock().insert(key, value);
+    }
+
+    /// Forgets a version.
+    pub fn remove(&self, key: &K) {
+        self.lock().remove(key);
+    }
+
+    /// Keeps only the versions `keep` says yes to (what the store still
+    /// reports): the material of the others leaves memory.
+    pub fn retain(&self, mut keep: impl FnMut(&K) -> bool) {
+        self.lock().retain(|key, _| keep(key));
+    }
+
+    /// How many versions are held.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, V>> {
+        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_redacted_wherever_a_url_holds_it() {
+        let cases = [
+            (
+                "vault://user:pass@host:8200/secret/app",
+                "vault://***@host:8200/secret/app",
+            ),
+            ("vault://token@host/secret/app", "vault://***@host/secret/app"),
+            (
+                "aws-sm://app?endpoint=http://u:pw@h&regoin=x",
+                "aws-sm://app?endpoint=http://***@h&regoin=x",
+            ),
+            ("http://a@b@c/x", "http://***@c/x"),
+            ("https://host/path@not-userinfo", "https://host/path@not-userinfo"),
+            ("no url here: a@b", "no url here: a@b"),
+            ("x://", "x://"),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(redact_userinfo(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn endpoints_with_credentials_or_plaintext_to_the_network_are_refused() {
+        let check = |url: &str, allow| Endpoint::check("Test", "the token", url, allow);
+        for url in [
+            "http://127.0.0.1:8200",
+            "http://127.9.9.9",
+            "http://localhost:4566/",
+            "http://app.localhost",
+            "http://[::1]:8085",
+            "https://vault.example.com:8200",
+            "https://[2001:db8::1]:8200",
+        ] {
+            assert!(check(url, false).is_ok(), "{url}");
+        }
+        for url in [
+            "http://vault:8200",
+            "http://10.0.0.1",
+            "http://[2001:db8::1]:80",
+            "http://localhost.evil.com",
+        ] {
+            let err = check(url, false).unwrap_err();
+            assert_eq!(err.kind(), crate::ProviderErrorKind::Config);
+            assert!(err.to_string().contains("insecure_http=true"), "{err}");
+            assert!(check(url, true).unwrap().is_plaintext());
+        }
+        for url in [
+            "http://u:s3cr3t@127.0.0.1:8200",
+            "https://s3cr3t@host",
+            "https://a:s3cr3t@h/p?q=1",
+        ] {
+            let err = check(url, true).unwrap_err();
+            assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{err}");
+            assert!(err.to_string().contains("credentials"), "{err}");
+        }
+        for url in [
+            "ftp://host",
+            "host:8200",
+            "http://",
+            "https://:8200",
+            "file:///x@y",
+        ] {
+            assert!(check(url, true).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn json_problems_name_fields_and_types_never_values() {
+        let secret =
+            JsonSecret::parse(r#"{"key":"s3cr3t-value","n":42,"other":"s3cr3t-neighbour"}"#).unwrap();
+        assert_eq!(secret.field("key").unwrap().expose_secret(), b"s3cr3t-value");
+        for problem in [
+            secret.field("missing").unwrap_err(),
+            secret.field("n").unwrap_err(),
+            JsonSecret::parse(r#"["s3cr3t-value"]"#)
+                .unwrap()
+                .field("key")
+                .unwrap_err(),
+            JsonSecret::parse("s3cr3t-value").err().unwrap(),
+            JsonSecret::parse(r#"{"key":"s3cr3t-value\"}"#).err().unwrap(),
+        ] {
+            let shown = format!("{problem} {problem:?}");
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+        assert_eq!(format!("{:?}", secret), "JsonSecret(..)");
+    }
+
+    #[test]
+    fn fetched_versions_are_kept_until_retained_away() {
+        let cache: FetchedVersions<u64> = FetchedVersions::new();
+        cache.insert(1, KeyMaterial::from("one"));
+        cache.insert(2, KeyMaterial::from("two"));
+        assert_eq!(cache.get(&1).unwrap().expose_secret(), b"one");
+        cache.retain(|n| *n == 2);
+        assert!(cache.get(&1).is_none());
+        assert_eq!(cache.len(), 1);
+        cache.remove(&2);
+        assert!(cache.is_empty());
+    }
+}
