@@ -15,8 +15,8 @@ use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::{Blob, DateTime};
 use keyroll_core::{
-    DEFAULT_MAX_FALLBACKS, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, ProviderErrorKind,
-    Published, Reach, Stage, async_trait,
+    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
+    ProviderErrorKind, Published, Reach, Stage, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, OnceCell};
@@ -249,7 +249,7 @@ impl AwsProviderBuilder {
         .into_iter()
         .flatten()
         .collect();
-        let display = KeySource::format("aws-sm", authority, path, &params);
+        let display = KeySource::format(<AwsProvider as FromSource>::SCHEME, authority, path, &params);
 
         Ok(AwsProvider {
             inner: Arc::new(Inner {
@@ -286,46 +286,6 @@ impl AwsProvider {
     /// Settings for a provider; at least [`secret_id`](AwsProviderBuilder::secret_id).
     pub fn builder() -> AwsProviderBuilder {
         AwsProviderBuilder::default()
-    }
-
-    /// Builds a provider from `aws-sm://SECRET_ID?region=R&field=F&endpoint=URL`
-    /// (all parameters optional). `SECRET_ID` is a name or an ARN, taken
-    /// whole up to the `?`; percent-escapes are decoded.
-    ///
-    /// ```
-    /// use keyroll_aws::AwsProvider;
-    /// use keyroll_core::{KeyProvider, KeySource};
-    ///
-    /// let source = KeySource::parse(
-    ///     "aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp/key-AbCdEf?field=key",
-    /// )?;
-    /// let provider = AwsProvider::from_source(&source)?;
-    /// assert_eq!(provider.secret_id(), "arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp/key-AbCdEf");
-    /// assert!(provider.source().contains("region=eu-west-1"));
-    /// # Ok::<(), keyroll_core::ProviderError>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Config`](ProviderErrorKind::Config) for another scheme, an unknown
-    /// parameter, an empty secret id or field, or a malformed endpoint.
-    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        if source.scheme() != "aws-sm" {
-            return Err(ProviderError::config(format!(
-                "`{source}` is not an aws-sm:// URI"
-            )));
-        }
-        source.expect_params(&["region", "field", "endpoint"])?;
-        let mut builder = Self::builder().secret_id(format!("{}{}", source.authority(), source.path()));
-        if let Some(region) = source.param("region") {
-            builder = builder.region(region);
-        }
-        if let Some(field) = source.param("field") {
-            builder = builder.field(field);
-        }
-        if let Some(endpoint) = source.param("endpoint") {
-            builder = builder.endpoint_url(endpoint);
-        }
-        builder.build()
     }
 
     /// The secret's name or ARN, as configured.
@@ -645,6 +605,46 @@ async fn build_client(settings: &Settings) -> Result<Client, ProviderError> {
         ));
     }
     Ok(Client::from_conf(config))
+}
+
+impl FromSource for AwsProvider {
+    const SCHEME: &'static str = "aws-sm";
+
+    /// Builds a provider from `aws-sm://SECRET_ID?region=R&field=F&endpoint=URL`
+    /// (all parameters optional). `SECRET_ID` is a name or an ARN, taken
+    /// whole up to the `?`; percent-escapes are decoded.
+    ///
+    /// ```
+    /// use keyroll_aws::AwsProvider;
+    /// use keyroll_core::{FromSource, KeyProvider, KeySource};
+    ///
+    /// let source = KeySource::parse(
+    ///     "aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp/key-AbCdEf?field=key",
+    /// )?;
+    /// let provider = AwsProvider::from_source(&source)?;
+    /// assert_eq!(provider.secret_id(), "arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp/key-AbCdEf");
+    /// assert!(provider.source().contains("region=eu-west-1"));
+    /// # Ok::<(), keyroll_core::ProviderError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Config`](ProviderErrorKind::Config) for another scheme, an unknown
+    /// parameter, an empty secret id or field, or a malformed endpoint.
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        source.expect_scheme(Self::SCHEME)?;
+        source.expect_params(&["region", "field", "endpoint"])?;
+        let mut builder = Self::builder().secret_id(format!("{}{}", source.authority(), source.path()));
+        if let Some(region) = source.param("region") {
+            builder = builder.region(region);
+        }
+        if let Some(field) = source.param("field") {
+            builder = builder.field(field);
+        }
+        if let Some(endpoint) = source.param("endpoint") {
+            builder = builder.endpoint_url(endpoint);
+        }
+        builder.build()
+    }
 }
 
 #[async_trait]

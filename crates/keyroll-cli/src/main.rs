@@ -14,7 +14,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use keyroll::{KeyMaterial, KeySet, KeyState, Keyring, Policy, RefreshError, Refresher, Role, Signer};
 use rand::Rng;
 
+#[cfg(feature = "django")]
 mod django;
+#[cfg(feature = "fernet")]
 mod encryption;
 
 /// Django's secret key alphabet (django.core.management.utils.get_random_secret_key).
@@ -29,8 +31,7 @@ struct Cli {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Source {
-    /// Key source URI: env://SECRET_KEY, file:///path, docker://name, vault://host:port/mount/path.
-    #[arg(long, env = "KEYROLL_KEYS", value_name = "URI")]
+    #[arg(long, env = "KEYROLL_KEYS", value_name = "URI", help = keys_help())]
     keys: String,
     /// How long a superseded key keeps verifying (e.g. 30d, 12h, 90s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -48,6 +49,7 @@ enum Format {
     /// keyroll's native format: names its key, one HMAC per verification.
     Keyroll,
     /// Django's django.core.signing format.
+    #[cfg(feature = "django")]
     Django,
 }
 
@@ -121,6 +123,7 @@ enum Command {
         #[arg(long)]
         disable_old: bool,
     },
+    #[cfg(feature = "django")]
     /// Sign a JSON value like Django's `signing.dumps` (timestamped, salt `django.core.signing`).
     Dumps {
         #[command(flatten)]
@@ -134,6 +137,7 @@ enum Command {
         /// The JSON value to sign.
         json: String,
     },
+    #[cfg(feature = "django")]
     /// Verify a Django `signing.dumps` token and print its JSON.
     Loads {
         #[command(flatten)]
@@ -147,6 +151,7 @@ enum Command {
         /// The token to verify.
         token: String,
     },
+    #[cfg(feature = "fernet")]
     /// Encrypt VALUE (or standard input) into a Fernet token with the current key.
     Encrypt {
         #[command(flatten)]
@@ -156,6 +161,7 @@ enum Command {
         /// The value to encrypt; read from standard input when absent.
         value: Option<String>,
     },
+    #[cfg(feature = "fernet")]
     /// Decrypt a Fernet TOKEN (or standard input) with any verifying key and print the plaintext.
     Decrypt {
         #[command(flatten)]
@@ -168,6 +174,7 @@ enum Command {
         /// The token; read from standard input when absent.
         token: Option<String>,
     },
+    #[cfg(feature = "fernet")]
     /// Re-encrypt Fernet tokens line by line (stdin to stdout) with the current key.
     ///
     /// Lines no key decrypts are written through unchanged and counted; exit 1 if there were any.
@@ -190,12 +197,23 @@ struct KeyKind {
     bytes: Option<usize>,
 }
 
+#[cfg(feature = "fernet")]
 #[derive(Debug, clap::Args)]
 struct DeriveOption {
     /// How keys become Fernet keys: `raw` (each key is a Fernet key) or `hkdf`
     /// (derived from any secret like django-fernet-fields).
     #[arg(long, value_name = "raw|hkdf", default_value = "raw")]
     derive: keyroll::fernet::Derive,
+}
+
+/// The `--keys` help: an example of every store this build includes.
+fn keys_help() -> String {
+    let examples: Vec<&str> = keyroll::SCHEMES
+        .iter()
+        .filter(|scheme| scheme.enabled)
+        .map(|scheme| scheme.example)
+        .collect();
+    format!("Key source URI: {}", examples.join(", "))
 }
 
 /// A failure, with the exit code it maps to.
@@ -261,6 +279,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             value,
         } => {
             let token = match options.format {
+                #[cfg(feature = "django")]
                 Format::Django => {
                     django::sign(&source, options.salt.as_deref(), options.timestamp, &value).await?
                 }
@@ -269,6 +288,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             println!("{token}");
             Ok(())
         }
+        #[cfg(feature = "django")]
         Command::Verify {
             source,
             options,
@@ -286,12 +306,14 @@ async fn run(command: Command) -> Result<(), Failure> {
             println!("{value}");
             Ok(())
         }
+        #[cfg(feature = "django")]
         Command::Dumps {
             source,
             salt,
             compress,
             json,
         } => django::dumps(&source, salt.as_deref(), compress, &json).await,
+        #[cfg(feature = "django")]
         Command::Loads {
             source,
             salt,
@@ -329,17 +351,20 @@ async fn run(command: Command) -> Result<(), Failure> {
             promote,
             disable_old,
         } => rotate(&source, &kind, promote, disable_old).await,
+        #[cfg(feature = "fernet")]
         Command::Encrypt {
             source,
             derive,
             value,
         } => encryption::encrypt(&source, derive.derive, value).await,
+        #[cfg(feature = "fernet")]
         Command::Decrypt {
             source,
             derive,
             ttl,
             token,
         } => encryption::decrypt(&source, derive.derive, ttl, token).await,
+        #[cfg(feature = "fernet")]
         Command::Reencrypt { source, derive } => encryption::reencrypt(&source, derive.derive).await,
     }
 }

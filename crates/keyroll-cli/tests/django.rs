@@ -1,18 +1,17 @@
 //! `--format django`, `keyroll dumps` and `keyroll loads`, checked against real
 //! Django both ways.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use keyroll_testkit::python::{python_with, run_python};
 
 const KEY: &str = "django-cli-test-key-0123456789abcdefghijklmnopqrstuvwxyz";
 
 fn keyroll(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyroll"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::keyroll().args(args).output().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {

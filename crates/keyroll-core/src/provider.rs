@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::{KeyMaterial, KeyVersion};
+use crate::{KeyMaterial, KeySource, KeyVersion};
 
 /// A source of key versions: an environment variable, a file, a secret store.
 ///
@@ -76,6 +76,22 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
             format!("{} cannot disable version {id}", self.source()),
         ))
     }
+}
+
+/// A provider that opens from a key source URI of its own scheme: how a store
+/// registers with `keyroll::open`. The facade's table of stores lists each
+/// implementer once, with its cargo feature.
+pub trait FromSource: KeyProvider + Sized {
+    /// The URI scheme, such as `file` or `aws-sm`.
+    const SCHEME: &'static str;
+
+    /// Opens the provider `source` names.
+    ///
+    /// # Errors
+    /// [`ProviderErrorKind::Config`] for a source of another scheme
+    /// ([`KeySource::expect_scheme`]), an unknown parameter or settings the
+    /// provider refuses.
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError>;
 }
 
 /// What [`KeyProvider::rotate`] wrote.

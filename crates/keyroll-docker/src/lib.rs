@@ -40,7 +40,7 @@
 //! within milliseconds; polling stays as a backstop.
 //!
 //! ```
-//! use keyroll_core::{KeyProvider, KeySource};
+//! use keyroll_core::{FromSource, KeyProvider, KeySource};
 //! use keyroll_docker::DockerProvider;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -61,8 +61,8 @@
 use std::path::{Path, PathBuf};
 
 use keyroll_core::{
-    ChangeWatch, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, ProviderErrorKind,
-    Published, async_trait,
+    ChangeWatch, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
+    ProviderErrorKind, Published, async_trait,
 };
 use keyroll_file::FileProvider;
 
@@ -146,30 +146,6 @@ impl DockerProvider {
         Ok(self)
     }
 
-    /// From `docker://NAME[?root=/path][&fallbacks=A,B]`.
-    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        source.expect_params(&["root", "fallbacks"])?;
-        if !source.path().is_empty() && source.path() != "/" {
-            return Err(ProviderError::config(format!(
-                "`{source}`: docker:// takes a secret name only, such as docker://app_key; set the directory with ?root=/path"
-            )));
-        }
-        let mut provider = Self::new(source.authority())?;
-        if let Some(root) = source.param("root") {
-            if !Path::new(root).is_absolute() {
-                return Err(ProviderError::config(format!(
-                    "`{source}`: root must be an absolute path"
-                )));
-            }
-            provider = provider.with_root(root);
-        }
-        if let Some(fallbacks) = source.param("fallbacks") {
-            provider =
-                provider.with_fallbacks(fallbacks.split(',').map(str::trim).filter(|n| !n.is_empty()))?;
-        }
-        Ok(provider)
-    }
-
     /// The secret's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -192,6 +168,35 @@ impl DockerProvider {
 
     fn secrets(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.name.as_str()).chain(self.fallbacks.iter().map(String::as_str))
+    }
+}
+
+impl FromSource for DockerProvider {
+    const SCHEME: &'static str = "docker";
+
+    /// From `docker://NAME[?root=/path][&fallbacks=A,B]`.
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        source.expect_scheme(Self::SCHEME)?;
+        source.expect_params(&["root", "fallbacks"])?;
+        if !source.path().is_empty() && source.path() != "/" {
+            return Err(ProviderError::config(format!(
+                "`{source}`: docker:// takes a secret name only, such as docker://app_key; set the directory with ?root=/path"
+            )));
+        }
+        let mut provider = Self::new(source.authority())?;
+        if let Some(root) = source.param("root") {
+            if !Path::new(root).is_absolute() {
+                return Err(ProviderError::config(format!(
+                    "`{source}`: root must be an absolute path"
+                )));
+            }
+            provider = provider.with_root(root);
+        }
+        if let Some(fallbacks) = source.param("fallbacks") {
+            provider =
+                provider.with_fallbacks(fallbacks.split(',').map(str::trim).filter(|n| !n.is_empty()))?;
+        }
+        Ok(provider)
     }
 }
 

@@ -11,7 +11,7 @@
 
 #![forbid(unsafe_code)]
 
-use keyroll_core::{KeyProvider, KeySource, KeyVersion, ProviderError, async_trait};
+use keyroll_core::{FromSource, KeyProvider, KeySource, KeyVersion, ProviderError, async_trait};
 
 /// Reads a key and its fallbacks from two environment variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +42,14 @@ impl EnvProvider {
         self.fallbacks_var = var.into();
         self
     }
+}
+
+impl FromSource for EnvProvider {
+    const SCHEME: &'static str = "env";
 
     /// From `env://NAME[?fallbacks=VAR]`; `env://` alone means `SECRET_KEY`.
-    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        source.expect_scheme(Self::SCHEME)?;
         source.expect_params(&["fallbacks"])?;
         if !source.path().is_empty() && source.path() != "/" {
             return Err(ProviderError::config(format!(

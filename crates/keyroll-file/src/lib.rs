@@ -89,7 +89,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use keyroll_core::{
-    ChangeWatch, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published, async_trait,
+    ChangeWatch, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published,
+    async_trait,
 };
 use zeroize::Zeroizing;
 
@@ -125,26 +126,6 @@ impl FileProvider {
         self
     }
 
-    /// From `file:///abs/path[?format=text|json]`.
-    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        source.expect_params(&["format"])?;
-        if !matches!(source.authority(), "" | "localhost") || !source.path().starts_with('/') {
-            return Err(ProviderError::config(format!(
-                "`{source}`: file:// takes an absolute path after three slashes, such as file:///etc/myapp/keys"
-            )));
-        }
-        let provider = Self::new(source.path());
-        match source.param("format") {
-            None => Ok(provider),
-            Some(name) => match Format::from_name(name) {
-                Some(format) => Ok(provider.with_format(format)),
-                None => Err(ProviderError::config(format!(
-                    "`{source}`: unknown format `{name}`; use format=text or format=json"
-                ))),
-            },
-        }
-    }
-
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -162,6 +143,31 @@ impl FileProvider {
         parse(&contents, self.format).map_err(|error| {
             ProviderError::invalid(format!("key file {}: {error}", self.path.display())).with_source(error)
         })
+    }
+}
+
+impl FromSource for FileProvider {
+    const SCHEME: &'static str = "file";
+
+    /// From `file:///abs/path[?format=text|json]`.
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        source.expect_scheme(Self::SCHEME)?;
+        source.expect_params(&["format"])?;
+        if !matches!(source.authority(), "" | "localhost") || !source.path().starts_with('/') {
+            return Err(ProviderError::config(format!(
+                "`{source}`: file:// takes an absolute path after three slashes, such as file:///etc/myapp/keys"
+            )));
+        }
+        let provider = Self::new(source.path());
+        match source.param("format") {
+            None => Ok(provider),
+            Some(name) => match Format::from_name(name) {
+                Some(format) => Ok(provider.with_format(format)),
+                None => Err(ProviderError::config(format!(
+                    "`{source}`: unknown format `{name}`; use format=text or format=json"
+                ))),
+            },
+        }
     }
 }
 

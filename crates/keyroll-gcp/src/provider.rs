@@ -14,7 +14,8 @@ use google_cloud_secretmanager_v1::model::{
     AccessSecretVersionResponse, SecretPayload, SecretVersion, secret_version,
 };
 use keyroll_core::{
-    KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError, Published, Reach, async_trait,
+    FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError, Published, Reach,
+    async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -148,38 +149,6 @@ impl GcpProvider {
             client: OnceCell::new(),
             held: Mutex::new(HashMap::new()),
         })
-    }
-
-    /// Builds a provider from `gcp-sm://projects/P/secrets/S` (or
-    /// `gcp-sm://projects/P/locations/L/secrets/S`) with an optional
-    /// `?endpoint=URL`.
-    ///
-    /// ```
-    /// use keyroll_core::KeySource;
-    /// let source = KeySource::parse("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085").unwrap();
-    /// let provider = keyroll_gcp::GcpProvider::from_source(&source).unwrap();
-    /// assert_eq!(provider.secret().as_str(), "projects/p/secrets/s");
-    /// assert_eq!(provider.endpoint(), "http://127.0.0.1:8085");
-    /// ```
-    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        if source.scheme() != SCHEME {
-            return Err(ProviderError::config(format!(
-                "`{source}` is not a {SCHEME}:// URI"
-            )));
-        }
-        source.expect_params(&["endpoint"])?;
-        // KeySource puts `projects` in the authority and the rest in the path.
-        let name = format!("{}{}", source.authority(), source.path());
-        let mut provider = Self::new(name.trim_start_matches('/')).map_err(|e| {
-            ProviderError::config(format!(
-                "{}; in `{source}` (use {SCHEME}://projects/PROJECT/secrets/SECRET)",
-                e.message()
-            ))
-        })?;
-        if let Some(endpoint) = source.param("endpoint") {
-            provider = provider.with_endpoint(endpoint)?;
-        }
-        Ok(provider)
     }
 
     /// Talks to `endpoint` instead of the default one. An `http://` endpoint
@@ -380,6 +349,38 @@ fn classify(error: GaxError, action: &str, resource: &str) -> ProviderError {
         None => ProviderError::unavailable(message("; check the endpoint and the network")),
     };
     mapped.with_source(error)
+}
+
+impl FromSource for GcpProvider {
+    const SCHEME: &'static str = SCHEME;
+
+    /// Builds a provider from `gcp-sm://projects/P/secrets/S` (or
+    /// `gcp-sm://projects/P/locations/L/secrets/S`) with an optional
+    /// `?endpoint=URL`.
+    ///
+    /// ```
+    /// use keyroll_core::{FromSource, KeySource};
+    /// let source = KeySource::parse("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085").unwrap();
+    /// let provider = keyroll_gcp::GcpProvider::from_source(&source).unwrap();
+    /// assert_eq!(provider.secret().as_str(), "projects/p/secrets/s");
+    /// assert_eq!(provider.endpoint(), "http://127.0.0.1:8085");
+    /// ```
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        source.expect_scheme(Self::SCHEME)?;
+        source.expect_params(&["endpoint"])?;
+        // KeySource puts `projects` in the authority and the rest in the path.
+        let name = format!("{}{}", source.authority(), source.path());
+        let mut provider = Self::new(name.trim_start_matches('/')).map_err(|e| {
+            ProviderError::config(format!(
+                "{}; in `{source}` (use {SCHEME}://projects/PROJECT/secrets/SECRET)",
+                e.message()
+            ))
+        })?;
+        if let Some(endpoint) = source.param("endpoint") {
+            provider = provider.with_endpoint(endpoint)?;
+        }
+        Ok(provider)
+    }
 }
 
 #[async_trait]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{accesses, provider, refresher, server_with};
-use keyroll_core::{Health, KeyProvider, KeyState, ProviderErrorKind, Signer};
+use keyroll_core::{FromSource, Health, KeyProvider, KeyState, ProviderErrorKind, Signer};
 use keyroll_testkit::conformance::{signs_with, strong_key};
 use keyroll_testkit::gcp::VersionState;
 use keyroll_testkit::wait_until;

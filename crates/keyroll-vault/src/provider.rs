@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use keyroll_core::{
-    DEFAULT_MAX_FALLBACKS, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
-    Published, Reach, async_trait,
+    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion,
+    ProviderError, Published, Reach, async_trait,
 };
 use serde_json::{Map, Value};
 use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
@@ -246,7 +246,12 @@ impl VaultProviderBuilder {
         if let Some(namespace) = &namespace {
             params.push(("namespace", namespace));
         }
-        let display = KeySource::format("vault", authority, &format!("/{mount}/{path}"), &params);
+        let display = KeySource::format(
+            <VaultProvider as FromSource>::SCHEME,
+            authority,
+            &format!("/{mount}/{path}"),
+            &params,
+        );
         Ok(VaultProvider {
             inner: Arc::new(Inner {
                 session: Arc::new(Session::new(auth, Arc::new(connection))),
@@ -288,26 +293,6 @@ impl VaultProvider {
     /// Settings for a provider; see [`VaultProviderBuilder`].
     pub fn builder() -> VaultProviderBuilder {
         VaultProviderBuilder::default()
-    }
-
-    /// Builds a provider from `vault://HOST:PORT/MOUNT/PATH?field=key` and the
-    /// other parameters listed in the [crate docs](crate).
-    ///
-    /// ```
-    /// use keyroll_core::{KeyProvider, KeySource};
-    /// use keyroll_vault::VaultProvider;
-    ///
-    /// let source = KeySource::parse("vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false")?;
-    /// let provider = VaultProvider::from_source(&source)?;
-    /// assert_eq!(provider.source(), "vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false");
-    /// # Ok::<(), keyroll_core::ProviderError>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Config`](keyroll_core::ProviderErrorKind::Config) for a malformed URI,
-    /// an unknown parameter or a missing address.
-    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        crate::uri::builder_from_source(source)?.build()
     }
 
     fn what(&self, action: &str) -> String {
@@ -735,6 +720,30 @@ fn parse_time(text: &str) -> Option<SystemTime> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(SystemTime::from)
+}
+
+impl FromSource for VaultProvider {
+    const SCHEME: &'static str = "vault";
+
+    /// Builds a provider from `vault://HOST:PORT/MOUNT/PATH?field=key` and the
+    /// other parameters listed in the [crate docs](crate).
+    ///
+    /// ```
+    /// use keyroll_core::{FromSource, KeyProvider, KeySource};
+    /// use keyroll_vault::VaultProvider;
+    ///
+    /// let source = KeySource::parse("vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false")?;
+    /// let provider = VaultProvider::from_source(&source)?;
+    /// assert_eq!(provider.source(), "vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false");
+    /// # Ok::<(), keyroll_core::ProviderError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Config`](keyroll_core::ProviderErrorKind::Config) for a malformed URI,
+    /// an unknown parameter or a missing address.
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        crate::uri::builder_from_source(source)?.build()
+    }
 }
 
 #[async_trait]

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{MOUNT, builder, get, provider, put, read_only_policy, token};
 use keyroll_core::{
-    KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, Policy, ProviderErrorKind, Refresher, Signer,
-    async_trait,
+    FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, Policy, ProviderErrorKind,
+    Refresher, Signer, async_trait,
 };
 use keyroll_testkit::conformance::{self, Capabilities, TestStore, strong_key};
 use keyroll_testkit::openbao::OpenBao;
