@@ -61,6 +61,15 @@ fn a_scheme_whose_feature_is_off_names_the_feature() {
 #[test]
 fn the_table_has_one_line_per_scheme_and_feature_and_a_feature_for_each() {
     let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let cli = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/keyroll-cli/Cargo.toml"
+    ))
+    .unwrap();
+    let cli_default = cli
+        .lines()
+        .find(|line| line.starts_with("default = "))
+        .expect("the CLI has default features");
     for (i, scheme) in keyroll::SCHEMES.iter().enumerate() {
         let example = KeySource::parse(scheme.example).unwrap();
         assert_eq!(example.scheme(), scheme.name, "{scheme:?}");
@@ -73,6 +82,12 @@ fn the_table_has_one_line_per_scheme_and_feature_and_a_feature_for_each() {
             "Cargo.toml has feature `{}` turning on {}",
             scheme.feature,
             scheme.provider_crate
+        );
+        assert!(
+            cli.contains(&format!("\n{0} = [\"keyroll/{0}\"]", scheme.feature))
+                && cli_default.contains(&format!("\"{}\"", scheme.feature)),
+            "the CLI has feature `{}`, on by default",
+            scheme.feature
         );
         for other in &keyroll::SCHEMES[i + 1..] {
             assert_ne!(scheme.name, other.name);

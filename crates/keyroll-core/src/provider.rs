@@ -10,8 +10,10 @@ use crate::{KeyMaterial, KeySource, KeyVersion};
 
 /// A source of key versions: an environment variable, a file, a secret store.
 ///
-/// One method is required: [`fetch`](KeyProvider::fetch) reports what the
-/// store holds. Providers never decide which version signs; the
+/// Two methods are required: [`fetch`](KeyProvider::fetch) reports what the
+/// store holds, and [`reach`](KeyProvider::reach) says who else reads it (a
+/// shared store needs staged activation, so no provider gets it by default).
+/// Providers never decide which version signs; the
 /// [`Policy`](crate::Policy) does, once, in the core.
 #[async_trait]
 pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
@@ -31,9 +33,7 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
     /// Whether many processes read this store independently (a secret store
     /// shared by a fleet) or it is local to this process. Decides the default
     /// activation delay: a shared store needs staged activation.
-    fn reach(&self) -> Reach {
-        Reach::Local
-    }
+    fn reach(&self) -> Reach;
 
     /// A short name of the source for logs and status, such as
     /// `file:///etc/keyroll/keys`. Must not contain credentials.

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use keyroll_core::{
-    ChangeWatch, Health, KeyProvider, KeyVersion, Policy, ProviderError, ProviderErrorKind, RefreshError,
-    Refresher, Role, async_trait,
+    ChangeWatch, Health, KeyProvider, KeyVersion, Policy, ProviderError, ProviderErrorKind, Reach,
+    RefreshError, Refresher, Role, async_trait,
 };
 use tokio::sync::mpsc;
 
@@ -62,6 +62,9 @@ impl KeyProvider for Scripted {
             .unwrap()
             .take()
             .map(|rx| ChangeWatch::new(rx, ())))
+    }
+    fn reach(&self) -> Reach {
+        Reach::Local
     }
     fn source(&self) -> String {
         "scripted://test".into()

@@ -62,7 +62,7 @@ use std::path::{Path, PathBuf};
 
 use keyroll_core::{
     ChangeWatch, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
-    ProviderErrorKind, Published, async_trait,
+    ProviderErrorKind, Published, Reach, async_trait,
 };
 use keyroll_file::FileProvider;
 
@@ -234,6 +234,12 @@ impl KeyProvider for DockerProvider {
 
     /// `docker://NAME[?root=/path][&fallbacks=A,B]`; a root that is not
     /// UTF-8 is shown lossily, as `Path::display` does.
+    /// The mounted copy is this container's own; a fleet that shares one
+    /// secret sets an activation delay on its policy.
+    fn reach(&self) -> Reach {
+        Reach::Local
+    }
+
     fn source(&self) -> String {
         let root = self.root.to_string_lossy();
         let fallbacks = self.fallbacks.join(",");

@@ -11,7 +11,7 @@
 
 #![forbid(unsafe_code)]
 
-use keyroll_core::{FromSource, KeyProvider, KeySource, KeyVersion, ProviderError, async_trait};
+use keyroll_core::{FromSource, KeyProvider, KeySource, KeyVersion, ProviderError, Reach, async_trait};
 
 /// Reads a key and its fallbacks from two environment variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +104,11 @@ impl KeyProvider for EnvProvider {
     /// `env://NAME`, with `?fallbacks=VAR` when the fallbacks come from
     /// another variable than `NAME_FALLBACKS`: the URI that reads the same
     /// variables.
+    /// Environment variables are read by this process alone.
+    fn reach(&self) -> Reach {
+        Reach::Local
+    }
+
     fn source(&self) -> String {
         let fallbacks = [("fallbacks", self.fallbacks_var.as_str())];
         let params = match self.fallbacks_var.strip_suffix("_FALLBACKS") {

@@ -90,7 +90,7 @@ use std::path::{Path, PathBuf};
 
 use keyroll_core::{
     ChangeWatch, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published,
-    async_trait,
+    Reach, async_trait,
 };
 use zeroize::Zeroizing;
 
@@ -189,6 +189,11 @@ impl KeyProvider for FileProvider {
     /// `file:///abs/path[?format=F]`. A relative path is shown made absolute
     /// against the current directory (the file it reads); a path that is
     /// not UTF-8 is shown lossily, as `Path::display` does.
+    /// A key file is read by the processes of this machine.
+    fn reach(&self) -> Reach {
+        Reach::Local
+    }
+
     fn source(&self) -> String {
         let path = match self.path.is_absolute() {
             true => self.path.clone(),
