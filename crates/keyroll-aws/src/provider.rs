@@ -701,7 +701,8 @@ impl KeyProvider for AwsProvider {
             versions.push(version);
         }
         if versions.is_empty() {
-            return Err(ProviderError::not_found(format!(
+            // It exists (DescribeSecret answered) but holds no key: empty, not missing.
+            return Err(ProviderError::invalid(format!(
                 "AWS secret `{}` has no versions; put one with `keyroll rotate --keys {}`",
                 self.inner.secret_id, self.inner.display
             )));

@@ -1,8 +1,9 @@
 //! `keyroll`: generate keys, check a key source, sign and verify, watch a
 //! source for changes, and rotate a key in the store.
 //!
-//! Exit codes: 0 success; 1 a token that does not verify (bad, expired) or a
-//! weak or empty key set; 2 usage, configuration and provider errors.
+//! Exit codes: 0 success; 1 a token that does not verify (bad, expired), or a
+//! source that was read but holds no usable key set (weak, empty, malformed);
+//! 2 usage, configuration and provider errors (a missing source included).
 
 #![forbid(unsafe_code)]
 
@@ -227,7 +228,11 @@ pub(crate) enum Failure {
 
 impl From<keyroll::ProviderError> for Failure {
     fn from(error: keyroll::ProviderError) -> Self {
-        Failure::Error(error.to_string())
+        match error.kind() {
+            // Read, but no usable key set (empty secret, malformed file).
+            keyroll::ProviderErrorKind::Invalid => Failure::Rejected(error.to_string()),
+            _ => Failure::Error(error.to_string()),
+        }
     }
 }
 
@@ -235,6 +240,7 @@ impl From<RefreshError> for Failure {
     fn from(error: RefreshError) -> Self {
         match error {
             RefreshError::Policy(policy) => Failure::Rejected(policy.to_string()),
+            RefreshError::Provider(provider) => provider.into(),
             other => Failure::Error(other.to_string()),
         }
     }
@@ -463,14 +469,13 @@ async fn check(source: &Source) -> Result<(), Failure> {
 }
 
 async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
-    let refresher = builder(source)?
-        .interval(interval)
-        .start()
-        .await
-        .map_err(|e| match e.last {
-            RefreshError::Policy(policy) => Failure::Rejected(policy.to_string()),
-            _ => Failure::Error(e.to_string()),
-        })?;
+    let refresher = builder(source)?.interval(interval).start().await.map_err(|e| {
+        let message = e.to_string();
+        match Failure::from(e.last) {
+            Failure::Rejected(_) => Failure::Rejected(message),
+            Failure::Error(_) => Failure::Error(message),
+        }
+    })?;
     let mut changes = refresher.keyring().subscribe();
     let print = |keyring: &Keyring| {
         let set = keyring.load();

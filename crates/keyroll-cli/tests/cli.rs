@@ -190,7 +190,7 @@ fn check_exits_1_on_a_weak_key() {
 fn check_exits_1_on_an_empty_key_set() {
     let keys = KeyFile::new(&["# no keys yet"]);
     let out = keyroll(&["check", "--keys", &keys.uri()]);
-    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
 #[test]

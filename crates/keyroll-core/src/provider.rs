@@ -19,6 +19,14 @@ use crate::{KeyMaterial, KeySource, KeyVersion};
 pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
     /// Reads the versions the store holds, **newest first**.
     ///
+    /// Every provider answers the same for a store without keys: a secret,
+    /// file or variable that does not exist is
+    /// [`NotFound`](ProviderErrorKind::NotFound); one that exists but holds no
+    /// key (no versions, an empty value, a file of comments) is
+    /// [`Invalid`](ProviderErrorKind::Invalid). So `Ok` always holds at least
+    /// one version, and `keyroll check` exits 2 for a missing source and 1
+    /// for an empty one.
+    ///
     /// Disabled and destroyed versions may be included (with their state) or
     /// left out; the policy never lets them verify either way.
     async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError>;
@@ -208,6 +216,38 @@ pub enum ProviderErrorKind {
     /// check-and-set rotation raced another one). Nothing was written; never
     /// retry it blindly.
     Conflict,
+}
+
+impl ProviderErrorKind {
+    /// What an HTTP error status from a store's API means, the one rule every
+    /// remote provider (Vault, AWS, GCP) applies when the store's own error
+    /// code does not say more:
+    ///
+    /// | Status | Kind |
+    /// |---|---|
+    /// | 401, 403 | [`PermissionDenied`](Self::PermissionDenied) |
+    /// | 404 | [`NotFound`](Self::NotFound) |
+    /// | 409, 412 | [`Conflict`](Self::Conflict): a write raced another |
+    /// | 408, 429, 5xx | [`Unavailable`](Self::Unavailable): transient, retried |
+    /// | any other 4xx, 3xx | [`Config`](Self::Config): the request as configured is refused (a wrong mount, endpoint or parameter); retrying the same request cannot help |
+    /// | anything else | [`Invalid`](Self::Invalid): not an answer the API gives |
+    ///
+    /// ```
+    /// use keyroll_core::ProviderErrorKind;
+    /// assert_eq!(ProviderErrorKind::from_http_status(403), ProviderErrorKind::PermissionDenied);
+    /// assert_eq!(ProviderErrorKind::from_http_status(503), ProviderErrorKind::Unavailable);
+    /// assert_eq!(ProviderErrorKind::from_http_status(400), ProviderErrorKind::Config);
+    /// ```
+    pub fn from_http_status(status: u16) -> Self {
+        match status {
+            401 | 403 => Self::PermissionDenied,
+            404 => Self::NotFound,
+            409 | 412 => Self::Conflict,
+            408 | 429 | 500..=599 => Self::Unavailable,
+            300..=499 => Self::Config,
+            _ => Self::Invalid,
+        }
+    }
 }
 
 impl fmt::Display for ProviderErrorKind {

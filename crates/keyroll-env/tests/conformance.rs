@@ -35,6 +35,17 @@ impl TestStore for EnvStore {
         Box::new(EnvProvider::new(&self.key_var))
     }
 
+    fn missing(&self) -> Box<dyn KeyProvider> {
+        Box::new(EnvProvider::new(format!("{}_NEVER_SET", self.key_var)))
+    }
+
+    async fn empty(&self) -> Box<dyn KeyProvider> {
+        let empty = format!("{}_EMPTY", self.key_var);
+        let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        conformance::set_env_var(&empty, "");
+        Box::new(EnvProvider::new(empty))
+    }
+
     async fn publish(&self, material: &str) {
         let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
         let fallbacks = self.fallbacks_var();
@@ -51,7 +62,7 @@ impl TestStore for EnvStore {
 
 #[tokio::test]
 async fn env_provider_passes_the_conformance_suite() {
-    conformance::run(&EnvStore::new("SUITE"), Capabilities::new()).await;
+    conformance::run::<EnvProvider>(&EnvStore::new("SUITE"), Capabilities::new()).await;
 }
 
 #[tokio::test]

@@ -14,8 +14,8 @@ use google_cloud_secretmanager_v1::model::{
     AccessSecretVersionResponse, SecretPayload, SecretVersion, secret_version,
 };
 use keyroll_core::{
-    FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError, Published, Reach,
-    async_trait,
+    FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError, ProviderErrorKind,
+    Published, Reach, async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -342,11 +342,14 @@ fn classify(error: GaxError, action: &str, resource: &str) -> ProviderError {
              `gcloud auth application-default login`",
         )),
         None if error.is_deserialization() => ProviderError::invalid(message("")),
-        None if error.http_status_code().is_some_and(|c| (400..500).contains(&c)) => {
-            ProviderError::config(message("; check the endpoint"))
-        }
-        // Timeouts, refused connections, exhausted retries, 5xx without a status.
-        None => ProviderError::unavailable(message("; check the endpoint and the network")),
+        None => match error.http_status_code() {
+            Some(code) => ProviderError::new(
+                ProviderErrorKind::from_http_status(code),
+                message("; check the endpoint"),
+            ),
+            // Timeouts, refused connections, exhausted retries.
+            None => ProviderError::unavailable(message("; check the endpoint and the network")),
+        },
     };
     mapped.with_source(error)
 }
@@ -427,6 +430,13 @@ impl KeyProvider for GcpProvider {
         // material leaves memory, and is fetched again if re-enabled.
         held.retain(|name, _| enabled.contains(name));
         *lock(&self.held) = held;
+        if versions.is_empty() {
+            // It exists (the listing answered) but holds no key: empty, not missing.
+            return Err(ProviderError::invalid(format!(
+                "{} has no versions; add one with `keyroll rotate`",
+                self.secret.as_str()
+            )));
+        }
         Ok(versions)
     }
 

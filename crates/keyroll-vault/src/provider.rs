@@ -357,8 +357,8 @@ impl VaultProvider {
     /// must not exist yet), keeping the other fields of version `expected`.
     /// Vault's check-and-set makes this a compare-and-swap: when the newest
     /// version is no longer `expected`, nothing is written and the error
-    /// ([`Unavailable`](keyroll_core::ProviderErrorKind::Unavailable), a
-    /// conflict that re-reading resolves) says someone else rotated.
+    /// ([`Conflict`](keyroll_core::ProviderErrorKind::Conflict): re-read and
+    /// decide again, never retry blindly) says someone else rotated.
     /// [`KeyProvider::rotate`] calls this with the version current when it
     /// starts.
     ///
@@ -564,8 +564,9 @@ impl VaultProvider {
         *self.held() = keep.into_iter().collect();
         let Some(newest) = newest.filter(|_| !versions.is_empty()) else {
             *self.last() = None;
-            return Err(ProviderError::not_found(format!(
-                "{} has no versions",
+            // It exists (no 404) but holds no key: empty, not missing.
+            return Err(ProviderError::invalid(format!(
+                "{} has no versions; put one with `keyroll rotate`",
                 self.secret()
             )));
         };
