@@ -27,6 +27,23 @@ impl TestStore for VaultStore {
         Box::new(provider(&self.bao, &self.path))
     }
 
+    fn missing(&self) -> Box<dyn KeyProvider> {
+        Box::new(provider(&self.bao, &format!("{}-never-written", self.path)))
+    }
+
+    async fn empty(&self) -> Box<dyn KeyProvider> {
+        // Metadata without a version: the secret exists and holds no key.
+        let empty = format!("{}-empty", self.path);
+        self.bao.bao(&[
+            "kv",
+            "metadata",
+            "put",
+            "-max-versions=5",
+            &format!("{MOUNT}/{empty}"),
+        ]);
+        Box::new(provider(&self.bao, &empty))
+    }
+
     async fn publish(&self, material: &str) {
         put(&self.bao, &self.path, material);
     }
@@ -82,7 +99,12 @@ async fn vault_provider_passes_the_conformance_suite() {
         bao,
         path: "conformance".to_owned(),
     };
-    conformance::run(&store, Capabilities::new().with_created_times().with_disable()).await;
+    let caps = Capabilities::new()
+        .shared()
+        .with_rotate()
+        .with_created_times()
+        .with_disable();
+    conformance::run::<VaultProvider>(&store, caps).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
