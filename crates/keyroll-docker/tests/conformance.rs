@@ -98,6 +98,35 @@ impl TestStore for PreviousSecret {
     }
 }
 
+#[test]
+fn source_reads_back_the_same_secrets_whatever_their_names() {
+    let awkward = [
+        "a b",
+        "100%",
+        "x?y",
+        "k&e=y+s",
+        "#1",
+        "é",
+        "tab\there",
+        "%2F",
+        "a:b@c",
+    ];
+    for name in awkward {
+        for root in ["/run/secrets", "/a b/100%?/#x&y=z+w", "/ключи"] {
+            let fallbacks = awkward.iter().copied().filter(|n| *n != name);
+            let provider = DockerProvider::new(name)
+                .unwrap()
+                .with_root(root)
+                .with_fallbacks(fallbacks)
+                .unwrap();
+            assert_eq!(
+                conformance::source_reads_back::<DockerProvider>(&provider),
+                provider
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn multi_line_secret_passes_the_conformance_suite() {
     let store = MultiLineSecret {

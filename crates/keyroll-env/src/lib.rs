@@ -137,18 +137,4 @@ mod tests {
             "env://APP_KEY?fallbacks=OLD_APP_KEYS"
         );
     }
-
-    #[test]
-    fn source_reads_back_the_same_variables_whatever_their_names() {
-        for (key_var, fallbacks_var) in [
-            ("APP_KEY", "APP_KEY_FALLBACKS"),
-            ("APP_KEY", "OTHER_FALLBACKS"),
-            ("A%20B?c&d=e+f#g/h", "A%20B?c&d=e+f#g/h_FALLBACKS"),
-            ("KEY", "x&y=z+ %#"),
-            ("ключ", "é\u{7f}"),
-        ] {
-            let provider = EnvProvider::new(key_var).with_fallbacks_var(fallbacks_var);
-            assert_eq!(from_uri(&provider.source()), provider, "{}", provider.source());
-        }
-    }
 }

@@ -181,6 +181,31 @@ impl TestStore for RotatedFile {
     }
 }
 
+#[test]
+fn source_reads_back_the_same_file_whatever_its_name() {
+    for path in [
+        "/a b/c",
+        "/100%/x?y#z",
+        "/k&e=y+s",
+        "/ключи/é",
+        "/tab\there",
+        "/%2F/%3F",
+        "//x//y/",
+    ] {
+        for format in [None, Some(Format::Text), Some(Format::Json)] {
+            let provider = FileProvider::new(path);
+            let provider = match format {
+                Some(format) => provider.with_format(format),
+                None => provider,
+            };
+            assert_eq!(
+                conformance::source_reads_back::<FileProvider>(&provider),
+                provider
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn plain_text_file_passes_the_conformance_suite() {
     conformance::run::<FileProvider>(&TextFile::new(), Capabilities::new().with_rotate().with_push()).await;
