@@ -279,10 +279,6 @@ fn checked_name(name: String) -> Result<String, ProviderError> {
 mod tests {
     use super::*;
 
-    fn from_uri(uri: &str) -> DockerProvider {
-        DockerProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap()
-    }
-
     #[test]
     fn fallback_names_the_uri_list_cannot_say_are_refused() {
         for name in ["a,b", " a", "a\t", ","] {
