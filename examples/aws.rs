@@ -25,7 +25,7 @@
 use std::time::{Duration, SystemTime};
 
 use keyroll::aws::AwsProvider;
-use keyroll::{KeyProvider, KeySource, Policy, Refresher, Signer};
+use keyroll::{FromSource, KeyProvider, KeySource, Policy, Refresher, Signer};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

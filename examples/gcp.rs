@@ -18,8 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use keyroll::gcp::GcpProvider;
-use keyroll::{KeyMaterial, KeyProvider, KeySource, Policy, Refresher, Signer};
+use keyroll::{KeyMaterial, Policy, Refresher, Signer};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::gcp::SecretManagerServer;
 
@@ -40,12 +39,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             uri
         }
     };
-    let source = KeySource::parse(&uri)?;
-    println!("reading {}", GcpProvider::from_source(&source)?.source());
+    println!("reading {}", keyroll::open(&uri)?.source());
 
     // No activation delay for the demo: a fleet keeps the default (a new
     // version only signs once every replica has had time to see it).
-    let refresher = Refresher::builder(GcpProvider::from_source(&source)?)
+    let refresher = Refresher::builder(keyroll::open(&uri)?)
         .policy(Policy::default().with_activation_delay(Duration::ZERO))
         .interval(Duration::from_millis(500))
         .start()
@@ -55,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let old = signer.verify(&before)?.key.id;
     println!("version {old} signs");
 
-    let store = GcpProvider::from_source(&source)?;
+    let store = keyroll::open(&uri)?;
     let published = store.rotate(&KeyMaterial::from(strong_key())).await?;
     println!("rotated: added version {}", published.id);
     let started = Instant::now();

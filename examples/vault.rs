@@ -18,15 +18,14 @@
 
 use std::time::Duration;
 
-use keyroll::vault::VaultProvider;
-use keyroll::{KeyProvider, KeySource, Policy, Refresher, Signer};
+use keyroll::{Policy, Refresher, Signer};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let uri = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "vault:///secret/myapp".to_owned());
-    let provider = VaultProvider::from_source(&KeySource::parse(&uri)?)?;
+    let provider = keyroll::open(&uri)?;
     println!("reading {}", provider.source());
 
     // A short poll interval for the demo; the activation delay follows from it.

@@ -18,8 +18,8 @@
 //! ```
 //!
 //! Key sources are URIs ([`open`]); each provider is its own crate behind a
-//! cargo feature of this one: `env`, `file`, `docker` (default), `vault`,
-//! `aws`, `gcp`. Formats and integrations: the native [`Signer`] (always),
+//! cargo feature of this one, listed in [`SCHEMES`] (`env`, `file` and
+//! `docker` are default features). Formats and integrations: the native [`Signer`] (always),
 //! `django` and `fernet` (default), `axum` (rotating cookies for axum/tower).
 
 #![forbid(unsafe_code)]
@@ -49,51 +49,113 @@ pub use keyroll_jwt as jwt;
 #[cfg(feature = "vault")]
 pub use keyroll_vault as vault;
 
-/// Every scheme keyroll knows, with the cargo feature that provides it.
-pub const SCHEMES: &[(&str, &str)] = &[
-    ("env", "env"),
-    ("file", "file"),
-    ("docker", "docker"),
-    ("vault", "vault"),
-    ("aws-sm", "aws"),
-    ("gcp-sm", "gcp"),
-];
+/// The table of stores: one line per provider crate, read by [`open`],
+/// [`SCHEMES`], the CLI's help and the tests. Adding a store is its crate,
+/// one line here and one cargo feature (see CONTRIBUTING.md).
+///
+/// Each line: the cargo feature, the URI scheme, the provider type (which
+/// implements [`FromSource`] with that scheme, checked when it compiles) and
+/// an example URI for help texts.
+macro_rules! stores {
+    ($($feature:literal => $scheme:literal, $krate:ident :: $provider:ident, $example:literal;)*) => {
+        /// Every store keyroll knows, in the order of the table, whether or
+        /// not this build includes it.
+        pub const SCHEMES: &[Scheme] = &[$(
+            Scheme {
+                name: $scheme,
+                feature: $feature,
+                provider_crate: stringify!($krate),
+                example: $example,
+                enabled: cfg!(feature = $feature),
+            },
+        )*];
 
-/// Opens the key source at `uri`: `env://SECRET_KEY`, `file:///path`,
-/// `docker://name`, `vault://host:port/mount/path`, `aws-sm://secret-id`,
-/// `gcp-sm://projects/p/secrets/s`.
+        $(
+            #[cfg(feature = $feature)]
+            const _: () = assert!(
+                same(<$krate::$provider as FromSource>::SCHEME, $scheme),
+                concat!(stringify!($provider), "::SCHEME is not `", $scheme, "` as the table of stores says"),
+            );
+        )*
+
+        /// Opens `source` with the provider of its scheme.
+        fn open_source(source: &KeySource) -> Result<Box<dyn KeyProvider>, ProviderError> {
+            $(
+                #[cfg(feature = $feature)]
+                if source.scheme() == $scheme {
+                    return Ok(Box::new(<$krate::$provider as FromSource>::from_source(source)?));
+                }
+            )*
+            Err(not_available(source.scheme()))
+        }
+    };
+}
+
+stores! {
+    "env" => "env", keyroll_env::EnvProvider, "env://SECRET_KEY";
+    "file" => "file", keyroll_file::FileProvider, "file:///etc/myapp/keys";
+    "docker" => "docker", keyroll_docker::DockerProvider, "docker://app_key";
+    "vault" => "vault", keyroll_vault::VaultProvider, "vault://vault:8200/secret/myapp";
+    "aws" => "aws-sm", keyroll_aws::AwsProvider, "aws-sm://myapp/signing-key";
+    "gcp" => "gcp-sm", keyroll_gcp::GcpProvider, "gcp-sm://projects/my-project/secrets/app-key";
+}
+
+/// A store keyroll can open by URI: one line of the table of stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Scheme {
+    /// The URI scheme, such as `aws-sm`.
+    pub name: &'static str,
+    /// The cargo feature of this crate that includes the store.
+    pub feature: &'static str,
+    /// The provider crate, as Rust names it (`keyroll_aws`).
+    pub provider_crate: &'static str,
+    /// An example URI, for help texts.
+    pub example: &'static str,
+    /// Whether this build includes the store.
+    pub enabled: bool,
+}
+
+/// Whether two strings are equal, at compile time.
+#[allow(
+    dead_code,
+    reason = "used by the checks of the stores compiled in, which may be none"
+)]
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Opens the key source at `uri` with the provider of its scheme, one of
+/// [`SCHEMES`], such as `file:///etc/myapp/keys`.
 ///
 /// An unknown scheme, or one whose feature is not compiled in, is a
 /// [`ProviderErrorKind::Config`] error that names the feature to enable.
 pub fn open(uri: &str) -> Result<Box<dyn KeyProvider>, ProviderError> {
-    let source = KeySource::parse(uri)?;
-    match source.scheme() {
-        #[cfg(feature = "env")]
-        "env" => Ok(Box::new(env::EnvProvider::from_source(&source)?)),
-        #[cfg(feature = "file")]
-        "file" => Ok(Box::new(file::FileProvider::from_source(&source)?)),
-        #[cfg(feature = "docker")]
-        "docker" => Ok(Box::new(docker::DockerProvider::from_source(&source)?)),
-        #[cfg(feature = "vault")]
-        "vault" => Ok(Box::new(vault::VaultProvider::from_source(&source)?)),
-        #[cfg(feature = "aws")]
-        "aws-sm" => Ok(Box::new(aws::AwsProvider::from_source(&source)?)),
-        #[cfg(feature = "gcp")]
-        "gcp-sm" => Ok(Box::new(gcp::GcpProvider::from_source(&source)?)),
-        scheme => Err(not_available(scheme)),
-    }
+    open_source(&KeySource::parse(uri)?)
 }
 
 fn not_available(scheme: &str) -> ProviderError {
-    match SCHEMES.iter().find(|(known, _)| *known == scheme) {
-        Some((_, feature)) => ProviderError::config(format!(
-            "key source scheme `{scheme}://` needs the `{feature}` feature of the keyroll crate, which this build does not include"
+    match SCHEMES.iter().find(|known| known.name == scheme) {
+        Some(known) => ProviderError::config(format!(
+            "key source scheme `{scheme}://` needs the `{}` feature of the keyroll crate, which this build does not include",
+            known.feature
         )),
         None => ProviderError::config(format!(
             "unknown key source scheme `{scheme}://`; known schemes: {}",
             SCHEMES
                 .iter()
-                .map(|(s, _)| format!("{s}://"))
+                .map(|known| format!("{}://", known.name))
                 .collect::<Vec<_>>()
                 .join(", ")
         )),

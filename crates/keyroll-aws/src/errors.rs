@@ -115,15 +115,9 @@ fn kind_of(code: &str, status: Option<u16>) -> ProviderErrorKind {
         | "InternalFailure"
         | "ServiceUnavailable"
         | "RequestTimeout" => ProviderErrorKind::Unavailable,
-        _ => match status {
-            Some(401 | 403) => ProviderErrorKind::PermissionDenied,
-            Some(404) => ProviderErrorKind::NotFound,
-            Some(408 | 429) => ProviderErrorKind::Unavailable,
-            Some(s) if s >= 500 => ProviderErrorKind::Unavailable,
-            // InvalidParameterException, InvalidRequestException (a secret scheduled
-            // for deletion), …: retrying will not help.
-            _ => ProviderErrorKind::Config,
-        },
+        // InvalidParameterException, InvalidRequestException (a secret scheduled
+        // for deletion), …: 400, retrying will not help.
+        _ => status.map_or(ProviderErrorKind::Config, ProviderErrorKind::from_http_status),
     }
 }
 

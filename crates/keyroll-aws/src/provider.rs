@@ -18,8 +18,8 @@ use keyroll_core::remote::{
     Endpoint, FetchedVersions, FieldProblem, INSECURE_HTTP, JsonSecret, insecure_http_param,
 };
 use keyroll_core::{
-    DEFAULT_MAX_FALLBACKS, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, ProviderErrorKind,
-    Published, Reach, Stage, async_trait,
+    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
+    ProviderErrorKind, Published, Reach, Stage, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, OnceCell};
@@ -270,7 +270,7 @@ impl AwsProviderBuilder {
         .into_iter()
         .flatten()
         .collect();
-        let display = KeySource::format("aws-sm", authority, path, &params);
+        let display = KeySource::format(<AwsProvider as FromSource>::SCHEME, authority, path, &params);
 
         Ok(AwsProvider {
             inner: Arc::new(Inner {
@@ -308,46 +308,6 @@ impl AwsProvider {
     /// Settings for a provider; at least [`secret_id`](AwsProviderBuilder::secret_id).
     pub fn builder() -> AwsProviderBuilder {
         AwsProviderBuilder::default()
-    }
-
-    /// Builds a provider from `aws-sm://SECRET_ID?region=R&field=F&endpoint=URL`
-    /// (all parameters optional). `SECRET_ID` is a name or an ARN, taken
-    /// whole up to the `?`; percent-escapes are decoded.
-    ///
-    /// ```
-    /// use keyroll_aws::AwsProvider;
-    /// use keyroll_core::{KeyProvider, KeySource};
-    ///
-    /// let source = KeySource::parse(
-    ///     "aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp/key-AbCdEf?field=key",
-    /// )?;
-    /// let provider = AwsProvider::from_source(&source)?;
-    /// assert_eq!(provider.secret_id(), "arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp/key-AbCdEf");
-    /// assert!(provider.source().contains("region=eu-west-1"));
-    /// # Ok::<(), keyroll_core::ProviderError>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Config`](ProviderErrorKind::Config) for another scheme, an unknown
-    /// parameter, an empty secret id or field, or a malformed endpoint.
-    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        if source.scheme() != "aws-sm" {
-            return Err(ProviderError::config(format!(
-                "`{source}` is not an aws-sm:// URI"
-            )));
-        }
-        source.expect_params(&["region", "field", "endpoint", INSECURE_HTTP])?;
-        let mut builder = Self::builder().secret_id(format!("{}{}", source.authority(), source.path()));
-        if let Some(region) = source.param("region") {
-            builder = builder.region(region);
-        }
-        if let Some(field) = source.param("field") {
-            builder = builder.field(field);
-        }
-        if let Some(endpoint) = source.param("endpoint") {
-            builder = builder.endpoint_url(endpoint);
-        }
-        builder.allow_insecure_http(insecure_http_param(source)?).build()
     }
 
     /// The secret's name or ARN, as configured.
@@ -636,6 +596,46 @@ async fn build_client(settings: &Settings) -> Result<Client, ProviderError> {
     Ok(Client::from_conf(config))
 }
 
+impl FromSource for AwsProvider {
+    const SCHEME: &'static str = "aws-sm";
+
+    /// Builds a provider from `aws-sm://SECRET_ID?region=R&field=F&endpoint=URL`
+    /// (all parameters optional). `SECRET_ID` is a name or an ARN, taken
+    /// whole up to the `?`; percent-escapes are decoded.
+    ///
+    /// ```
+    /// use keyroll_aws::AwsProvider;
+    /// use keyroll_core::{FromSource, KeyProvider, KeySource};
+    ///
+    /// let source = KeySource::parse(
+    ///     "aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp/key-AbCdEf?field=key",
+    /// )?;
+    /// let provider = AwsProvider::from_source(&source)?;
+    /// assert_eq!(provider.secret_id(), "arn:aws:secretsmanager:eu-west-1:123456789012:secret:myapp/key-AbCdEf");
+    /// assert!(provider.source().contains("region=eu-west-1"));
+    /// # Ok::<(), keyroll_core::ProviderError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Config`](ProviderErrorKind::Config) for another scheme, an unknown
+    /// parameter, an empty secret id or field, or a malformed endpoint.
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        source.expect_scheme(Self::SCHEME)?;
+        source.expect_params(&["region", "field", "endpoint", INSECURE_HTTP])?;
+        let mut builder = Self::builder().secret_id(format!("{}{}", source.authority(), source.path()));
+        if let Some(region) = source.param("region") {
+            builder = builder.region(region);
+        }
+        if let Some(field) = source.param("field") {
+            builder = builder.field(field);
+        }
+        if let Some(endpoint) = source.param("endpoint") {
+            builder = builder.endpoint_url(endpoint);
+        }
+        builder.allow_insecure_http(insecure_http_param(source)?).build()
+    }
+}
+
 #[async_trait]
 impl KeyProvider for AwsProvider {
     /// `DescribeSecret`; when the labels changed since the last fetch, also
@@ -694,7 +694,8 @@ impl KeyProvider for AwsProvider {
             versions.push(version);
         }
         if versions.is_empty() {
-            return Err(ProviderError::not_found(format!(
+            // It exists (DescribeSecret answered) but holds no key: empty, not missing.
+            return Err(ProviderError::invalid(format!(
                 "AWS secret `{}` has no versions; put one with `keyroll rotate --keys {}`",
                 self.inner.secret_id, self.inner.display
             )));

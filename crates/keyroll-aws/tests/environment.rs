@@ -6,7 +6,7 @@ mod common;
 
 use common::{admin, create, unique_name};
 use keyroll_aws::AwsProvider;
-use keyroll_core::{KeyProvider, KeySource, ProviderErrorKind};
+use keyroll_core::{FromSource, KeyProvider, KeySource, ProviderErrorKind};
 use keyroll_testkit::conformance::{set_env_var, strong_key};
 use keyroll_testkit::moto::{self, Moto};
 

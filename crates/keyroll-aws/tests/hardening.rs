@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{admin, create, policy, provider_builder, put, refresher, unique_name};
 use keyroll_aws::AwsProvider;
-use keyroll_core::{Health, KeyProvider, KeySource, ProviderErrorKind, Refresher};
+use keyroll_core::{FromSource, Health, KeyProvider, KeySource, ProviderErrorKind, Refresher};
 use keyroll_testkit::conformance::{assert_no_material, strong_key};
 use keyroll_testkit::faults::{Fault, FaultProxy};
 use keyroll_testkit::moto::Moto;

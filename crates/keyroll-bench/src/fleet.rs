@@ -29,6 +29,9 @@ pub struct FleetConfig {
     pub interval: Duration,
     /// Jitter (± around the interval).
     pub jitter: Duration,
+    /// Every how many polls a replica reads the secret's metadata (the
+    /// providers keep [`keyroll_vault::DEFAULT_METADATA_EVERY`]).
+    pub metadata_every: u32,
     /// New keys published, one after another.
     pub publications: usize,
 }

@@ -126,6 +126,7 @@ fn plots(results: &Results, dir: &std::path::Path) -> Result<(), Box<dyn std::er
     let p = |x: &measure::Percentiles| [x.p50, x.p99, x.p999].map(|d| d.as_nanos() as f64);
     plot::swap_percentiles(
         &dir.join("swap-latency.svg"),
+        results.swaps.achieved_rate,
         p(&results.swaps.idle),
         p(&results.swaps.swapping),
     )?;
@@ -180,6 +181,7 @@ fn main() {
         replicas,
         interval,
         jitter: interval / 10,
+        metadata_every: keyroll_vault::DEFAULT_METADATA_EVERY,
         publications: if args.quick { 1 } else { 3 },
     }));
     drop(runtime);

@@ -64,13 +64,13 @@ pub fn verify_vs_keys(path: &Path, series: &[Series]) -> PlotResult {
 }
 
 /// Verify latency percentiles, idle against under key swaps.
-pub fn swap_percentiles(path: &Path, idle: [f64; 3], swapping: [f64; 3]) -> PlotResult {
+pub fn swap_percentiles(path: &Path, rate: f64, idle: [f64; 3], swapping: [f64; 3]) -> PlotResult {
     let root = SVGBackend::new(path, (760, 420)).into_drawing_area();
     root.fill(&WHITE)?;
     let hi = idle.iter().chain(&swapping).fold(0f64, |a, &b| a.max(b));
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Native verify latency: idle vs 1,000 key-set swaps/s",
+            format!("Native verify latency: idle vs {rate:.0} key-set swaps/s"),
             ("sans-serif", 20),
         )
         .margin(12)
@@ -145,7 +145,7 @@ mod tests {
         }];
         verify_vs_keys(&a, &series).unwrap();
         let b = dir.path().join("b.svg");
-        swap_percentiles(&b, [300.0, 400.0, 900.0], [310.0, 500.0, 1500.0]).unwrap();
+        swap_percentiles(&b, 1000.0, [300.0, 400.0, 900.0], [310.0, 500.0, 1500.0]).unwrap();
         for path in [a, b] {
             let svg = std::fs::read_to_string(path).unwrap();
             assert!(

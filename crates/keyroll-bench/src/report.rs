@@ -70,7 +70,7 @@ pub struct Results {
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The target as stated.
-    pub goal: &'static str,
+    pub goal: String,
     /// What was measured.
     pub measured: String,
     /// Met or not (`None`: not measured in this run).
@@ -91,7 +91,7 @@ fn ns(d: Duration) -> String {
 fn ratio_target(goal: &'static str, (keyroll, limit_ns): (f64, f64), bound: f64, limit: String) -> Target {
     let ratio = keyroll / limit_ns;
     Target {
-        goal,
+        goal: goal.into(),
         measured: format!("{ratio:.2}x ({} vs {})", format_ns(keyroll), format_ns(limit_ns)),
         met: Some(ratio <= bound),
         limit,
@@ -101,7 +101,7 @@ fn ratio_target(goal: &'static str, (keyroll, limit_ns): (f64, f64), bound: f64,
 /// A target this run could not measure, and why.
 fn not_measured(goal: &'static str, why: &str) -> Target {
     Target {
-        goal,
+        goal: goal.into(),
         measured: format!("not measured ({why})"),
         met: None,
         limit: String::new(),
@@ -131,7 +131,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
     let o = &r.overheads;
     let mut out = vec![
         Target {
-            goal: "native verify <= 1.2x the raw limit (1 key)",
+            goal: "native verify <= 1.2x the raw limit (1 key)".into(),
             measured: format!(
                 "{native_ratio:.2}x ({} vs {})",
                 format_ns(one),
@@ -150,7 +150,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
             ),
         },
         Target {
-            goal: "native verify, any number of keys up to 64, token of the oldest, <= 1.1x one key",
+            goal: "native verify, any number of keys up to 64, token of the oldest, <= 1.1x one key".into(),
             measured: format!("{keys_ratio:.2}x (worst: {worst_keys} keys; measured up to {max_keys})"),
             met: Some(keys_ratio <= 1.1 && max_keys >= 64),
             limit: "The token names its key; a table from key id to keys (built once per generation) finds \
@@ -198,7 +198,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
         .map(|s| s.relative_scaling(&first))
         .fold(f64::INFINITY, f64::min);
     out.push(Target {
-        goal: "multi-core: native's throughput gain at N threads >= 0.97x the raw HMAC's, every N",
+        goal: "multi-core: native's throughput gain at N threads >= 0.97x the raw HMAC's, every N".into(),
         measured: if multi.is_empty() {
             "one core only: nothing to scale".into()
         } else {
@@ -224,7 +224,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
                 fallback.django_ns / fallback.keyroll_ns,
             );
             out.push(Target {
-                goal: "Django format >= 40x Django's Signer.unsign (current key and 16th fallback)",
+                goal: "Django format >= 40x Django's Signer.unsign (current key and 16th fallback)".into(),
                 measured: format!("{a:.1}x current, {b:.1}x 16th fallback"),
                 met: Some(a >= 40.0 && b >= 40.0),
                 limit: format!(
@@ -255,22 +255,30 @@ pub fn targets(r: &Results) -> Vec<Target> {
     let s = &r.swaps;
     let swap_ratio = s.swapping.p999.as_secs_f64() / s.idle.p999.as_secs_f64();
     out.push(Target {
-        goal: "verify p99.9 under 1,000 key-set swaps/s <= 2x idle",
+        goal: format!(
+            "verify p99.9 under {} key-set swaps/s <= 2x idle",
+            crate::swaps::RATE
+        ),
         measured: format!(
             "{swap_ratio:.2}x ({} vs {})",
             ns(s.swapping.p999),
             ns(s.idle.p999)
         ),
         met: Some(swap_ratio <= 2.0),
-        limit: "The first verify after a swap derives the per-salt MAC keys of the new set \
-                (one HMAC per key) and allocates them; with 1,000 swaps/s against a few million verifies \
-                per second that touches about 0.03% of calls, so it shows at p99.9 only when the swapping \
-                thread also competes for one of two shared cores."
-            .into(),
+        limit: format!(
+            "The first verify after a swap derives the per-salt MAC keys of the new set \
+             (one HMAC per key) and allocates them; with {:.0} swaps/s against one verify every {} \
+             that touches about {:.3}% of calls, so it shows at p99.9 only when the swapping \
+             thread also competes for one of the {} cores.",
+            s.achieved_rate,
+            ns(s.idle.p50),
+            s.achieved_rate * s.idle.p50.as_secs_f64() * 100.0,
+            r.machine.cores,
+        ),
     });
     let f = &r.file;
     out.push(Target {
-        goal: "file change -> new key in use, p99 <= 100 ms",
+        goal: "file change -> new key in use, p99 <= 100 ms".into(),
         measured: format!("p99 {} over {} rotations", ms(f.latency.p99), f.rotations),
         met: Some(f.latency.p99 <= Duration::from_millis(100)),
         limit: "The refresher waits a 20 ms settle period after a file event (one read for a burst \
@@ -286,15 +294,17 @@ pub fn targets(r: &Results) -> Vec<Target> {
             let per_replica = worst_of(&|p| p.per_replica_interval(&fl.config));
             let per_poll = worst_of(&|p| p.per_poll());
             out.push(Target {
-                goal: "fleet convergence <= interval + jitter",
+                goal: "fleet convergence <= interval + jitter".into(),
                 measured: format!("slowest publication {} (bound {})", ms(worst), ms(bound)),
                 met: Some(worst <= bound),
-                limit: "A replica learns of a new version at its next poll; polls are interval ± jitter \
-                        apart, plus the time for the store to answer 1,000 replicas on a shared machine."
-                    .into(),
+                limit: format!(
+                    "A replica learns of a new version at its next poll; polls are interval ± jitter \
+                     apart, plus the time for the store to answer {} replicas on a machine of {} cores.",
+                    fl.config.replicas, r.machine.cores
+                ),
             });
             out.push(Target {
-                goal: "<= 1 store request per replica per interval",
+                goal: "<= 1 store request per replica per interval".into(),
                 measured: format!(
                     "{:.2} per poll while nothing changes, {per_poll:.2} in the poll cycle after a publication \
                      (each replica polls once per interval; counted per replica per interval of the window: \
@@ -302,16 +312,21 @@ pub fn targets(r: &Results) -> Vec<Target> {
                     fl.steady_per_poll, fl.steady_per_replica_interval
                 ),
                 met: Some(fl.steady_per_poll <= 1.0 && per_poll <= 1.0),
-                limit: "Each poll of the Vault provider is one request: a read of the newest version (its \
-                        key and metadata in one answer), which is how a replica notices a new key. Every \
-                        10th poll (`metadata_every`) reads the secret's metadata instead, to see older \
-                        versions deleted in the store; when that poll is the one that finds a new version it \
-                        needs a second request, for the new key. So while nothing changes a replica makes 1 \
-                        request per interval, and in the cycle after a publication about 1 in 10 replicas \
-                        makes 2 (1.1 on average). A larger `metadata_every` lowers that towards 1 and delays \
-                        the moment a deleted old version stops verifying; 1 request per poll is the floor, \
-                        since the store has no way to announce a change."
-                    .into(),
+                limit: {
+                    let every = fl.config.metadata_every.max(1);
+                    format!(
+                        "Each poll of the Vault provider is one request: a read of the newest version (its \
+                         key and metadata in one answer), which is how a replica notices a new key. Every \
+                         {every}th poll (`metadata_every`) reads the secret's metadata instead, to see older \
+                         versions deleted in the store; when that poll is the one that finds a new version it \
+                         needs a second request, for the new key. So while nothing changes a replica makes 1 \
+                         request per interval, and in the cycle after a publication about 1 in {every} replicas \
+                         makes 2 ({:.2} on average). A larger `metadata_every` lowers that towards 1 and delays \
+                         the moment a deleted old version stops verifying; 1 request per poll is the floor, \
+                         since the store has no way to announce a change.",
+                        1.0 + 1.0 / f64::from(every)
+                    )
+                },
             });
         }
         None => {
@@ -395,7 +410,7 @@ fn python_target(p: Option<&PythonResults>) -> Target {
     };
     let ratios: Vec<f64> = p.rows.iter().map(|row| row.django_ns / row.keyroll_ns).collect();
     Target {
-        goal: PYTHON_GOAL,
+        goal: PYTHON_GOAL.into(),
         measured: p
             .rows
             .iter()
@@ -769,7 +784,7 @@ pub fn markdown(r: &Results) -> String {
                  with its own `Refresher` (poll interval {} ± {} jitter), against one OpenBao dev server \
                  (KV v2) on the same machine. The store's audit log counts the requests it received \
                  (the operator's own write is subtracted) and each replica counts its polls. Each \
-                 replica reads the secret's metadata every 10th poll (from a random start) and \
+                 replica reads the secret's metadata every {}th poll (from a random start) and \
                  otherwise only the newest version. Starting all replicas took {}.\n\n\
                  While nothing changes: {:.0} store requests/s, {:.2} per poll, {:.2} per replica per \
                  interval.\n\n\
@@ -777,6 +792,7 @@ pub fn markdown(r: &Results) -> String {
                 c.replicas,
                 ms(c.interval),
                 ms(c.jitter),
+                c.metadata_every,
                 ms(fl.startup),
                 fl.steady_per_second,
                 fl.steady_per_poll,
@@ -868,6 +884,7 @@ mod tests {
             replicas: 10,
             interval,
             jitter: interval / 10,
+            metadata_every: 10,
             publications: 1,
         };
         Results {
@@ -1008,6 +1025,27 @@ mod tests {
     }
 
     #[test]
+    fn the_texts_name_this_runs_replicas_cores_rate_and_metadata_interval() {
+        let mut r = at_the_bounds();
+        r.machine.cores = 3;
+        r.swaps.achieved_rate = 777.0;
+        let fleet = r.fleet.as_mut().unwrap();
+        fleet.config.replicas = 42;
+        fleet.config.metadata_every = 7;
+        let limits: String = targets(&r).iter().map(|t| t.limit.clone()).collect();
+        for said in [
+            "777 swaps/s",
+            "one of the 3 cores",
+            "42 replicas",
+            "Every 7th poll",
+            "1 in 7 replicas",
+        ] {
+            assert!(limits.contains(said), "{said}: {limits}");
+        }
+        assert!(markdown(&r).contains("every 7th poll"));
+    }
+
+    #[test]
     fn a_target_past_its_bound_is_missed_and_its_limit_explained() {
         let mut r = at_the_bounds();
         r.native.by_keys[0].newest = t(131.0);
@@ -1017,7 +1055,7 @@ mod tests {
         let fleet = r.fleet.as_mut().unwrap();
         fleet.publications[0].data_reads = 10;
         r.python.as_mut().unwrap().rows[1] = python_row("fallback 16", 4_000.0, 19_999.0);
-        let missed: Vec<&str> = targets(&r)
+        let missed: Vec<String> = targets(&r)
             .into_iter()
             .filter(|t| t.met == Some(false))
             .map(|t| t.goal)

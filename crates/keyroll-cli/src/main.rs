@@ -1,8 +1,9 @@
 //! `keyroll`: generate keys, check a key source, sign and verify, watch a
 //! source for changes, and rotate a key in the store.
 //!
-//! Exit codes: 0 success; 1 a token that does not verify (bad, expired) or a
-//! weak or empty key set; 2 usage, configuration and provider errors.
+//! Exit codes: 0 success; 1 a token that does not verify (bad, expired), or a
+//! source that was read but holds no usable key set (weak, empty, malformed);
+//! 2 usage, configuration and provider errors (a missing source included).
 
 #![forbid(unsafe_code)]
 
@@ -15,7 +16,9 @@ use keyroll::{KeyMaterial, KeySet, Keyring, Policy, RefreshError, Refresher, Rol
 use rand::Rng;
 
 mod agent;
+#[cfg(feature = "django")]
 mod django;
+#[cfg(feature = "fernet")]
 mod encryption;
 mod flask;
 mod jwt;
@@ -32,8 +35,7 @@ struct Cli {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Source {
-    /// Key source URI: env://SECRET_KEY, file:///path, docker://name, vault://host:port/mount/path.
-    #[arg(long, env = "KEYROLL_KEYS", value_name = "URI")]
+    #[arg(long, env = "KEYROLL_KEYS", value_name = "URI", help = keys_help())]
     keys: String,
     /// How long a superseded key keeps verifying (e.g. 30d, 12h, 90s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -51,6 +53,7 @@ enum Format {
     /// keyroll's native format: names its key, one HMAC per verification.
     Keyroll,
     /// Django's django.core.signing format.
+    #[cfg(feature = "django")]
     Django,
     /// HS256 JSON Web Token, `kid` = the signing key's id; the value is a JSON object of claims.
     Jwt,
@@ -138,6 +141,7 @@ enum Command {
         #[arg(long)]
         disable_old: bool,
     },
+    #[cfg(feature = "django")]
     /// Sign a JSON value like Django's `signing.dumps` (timestamped, salt `django.core.signing`).
     Dumps {
         #[command(flatten)]
@@ -151,6 +155,7 @@ enum Command {
         /// The JSON value to sign.
         json: String,
     },
+    #[cfg(feature = "django")]
     /// Verify a Django `signing.dumps` token and print its JSON.
     Loads {
         #[command(flatten)]
@@ -164,6 +169,7 @@ enum Command {
         /// The token to verify.
         token: String,
     },
+    #[cfg(feature = "fernet")]
     /// Encrypt VALUE (or standard input) into a Fernet token with the current key.
     Encrypt {
         #[command(flatten)]
@@ -173,6 +179,7 @@ enum Command {
         /// The value to encrypt; read from standard input when absent.
         value: Option<String>,
     },
+    #[cfg(feature = "fernet")]
     /// Decrypt a Fernet TOKEN (or standard input) with any verifying key and print the plaintext.
     Decrypt {
         #[command(flatten)]
@@ -202,6 +209,7 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    #[cfg(feature = "fernet")]
     /// Re-encrypt Fernet tokens line by line (stdin to stdout) with the current key.
     ///
     /// Lines no key decrypts are written through unchanged and counted; exit 1 if there were any.
@@ -233,12 +241,23 @@ struct KeyKind {
     bytes: Option<usize>,
 }
 
+#[cfg(feature = "fernet")]
 #[derive(Debug, clap::Args)]
 struct DeriveOption {
     /// How keys become Fernet keys: `raw` (each key is a Fernet key) or `hkdf`
     /// (derived from any secret like django-fernet-fields).
     #[arg(long, value_name = "raw|hkdf", default_value = "raw")]
     derive: keyroll::fernet::Derive,
+}
+
+/// The `--keys` help: an example of every store this build includes.
+fn keys_help() -> String {
+    let examples: Vec<&str> = keyroll::SCHEMES
+        .iter()
+        .filter(|scheme| scheme.enabled)
+        .map(|scheme| scheme.example)
+        .collect();
+    format!("Key source URI: {}", examples.join(", "))
 }
 
 /// A failure, with the exit code it maps to.
@@ -252,7 +271,11 @@ pub(crate) enum Failure {
 
 impl From<keyroll::ProviderError> for Failure {
     fn from(error: keyroll::ProviderError) -> Self {
-        Failure::Error(error.to_string())
+        match error.kind() {
+            // Read, but no usable key set (empty secret, malformed file).
+            keyroll::ProviderErrorKind::Invalid => Failure::Rejected(error.to_string()),
+            _ => Failure::Error(error.to_string()),
+        }
     }
 }
 
@@ -260,6 +283,7 @@ impl From<RefreshError> for Failure {
     fn from(error: RefreshError) -> Self {
         match error {
             RefreshError::Policy(policy) => Failure::Rejected(policy.to_string()),
+            RefreshError::Provider(provider) => provider.into(),
             other => Failure::Error(other.to_string()),
         }
     }
@@ -308,6 +332,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 return Err(Failure::Error("--ttl applies to --format jwt only".to_owned()));
             }
             let token = match options.format {
+                #[cfg(feature = "django")]
                 Format::Django => {
                     django::sign(&source, options.salt.as_deref(), options.timestamp, &value).await?
                 }
@@ -318,6 +343,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             println!("{token}");
             Ok(())
         }
+        #[cfg(feature = "django")]
         Command::Verify {
             source,
             options,
@@ -348,12 +374,14 @@ async fn run(command: Command) -> Result<(), Failure> {
             println!("{value}");
             Ok(())
         }
+        #[cfg(feature = "django")]
         Command::Dumps {
             source,
             salt,
             compress,
             json,
         } => django::dumps(&source, salt.as_deref(), compress, &json).await,
+        #[cfg(feature = "django")]
         Command::Loads {
             source,
             salt,
@@ -368,17 +396,20 @@ async fn run(command: Command) -> Result<(), Failure> {
             promote,
             disable_old,
         } => rotate(&source, kind, key_use, promote, disable_old).await,
+        #[cfg(feature = "fernet")]
         Command::Encrypt {
             source,
             derive,
             value,
         } => encryption::encrypt(&source, derive.derive, value).await,
+        #[cfg(feature = "fernet")]
         Command::Decrypt {
             source,
             derive,
             ttl,
             token,
         } => encryption::decrypt(&source, derive.derive, ttl, token).await,
+        #[cfg(feature = "fernet")]
         Command::Reencrypt { source, derive } => encryption::reencrypt(&source, derive.derive).await,
         Command::Agent {
             source,
@@ -520,14 +551,13 @@ async fn check(source: &Source) -> Result<(), Failure> {
 }
 
 async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
-    let refresher = builder(source)?
-        .interval(interval)
-        .start()
-        .await
-        .map_err(|e| match e.last {
-            RefreshError::Policy(policy) => Failure::Rejected(policy.to_string()),
-            _ => Failure::Error(e.to_string()),
-        })?;
+    let refresher = builder(source)?.interval(interval).start().await.map_err(|e| {
+        let message = e.to_string();
+        match Failure::from(e.last) {
+            Failure::Rejected(_) => Failure::Rejected(message),
+            Failure::Error(_) => Failure::Error(message),
+        }
+    })?;
     let mut changes = refresher.keyring().subscribe();
     let print = |keyring: &Keyring| {
         let set = keyring.load();

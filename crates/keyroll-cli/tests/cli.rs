@@ -1,16 +1,18 @@
 //! The `keyroll` command's contract: outputs and exit codes (0 ok, 1 rejected,
 //! 2 usage/config/provider error), driven as a user would, on real key files.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 const KEY_A: &str = "cli-test-key-A-0123456789abcdefghijklmnopqrstuv";
 const KEY_B: &str = "cli-test-key-B-0123456789abcdefghijklmnopqrstuv";
 
 fn keyroll(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyroll"))
+    common::keyroll()
         .args(args)
         .env_remove("KEYROLL_KEYS")
         .output()
@@ -101,7 +103,7 @@ fn sign_then_verify_prints_the_value_and_exits_0() {
 #[test]
 fn keys_default_to_the_keyroll_keys_variable() {
     let keys = KeyFile::new(&[KEY_A]);
-    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+    let out = common::keyroll()
         .args(["sign", "v"])
         .env("KEYROLL_KEYS", keys.uri())
         .output()
@@ -188,7 +190,7 @@ fn check_exits_1_on_a_weak_key() {
 fn check_exits_1_on_an_empty_key_set() {
     let keys = KeyFile::new(&["# no keys yet"]);
     let out = keyroll(&["check", "--keys", &keys.uri()]);
-    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
 #[test]
@@ -215,7 +217,7 @@ fn rotate_writes_a_new_current_key_and_old_tokens_still_verify_with_a_resign_hin
 
 #[test]
 fn rotate_refuses_a_read_only_source_with_exit_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+    let out = common::keyroll()
         .args(["rotate", "--keys", "env://KEYROLL_CLI_TEST_KEY"])
         .env("KEYROLL_CLI_TEST_KEY", KEY_A)
         .output()
@@ -227,7 +229,7 @@ fn rotate_refuses_a_read_only_source_with_exit_2() {
 #[test]
 fn watch_prints_a_line_per_key_set_change() {
     let keys = KeyFile::new(&[KEY_A]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+    let mut child = common::keyroll()
         .args(["watch", "--keys", &keys.uri(), "--interval", "60s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

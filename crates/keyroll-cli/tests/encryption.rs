@@ -1,11 +1,13 @@
 //! `keyroll encrypt`, `decrypt`, `reencrypt`: the relied-on contract.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 fn keyroll(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+    let mut child = common::keyroll()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{key_file_named as key_file, keyroll, text};
+use common::{key_file_named as key_file, run as keyroll, text};
 use keyroll_testkit::python::{python_with, run_python};
 
 const KEY: &str = "jwt-cli-test-key-0123456789abcdefghijklmnopqrstuvwxyz";

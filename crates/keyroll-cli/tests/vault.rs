@@ -2,12 +2,14 @@
 //! activation shown to the operator, and `--disable-old` disabling what the
 //! policy retired.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 
 use keyroll_testkit::openbao::OpenBao;
 
 fn keyroll(bao: &OpenBao, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyroll"))
+    common::keyroll()
         .args(args)
         .env("VAULT_TOKEN", bao.root_token())
         .env_remove("VAULT_ADDR")
@@ -81,7 +83,7 @@ fn rotate_disable_old_disables_the_versions_the_policy_retired() {
 #[test]
 fn a_vault_that_refuses_the_token_exits_2() {
     let Some(bao) = OpenBao::start() else { return };
-    let out = Command::new(env!("CARGO_BIN_EXE_keyroll"))
+    let out = common::keyroll()
         .args(["check", "--keys", &uri(&bao)])
         .env("VAULT_TOKEN", "not-a-token")
         .output()

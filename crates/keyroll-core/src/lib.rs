@@ -43,7 +43,9 @@ pub use native::{Signer, Verified, VerifiedBy, VerifyError};
 pub use policy::{
     DEFAULT_FALLBACK_WINDOW, DEFAULT_MAX_FALLBACKS, FirstSeen, KeyStrength, Policy, PolicyError, Weakness,
 };
-pub use provider::{ChangeWatch, KeyProvider, ProviderError, ProviderErrorKind, Published, Reach};
+pub use provider::{
+    ChangeWatch, FromSource, KeyProvider, ProviderError, ProviderErrorKind, Published, Reach,
+};
 pub use refresher::{
     CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, StartError,
     Status,

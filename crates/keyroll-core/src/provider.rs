@@ -6,16 +6,26 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::{KeyMaterial, KeyVersion};
+use crate::{KeyMaterial, KeySource, KeyVersion};
 
 /// A source of key versions: an environment variable, a file, a secret store.
 ///
-/// One method is required: [`fetch`](KeyProvider::fetch) reports what the
-/// store holds. Providers never decide which version signs; the
+/// Two methods are required: [`fetch`](KeyProvider::fetch) reports what the
+/// store holds, and [`reach`](KeyProvider::reach) says who else reads it (a
+/// shared store needs staged activation, so no provider gets it by default).
+/// Providers never decide which version signs; the
 /// [`Policy`](crate::Policy) does, once, in the core.
 #[async_trait]
 pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
     /// Reads the versions the store holds, **newest first**.
+    ///
+    /// Every provider answers the same for a store without keys: a secret,
+    /// file or variable that does not exist is
+    /// [`NotFound`](ProviderErrorKind::NotFound); one that exists but holds no
+    /// key (no versions, an empty value, a file of comments) is
+    /// [`Invalid`](ProviderErrorKind::Invalid). So `Ok` always holds at least
+    /// one version, and `keyroll check` exits 2 for a missing source and 1
+    /// for an empty one.
     ///
     /// Disabled and destroyed versions may be included (with their state) or
     /// left out; the policy never lets them verify either way.
@@ -31,9 +41,7 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
     /// Whether many processes read this store independently (a secret store
     /// shared by a fleet) or it is local to this process. Decides the default
     /// activation delay: a shared store needs staged activation.
-    fn reach(&self) -> Reach {
-        Reach::Local
-    }
+    fn reach(&self) -> Reach;
 
     /// Tells the provider how many versions the policy in use can use at
     /// most ([`Policy::versions_used`](crate::Policy::versions_used): the
@@ -96,6 +104,22 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
             format!("{} cannot disable version {id}", self.source()),
         ))
     }
+}
+
+/// A provider that opens from a key source URI of its own scheme: how a store
+/// registers with `keyroll::open`. The facade's table of stores lists each
+/// implementer once, with its cargo feature.
+pub trait FromSource: KeyProvider + Sized {
+    /// The URI scheme, such as `file` or `aws-sm`.
+    const SCHEME: &'static str;
+
+    /// Opens the provider `source` names.
+    ///
+    /// # Errors
+    /// [`ProviderErrorKind::Config`] for a source of another scheme
+    /// ([`KeySource::expect_scheme`]), an unknown parameter or settings the
+    /// provider refuses.
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError>;
 }
 
 /// What [`KeyProvider::rotate`] wrote.
@@ -218,6 +242,38 @@ pub enum ProviderErrorKind {
     /// check-and-set rotation raced another one). Nothing was written; never
     /// retry it blindly.
     Conflict,
+}
+
+impl ProviderErrorKind {
+    /// What an HTTP error status from a store's API means, the one rule every
+    /// remote provider (Vault, AWS, GCP) applies when the store's own error
+    /// code does not say more:
+    ///
+    /// | Status | Kind |
+    /// |---|---|
+    /// | 401, 403 | [`PermissionDenied`](Self::PermissionDenied) |
+    /// | 404 | [`NotFound`](Self::NotFound) |
+    /// | 409, 412 | [`Conflict`](Self::Conflict): a write raced another |
+    /// | 408, 429, 5xx | [`Unavailable`](Self::Unavailable): transient, retried |
+    /// | any other 4xx, 3xx | [`Config`](Self::Config): the request as configured is refused (a wrong mount, endpoint or parameter); retrying the same request cannot help |
+    /// | anything else | [`Invalid`](Self::Invalid): not an answer the API gives |
+    ///
+    /// ```
+    /// use keyroll_core::ProviderErrorKind;
+    /// assert_eq!(ProviderErrorKind::from_http_status(403), ProviderErrorKind::PermissionDenied);
+    /// assert_eq!(ProviderErrorKind::from_http_status(503), ProviderErrorKind::Unavailable);
+    /// assert_eq!(ProviderErrorKind::from_http_status(400), ProviderErrorKind::Config);
+    /// ```
+    pub fn from_http_status(status: u16) -> Self {
+        match status {
+            401 | 403 => Self::PermissionDenied,
+            404 => Self::NotFound,
+            409 | 412 => Self::Conflict,
+            408 | 429 | 500..=599 => Self::Unavailable,
+            300..=499 => Self::Config,
+            _ => Self::Invalid,
+        }
+    }
 }
 
 impl fmt::Display for ProviderErrorKind {

@@ -1,9 +1,9 @@
 //! Key source URIs: one syntax for the library and the CLI.
 //!
-//! `env://SECRET_KEY`, `file:///abs/path`, `docker://name`,
-//! `vault://host:port/mount/path?field=key`, `aws-sm://id`, `gcp-sm://projects/p/secrets/s`.
-//! Each provider crate builds itself from a parsed [`KeySource`]; the facade
-//! crate `keyroll` maps schemes to providers (`keyroll::open`).
+//! `scheme://authority/path?query`. Each provider crate builds itself from a
+//! parsed [`KeySource`] of its own scheme ([`FromSource`](crate::FromSource));
+//! the facade crate `keyroll` keeps the one table of schemes (`keyroll::SCHEMES`)
+//! and opens a provider by its scheme (`keyroll::open`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -188,6 +188,20 @@ impl KeySource {
     /// The query parameters, decoded, in the order given (repeats included).
     pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
         self.query.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Fails with a [`Config`](crate::ProviderErrorKind::Config) error naming
+    /// both schemes when this source is not of `scheme`: a provider never
+    /// reads a source meant for another.
+    pub fn expect_scheme(&self, scheme: &str) -> Result<(), ProviderError> {
+        if self.scheme == scheme {
+            Ok(())
+        } else {
+            Err(ProviderError::config(format!(
+                "`{}` is a {}:// source, not a {scheme}:// one",
+                self.original, self.scheme
+            )))
+        }
     }
 
     /// Fails with a clear message when the URI has a query parameter not in

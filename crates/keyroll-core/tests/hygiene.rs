@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use keyroll_core::{KeyProvider, KeyVersion, Keyring, Policy, ProviderError, Refresher, Signer, async_trait};
+use keyroll_core::{
+    KeyProvider, KeyVersion, Keyring, Policy, ProviderError, Reach, Refresher, Signer, async_trait,
+};
 
 const A: &str = "hygiene-key-A-Zq8v!m2#Lr0@Xw5^Tn7&Kp1*Hs4(Jd6)";
 const B: &str = "hygiene-key-B-Qa9$Vb3%Wc8+Yd2=Ze7-Uf1_Ig6~Oh5";
@@ -33,6 +35,9 @@ impl KeyProvider for Store {
             .unwrap()
             .clone()
             .map_err(|()| ProviderError::unavailable("connection refused"))
+    }
+    fn reach(&self) -> Reach {
+        Reach::Local
     }
 }
 

@@ -73,6 +73,9 @@ impl KeyProvider for Store {
         self.fetches.fetch_add(1, Ordering::SeqCst);
         Ok(versions())
     }
+    fn reach(&self) -> keyroll_core::Reach {
+        keyroll_core::Reach::Local
+    }
     fn set_version_limit(&self, versions: usize) {
         *self.limit.lock().unwrap() = Some(versions);
     }

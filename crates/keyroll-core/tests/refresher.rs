@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use keyroll_core::{
-    ChangeWatch, Health, KeyProvider, KeyState, KeyVersion, Policy, ProviderError, ProviderErrorKind,
+    ChangeWatch, Health, KeyProvider, KeyState, KeyVersion, Policy, ProviderError, ProviderErrorKind, Reach,
     RefreshError, Refresher, Role, async_trait,
 };
 use tokio::sync::mpsc;
@@ -66,6 +66,9 @@ impl KeyProvider for Scripted {
             .unwrap()
             .take()
             .map(|rx| ChangeWatch::new(rx, ())))
+    }
+    fn reach(&self) -> Reach {
+        Reach::Local
     }
     fn source(&self) -> String {
         "scripted://test".into()

@@ -16,6 +16,17 @@ fn replace(path: &Path, contents: &str) {
     std::fs::rename(&temp, path).unwrap();
 }
 
+/// A secret the container was not given.
+fn absent(root: &Path) -> Box<dyn KeyProvider> {
+    Box::new(DockerProvider::new("not_granted").unwrap().with_root(root))
+}
+
+/// A secret that was mounted empty.
+fn empty(root: &Path) -> Box<dyn KeyProvider> {
+    replace(&root.join("empty_key"), "");
+    Box::new(DockerProvider::new("empty_key").unwrap().with_root(root))
+}
+
 /// One secret holding the new key first and every older key after it.
 #[derive(Debug)]
 struct MultiLineSecret {
@@ -36,6 +47,14 @@ impl TestStore for MultiLineSecret {
                 .unwrap()
                 .with_root(self.root.path()),
         )
+    }
+
+    fn missing(&self) -> Box<dyn KeyProvider> {
+        absent(self.root.path())
+    }
+
+    async fn empty(&self) -> Box<dyn KeyProvider> {
+        empty(self.root.path())
     }
 
     async fn publish(&self, material: &str) {
@@ -63,6 +82,14 @@ impl TestStore for PreviousSecret {
         )
     }
 
+    fn missing(&self) -> Box<dyn KeyProvider> {
+        absent(self.root.path())
+    }
+
+    async fn empty(&self) -> Box<dyn KeyProvider> {
+        empty(self.root.path())
+    }
+
     async fn publish(&self, material: &str) {
         let current = self.root.path().join("app_key");
         let previous = std::fs::read_to_string(&current).unwrap_or_else(|_| format!("{material}\n"));
@@ -71,12 +98,41 @@ impl TestStore for PreviousSecret {
     }
 }
 
+#[test]
+fn source_reads_back_the_same_secrets_whatever_their_names() {
+    let awkward = [
+        "a b",
+        "100%",
+        "x?y",
+        "k&e=y+s",
+        "#1",
+        "é",
+        "tab\there",
+        "%2F",
+        "a:b@c",
+    ];
+    for name in awkward {
+        for root in ["/run/secrets", "/a b/100%?/#x&y=z+w", "/ключи"] {
+            let fallbacks = awkward.iter().copied().filter(|n| *n != name);
+            let provider = DockerProvider::new(name)
+                .unwrap()
+                .with_root(root)
+                .with_fallbacks(fallbacks)
+                .unwrap();
+            assert_eq!(
+                conformance::source_reads_back::<DockerProvider>(&provider),
+                provider
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn multi_line_secret_passes_the_conformance_suite() {
     let store = MultiLineSecret {
         root: tempfile::tempdir().unwrap(),
     };
-    conformance::run(&store, Capabilities::new().with_push()).await;
+    conformance::run::<DockerProvider>(&store, Capabilities::new().with_push()).await;
 }
 
 #[tokio::test]
@@ -84,5 +140,5 @@ async fn secret_with_a_previous_secret_passes_the_conformance_suite() {
     let store = PreviousSecret {
         root: tempfile::tempdir().unwrap(),
     };
-    conformance::run(&store, Capabilities::new().with_push()).await;
+    conformance::run::<DockerProvider>(&store, Capabilities::new().with_push()).await;
 }

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use keyroll_core::{KeyMaterial, KeyProvider, KeySource, KeyState, Policy, ProviderErrorKind, Refresher};
+use keyroll_core::{
+    FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, Policy, ProviderErrorKind, Refresher,
+};
 use keyroll_docker::DockerProvider;
 use keyroll_testkit::conformance::{self, strong_key};
 

@@ -1,7 +1,7 @@
 //! `KEYROLL_SECRETS_DIR` moves the secrets directory. In its own test binary:
 //! it changes the process environment.
 
-use keyroll_core::{KeyProvider, KeySource};
+use keyroll_core::{FromSource, KeyProvider, KeySource};
 use keyroll_docker::{DEFAULT_SECRETS_DIR, DockerProvider, SECRETS_DIR_VAR};
 use keyroll_testkit::conformance::{set_env_var, strong_key};
 

@@ -35,6 +35,17 @@ impl TestStore for EnvStore {
         Box::new(EnvProvider::new(&self.key_var))
     }
 
+    fn missing(&self) -> Box<dyn KeyProvider> {
+        Box::new(EnvProvider::new(format!("{}_NEVER_SET", self.key_var)))
+    }
+
+    async fn empty(&self) -> Box<dyn KeyProvider> {
+        let empty = format!("{}_EMPTY", self.key_var);
+        let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        conformance::set_env_var(&empty, "");
+        Box::new(EnvProvider::new(empty))
+    }
+
     async fn publish(&self, material: &str) {
         let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
         let fallbacks = self.fallbacks_var();
@@ -49,9 +60,23 @@ impl TestStore for EnvStore {
     }
 }
 
+#[test]
+fn source_reads_back_the_same_variables_whatever_their_names() {
+    for (key_var, fallbacks_var) in [
+        ("APP_KEY", "APP_KEY_FALLBACKS"),
+        ("APP_KEY", "OTHER_FALLBACKS"),
+        ("A%20B?c&d=e+f#g/h", "A%20B?c&d=e+f#g/h_FALLBACKS"),
+        ("KEY", "x&y=z+ %#"),
+        ("ключ", "é\u{7f}"),
+    ] {
+        let provider = EnvProvider::new(key_var).with_fallbacks_var(fallbacks_var);
+        assert_eq!(conformance::source_reads_back::<EnvProvider>(&provider), provider);
+    }
+}
+
 #[tokio::test]
 async fn env_provider_passes_the_conformance_suite() {
-    conformance::run(&EnvStore::new("SUITE"), Capabilities::new()).await;
+    conformance::run::<EnvProvider>(&EnvStore::new("SUITE"), Capabilities::new()).await;
 }
 
 #[tokio::test]

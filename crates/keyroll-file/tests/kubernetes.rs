@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use keyroll_core::{KeyProvider, KeySource, ProviderErrorKind, Reach, Refresher, Signer};
+use keyroll_core::{FromSource, KeyProvider, KeySource, ProviderErrorKind, Reach, Refresher, Signer};
 use keyroll_file::{FileProvider, KUBERNETES_PROPAGATION};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::wait_until;

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use keyroll_core::{
-    FirstSeen, KeyMaterial, KeyProvider, KeySet, KeySource, KeyState, KeyVersion, Policy, ProviderErrorKind,
-    Role,
+    FirstSeen, FromSource, KeyMaterial, KeyProvider, KeySet, KeySource, KeyState, KeyVersion, Policy,
+    ProviderErrorKind, Role,
 };
 use keyroll_file::{FileProvider, Format};
 use keyroll_testkit::conformance::{assert_no_material, strong_key};

@@ -12,7 +12,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use keyroll_core::{KeySource, Refresher};
+//! use keyroll_core::{FromSource, KeySource, Refresher};
 //! use keyroll_gcp::GcpProvider;
 //!
 //! // Application Default Credentials, global endpoint.

@@ -14,7 +14,8 @@ use google_cloud_secretmanager_v1::model::{
 };
 use keyroll_core::remote::{Endpoint, FetchedVersions, INSECURE_HTTP, insecure_http_param};
 use keyroll_core::{
-    DEFAULT_MAX_FALLBACKS, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
+    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
+    ProviderErrorKind,
     Published, Reach, async_trait,
 };
 use tokio::sync::OnceCell;
@@ -162,40 +163,6 @@ impl GcpProvider {
             held: FetchedVersions::new(),
             max_versions: AtomicUsize::new(DEFAULT_MAX_VERSIONS),
         })
-    }
-
-    /// Builds a provider from `gcp-sm://projects/P/secrets/S` (or
-    /// `gcp-sm://projects/P/locations/L/secrets/S`) with an optional
-    /// `?endpoint=URL` (and `&insecure_http=true` to allow plain `http://`
-    /// to a host other than this machine).
-    ///
-    /// ```
-    /// use keyroll_core::KeySource;
-    /// let source = KeySource::parse("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085").unwrap();
-    /// let provider = keyroll_gcp::GcpProvider::from_source(&source).unwrap();
-    /// assert_eq!(provider.secret().as_str(), "projects/p/secrets/s");
-    /// assert_eq!(provider.endpoint(), "http://127.0.0.1:8085");
-    /// ```
-    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        if source.scheme() != SCHEME {
-            return Err(ProviderError::config(format!(
-                "`{source}` is not a {SCHEME}:// URI"
-            )));
-        }
-        source.expect_params(&["endpoint", INSECURE_HTTP])?;
-        // KeySource puts `projects` in the authority and the rest in the path.
-        let name = format!("{}{}", source.authority(), source.path());
-        let mut provider = Self::new(name.trim_start_matches('/')).map_err(|e| {
-            ProviderError::config(format!(
-                "{}; in `{source}` (use {SCHEME}://projects/PROJECT/secrets/SECRET)",
-                e.message()
-            ))
-        })?;
-        provider = provider.allow_insecure_http(insecure_http_param(source)?);
-        if let Some(endpoint) = source.param("endpoint") {
-            provider = provider.with_endpoint(endpoint)?;
-        }
-        Ok(provider)
     }
 
     /// Talks to `endpoint` instead of the default one. An `http://` endpoint
@@ -411,13 +378,50 @@ fn classify(error: GaxError, action: &str, resource: &str) -> ProviderError {
              `gcloud auth application-default login`",
         )),
         None if error.is_deserialization() => ProviderError::invalid(message("")),
-        None if error.http_status_code().is_some_and(|c| (400..500).contains(&c)) => {
-            ProviderError::config(message("; check the endpoint"))
-        }
-        // Timeouts, refused connections, exhausted retries, 5xx without a status.
-        None => ProviderError::unavailable(message("; check the endpoint and the network")),
+        None => match error.http_status_code() {
+            Some(code) => ProviderError::new(
+                ProviderErrorKind::from_http_status(code),
+                message("; check the endpoint"),
+            ),
+            // Timeouts, refused connections, exhausted retries.
+            None => ProviderError::unavailable(message("; check the endpoint and the network")),
+        },
     };
     mapped.with_source(error)
+}
+
+impl FromSource for GcpProvider {
+    const SCHEME: &'static str = SCHEME;
+
+    /// Builds a provider from `gcp-sm://projects/P/secrets/S` (or
+    /// `gcp-sm://projects/P/locations/L/secrets/S`) with an optional
+    /// `?endpoint=URL` (and `&insecure_http=true` to allow plain `http://`
+    /// to a host other than this machine).
+    ///
+    /// ```
+    /// use keyroll_core::{FromSource, KeySource};
+    /// let source = KeySource::parse("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085").unwrap();
+    /// let provider = keyroll_gcp::GcpProvider::from_source(&source).unwrap();
+    /// assert_eq!(provider.secret().as_str(), "projects/p/secrets/s");
+    /// assert_eq!(provider.endpoint(), "http://127.0.0.1:8085");
+    /// ```
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        source.expect_scheme(Self::SCHEME)?;
+        source.expect_params(&["endpoint", INSECURE_HTTP])?;
+        // KeySource puts `projects` in the authority and the rest in the path.
+        let name = format!("{}{}", source.authority(), source.path());
+        let mut provider = Self::new(name.trim_start_matches('/')).map_err(|e| {
+            ProviderError::config(format!(
+                "{}; in `{source}` (use {SCHEME}://projects/PROJECT/secrets/SECRET)",
+                e.message()
+            ))
+        })?;
+        provider = provider.allow_insecure_http(insecure_http_param(source)?);
+        if let Some(endpoint) = source.param("endpoint") {
+            provider = provider.with_endpoint(endpoint)?;
+        }
+        Ok(provider)
+    }
 }
 
 #[async_trait]
@@ -468,6 +472,13 @@ impl KeyProvider for GcpProvider {
         // Keep only payloads of versions still enabled: a disabled version's
         // material leaves memory, and is fetched again if re-enabled.
         self.held.retain(|name| enabled.contains(name));
+        if versions.is_empty() {
+            // It exists (the listing answered) but holds no key: empty, not missing.
+            return Err(ProviderError::invalid(format!(
+                "{} has no versions; add one with `keyroll rotate`",
+                self.secret.as_str()
+            )));
+        }
         Ok(versions)
     }
 

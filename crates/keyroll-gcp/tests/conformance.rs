@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use keyroll_core::{KeyProvider, async_trait};
+use keyroll_gcp::GcpProvider;
 use keyroll_testkit::conformance::{self, Capabilities, TestStore};
 use keyroll_testkit::gcp::{SecretManagerServer, VersionState};
 
@@ -34,6 +35,20 @@ impl TestStore for GcpStore {
         Box::new(common::provider(&self.server, &self.secret))
     }
 
+    fn missing(&self) -> Box<dyn KeyProvider> {
+        Box::new(common::provider(
+            &self.server,
+            &format!("{}-never-created", self.secret),
+        ))
+    }
+
+    async fn empty(&self) -> Box<dyn KeyProvider> {
+        // A secret without versions.
+        let empty = format!("{}-empty", self.secret);
+        self.server.create_secret(&empty);
+        Box::new(common::provider(&self.server, &empty))
+    }
+
     async fn publish(&self, material: &str) {
         let version = self.server.add_version(&self.secret, material.as_bytes());
         self.versions.lock().unwrap().insert(material.to_owned(), version);
@@ -51,14 +66,23 @@ impl TestStore for GcpStore {
     }
 }
 
+/// A shared store, written by the provider's own `rotate` too.
+fn caps() -> Capabilities {
+    Capabilities::new()
+        .shared()
+        .with_rotate()
+        .with_created_times()
+        .with_disable()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_global_secret_passes_the_conformance_suite() {
     let store = GcpStore::new("projects/keyroll-test/secrets/app-key").await;
-    conformance::run(&store, Capabilities::new().with_created_times().with_disable()).await;
+    conformance::run::<GcpProvider>(&store, caps()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_regional_secret_passes_the_conformance_suite() {
     let store = GcpStore::new("projects/keyroll-test/locations/europe-west1/secrets/app-key").await;
-    conformance::run(&store, Capabilities::new().with_created_times().with_disable()).await;
+    conformance::run::<GcpProvider>(&store, caps()).await;
 }

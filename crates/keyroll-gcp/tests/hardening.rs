@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{accesses, provider, server_with};
-use keyroll_core::{KeyProvider, Policy, ProviderErrorKind, Refresher};
+use keyroll_core::{FromSource, KeyProvider, Policy, ProviderErrorKind, Refresher};
 use keyroll_gcp::GcpProvider;
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::{endpoints, fallback_count};

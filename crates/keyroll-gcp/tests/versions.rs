@@ -4,7 +4,7 @@
 mod common;
 
 use common::{accesses, provider, refresher, server_with};
-use keyroll_core::{Health, KeyProvider, KeyState, ProviderErrorKind, Signer};
+use keyroll_core::{FromSource, Health, KeyProvider, KeyState, ProviderErrorKind, Signer};
 use keyroll_testkit::conformance::{signs_with, strong_key};
 use keyroll_testkit::gcp::VersionState;
 use keyroll_testkit::wait_until;
@@ -171,9 +171,11 @@ async fn a_missing_secret_is_not_found() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_secret_without_versions_reports_none() {
+async fn a_secret_without_versions_is_invalid_as_in_every_store() {
     let server = server_with(SECRET).await;
-    assert!(provider(&server, SECRET).fetch().await.unwrap().is_empty());
+    let error = provider(&server, SECRET).fetch().await.unwrap_err();
+    assert_eq!(error.kind(), ProviderErrorKind::Invalid, "{error}");
+    assert!(error.to_string().contains("has no versions"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

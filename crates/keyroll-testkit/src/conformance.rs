@@ -15,6 +15,7 @@
 //! #[derive(Debug)]
 //! struct MyStore {
 //!     open: fn() -> Box<dyn KeyProvider>,
+//!     absent: fn() -> Box<dyn KeyProvider>,
 //!     write: fn(&str),
 //! }
 //!
@@ -23,13 +24,21 @@
 //!     fn provider(&self) -> Box<dyn KeyProvider> {
 //!         (self.open)()
 //!     }
+//!     fn missing(&self) -> Box<dyn KeyProvider> {
+//!         (self.absent)()
+//!     }
+//!     async fn empty(&self) -> Box<dyn KeyProvider> {
+//!         (self.write)("");
+//!         (self.open)()
+//!     }
 //!     async fn publish(&self, material: &str) {
 //!         (self.write)(material)
 //!     }
 //! }
 //!
-//! # async fn test(store: MyStore) {
-//! conformance::run(&store, Capabilities::new().with_push()).await;
+//! // `P` is the provider type, which opens from the URIs its `source()` shows.
+//! # async fn test<P: keyroll_core::FromSource>(store: MyStore) {
+//! conformance::run::<P>(&store, Capabilities::new().with_push()).await;
 //! # }
 //! ```
 
@@ -40,8 +49,8 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use keyroll_core::{
-    FirstSeen, KeyMaterial, KeyProvider, KeyState, KeyStrength, KeyVersion, Policy, Refresher, Signer,
-    VerifyError, async_trait,
+    FirstSeen, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyStrength, KeyVersion, Policy,
+    ProviderErrorKind, Reach, Refresher, Signer, VerifyError, async_trait,
 };
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -54,9 +63,13 @@ const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a provider can do beyond reporting versions. Checks that need a
 /// capability the provider lacks are skipped by [`run`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct Capabilities {
+    /// Who else reads the store: what [`KeyProvider::reach`] must say.
+    pub reach: Reach,
+    /// The provider publishes keys itself ([`KeyProvider::rotate`]).
+    pub rotate: bool,
     /// The store keeps a creation time per version and the provider reports it.
     pub created_times: bool,
     /// The provider pushes change notifications ([`KeyProvider::watch`]).
@@ -65,10 +78,34 @@ pub struct Capabilities {
     pub disable: bool,
 }
 
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            reach: Reach::Local,
+            rotate: false,
+            created_times: false,
+            push: false,
+            disable: false,
+        }
+    }
+}
+
 impl Capabilities {
-    /// No optional capability.
+    /// A local store (read by this process alone), no optional capability.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store a fleet shares ([`Reach::Shared`]).
+    pub fn shared(mut self) -> Self {
+        self.reach = Reach::Shared;
+        self
+    }
+
+    /// The provider's own [`KeyProvider::rotate`] publishes keys.
+    pub fn with_rotate(mut self) -> Self {
+        self.rotate = true;
+        self
     }
 
     /// The provider reports creation times.
@@ -97,6 +134,14 @@ pub trait TestStore: Send + Sync + Debug {
     /// A fresh provider reading this store.
     fn provider(&self) -> Box<dyn KeyProvider>;
 
+    /// A provider of the same kind reading a secret (file, variable) that
+    /// does not exist.
+    fn missing(&self) -> Box<dyn KeyProvider>;
+
+    /// A provider of the same kind reading a secret (file, variable) that the
+    /// store holds but that holds no key: no version, or an empty value.
+    async fn empty(&self) -> Box<dyn KeyProvider>;
+
     /// Makes `material` the newest version; older versions stay as after a rotation.
     async fn publish(&self, material: &str);
 
@@ -118,9 +163,14 @@ pub fn strong_key() -> String {
         .collect()
 }
 
-/// Runs every check that `caps` allows, in sequence, on `store`.
-pub async fn run(store: &dyn TestStore, caps: Capabilities) {
+/// Runs every check that `caps` allows, in sequence, on `store`, whose
+/// providers are `P`s.
+pub async fn run<P: FromSource>(store: &dyn TestStore, caps: Capabilities) {
+    reach_is_stated(store, caps.reach);
+    missing_source_is_not_found(store).await;
+    empty_source_is_invalid(store).await;
     published_key_is_reported_first(store).await;
+    source_reads_back::<P>(&*store.provider());
     rotation_puts_the_new_key_first_and_keeps_the_old(store).await;
     ids_are_stable_across_fetches_and_distinct_per_key(store).await;
     if caps.created_times {
@@ -135,6 +185,86 @@ pub async fn run(store: &dyn TestStore, caps: Capabilities) {
     }
     debug_output_never_contains_material(store).await;
     logs_never_contain_material(store).await;
+    // Last: a store with stages keeps the rotated version pending.
+    if caps.rotate {
+        rotate_publishes_the_newest_version(store).await;
+    }
+}
+
+/// The provider says who else reads its store (it decides the default
+/// activation delay: a shared store needs staged activation).
+pub fn reach_is_stated(store: &dyn TestStore, expected: Reach) {
+    let provider = store.provider();
+    assert_eq!(provider.reach(), expected, "{}", provider.source());
+}
+
+/// A secret that does not exist is [`ProviderErrorKind::NotFound`], the same
+/// for every provider (`keyroll check` exits 2).
+pub async fn missing_source_is_not_found(store: &dyn TestStore) {
+    let provider = store.missing();
+    let error = provider
+        .fetch()
+        .await
+        .expect_err("a missing secret is an error, not an empty key set");
+    assert_eq!(
+        error.kind(),
+        ProviderErrorKind::NotFound,
+        "{}: {error}",
+        provider.source()
+    );
+}
+
+/// A secret that exists but holds no key is [`ProviderErrorKind::Invalid`],
+/// the same for every provider (`keyroll check` exits 1).
+pub async fn empty_source_is_invalid(store: &dyn TestStore) {
+    let provider = store.empty().await;
+    let error = provider
+        .fetch()
+        .await
+        .expect_err("a secret without a key is an error, never an empty list");
+    assert_eq!(
+        error.kind(),
+        ProviderErrorKind::Invalid,
+        "{}: {error}",
+        provider.source()
+    );
+}
+
+/// What `provider.source()` shows reads back, through `P::from_source`, to a
+/// provider that shows the same; `P` refuses it under another scheme. [`run`]
+/// checks the store's provider; a provider's tests call it as well for
+/// settings with characters a URI must escape, and compare the provider it
+/// returns, read back, with the one they built.
+pub fn source_reads_back<P: FromSource>(provider: &dyn KeyProvider) -> P {
+    let shown = provider.source();
+    let source = KeySource::parse(&shown).unwrap_or_else(|e| panic!("source() {shown:?} is not a URI: {e}"));
+    assert_eq!(source.scheme(), P::SCHEME, "{shown:?}");
+    let again = P::from_source(&source).unwrap_or_else(|e| panic!("{shown:?} does not read back: {e}"));
+    assert_eq!(again.source(), shown);
+    let other = KeySource::parse(&format!("not-{shown}")).expect("a URI under another scheme");
+    let refused = P::from_source(&other).expect_err("a provider refuses another scheme");
+    assert_eq!(refused.kind(), ProviderErrorKind::Config, "{refused}");
+    again
+}
+
+/// The provider's own `rotate` publishes a version that the next fetch
+/// reports first, under the id `rotate` returned.
+pub async fn rotate_publishes_the_newest_version(store: &dyn TestStore) {
+    store.publish(&strong_key()).await;
+    let key = strong_key();
+    let published = store
+        .provider()
+        .rotate(&KeyMaterial::from(key.clone()))
+        .await
+        .expect("the provider publishes a key");
+    let versions = fetch(store).await;
+    let first = versions.first().expect("a version after a rotation");
+    assert!(is(first, &key), "the rotated key comes first; got {versions:?}");
+    assert_eq!(first.id, published.id, "rotate returns the id fetch reports");
+    assert!(
+        versions.len() >= 2,
+        "the previous key is still reported: {versions:?}"
+    );
 }
 
 /// The key just published is the first version a fetch reports, enabled.

@@ -70,19 +70,19 @@ pub(crate) fn provider_error(what: &str, error: &ClientError) -> ProviderError {
             ClientError::APIError { errors, .. } if !errors.is_empty() => format!(": {}", errors.join("; ")),
             _ => String::new(),
         };
-        return match code {
-            403 => ProviderError::permission_denied(format!(
+        return match ProviderErrorKind::from_http_status(code) {
+            ProviderErrorKind::PermissionDenied => ProviderError::permission_denied(format!(
                 "Vault refused {what} (403{detail}); the token's policy must grant `read` on the secret's \
                  data/ and metadata/ paths (and `create`/`update` on data/ for keyroll rotate), \
                  or the token has expired"
             )),
-            404 => ProviderError::not_found(format!(
+            ProviderErrorKind::NotFound => ProviderError::not_found(format!(
                 "Vault has nothing at {what} (404{detail}); check the mount and path, and that the mount is KV version 2"
             )),
-            429 | 500..=599 => ProviderError::unavailable(format!(
+            ProviderErrorKind::Unavailable => ProviderError::unavailable(format!(
                 "Vault failed {what} (HTTP {code}{detail}); it may be sealed, overloaded or restarting"
             )),
-            _ => ProviderError::invalid(format!("Vault rejected {what} (HTTP {code}{detail})")),
+            kind => ProviderError::new(kind, format!("Vault rejected {what} (HTTP {code}{detail})")),
         };
     }
     match error {

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use keyroll_core::remote::{Endpoint, FetchedVersions, FieldProblem, INSECURE_HTTP, JsonSecret};
 use keyroll_core::{
-    DEFAULT_MAX_FALLBACKS, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
-    Published, Reach, async_trait,
+    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion,
+    ProviderError, Published, Reach, async_trait,
 };
 use serde_json::{Map, Value};
 use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
@@ -266,7 +266,7 @@ impl VaultProviderBuilder {
         if self.allow_insecure_http {
             params.push((INSECURE_HTTP, "true"));
         }
-        let display = KeySource::format("vault", authority, &format!("/{mount}/{path}"), &params);
+        let display = KeySource::format(<VaultProvider as FromSource>::SCHEME, authority, &format!("/{mount}/{path}"), &params);
         Ok(VaultProvider {
             inner: Arc::new(Inner {
                 session: Arc::new(Session::new(auth, Arc::new(connection))),
@@ -309,26 +309,6 @@ impl VaultProvider {
     /// Settings for a provider; see [`VaultProviderBuilder`].
     pub fn builder() -> VaultProviderBuilder {
         VaultProviderBuilder::default()
-    }
-
-    /// Builds a provider from `vault://HOST:PORT/MOUNT/PATH?field=key` and the
-    /// other parameters listed in the [crate docs](crate).
-    ///
-    /// ```
-    /// use keyroll_core::{KeyProvider, KeySource};
-    /// use keyroll_vault::VaultProvider;
-    ///
-    /// let source = KeySource::parse("vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false")?;
-    /// let provider = VaultProvider::from_source(&source)?;
-    /// assert_eq!(provider.source(), "vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false");
-    /// # Ok::<(), keyroll_core::ProviderError>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Config`](keyroll_core::ProviderErrorKind::Config) for a malformed URI,
-    /// an unknown parameter or a missing address.
-    pub fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
-        crate::uri::builder_from_source(source)?.build()
     }
 
     fn what(&self, action: &str) -> String {
@@ -393,8 +373,8 @@ impl VaultProvider {
     /// must not exist yet), keeping the other fields of version `expected`.
     /// Vault's check-and-set makes this a compare-and-swap: when the newest
     /// version is no longer `expected`, nothing is written and the error
-    /// ([`Unavailable`](keyroll_core::ProviderErrorKind::Unavailable), a
-    /// conflict that re-reading resolves) says someone else rotated.
+    /// ([`Conflict`](keyroll_core::ProviderErrorKind::Conflict): re-read and
+    /// decide again, never retry blindly) says someone else rotated.
     /// [`KeyProvider::rotate`] calls this with the version current when it
     /// starts.
     ///
@@ -611,8 +591,9 @@ impl VaultProvider {
         self.inner.held.retain(|key| keep.contains(key));
         let Some(newest) = newest.filter(|_| !versions.is_empty()) else {
             *self.last() = None;
-            return Err(ProviderError::not_found(format!(
-                "{} has no versions",
+            // It exists (no 404) but holds no key: empty, not missing.
+            return Err(ProviderError::invalid(format!(
+                "{} has no versions; put one with `keyroll rotate`",
                 self.secret()
             )));
         };
@@ -747,6 +728,30 @@ fn parse_time(text: &str) -> Option<SystemTime> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(SystemTime::from)
+}
+
+impl FromSource for VaultProvider {
+    const SCHEME: &'static str = "vault";
+
+    /// Builds a provider from `vault://HOST:PORT/MOUNT/PATH?field=key` and the
+    /// other parameters listed in the [crate docs](crate).
+    ///
+    /// ```
+    /// use keyroll_core::{FromSource, KeyProvider, KeySource};
+    /// use keyroll_vault::VaultProvider;
+    ///
+    /// let source = KeySource::parse("vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false")?;
+    /// let provider = VaultProvider::from_source(&source)?;
+    /// assert_eq!(provider.source(), "vault://127.0.0.1:8200/secret/myapp?field=signing&tls=false");
+    /// # Ok::<(), keyroll_core::ProviderError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Config`](keyroll_core::ProviderErrorKind::Config) for a malformed URI,
+    /// an unknown parameter or a missing address.
+    fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+        crate::uri::builder_from_source(source)?.build()
+    }
 }
 
 #[async_trait]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use keyroll_core::remote::{INSECURE_HTTP, insecure_http_param};
-use keyroll_core::{KeySource, ProviderError};
+use keyroll_core::{FromSource, KeySource, ProviderError};
 
 use crate::auth::SERVICE_ACCOUNT_TOKEN;
 use crate::{Auth, Credential, VaultProvider, VaultProviderBuilder};
@@ -44,9 +44,7 @@ where
 /// The builder a `vault://` URI describes; environment defaults are applied
 /// by [`VaultProviderBuilder::build`].
 pub(crate) fn builder_from_source(source: &KeySource) -> Result<VaultProviderBuilder, ProviderError> {
-    if source.scheme() != "vault" {
-        return Err(ProviderError::config(format!("`{source}` is not a vault:// URI")));
-    }
+    source.expect_scheme(<VaultProvider as FromSource>::SCHEME)?;
     source.expect_params(PARAMS)?;
     let path = source.path().trim_matches('/');
     let (mount, secret) = path.split_once('/').unwrap_or((path, ""));

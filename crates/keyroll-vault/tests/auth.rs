@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{builder, put, read_only_policy, token};
-use keyroll_core::{KeyMaterial, KeyProvider, KeySource, ProviderErrorKind};
+use keyroll_core::{FromSource, KeyMaterial, KeyProvider, KeySource, ProviderErrorKind};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider};

@@ -4,7 +4,7 @@
 mod common;
 
 use common::put;
-use keyroll_core::{KeyProvider, KeySource};
+use keyroll_core::{FromSource, KeyProvider, KeySource};
 use keyroll_testkit::conformance::{set_env_var, strong_key};
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::VaultProvider;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{builder, put};
-use keyroll_core::{KeyProvider, ProviderErrorKind};
+use keyroll_core::{FromSource, KeyProvider, ProviderErrorKind};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::endpoints;
 use keyroll_testkit::fake::FakeServer;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{MOUNT, builder, get, provider, put, read_only_policy, token};
 use keyroll_core::{
-    KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, Policy, ProviderErrorKind, Refresher, Signer,
-    async_trait,
+    FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, Policy, ProviderErrorKind,
+    Refresher, Signer, async_trait,
 };
 use keyroll_testkit::conformance::{self, Capabilities, TestStore, strong_key};
 use keyroll_testkit::openbao::OpenBao;
@@ -25,6 +25,23 @@ struct VaultStore {
 impl TestStore for VaultStore {
     fn provider(&self) -> Box<dyn KeyProvider> {
         Box::new(provider(&self.bao, &self.path))
+    }
+
+    fn missing(&self) -> Box<dyn KeyProvider> {
+        Box::new(provider(&self.bao, &format!("{}-never-written", self.path)))
+    }
+
+    async fn empty(&self) -> Box<dyn KeyProvider> {
+        // Metadata without a version: the secret exists and holds no key.
+        let empty = format!("{}-empty", self.path);
+        self.bao.bao(&[
+            "kv",
+            "metadata",
+            "put",
+            "-max-versions=5",
+            &format!("{MOUNT}/{empty}"),
+        ]);
+        Box::new(provider(&self.bao, &empty))
     }
 
     async fn publish(&self, material: &str) {
@@ -82,7 +99,12 @@ async fn vault_provider_passes_the_conformance_suite() {
         bao,
         path: "conformance".to_owned(),
     };
-    conformance::run(&store, Capabilities::new().with_created_times().with_disable()).await;
+    let caps = Capabilities::new()
+        .shared()
+        .with_rotate()
+        .with_created_times()
+        .with_disable();
+    conformance::run::<VaultProvider>(&store, caps).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

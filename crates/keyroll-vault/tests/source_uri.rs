@@ -3,7 +3,7 @@
 
 mod common;
 
-use keyroll_core::{KeyProvider, KeySource};
+use keyroll_core::{FromSource, KeyProvider, KeySource};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider};

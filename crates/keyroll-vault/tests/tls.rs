@@ -3,7 +3,7 @@
 mod common;
 
 use common::{MOUNT, put};
-use keyroll_core::{KeyProvider, KeySource, ProviderErrorKind};
+use keyroll_core::{FromSource, KeyProvider, KeySource, ProviderErrorKind};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider};

@@ -133,6 +133,22 @@ impl TestStore for MotoStore {
         Box::new(provider(&self.moto, &self.secret))
     }
 
+    fn missing(&self) -> Box<dyn KeyProvider> {
+        Box::new(provider(&self.moto, &format!("{}-never-created", self.secret)))
+    }
+
+    async fn empty(&self) -> Box<dyn KeyProvider> {
+        // A secret created without a value has no version.
+        let empty = format!("{}-empty", self.secret);
+        self.client
+            .create_secret()
+            .name(&empty)
+            .send()
+            .await
+            .expect("create an empty secret");
+        Box::new(provider(&self.moto, &empty))
+    }
+
     async fn publish(&self, material: &str) {
         if self.created.swap(true, Ordering::SeqCst) {
             put(&self.client, &self.secret, material).await;

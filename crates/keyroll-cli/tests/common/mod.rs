@@ -1,14 +1,43 @@
-//! Shared by the format tests: run the built `keyroll`, read its output,
-//! write key files.
+//! The `keyroll` binary under test, and what the format tests share: run it,
+//! read its output, write key files.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-pub fn keyroll(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyroll"))
-        .args(args)
-        .output()
-        .unwrap()
+/// The variable naming an installed `keyroll` to test instead of the one
+/// cargo built for these tests. `scripts/test` installs the command with the
+/// README's install line and points this at it, so the tests run what users
+/// get.
+pub const INSTALLED: &str = "KEYROLL_CLI";
+
+/// The binary under test: `$KEYROLL_CLI` when set (it must exist), else the
+/// one cargo built for this test run.
+pub fn binary() -> PathBuf {
+    match std::env::var_os(INSTALLED) {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "{INSTALLED}={} is not a file; scripts/test installs it",
+                path.display()
+            );
+            path
+        }
+        None => PathBuf::from(env!("CARGO_BIN_EXE_keyroll")),
+    }
+}
+
+/// A `keyroll` command with no key source from the environment.
+pub fn keyroll() -> Command {
+    let mut command = Command::new(binary());
+    command.env_remove("KEYROLL_KEYS");
+    command
+}
+
+/// Runs the binary under test with `args` and waits for its output.
+pub fn run(args: &[&str]) -> Output {
+    keyroll().args(args).output().unwrap()
 }
 
 /// Output as text, without the final newline.
