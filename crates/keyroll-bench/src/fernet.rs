@@ -85,8 +85,11 @@ pub struct FernetResults {
 /// Measures both in one interleaved run.
 pub fn run(effort: Effort) -> FernetResults {
     let key = generate_key();
-    let encrypter =
-        Encrypter::new(Keyring::new(KeySet::single("v1", key.clone()).unwrap()), Derive::Raw).expect("a Fernet key");
+    let encrypter = Encrypter::new(
+        Keyring::new(KeySet::single("v1", key.clone()).unwrap()),
+        Derive::Raw,
+    )
+    .expect("a Fernet key");
     let token = encrypter.encrypt(PLAINTEXT).expect("encrypts");
     let raw = RawFernet::new(key.expose_secret());
     assert_eq!(raw.decrypt(&token).as_deref(), Some(PLAINTEXT));
@@ -116,14 +119,21 @@ mod tests {
     #[test]
     fn the_raw_decrypt_refuses_what_keyroll_refuses() {
         let key = generate_key();
-        let encrypter = Encrypter::new(Keyring::new(KeySet::single("v1", key.clone()).unwrap()), Derive::Raw).unwrap();
+        let encrypter = Encrypter::new(
+            Keyring::new(KeySet::single("v1", key.clone()).unwrap()),
+            Derive::Raw,
+        )
+        .unwrap();
         let raw = RawFernet::new(key.expose_secret());
         let token = encrypter.encrypt(PLAINTEXT).unwrap();
         assert_eq!(raw.decrypt(&token).as_deref(), Some(PLAINTEXT));
-        let other = Encrypter::new(Keyring::new(KeySet::single("v2", generate_key()).unwrap()), Derive::Raw)
-            .unwrap()
-            .encrypt(PLAINTEXT)
-            .unwrap();
+        let other = Encrypter::new(
+            Keyring::new(KeySet::single("v2", generate_key()).unwrap()),
+            Derive::Raw,
+        )
+        .unwrap()
+        .encrypt(PLAINTEXT)
+        .unwrap();
         let mut flipped = token.clone().into_bytes();
         flipped[40] = if flipped[40] == b'A' { b'B' } else { b'A' };
         let flipped = String::from_utf8(flipped).unwrap();

@@ -20,7 +20,9 @@ mod agent;
 mod django;
 #[cfg(feature = "fernet")]
 mod encryption;
+#[cfg(feature = "flask")]
 mod flask;
+#[cfg(feature = "jwt")]
 mod jwt;
 
 /// Django's secret key alphabet (django.core.management.utils.get_random_secret_key).
@@ -56,8 +58,10 @@ enum Format {
     #[cfg(feature = "django")]
     Django,
     /// HS256 JSON Web Token, `kid` = the signing key's id; the value is a JSON object of claims.
+    #[cfg(feature = "jwt")]
     Jwt,
     /// Flask's session cookie; the value is the session as Flask's tagged JSON.
+    #[cfg(feature = "flask")]
     Flask,
 }
 
@@ -328,7 +332,11 @@ async fn run(command: Command) -> Result<(), Failure> {
             ttl,
             value,
         } => {
-            if ttl.is_some() && options.format != Format::Jwt {
+            #[cfg(feature = "jwt")]
+            let ttl_applies = options.format == Format::Jwt;
+            #[cfg(not(feature = "jwt"))]
+            let ttl_applies = false;
+            if ttl.is_some() && !ttl_applies {
                 return Err(Failure::Error("--ttl applies to --format jwt only".to_owned()));
             }
             let token = match options.format {
@@ -336,14 +344,15 @@ async fn run(command: Command) -> Result<(), Failure> {
                 Format::Django => {
                     django::sign(&source, options.salt.as_deref(), options.timestamp, &value).await?
                 }
+                #[cfg(feature = "jwt")]
                 Format::Jwt => jwt::sign(&source, &options, ttl, &value).await?,
+                #[cfg(feature = "flask")]
                 Format::Flask => flask::sign(&source, options.salt.as_deref(), &value).await?,
                 Format::Keyroll => native_signer(&source, &options).await?.sign(&value),
             };
             println!("{token}");
             Ok(())
         }
-        #[cfg(feature = "django")]
         Command::Verify {
             source,
             options,
@@ -352,6 +361,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         } => {
             let token = token.trim();
             let value = match options.format {
+                #[cfg(feature = "django")]
                 Format::Django => {
                     django::verify(
                         &source,
@@ -362,12 +372,15 @@ async fn run(command: Command) -> Result<(), Failure> {
                     )
                     .await?
                 }
+                #[cfg(feature = "jwt")]
                 Format::Jwt if max_age.is_some() => {
                     return Err(Failure::Error(
                         "--max-age does not apply to --format jwt: the token's exp decides".to_owned(),
                     ));
                 }
+                #[cfg(feature = "jwt")]
                 Format::Jwt => jwt::verify(&source, &options, token).await?,
+                #[cfg(feature = "flask")]
                 Format::Flask => flask::verify(&source, options.salt.as_deref(), max_age, token).await?,
                 Format::Keyroll => verify_native(&source, &options, max_age, token).await?,
             };
@@ -588,15 +601,26 @@ async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Whether the source's signing key is a Fernet key.
+#[cfg(feature = "fernet")]
+fn serves_fernet(set: &KeySet) -> bool {
+    keyroll::fernet::FernetKey::from_key_text(set.signing_key().material().expose_secret()).is_ok()
+}
+
+/// Without the `fernet` feature no key is taken for a Fernet key.
+#[cfg(not(feature = "fernet"))]
+fn serves_fernet(_: &KeySet) -> bool {
+    false
+}
+
 /// The form of key to publish: as asked, else the form of the key the
 /// source serves now (a Fernet key makes a Fernet key), else a signing key.
 fn key_form(kind: KeyKind, key_use: Option<KeyUse>, serving: Option<&KeySet>) -> KeyKind {
     let key_use = key_use.unwrap_or_else(|| {
-        match serving.map(|set| {
-            keyroll::fernet::FernetKey::from_key_text(set.signing_key().material().expose_secret())
-        }) {
-            Some(Ok(_)) => KeyUse::Fernet,
-            _ => KeyUse::Signing,
+        if serving.is_some_and(serves_fernet) {
+            KeyUse::Fernet
+        } else {
+            KeyUse::Signing
         }
     });
     match (kind, key_use) {

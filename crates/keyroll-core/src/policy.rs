@@ -204,7 +204,10 @@ impl Policy {
             // verifies then; at that moment a re-evaluation lets the next
             // usable key sign.
             let until = earliest(until, version.expires);
-            let verifies_until = earliest(until.map(|u| saturating_add(u, self.fallback_window)), version.expires);
+            let verifies_until = earliest(
+                until.map(|u| saturating_add(u, self.fallback_window)),
+                version.expires,
+            );
             let entry = KeyEntry::new(
                 version.id.clone(),
                 version.material.clone(),

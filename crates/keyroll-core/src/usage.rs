@@ -34,7 +34,14 @@ pub enum Format {
 
 impl Format {
     /// Every format, in counter order.
-    pub const ALL: [Format; 6] = [Self::Native, Self::Django, Self::Fernet, Self::Jwt, Self::Flask, Self::Other];
+    pub const ALL: [Format; 6] = [
+        Self::Native,
+        Self::Django,
+        Self::Fernet,
+        Self::Jwt,
+        Self::Flask,
+        Self::Other,
+    ];
 
     /// Its name, as metrics label it.
     pub fn name(self) -> &'static str {

@@ -317,9 +317,11 @@ impl KeyProvider for FileProvider {
     /// staged activation), else [`Reach::Shared`] on a Kubernetes volume
     /// ([`is_kubernetes_volume`]), else [`Reach::Local`].
     fn reach(&self) -> Reach {
-        let declared = self
-            .reach
-            .or_else(|| read_file(&self.path).ok().and_then(|contents| format::declared_reach(&contents)));
+        let declared = self.reach.or_else(|| {
+            read_file(&self.path)
+                .ok()
+                .and_then(|contents| format::declared_reach(&contents))
+        });
         detect_reach(declared, self.dir())
     }
 

@@ -14,9 +14,8 @@ use google_cloud_secretmanager_v1::model::{
 };
 use keyroll_core::remote::{Endpoint, FetchedVersions, INSECURE_HTTP, insecure_http_param};
 use keyroll_core::{
-    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
-    ProviderErrorKind,
-    Published, Reach, async_trait,
+    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion,
+    ProviderError, ProviderErrorKind, Published, Reach, async_trait,
 };
 use tokio::sync::OnceCell;
 

@@ -57,10 +57,8 @@ fn claims() -> Claims {
 
 /// A token signed with key `index` alone, as a replica that still signs with it.
 fn token_of(index: usize) -> String {
-    let single = Keyring::new(KeySet::single(
-        format!("k{index}"),
-        KeyMaterial::from(material(index)),
-    ).unwrap());
+    let single =
+        Keyring::new(KeySet::single(format!("k{index}"), KeyMaterial::from(material(index))).unwrap());
     Signer::new(single).sign(&claims()).unwrap()
 }
 

@@ -266,7 +266,12 @@ impl VaultProviderBuilder {
         if self.allow_insecure_http {
             params.push((INSECURE_HTTP, "true"));
         }
-        let display = KeySource::format(<VaultProvider as FromSource>::SCHEME, authority, &format!("/{mount}/{path}"), &params);
+        let display = KeySource::format(
+            <VaultProvider as FromSource>::SCHEME,
+            authority,
+            &format!("/{mount}/{path}"),
+            &params,
+        );
         Ok(VaultProvider {
             inner: Arc::new(Inner {
                 session: Arc::new(Session::new(auth, Arc::new(connection))),
