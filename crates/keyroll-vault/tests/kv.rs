@@ -303,7 +303,15 @@ async fn only_versions_not_held_yet_are_read_and_at_most_max_versions() {
     for _ in 0..5 {
         put(&bao, "app", &strong_key());
     }
-    let provider = builder(&bao, "app").max_versions(3).build().unwrap();
+    // The metadata is read at a random phase (0..metadata_every polls in),
+    // and a metadata poll reads no data: with the default of 10 the second
+    // fetch below was one in ten times a metadata read (the flaky "left 0,
+    // right 1" of CI). With u32::MAX the chance is below 1e-9.
+    let provider = builder(&bao, "app")
+        .max_versions(3)
+        .metadata_every(u32::MAX)
+        .build()
+        .unwrap();
 
     let before = reads();
     let versions = provider.fetch().await.unwrap();
