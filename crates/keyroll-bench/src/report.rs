@@ -1087,7 +1087,10 @@ mod tests {
         r.python = None;
         let targets = targets(&r);
         let unmeasured = targets.iter().filter(|t| t.met.is_none()).count();
-        assert_eq!(unmeasured, 5, "two Django targets, two fleet targets, the Python package");
+        assert_eq!(
+            unmeasured, 5,
+            "two Django targets, two fleet targets, the Python package"
+        );
         assert!(markdown(&r).contains("Not measured: OpenBao is not installed"));
     }
 }
