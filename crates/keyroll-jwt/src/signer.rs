@@ -254,12 +254,15 @@ impl Signer {
     }
 
     /// Signs `claims` (anything that serializes to a JSON object) as they are.
+    ///
+    /// # Errors
+    /// [`Error::Serialize`] when they do not serialize to a JSON object, or
+    /// a registered claim has a type the verifier refuses (`exp`, `nbf`,
+    /// `iat` not numbers, `iss` not a string, `aud` not a string or a list of
+    /// strings): a token this signer issues always verifies.
     pub fn sign<T: Serialize + ?Sized>(&self, claims: &T) -> Result<String, Error> {
         let payload = serde_json::to_vec(claims).map_err(|e| Error::Serialize(e.to_string()))?;
-        if payload.first() != Some(&b'{') {
-            return Err(Error::Serialize("not an object".to_owned()));
-        }
-        Ok(self.sign_payload(&payload, (self.options.clock)()))
+        Ok(self.sign_payload(&signable(payload)?, (self.options.clock)()))
     }
 
     /// Signs `claims` with `iat` = now and `exp` = now + `ttl` (replacing
@@ -275,7 +278,7 @@ impl Signer {
         object.insert("iat".to_owned(), iat.into());
         object.insert("exp".to_owned(), iat.saturating_add(ttl).into());
         let payload = serde_json::to_vec(&value).map_err(|e| Error::Serialize(e.to_string()))?;
-        Ok(self.sign_payload(&payload, now))
+        Ok(self.sign_payload(&signable(payload)?, now))
     }
 
     fn sign_payload(&self, payload: &[u8], now: SystemTime) -> String {
@@ -462,4 +465,19 @@ impl fmt::Debug for Signer {
             .field("generation", &self.keyring.generation())
             .finish_non_exhaustive()
     }
+}
+
+/// `payload` if the verifier would take its form: a JSON object whose
+/// registered claims have their types (found by the fuzz target `jwt_token`:
+/// `{"iss": 0}` signed, then failed its own verification).
+fn signable(payload: Vec<u8>) -> Result<Vec<u8>, Error> {
+    if payload.first() != Some(&b'{') {
+        return Err(Error::Serialize("not an object".to_owned()));
+    }
+    if let Err(e) = serde_json::from_slice::<Registered<'_>>(&payload) {
+        return Err(Error::Serialize(format!(
+            "a registered claim has the wrong type ({e}); exp, nbf and iat are numbers, iss a string, aud a string or a list of strings"
+        )));
+    }
+    Ok(payload)
 }

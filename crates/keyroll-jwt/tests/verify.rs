@@ -346,8 +346,14 @@ fn issuer_and_audience_are_checked() {
         Error::InvalidAudience
     );
     assert!(plain(json!({"exp": exp, "aud": []})).is_ok());
+    // keyroll refuses to sign such claims; another issuer's token with them
+    // is refused at verification.
+    let forged = forge_claims(
+        json!({"alg": "HS256", "kid": "k3"}),
+        &json!({"exp": exp, "aud": 7}),
+    );
     assert!(matches!(
-        plain(json!({"exp": exp, "aud": 7})).unwrap_err(),
+        signer().verify::<Value>(&forged).unwrap_err(),
         Error::Claims(_)
     ));
 }
@@ -408,4 +414,27 @@ fn debug_and_errors_never_show_key_material() {
             assert!(!text.contains(secret), "{text}");
         }
     }
+}
+
+/// Found by the `jwt_token` fuzz target: `{"iss": 0}` signed, then its own
+/// verifier refused it. Claims the verifier would refuse for their type are
+/// refused at signing instead, with and without a ttl.
+#[test]
+fn registered_claims_of_the_wrong_type_are_refused_at_signing() {
+    let signer = signer();
+    for claims in [
+        json!({"exp": 1_800_000_060, "iss": 0}),
+        json!({"exp": "tomorrow"}),
+        json!({"exp": 1_800_000_060, "nbf": [1]}),
+        json!({"exp": 1_800_000_060, "aud": {"a": 1}}),
+        json!({"exp": 1_800_000_060, "aud": ["a", 2]}),
+    ] {
+        let error = signer.sign(&claims).unwrap_err();
+        assert!(matches!(error, Error::Serialize(_)), "{claims}: {error:?}");
+        // sign_with_ttl writes exp itself; the other claims are checked alike.
+        let ttl = signer.sign_with_ttl(&claims, Duration::from_secs(60));
+        assert_eq!(ttl.is_ok(), claims["exp"].is_string(), "{claims}");
+    }
+    let right = json!({"exp": 1_800_000_060, "iss": "me", "aud": ["a", "b"], "nbf": 1, "iat": 1});
+    assert!(signer.sign(&right).is_ok());
 }
