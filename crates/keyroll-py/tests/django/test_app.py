@@ -100,7 +100,9 @@ def test_settings_race_no_stale_read_under_thread_stress():
     ours, control = result["keyroll"], result["control"]
     assert ours["swaps"] == 2000 and ours["reads"] > 100_000
     assert ours["stale_key"] == 0 and ours["stale_fallbacks"] == 0 and ours["signer_failures"] == 0
-    # The same harness catches Django's own assignment race: the detector can fail.
+    # Django's own assignment with a read inside its window (deterministic): the key
+    # stays stale after the assignment returns, and the same detector counts it.
+    assert control["stale_after_last_swap"] is True
     assert control["stale_key"] > 0
 
 
