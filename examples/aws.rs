@@ -25,7 +25,8 @@
 use std::time::{Duration, SystemTime};
 
 use keyroll::aws::AwsProvider;
-use keyroll::{FromSource, KeyProvider, KeySource, Policy, Refresher, Signer};
+use keyroll::raw::FromSource;
+use keyroll::{KeyProvider, KeySource, Policy, Refresher, Signer};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -24,7 +24,68 @@
 
 #![forbid(unsafe_code)]
 
-pub use keyroll_core::*;
+// The service author's surface: start a refresher on a key source, sign and
+// verify, read its status and key usage. Everything a provider or a format
+// is built from lives in [`raw`].
+#[cfg(feature = "metrics")]
+pub use keyroll_core::metrics;
+pub use keyroll_core::{
+    CLOCK_SKEW_MARGIN, DEFAULT_FALLBACK_WINDOW, DEFAULT_INTERVAL, DEFAULT_MAX_FALLBACKS, FallbackUsage,
+    Format, Health, KeyEntry, KeyMaterial, KeyProvider, KeySet, KeySetError, KeySource, KeyStrength, Keyring,
+    Policy, PolicyError, ProviderError, ProviderErrorKind, Reach, RefreshError, Refresher, RefresherBuilder,
+    Role, Signer, StartError, Status, UsageHistory, Verified, VerifiedBy, VerifyError, Weakness,
+};
+
+use keyroll_core::FromSource;
+
+/// For those who write a key provider or a token format, not for services:
+/// the provider contract ([`KeyProvider`], [`FromSource`](raw::FromSource)),
+/// what a store reports
+/// ([`KeyVersion`](raw::KeyVersion)), the shared parts of remote stores
+/// ([`remote`](raw::remote)) and the per-generation caches formats verify
+/// with ([`DerivedCache`](raw::DerivedCache),
+/// [`RoleSnapshot`](raw::RoleSnapshot)). As OpenDAL keeps its `raw` module,
+/// this one may change more often than the rest of the crate.
+///
+/// A provider needs nothing else:
+///
+/// ```
+/// use keyroll::raw::{FromSource, KeyVersion, async_trait};
+/// use keyroll::{KeyProvider, KeySource, ProviderError, Reach};
+///
+/// /// One key from the command line's environment, re-read on every fetch.
+/// #[derive(Debug)]
+/// struct Argv(String);
+///
+/// #[async_trait]
+/// impl KeyProvider for Argv {
+///     async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+///         Ok(vec![KeyVersion::new("1", self.0.as_bytes().to_vec())])
+///     }
+///     fn reach(&self) -> Reach {
+///         Reach::Local
+///     }
+/// }
+///
+/// impl FromSource for Argv {
+///     const SCHEME: &'static str = "argv";
+///     fn from_source(source: &KeySource) -> Result<Self, ProviderError> {
+///         source.expect_scheme(Self::SCHEME)?;
+///         Ok(Argv(source.path().to_owned()))
+///     }
+/// }
+///
+/// let provider = Argv::from_source(&KeySource::parse("argv://a-long-enough-test-key-0123456789abcdef")?)?;
+/// assert_eq!(provider.reach(), Reach::Local);
+/// # Ok::<(), ProviderError>(())
+/// ```
+pub mod raw {
+    pub use keyroll_core::remote;
+    pub use keyroll_core::{
+        ChangeWatch, Derived, DerivedCache, DerivedRef, FirstSeen, FromSource, KeyState, KeyVersion,
+        Published, RoleSnapshot, RolesNow, Stage, VersionId, async_trait,
+    };
+}
 
 #[cfg(feature = "aws")]
 pub use keyroll_aws as aws;
@@ -54,7 +115,7 @@ pub use keyroll_vault as vault;
 /// one line here and one cargo feature (see CONTRIBUTING.md).
 ///
 /// Each line: the cargo feature, the URI scheme, the provider type (which
-/// implements [`FromSource`] with that scheme, checked when it compiles) and
+/// implements [`FromSource`](raw::FromSource) with that scheme, checked when it compiles) and
 /// an example URI for help texts.
 macro_rules! stores {
     ($($feature:literal => $scheme:literal, $krate:ident :: $provider:ident, $example:literal;)*) => {

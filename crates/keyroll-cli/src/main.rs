@@ -688,7 +688,7 @@ async fn rotate(
         None => println!("the policy does not use it yet; run `keyroll check` to see why"),
     }
     if disable_old {
-        let mut first_seen = keyroll::FirstSeen::new();
+        let mut first_seen = keyroll::raw::FirstSeen::new();
         first_seen.observe(&versions, now);
         let retired = policy
             .retired(&versions, &first_seen, now)
