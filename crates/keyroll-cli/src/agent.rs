@@ -27,8 +27,8 @@ pub(crate) async fn agent(
     if interval.is_zero() {
         return Err(Failure::Error("--interval must be more than 0s".into()));
     }
-    let reach = keyroll::open(&source.keys)?.reach();
     let builder = builder(source)?;
+    let reach = builder.provider().reach();
     let mut terminate = signal(SignalKind::terminate())
         .map_err(|e| Failure::Error(format!("cannot listen for SIGTERM: {e}")))?;
     let mut first = true;

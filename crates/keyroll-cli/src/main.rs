@@ -647,7 +647,7 @@ async fn rotate(
 ) -> Result<(), Failure> {
     let builder = builder(source)?;
     let policy = builder.effective_policy();
-    let provider = keyroll::open(&source.keys)?;
+    let provider = builder.provider();
     let serving = match (&kind, key_use) {
         (
             KeyKind {

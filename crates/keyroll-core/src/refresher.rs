@@ -127,6 +127,13 @@ pub struct RefresherBuilder {
 }
 
 impl RefresherBuilder {
+    /// The provider this builder reads keys from, for the calls a refresher
+    /// never makes (`rotate`, `promote`, `disable`) and to ask its
+    /// [`reach`](KeyProvider::reach).
+    pub fn provider(&self) -> &dyn KeyProvider {
+        &*self.provider
+    }
+
     /// The rotation policy (default [`Policy::default`]).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
