@@ -26,14 +26,14 @@ use std::time::{Duration, SystemTime};
 
 use keyroll::aws::AwsProvider;
 use keyroll::raw::FromSource;
-use keyroll::{KeyProvider, KeySource, Policy, Refresher, Signer};
+use keyroll::{KeyProvider, Policy, Refresher, Signer};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let uri = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "aws-sm://myapp/signing-key".to_owned());
-    let provider = AwsProvider::from_source(&KeySource::parse(&uri)?)?;
+    let provider = AwsProvider::from_uri(&uri)?;
     println!("reading {}", provider.source());
 
     // A short poll interval for the demo; the activation delay follows from it.

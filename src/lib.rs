@@ -75,7 +75,7 @@ use keyroll_core::FromSource;
 ///     }
 /// }
 ///
-/// let provider = Argv::from_source(&KeySource::parse("argv://a-long-enough-test-key-0123456789abcdef")?)?;
+/// let provider = Argv::from_uri("argv://a-long-enough-test-key-0123456789abcdef")?;
 /// assert_eq!(provider.reach(), Reach::Local);
 /// # Ok::<(), ProviderError>(())
 /// ```

@@ -31,7 +31,7 @@ pub fn material_of(
     secret_string: Option<&str>,
     secret_binary: Option<&[u8]>,
 ) -> Result<KeyMaterial, ProviderError> {
-    crate::provider::material_of(secret_id, version_id, field, secret_string, secret_binary)
+    crate::payload::material_of(secret_id, version_id, field, secret_string, secret_binary)
 }
 
 /// The string in `field` of the JSON object `text` (possibly empty: the
@@ -48,7 +48,7 @@ pub fn material_of(
 /// What is wrong, as text for [`material_of`]'s message (never a value of
 /// the document): not JSON, not an object, no such field, not a string.
 pub fn json_field(text: &str, field: &str) -> Result<KeyMaterial, String> {
-    crate::provider::json_field(text, field)
+    crate::payload::json_field(text, field)
 }
 
 /// The creation time a fetch reports for a `CreatedDate` of `epoch_seconds`
@@ -63,7 +63,7 @@ pub fn json_field(text: &str, field: &str) -> Result<KeyMaterial, String> {
 /// let _ = created_date(1e300);
 /// ```
 pub fn created_date(epoch_seconds: f64) -> Option<std::time::SystemTime> {
-    crate::provider::system_time(&aws_sdk_secretsmanager::primitives::DateTime::from_secs_f64(
+    crate::payload::system_time(&aws_sdk_secretsmanager::primitives::DateTime::from_secs_f64(
         epoch_seconds,
     ))
 }

@@ -45,16 +45,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod builder;
 mod errors;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod payload;
 mod provider;
 
-pub use provider::{
-    AwsProvider, AwsProviderBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_DEPRECATED,
+pub use builder::{
+    AwsProviderBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS,
 };
+pub use provider::{AwsProvider, DEFAULT_MAX_DEPRECATED};
 
 /// The AWS SDK types this crate's API uses ([`SdkConfig`](aws_config::SdkConfig)
 /// for [`AwsProviderBuilder::sdk_config`]), re-exported so callers use the

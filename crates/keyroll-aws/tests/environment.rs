@@ -6,7 +6,7 @@ mod common;
 
 use common::{admin, create, unique_name};
 use keyroll_aws::AwsProvider;
-use keyroll_core::{FromSource, KeyProvider, KeySource, ProviderErrorKind};
+use keyroll_core::{FromSource, KeyProvider, ProviderErrorKind};
 use keyroll_testkit::conformance::{set_env_var, strong_key};
 use keyroll_testkit::moto::{self, Moto};
 
@@ -29,11 +29,7 @@ async fn a_uri_uses_the_standard_chain_and_aws_endpoint_url() {
 
     // No region anywhere: a configuration error that says how to give one.
     let uri = format!("aws-sm://{first}?endpoint={}", moto.endpoint());
-    let err = AwsProvider::from_source(&KeySource::parse(&uri).unwrap())
-        .unwrap()
-        .fetch()
-        .await
-        .unwrap_err();
+    let err = AwsProvider::from_uri(&uri).unwrap().fetch().await.unwrap_err();
     assert_eq!(err.kind(), ProviderErrorKind::Config, "{err}");
     assert!(err.to_string().contains("?region="), "{err}");
 
@@ -41,14 +37,13 @@ async fn a_uri_uses_the_standard_chain_and_aws_endpoint_url() {
 
     // Endpoint from the URI.
     let uri = format!("aws-sm://{first}?endpoint={}", moto.endpoint());
-    let provider = AwsProvider::from_source(&KeySource::parse(&uri).unwrap()).unwrap();
+    let provider = AwsProvider::from_uri(&uri).unwrap();
     let versions = provider.fetch().await.unwrap();
     assert_eq!(versions[0].material.expose_secret(), key_a.as_bytes());
 
     // Endpoint from AWS_ENDPOINT_URL, as the AWS CLI and SDKs do.
     set_env_var("AWS_ENDPOINT_URL", &moto.endpoint());
-    let provider =
-        AwsProvider::from_source(&KeySource::parse(&format!("aws-sm://{second}")).unwrap()).unwrap();
+    let provider = AwsProvider::from_uri(&format!("aws-sm://{second}")).unwrap();
     let versions = provider.fetch().await.unwrap();
     assert_eq!(versions[0].material.expose_secret(), key_b.as_bytes());
 }

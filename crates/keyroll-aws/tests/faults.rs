@@ -70,10 +70,7 @@ async fn behind_a_proxy(what: &str, name: &str, fault: Fault, reason: &str) {
         return;
     };
     let proxy = FaultProxy::start(&moto.endpoint()).await;
-    let refresher = start(quick(
-        provider_builder(&moto, &secret).endpoint_url(proxy.address()),
-    ))
-    .await;
+    let refresher = start(quick(provider_builder(&moto, &secret).endpoint(proxy.address()))).await;
     faults::ride_out_behind(name, &refresher, &proxy, fault, reason, bound()).await;
     refresher.shutdown().await;
 }
@@ -278,7 +275,7 @@ else:
     let reader = AwsProvider::builder()
         .secret_id(&secret)
         .region(moto::REGION)
-        .endpoint_url(moto.endpoint())
+        .endpoint(moto.endpoint())
         .credentials(reader_id, reader_key);
     let refresher = start(quick(reader)).await;
     ride_out(

@@ -35,7 +35,7 @@ async fn a_garbled_answer_carrying_the_secret_leaks_it_into_no_error_status_or_l
     let proxy = FaultProxy::start(&moto.endpoint()).await;
     let provider = || {
         provider_builder(&moto, &secret)
-            .endpoint_url(proxy.address())
+            .endpoint(proxy.address())
             .attempt_timeout(Duration::from_millis(500))
             .build()
             .unwrap()
@@ -102,7 +102,7 @@ fn user_info_in_a_uri_or_endpoint_is_refused_and_never_shown() {
     );
     let error = AwsProvider::builder()
         .secret_id("app")
-        .endpoint_url("https://AKIA:pw-s3cr3t@secretsmanager.eu-west-1.amazonaws.com")
+        .endpoint("https://AKIA:pw-s3cr3t@secretsmanager.eu-west-1.amazonaws.com")
         .build()
         .unwrap_err();
     assert!(!chain_text(&error).contains("s3cr3t"), "{error}");

@@ -120,6 +120,15 @@ pub trait FromSource: KeyProvider + Sized {
     /// ([`KeySource::expect_scheme`]), an unknown parameter or settings the
     /// provider refuses.
     fn from_source(source: &KeySource) -> Result<Self, ProviderError>;
+
+    /// Opens the provider the URI `uri` names: [`KeySource::parse`], then
+    /// [`from_source`](Self::from_source).
+    ///
+    /// # Errors
+    /// As [`KeySource::parse`] and [`from_source`](Self::from_source).
+    fn from_uri(uri: &str) -> Result<Self, ProviderError> {
+        Self::from_source(&KeySource::parse(uri)?)
+    }
 }
 
 /// What [`KeyProvider::rotate`] wrote.

@@ -1,6 +1,8 @@
 //! What the remote-store providers (Vault, AWS Secrets Manager, GCP Secret
-//! Manager) share: one endpoint check, one reader of a JSON field that wipes
-//! what it parsed, and one cache of the versions already fetched.
+//! Manager) share: one set of connection settings with one check
+//! ([`Connection`], and [`connection_setters!`](crate::connection_setters)
+//! for the builders' setters), one endpoint check, one reader of a JSON field
+//! that wipes what it parsed, and one cache of the versions already fetched.
 //!
 //! These are for provider authors; a service author never needs them.
 
@@ -10,6 +12,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde_json::Value;
 use zeroize::Zeroize;
@@ -34,6 +37,173 @@ pub fn insecure_http_param(source: &KeySource) -> Result<bool, ProviderError> {
             "`{source}`: {INSECURE_HTTP} must be true or false, not `{other}`"
         ))),
     }
+}
+
+/// The connection settings every remote store's builder takes, as given:
+/// the endpoint, whether plain HTTP may leave this machine, the timeout of
+/// one attempt and the attempts per call. [`check`](Self::check) validates
+/// them the same way for every store; a builder keeps one in a field named
+/// `connection` and gets its setters from
+/// [`connection_setters!`](crate::connection_setters).
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// The endpoint (a local server, a private endpoint), if not the store's
+    /// default.
+    pub endpoint: Option<String>,
+    /// Whether plain `http://` to another host is allowed ([`INSECURE_HTTP`]).
+    pub allow_insecure_http: bool,
+    /// Timeout of one attempt of one call.
+    pub attempt_timeout: Option<Duration>,
+    /// Attempts per call.
+    pub max_attempts: Option<u32>,
+}
+
+/// A store's defaults for what a [`Connection`] leaves unset.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionDefaults {
+    /// The default [`Connection::attempt_timeout`].
+    pub attempt_timeout: Duration,
+    /// The default [`Connection::max_attempts`].
+    pub max_attempts: u32,
+}
+
+/// A [`Connection`] that passed [`Connection::check`].
+#[derive(Debug, Clone)]
+pub struct CheckedConnection {
+    /// The endpoint, checked, if one was given.
+    pub endpoint: Option<Endpoint>,
+    /// As given.
+    pub allow_insecure_http: bool,
+    /// More than zero.
+    pub attempt_timeout: Duration,
+    /// At least 1.
+    pub max_attempts: u32,
+}
+
+impl Connection {
+    /// Fills in `defaults` and checks the settings of `store`, whose requests
+    /// carry `exposed` (see [`Endpoint::check`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use keyroll_core::remote::{Connection, ConnectionDefaults};
+    ///
+    /// let defaults = ConnectionDefaults { attempt_timeout: Duration::from_secs(5), max_attempts: 2 };
+    /// let checked = Connection::default().check("Vault", "the token", defaults)?;
+    /// assert_eq!(checked.max_attempts, 2);
+    /// let zero = Connection { max_attempts: Some(0), ..Connection::default() };
+    /// assert!(zero.check("Vault", "the token", defaults).is_err());
+    /// # Ok::<(), keyroll_core::ProviderError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Config`](crate::ProviderErrorKind::Config) for 0 attempts, a zero
+    /// timeout, or an endpoint [`Endpoint::check`] refuses. Zero is never
+    /// quietly read as "the default" or clamped to 1.
+    pub fn check(
+        &self,
+        store: &str,
+        exposed: &str,
+        defaults: ConnectionDefaults,
+    ) -> Result<CheckedConnection, ProviderError> {
+        let max_attempts = self.max_attempts.unwrap_or(defaults.max_attempts);
+        if max_attempts == 0 {
+            return Err(ProviderError::config(format!(
+                "{store}: max_attempts must be at least 1"
+            )));
+        }
+        let attempt_timeout = self.attempt_timeout.unwrap_or(defaults.attempt_timeout);
+        if attempt_timeout.is_zero() {
+            return Err(ProviderError::config(format!(
+                "{store}: attempt_timeout must be more than 0"
+            )));
+        }
+        let endpoint = self
+            .endpoint
+            .as_deref()
+            .map(|url| {
+                Endpoint::check(
+                    store,
+                    exposed,
+                    url.trim_end_matches('/'),
+                    self.allow_insecure_http,
+                )
+            })
+            .transpose()?;
+        Ok(CheckedConnection {
+            endpoint,
+            allow_insecure_http: self.allow_insecure_http,
+            attempt_timeout,
+            max_attempts,
+        })
+    }
+}
+
+/// The setters of a remote store's builder for its [`Connection`] (a field
+/// named `connection`), written once for every store. Name the ones the
+/// store takes, any of `endpoint`, `allow_insecure_http`, `attempt_timeout`
+/// and `max_attempts`, inside the builder's `impl` block:
+///
+/// ```
+/// use keyroll_core::remote::Connection;
+///
+/// #[derive(Default)]
+/// pub struct MyStoreBuilder {
+///     connection: Connection,
+/// }
+///
+/// impl MyStoreBuilder {
+///     keyroll_core::connection_setters!(endpoint, allow_insecure_http, attempt_timeout, max_attempts);
+/// }
+///
+/// let builder = MyStoreBuilder::default().endpoint("http://127.0.0.1:8200").max_attempts(3);
+/// assert_eq!(builder.connection.max_attempts, Some(3));
+/// ```
+///
+/// The builder's `build` calls [`Connection::check`], so 0 attempts or a
+/// zero timeout is an error there, for every store alike.
+#[macro_export]
+macro_rules! connection_setters {
+    ($($setter:ident),+ $(,)?) => {
+        $($crate::connection_setters!(@ $setter);)+
+    };
+    (@ endpoint) => {
+        /// Sends requests to `url` instead of the store's default endpoint (a
+        /// local server, a private endpoint). Plain `http://` is refused to a
+        /// host other than this machine unless
+        /// [`allow_insecure_http`](Self::allow_insecure_http); user info
+        /// (`user:password@`) is always refused.
+        pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+            self.connection.endpoint = Some(url.into());
+            self
+        }
+    };
+    (@ allow_insecure_http) => {
+        /// Allows a plain `http://` endpoint on another host
+        /// (`?insecure_http=true` in the URI): the credentials and the keys
+        /// then cross the network in clear. Default: refused, except to
+        /// loopback.
+        pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+            self.connection.allow_insecure_http = allow;
+            self
+        }
+    };
+    (@ attempt_timeout) => {
+        /// Timeout of one attempt of one request (default: this crate's
+        /// `DEFAULT_ATTEMPT_TIMEOUT`); zero is refused by `build`.
+        pub fn attempt_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.connection.attempt_timeout = Some(timeout);
+            self
+        }
+    };
+    (@ max_attempts) => {
+        /// Attempts per call, at least 1 (default: this crate's
+        /// `DEFAULT_MAX_ATTEMPTS`); 0 is refused by `build`.
+        pub fn max_attempts(mut self, attempts: u32) -> Self {
+            self.connection.max_attempts = Some(attempts);
+            self
+        }
+    };
 }
 
 /// A store endpoint that passed [`Endpoint::check`]: an `http://` or

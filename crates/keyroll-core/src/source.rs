@@ -185,6 +185,33 @@ impl KeySource {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Passes the value of each parameter named in `setters` that the URI
+    /// has to its setter, in the order of `setters`: the part of every
+    /// provider's `from_source` that copies URI parameters onto its builder.
+    ///
+    /// ```
+    /// use keyroll_core::KeySource;
+    ///
+    /// let source = KeySource::parse("aws-sm://app?field=key")?;
+    /// let set: Vec<String> = source.apply_params(
+    ///     Vec::new(),
+    ///     &[
+    ///         ("region", |mut b: Vec<String>, v: &str| { b.push(format!("region={v}")); b }),
+    ///         ("field", |mut b: Vec<String>, v: &str| { b.push(format!("field={v}")); b }),
+    ///     ],
+    /// );
+    /// assert_eq!(set, ["field=key"]);
+    /// # Ok::<(), keyroll_core::ProviderError>(())
+    /// ```
+    pub fn apply_params<B>(&self, builder: B, setters: &[(&str, fn(B, &str) -> B)]) -> B {
+        setters
+            .iter()
+            .fold(builder, |builder, (name, set)| match self.param(name) {
+                Some(value) => set(builder, value),
+                None => builder,
+            })
+    }
+
     /// The query parameters, decoded, in the order given (repeats included).
     pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
         self.query.iter().map(|(n, v)| (n.as_str(), v.as_str()))

@@ -59,7 +59,7 @@
 //! std::fs::write(secrets.path().join("app_key"), "new-key-0123456789abcdefghijklmnopqrstuvwxyz\n")?;
 //! std::fs::write(secrets.path().join("app_key_previous"), "old-key-0123456789abcdefghijklmnopqrstuvwxyz\n")?;
 //! let uri = format!("docker://app_key?root={}&fallbacks=app_key_previous", secrets.path().display());
-//! let provider = DockerProvider::from_source(&KeySource::parse(&uri)?)?;
+//! let provider = DockerProvider::from_uri(&uri)?;
 //! let versions = provider.fetch().await?;
 //! assert_eq!(versions.len(), 2);
 //! assert_eq!(versions[0].material.expose_secret(), b"new-key-0123456789abcdefghijklmnopqrstuvwxyz");

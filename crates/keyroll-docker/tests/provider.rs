@@ -4,15 +4,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use keyroll_core::{
-    FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, Policy, ProviderErrorKind, Refresher,
-};
+use keyroll_core::{FromSource, KeyMaterial, KeyProvider, KeyState, Policy, ProviderErrorKind, Refresher};
 use keyroll_docker::DockerProvider;
 use keyroll_testkit::conformance::{self, strong_key};
 
 fn provider(root: &Path, uri_params: &str) -> DockerProvider {
     let uri = format!("docker://app_key?root={}{uri_params}", root.display());
-    DockerProvider::from_source(&KeySource::parse(&uri).unwrap()).unwrap()
+    DockerProvider::from_uri(&uri).unwrap()
 }
 
 fn keys(versions: &[keyroll_core::KeyVersion]) -> Vec<&[u8]> {
@@ -102,7 +100,7 @@ async fn an_invalid_secret_is_refused_without_showing_keys() {
 
 #[test]
 fn uris_name_one_secret_with_optional_root_and_fallbacks() {
-    let parse = |uri: &str| DockerProvider::from_source(&KeySource::parse(uri).unwrap());
+    let parse = |uri: &str| DockerProvider::from_uri(uri);
     let provider = parse("docker://app_key?root=/srv/secrets&fallbacks=old,%20older").unwrap();
     assert_eq!(provider.name(), "app_key");
     assert_eq!(provider.root(), Path::new("/srv/secrets"));
@@ -174,7 +172,7 @@ fn secrets_on_a_kubernetes_volume_are_shared_unless_the_uri_says_otherwise() {
     use keyroll_core::Reach;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let docker = |uri: &str| DockerProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap();
+    let docker = |uri: &str| DockerProvider::from_uri(uri).unwrap();
     let uri = format!("docker://app_key?root={}", root.display());
     assert_eq!(docker(&uri).reach(), Reach::Local, "a plain secrets directory");
     assert_eq!(docker(&format!("{uri}&reach=shared")).reach(), Reach::Shared);
@@ -195,7 +193,6 @@ fn secrets_on_a_kubernetes_volume_are_shared_unless_the_uri_says_otherwise() {
         "{}",
         local.source()
     );
-    let error =
-        DockerProvider::from_source(&KeySource::parse(&format!("{uri}&reach=all")).unwrap()).unwrap_err();
+    let error = DockerProvider::from_uri(&format!("{uri}&reach=all")).unwrap_err();
     assert_eq!(error.kind(), keyroll_core::ProviderErrorKind::Config);
 }

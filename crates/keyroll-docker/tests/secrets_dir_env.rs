@@ -1,7 +1,7 @@
 //! `KEYROLL_SECRETS_DIR` moves the secrets directory. In its own test binary:
 //! it changes the process environment.
 
-use keyroll_core::{FromSource, KeyProvider, KeySource};
+use keyroll_core::{FromSource, KeyProvider};
 use keyroll_docker::{DEFAULT_SECRETS_DIR, DockerProvider, SECRETS_DIR_VAR};
 use keyroll_testkit::conformance::{set_env_var, strong_key};
 
@@ -13,7 +13,7 @@ async fn secrets_dir_variable_replaces_the_default_root_and_root_parameter_wins(
     std::fs::write(root.path().join("app_key"), &key).unwrap();
     set_env_var(SECRETS_DIR_VAR, root.path().to_str().unwrap());
 
-    let provider = DockerProvider::from_source(&KeySource::parse("docker://app_key").unwrap()).unwrap();
+    let provider = DockerProvider::from_uri("docker://app_key").unwrap();
     assert_eq!(provider.root(), root.path());
     assert_eq!(provider.source(), "docker://app_key");
     assert_eq!(
@@ -21,8 +21,7 @@ async fn secrets_dir_variable_replaces_the_default_root_and_root_parameter_wins(
         key.as_bytes()
     );
 
-    let given = DockerProvider::from_source(&KeySource::parse("docker://app_key?root=/srv/secrets").unwrap())
-        .unwrap();
+    let given = DockerProvider::from_uri("docker://app_key?root=/srv/secrets").unwrap();
     assert_eq!(given.root(), std::path::Path::new("/srv/secrets"));
 
     set_env_var(SECRETS_DIR_VAR, "relative/secrets");

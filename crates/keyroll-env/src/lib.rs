@@ -124,7 +124,7 @@ mod tests {
     use super::*;
 
     fn from_uri(uri: &str) -> EnvProvider {
-        EnvProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap()
+        EnvProvider::from_uri(uri).unwrap()
     }
 
     #[test]

@@ -427,7 +427,7 @@ mod tests {
     use super::*;
 
     fn from_uri(uri: &str) -> FileProvider {
-        FileProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap()
+        FileProvider::from_uri(uri).unwrap()
     }
 
     #[test]

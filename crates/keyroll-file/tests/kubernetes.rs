@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use keyroll_core::{FromSource, KeyProvider, KeySource, ProviderErrorKind, Reach, Refresher, Signer};
+use keyroll_core::{FromSource, KeyProvider, ProviderErrorKind, Reach, Refresher, Signer};
 use keyroll_file::{FileProvider, KUBERNETES_PROPAGATION};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::wait_until;
@@ -69,7 +69,7 @@ fn key_file(keys: &[(&str, &str, SystemTime)]) -> String {
 }
 
 fn provider(uri: &str) -> FileProvider {
-    FileProvider::from_source(&KeySource::parse(uri).unwrap()).unwrap()
+    FileProvider::from_uri(uri).unwrap()
 }
 
 #[test]
@@ -104,8 +104,7 @@ fn a_kubernetes_volume_is_shared_and_waits_for_the_kubelet_before_a_new_key_sign
     assert_eq!(shared.reach(), Reach::Shared);
     assert_eq!(shared.propagation_delay(), Duration::ZERO);
     assert!(shared.source().ends_with("?reach=shared"), "{}", shared.source());
-    let error = FileProvider::from_source(&KeySource::parse(&format!("{volume_uri}?reach=fleet")).unwrap())
-        .unwrap_err();
+    let error = FileProvider::from_uri(&format!("{volume_uri}?reach=fleet")).unwrap_err();
     assert_eq!(error.kind(), ProviderErrorKind::Config);
     assert!(error.to_string().contains("reach=shared"), "{error}");
 }

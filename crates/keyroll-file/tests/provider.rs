@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use keyroll_core::{
-    FirstSeen, FromSource, KeyMaterial, KeyProvider, KeySet, KeySource, KeyState, KeyVersion, Policy,
-    ProviderErrorKind, Role,
+    FirstSeen, FromSource, KeyMaterial, KeyProvider, KeySet, KeyState, KeyVersion, Policy, ProviderErrorKind,
+    Role,
 };
 use keyroll_file::{FileProvider, Format};
 use keyroll_testkit::conformance::{assert_no_material, strong_key};
@@ -94,7 +94,7 @@ async fn format_parameter_overrides_detection() {
     let path = dir.path().join("keys");
     std::fs::write(&path, &key).unwrap();
     let uri = format!("file://{}?format=text", path.display());
-    let provider = FileProvider::from_source(&KeySource::parse(&uri).unwrap()).unwrap();
+    let provider = FileProvider::from_uri(&uri).unwrap();
     assert_eq!(provider.format(), Some(Format::Text));
     assert_eq!(provider.source(), uri);
     assert_eq!(material(&provider.fetch().await.unwrap()[0]), key.as_bytes());
@@ -104,7 +104,7 @@ async fn format_parameter_overrides_detection() {
 
 #[test]
 fn uris_need_an_absolute_path_and_a_known_format() {
-    let parse = |uri: &str| FileProvider::from_source(&KeySource::parse(uri).unwrap());
+    let parse = |uri: &str| FileProvider::from_uri(uri);
     let provider = parse("file:///etc/myapp/keys.json?format=json").unwrap();
     assert_eq!(provider.path(), Path::new("/etc/myapp/keys.json"));
     assert_eq!(provider.format(), Some(Format::Json));

@@ -20,9 +20,9 @@
 //! let refresher = Refresher::builder(provider).start().await?;
 //!
 //! // Or from a URI, against a local server with anonymous credentials.
-//! let local = GcpProvider::from_source(&KeySource::parse(
+//! let local = GcpProvider::from_uri(
 //!     "gcp-sm://projects/demo/secrets/app-key?endpoint=http://127.0.0.1:8085",
-//! )?)?;
+//! )?;
 //! # let _ = (refresher, local);
 //! # Ok(()) }
 //! ```

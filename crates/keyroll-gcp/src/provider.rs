@@ -551,7 +551,7 @@ mod tests {
     use super::*;
 
     fn from_uri(uri: &str) -> Result<GcpProvider, ProviderError> {
-        GcpProvider::from_source(&KeySource::parse(uri)?)
+        GcpProvider::from_uri(uri)
     }
 
     #[test]

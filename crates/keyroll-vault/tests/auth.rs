@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{builder, put, read_only_policy, token};
-use keyroll_core::{FromSource, KeyMaterial, KeyProvider, KeySource, ProviderErrorKind};
+use keyroll_core::{FromSource, KeyMaterial, KeyProvider, ProviderErrorKind};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider};
@@ -124,7 +124,7 @@ async fn app_role_settings_come_from_the_uri() {
         role_file.display(),
         secret_file.display()
     );
-    let provider = VaultProvider::from_source(&KeySource::parse(&uri).unwrap()).unwrap();
+    let provider = VaultProvider::from_uri(&uri).unwrap();
     assert_eq!(
         provider.fetch().await.unwrap()[0].material.expose_secret(),
         key.as_bytes()

@@ -4,7 +4,7 @@
 mod common;
 
 use common::put;
-use keyroll_core::{FromSource, KeyProvider, KeySource};
+use keyroll_core::{FromSource, KeyProvider};
 use keyroll_testkit::conformance::{set_env_var, strong_key};
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::VaultProvider;
@@ -17,7 +17,7 @@ async fn a_uri_without_host_takes_address_and_token_from_vault_addr_and_vault_to
     // The only test in this binary: nothing else reads these variables.
     set_env_var("VAULT_ADDR", &bao.address());
     set_env_var("VAULT_TOKEN", bao.root_token());
-    let provider = VaultProvider::from_source(&KeySource::parse("vault:///secret/app").unwrap()).unwrap();
+    let provider = VaultProvider::from_uri("vault:///secret/app").unwrap();
     let versions = provider.fetch().await.unwrap();
     assert_eq!(versions[0].material.expose_secret(), key.as_bytes());
     assert_eq!(
@@ -31,7 +31,7 @@ async fn a_uri_without_host_takes_address_and_token_from_vault_addr_and_vault_to
 /// refused (never echoed); `?insecure_http=true` allows the former. Called
 /// by the test above: one test per binary sets the environment.
 fn vault_addr_over_plain_http_to_another_host_or_with_user_info_is_refused() {
-    let open = |uri: &str| VaultProvider::from_source(&KeySource::parse(uri).unwrap());
+    let open = |uri: &str| VaultProvider::from_uri(uri);
     set_env_var("VAULT_TOKEN", "unused");
     set_env_var("VAULT_ADDR", "http://vault.internal:8200");
     let error = open("vault:///secret/app").unwrap_err();

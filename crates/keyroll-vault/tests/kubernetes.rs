@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::{builder, put, read_only_policy};
-use keyroll_core::{FromSource, KeyProvider, KeySource, ProviderErrorKind};
+use keyroll_core::{FromSource, KeyProvider, ProviderErrorKind};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider};
@@ -186,7 +186,7 @@ async fn kubernetes_login_with_the_service_account_token_reads_keys() {
         bao.port(),
         jwt_file.display()
     );
-    let provider = VaultProvider::from_source(&KeySource::parse(&uri).unwrap()).unwrap();
+    let provider = VaultProvider::from_uri(&uri).unwrap();
     let versions = provider
         .fetch()
         .await

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{MOUNT, builder, get, provider, put, read_only_policy, token};
 use keyroll_core::{
-    FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, Policy, ProviderErrorKind,
-    Refresher, Signer, async_trait,
+    FromSource, KeyMaterial, KeyProvider, KeyState, KeyVersion, Policy, ProviderErrorKind, Refresher, Signer,
+    async_trait,
 };
 use keyroll_testkit::conformance::{self, Capabilities, TestStore, strong_key};
 use keyroll_testkit::openbao::OpenBao;
@@ -571,7 +571,7 @@ async fn a_vault_uri_opens_a_working_provider() {
         bao.port(),
         token_file.path().display()
     );
-    let provider = VaultProvider::from_source(&KeySource::parse(&uri).unwrap()).unwrap();
+    let provider = VaultProvider::from_uri(&uri).unwrap();
     let versions = provider.fetch().await.unwrap();
     assert!(is(&versions[0], &key));
     assert_eq!(provider.reach(), keyroll_core::Reach::Shared);
@@ -623,7 +623,7 @@ async fn a_namespace_is_sent_as_the_vault_namespace_header() {
         "vault://127.0.0.1:{}/secret/app?tls=false&namespace=team-a",
         bao.port()
     );
-    let provider = VaultProvider::from_source(&KeySource::parse(&uri).unwrap()).unwrap();
+    let provider = VaultProvider::from_uri(&uri).unwrap();
     assert!(
         provider.source().ends_with("&namespace=team-a"),
         "{}",

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{MOUNT, put};
-use keyroll_core::{FromSource, KeyProvider, KeySource, ProviderErrorKind};
+use keyroll_core::{FromSource, KeyProvider, ProviderErrorKind};
 use keyroll_testkit::conformance::strong_key;
 use keyroll_testkit::openbao::OpenBao;
 use keyroll_vault::{Auth, Credential, VaultProvider};
@@ -21,7 +21,7 @@ async fn https_with_a_custom_ca_reads_keys_from_the_uri() {
         bao.ca_cert().unwrap().display(),
         token_file.path().display()
     );
-    let provider = VaultProvider::from_source(&KeySource::parse(&uri).unwrap()).unwrap();
+    let provider = VaultProvider::from_uri(&uri).unwrap();
     let versions = provider.fetch().await.unwrap();
     assert_eq!(versions[0].material.expose_secret(), key.as_bytes());
     assert!(!provider.source().contains("tls=false"), "{}", provider.source());

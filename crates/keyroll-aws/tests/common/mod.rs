@@ -51,7 +51,7 @@ pub fn provider_builder(moto: &Moto, secret: &str) -> keyroll_aws::AwsProviderBu
     AwsProvider::builder()
         .secret_id(secret)
         .region(moto::REGION)
-        .endpoint_url(moto.endpoint())
+        .endpoint(moto.endpoint())
         .credentials(moto::ACCESS_KEY_ID, moto::SECRET_ACCESS_KEY)
 }
 
