@@ -25,7 +25,7 @@ use keyroll_core::{KeyVersion, ProviderError};
 /// answer, no such field, a field that is not a non-empty string. The
 /// message names the field and version, never a value.
 pub fn newest_version(json: &[u8], field: &str) -> Result<Option<KeyVersion>, ProviderError> {
-    crate::provider::parse_read_response(json, field, std::time::SystemTime::now())
+    crate::payload::parse_read_response(json, field, std::time::SystemTime::now())
 }
 
 /// How long until a token granted for `ttl_secs` seconds (a login's

@@ -57,7 +57,9 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod builder;
 mod client;
+mod payload;
 mod provider;
 mod uri;
 
@@ -66,6 +68,5 @@ mod uri;
 pub mod fuzzing;
 
 pub use auth::{Auth, Credential, SERVICE_ACCOUNT_TOKEN};
-pub use provider::{
-    DEFAULT_MAX_VERSIONS, DEFAULT_METADATA_EVERY, DEFAULT_TIMEOUT, VaultProvider, VaultProviderBuilder,
-};
+pub use builder::{DEFAULT_ATTEMPT_TIMEOUT, VaultProviderBuilder};
+pub use provider::{DEFAULT_MAX_VERSIONS, DEFAULT_METADATA_EVERY, VaultProvider};

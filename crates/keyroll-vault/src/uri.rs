@@ -73,15 +73,14 @@ pub(crate) fn builder_from_source(source: &KeySource) -> Result<VaultProviderBui
             "`{source}`: tls= only applies with a HOST:PORT; with vault:/// the scheme comes from VAULT_ADDR"
         )));
     }
-    if let Some(field) = source.param("field") {
-        builder = builder.field(field);
-    }
-    if let Some(namespace) = source.param("namespace") {
-        builder = builder.namespace(namespace);
-    }
-    if let Some(ca) = source.param("ca_cert") {
-        builder = builder.ca_cert(ca);
-    }
+    builder = source.apply_params(
+        builder,
+        &[
+            ("field", |b, v| b.field(v)),
+            ("namespace", |b, v| b.namespace(v)),
+            ("ca_cert", |b, v| b.ca_cert(v)),
+        ],
+    );
     if let Some(max) = positive(source, "max_versions")? {
         builder = builder.max_versions(max);
     }
@@ -98,7 +97,7 @@ pub(crate) fn builder_from_source(source: &KeySource) -> Result<VaultProviderBui
             .ok_or_else(|| {
                 ProviderError::config(format!("`{source}`: timeout is in seconds, such as 2.5"))
             })?;
-        builder = builder.timeout(timeout);
+        builder = builder.attempt_timeout(timeout);
     }
     let file_or_env = |file_param: &str, env: &str| match source.param(file_param) {
         Some(path) => Credential::file(path),
@@ -160,9 +159,12 @@ mod tests {
     #[test]
     fn host_and_port_speak_https_unless_tls_is_false() {
         let https = builder("vault://vault.internal:8200/secret/myapp").unwrap();
-        assert_eq!(https.address.as_deref(), Some("https://vault.internal:8200"));
+        assert_eq!(
+            https.connection.endpoint.as_deref(),
+            Some("https://vault.internal:8200")
+        );
         let http = builder("vault://127.0.0.1:8200/secret/myapp?tls=false").unwrap();
-        assert_eq!(http.address.as_deref(), Some("http://127.0.0.1:8200"));
+        assert_eq!(http.connection.endpoint.as_deref(), Some("http://127.0.0.1:8200"));
     }
 
     #[test]
@@ -176,7 +178,7 @@ mod tests {
     #[test]
     fn no_host_leaves_the_address_to_vault_addr() {
         let b = builder("vault:///secret/myapp").unwrap();
-        assert_eq!(b.address, None);
+        assert_eq!(b.connection.endpoint, None);
     }
 
     #[test]
@@ -238,7 +240,7 @@ mod tests {
     fn limits_are_validated() {
         let b = builder("vault://h:1/secret/app?max_versions=3&timeout=1.5").unwrap();
         assert_eq!(b.max_versions, Some(3));
-        assert_eq!(b.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(b.connection.attempt_timeout, Some(Duration::from_millis(1500)));
         assert!(builder("vault://h:1/secret/app?max_versions=0").is_err());
         assert_eq!(
             builder("vault://h:1/secret/app?metadata_every=1")
@@ -272,5 +274,20 @@ mod tests {
             assert_eq!(error.kind(), keyroll_core::ProviderErrorKind::Config, "{uri}");
             assert!(error.message().contains("is not a valid URL"), "{uri}: {error}");
         }
+    }
+
+    #[test]
+    fn source_of_an_ordinary_secret_is_the_uri_people_write() {
+        let provider = VaultProvider::builder()
+            .address("https://vault.example.com:8200")
+            .secret("secret", "myapp/signing")
+            .namespace("team-a")
+            .auth(Auth::token(Credential::value("t")))
+            .build()
+            .unwrap();
+        assert_eq!(
+            keyroll_core::KeyProvider::source(&provider),
+            "vault://vault.example.com:8200/secret/myapp/signing?field=key&namespace=team-a"
+        );
     }
 }

@@ -75,7 +75,7 @@ fn app_role(server: &FakeServer) -> VaultProvider {
             Credential::value("role"),
             Credential::value("secret-id"),
         ))
-        .timeout(Duration::from_secs(2))
+        .attempt_timeout(Duration::from_secs(2))
         .metadata_every(u32::MAX)
         .build()
         .unwrap()
@@ -182,7 +182,7 @@ fn zero_max_versions_metadata_every_or_timeout_is_an_error_as_on_the_other_store
     for built in [
         builder().max_versions(0).build(),
         builder().metadata_every(0).build(),
-        builder().timeout(Duration::ZERO).build(),
+        builder().attempt_timeout(Duration::ZERO).build(),
     ] {
         assert_eq!(built.unwrap_err().kind(), ProviderErrorKind::Config);
     }

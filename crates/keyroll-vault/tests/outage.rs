@@ -75,7 +75,7 @@ async fn a_hung_server_is_reported_unavailable_within_the_request_timeout() {
     let Some(mut bao) = OpenBao::start() else { return };
     put(&bao, "app", &strong_key());
     let provider = builder(&bao, "app")
-        .timeout(Duration::from_secs(1))
+        .attempt_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
     provider.fetch().await.unwrap();

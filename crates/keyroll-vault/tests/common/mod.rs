@@ -17,7 +17,7 @@ pub fn builder(bao: &OpenBao, path: &str) -> VaultProviderBuilder {
         .address(bao.address())
         .secret(MOUNT, path)
         .auth(Auth::token(Credential::value(bao.root_token())))
-        .timeout(Duration::from_secs(1))
+        .attempt_timeout(Duration::from_secs(1))
 }
 
 /// A root-token provider for `path` on `bao`.
