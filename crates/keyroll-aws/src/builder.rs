@@ -40,24 +40,26 @@ pub struct AwsProviderBuilder {
 }
 
 impl AwsProviderBuilder {
-    /// The secret: its name (`prod/myapp/key`) or full ARN.
-    pub fn secret_id(mut self, id: impl Into<String>) -> Self {
-        self.secret_id = Some(id.into());
-        self
-    }
-
-    /// The region. Default: the ARN's region, else the standard chain
-    /// (`AWS_REGION`, profile, IMDS).
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
-        self
-    }
-
-    /// Reads the key from field `name` of a JSON object secret string
-    /// (default: the whole secret string, or the secret binary).
-    pub fn field(mut self, name: impl Into<String>) -> Self {
-        self.field = Some(name.into());
-        self
+    keyroll_core::option_setters! {
+        /// The secret: its name (`prod/myapp/key`) or full ARN.
+        secret_id: impl String,
+        /// The region. Default: the ARN's region, else the standard chain
+        /// (`AWS_REGION`, profile, IMDS).
+        region: impl String,
+        /// Reads the key from field `name` of a JSON object secret string
+        /// (default: the whole secret string, or the secret binary).
+        field: impl String,
+        /// Starts from an AWS configuration the application already loaded
+        /// (`aws_config::load_defaults`), instead of loading one. Region,
+        /// endpoint and credentials set on this builder still win; the timeouts
+        /// and retries of this builder always apply.
+        sdk_config: SdkConfig,
+        /// Connect timeout (default [`DEFAULT_CONNECT_TIMEOUT`]).
+        connect_timeout: Duration,
+        /// How many versions without stage labels to report; 0 reports only
+        /// labelled versions. Default: as many as the policy in use keeps as
+        /// fallbacks ([`DEFAULT_MAX_DEPRECATED`] until a refresher says).
+        max_deprecated: usize,
     }
 
     // `endpoint`: a local server such as moto or LocalStack;
@@ -78,29 +80,6 @@ impl AwsProviderBuilder {
             None,
             "keyroll-static",
         ));
-        self
-    }
-
-    /// Starts from an AWS configuration the application already loaded
-    /// (`aws_config::load_defaults`), instead of loading one. Region,
-    /// endpoint and credentials set on this builder still win; the timeouts
-    /// and retries of this builder always apply.
-    pub fn sdk_config(mut self, config: SdkConfig) -> Self {
-        self.sdk_config = Some(config);
-        self
-    }
-
-    /// Connect timeout (default [`DEFAULT_CONNECT_TIMEOUT`]).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// How many versions without stage labels to report; 0 reports only
-    /// labelled versions. Default: as many as the policy in use keeps as
-    /// fallbacks ([`DEFAULT_MAX_DEPRECATED`] until a refresher says).
-    pub fn max_deprecated(mut self, max: usize) -> Self {
-        self.max_deprecated = Some(max);
         self
     }
 

@@ -89,7 +89,7 @@ fn builder(bao: &OpenBao) -> VaultProviderBuilder {
         .address(bao.address())
         .secret(MOUNT, PATH)
         .auth(Auth::token(Credential::value(bao.root_token())))
-        .timeout(Duration::from_secs(10))
+        .attempt_timeout(Duration::from_secs(10))
 }
 
 /// A replica's provider that counts its polls.

@@ -206,6 +206,53 @@ macro_rules! connection_setters {
     };
 }
 
+/// Setters of optional builder settings, written once: for each
+/// `name: Type,` (or `name: impl Type,`), with its doc comment, a method
+/// `name(value: Type)` (or `name(value: impl Into<Type>)`) that stores
+/// `Some(value)` in the builder's field `name`, an `Option<Type>`. Invoke it
+/// inside the builder's `impl` block.
+///
+/// ```
+/// #[derive(Default)]
+/// pub struct MyStoreBuilder {
+///     field: Option<String>,
+///     max_versions: Option<usize>,
+/// }
+///
+/// impl MyStoreBuilder {
+///     keyroll_core::option_setters! {
+///         /// The field that holds the key.
+///         field: impl String,
+///         /// How many versions to report at most.
+///         max_versions: usize,
+///     }
+/// }
+///
+/// let builder = MyStoreBuilder::default().field("key").max_versions(3);
+/// assert_eq!(builder.field.as_deref(), Some("key"));
+/// assert_eq!(builder.max_versions, Some(3));
+/// ```
+#[macro_export]
+macro_rules! option_setters {
+    () => {};
+    ($(#[$doc:meta])* $name:ident: impl $ty:ty, $($rest:tt)*) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: impl Into<$ty>) -> Self {
+            self.$name = Some(value.into());
+            self
+        }
+        $crate::option_setters!($($rest)*);
+    };
+    ($(#[$doc:meta])* $name:ident: $ty:ty, $($rest:tt)*) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = Some(value);
+            self
+        }
+        $crate::option_setters!($($rest)*);
+    };
+}
+
 /// A store endpoint that passed [`Endpoint::check`]: an `http://` or
 /// `https://` URL without credentials in it, and plain HTTP only to a
 /// loopback host unless explicitly allowed.

@@ -12,11 +12,13 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use keyroll_core::{FromSource, KeySource, Refresher};
+//! use keyroll_core::{FromSource, Refresher};
 //! use keyroll_gcp::GcpProvider;
 //!
 //! // Application Default Credentials, global endpoint.
-//! let provider = GcpProvider::new("projects/my-project/secrets/app-signing-key")?;
+//! let provider = GcpProvider::builder()
+//!     .secret("projects/my-project/secrets/app-signing-key")
+//!     .build()?;
 //! let refresher = Refresher::builder(provider).start().await?;
 //!
 //! // Or from a URI, against a local server with anonymous credentials.
@@ -30,19 +32,19 @@
 //! Credentials are Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`,
 //! `gcloud auth application-default login`, or the metadata server); an
 //! `http://` endpoint (a local test server) is spoken to anonymously. The
-//! client retries at most [`DEFAULT_MAX_ATTEMPTS`] times within
-//! [`DEFAULT_TIME_LIMIT`], each attempt bounded by [`DEFAULT_ATTEMPT_TIMEOUT`],
+//! client makes at most [`DEFAULT_MAX_ATTEMPTS`] attempts, each bounded by
+//! [`DEFAULT_ATTEMPT_TIMEOUT`] (and all of them by the two multiplied),
 //! so an unreachable store is reported in seconds (the client's own default
 //! policy takes up to a minute).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod builder;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod provider;
 
-pub use provider::{
-    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIME_LIMIT, GcpProvider, SCHEME, SecretName,
-};
+pub use builder::GcpProviderBuilder;
+pub use provider::{DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, GcpProvider, SCHEME, SecretName};

@@ -12,12 +12,14 @@ use google_cloud_secretmanager_v1::client::SecretManagerService;
 use google_cloud_secretmanager_v1::model::{
     AccessSecretVersionResponse, SecretPayload, SecretVersion, secret_version,
 };
-use keyroll_core::remote::{Endpoint, FetchedVersions, INSECURE_HTTP, insecure_http_param};
+use keyroll_core::remote::{CheckedConnection, FetchedVersions, INSECURE_HTTP, insecure_http_param};
 use keyroll_core::{
     DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion,
     ProviderError, ProviderErrorKind, Published, Reach, async_trait,
 };
 use tokio::sync::OnceCell;
+
+use crate::GcpProviderBuilder;
 
 /// The URI scheme: `gcp-sm://projects/P/secrets/S`.
 pub const SCHEME: &str = "gcp-sm";
@@ -25,11 +27,9 @@ pub const SCHEME: &str = "gcp-sm";
 /// At most this many attempts per call (the first and one retry).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 2;
 
-/// Each attempt gives up after this long.
+/// Each attempt gives up after this long; a call, retries included, after
+/// this times the attempts.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// A call, retries included, gives up after this long.
-pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(8);
 
 /// How many enabled versions a fetch reads (newest first) until a
 /// [`Refresher`](keyroll_core::Refresher) tells the provider its policy
@@ -127,7 +127,6 @@ pub struct GcpProvider {
     allow_insecure_http: bool,
     max_attempts: u32,
     attempt_timeout: Duration,
-    time_limit: Duration,
     client: OnceCell<SecretManagerService>,
     held: FetchedVersions<String>,
     max_versions: AtomicUsize,
@@ -147,77 +146,23 @@ impl fmt::Debug for GcpProvider {
 }
 
 impl GcpProvider {
-    /// A provider for secret `name` (a full resource name, see
-    /// [`SecretName::parse`]) at its default endpoint, with Application
-    /// Default Credentials.
-    pub fn new(name: &str) -> Result<Self, ProviderError> {
-        Ok(Self {
-            secret: SecretName::parse(name)?,
-            endpoint: None,
-            allow_insecure_http: false,
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
-            time_limit: DEFAULT_TIME_LIMIT,
+    /// Settings for a provider; at least [`secret`](GcpProviderBuilder::secret).
+    pub fn builder() -> GcpProviderBuilder {
+        GcpProviderBuilder::default()
+    }
+
+    /// A provider from checked settings ([`GcpProviderBuilder::build`]).
+    pub(crate) fn new(secret: SecretName, connection: CheckedConnection) -> Self {
+        Self {
+            secret,
+            endpoint: connection.endpoint.map(|e| e.url().to_owned()),
+            allow_insecure_http: connection.allow_insecure_http,
+            max_attempts: connection.max_attempts,
+            attempt_timeout: connection.attempt_timeout,
             client: OnceCell::new(),
             held: FetchedVersions::new(),
             max_versions: AtomicUsize::new(DEFAULT_MAX_VERSIONS),
-        })
-    }
-
-    /// Talks to `endpoint` instead of the default one. An `http://` endpoint
-    /// (a local server) is spoken to with anonymous credentials, and only on
-    /// this machine unless [`allow_insecure_http`](Self::allow_insecure_http)
-    /// was set first; user info (`user:password@`) is refused.
-    ///
-    /// # Errors
-    /// [`Config`](keyroll_core::ProviderErrorKind::Config) from the endpoint
-    /// check ([`Endpoint::check`]).
-    pub fn with_endpoint(mut self, endpoint: &str) -> Result<Self, ProviderError> {
-        let endpoint = endpoint.trim_end_matches('/');
-        Endpoint::check(
-            "GCP Secret Manager",
-            "the requests",
-            endpoint,
-            self.allow_insecure_http,
-        )?;
-        self.endpoint = Some(endpoint.to_owned());
-        Ok(self)
-    }
-
-    /// Allows a plain `http://` endpoint on another host (the URI's
-    /// `?insecure_http=true`); call it before
-    /// [`with_endpoint`](Self::with_endpoint). Default: refused, except to
-    /// loopback.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// At most `attempts` attempts per call (default [`DEFAULT_MAX_ATTEMPTS`]).
-    ///
-    /// # Errors
-    /// [`Config`](keyroll_core::ProviderErrorKind::Config) for 0, as the
-    /// other remote providers' builders.
-    pub fn with_max_attempts(mut self, attempts: u32) -> Result<Self, ProviderError> {
-        if attempts == 0 {
-            return Err(ProviderError::config("max_attempts must be at least 1"));
         }
-        self.max_attempts = attempts;
-        Ok(self)
-    }
-
-    /// Gives each attempt `timeout` (default [`DEFAULT_ATTEMPT_TIMEOUT`]) and
-    /// each call, retries included, twice that.
-    ///
-    /// # Errors
-    /// [`Config`](keyroll_core::ProviderErrorKind::Config) for a zero timeout.
-    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Result<Self, ProviderError> {
-        if timeout.is_zero() {
-            return Err(ProviderError::config("attempt_timeout must be more than 0"));
-        }
-        self.attempt_timeout = timeout;
-        self.time_limit = timeout.saturating_mul(2);
-        Ok(self)
     }
 
     /// The secret read.
@@ -252,7 +197,7 @@ impl GcpProvider {
                     .with_retry_policy(
                         Aip194Strict
                             .with_attempt_limit(self.max_attempts)
-                            .with_time_limit(self.time_limit),
+                            .with_time_limit(self.attempt_timeout.saturating_mul(self.max_attempts)),
                     )
                     .with_backoff_policy(backoff)
                     .with_attempt_timeout(self.attempt_timeout);
@@ -409,17 +354,16 @@ impl FromSource for GcpProvider {
         source.expect_params(&["endpoint", INSECURE_HTTP])?;
         // KeySource puts `projects` in the authority and the rest in the path.
         let name = format!("{}{}", source.authority(), source.path());
-        let mut provider = Self::new(name.trim_start_matches('/')).map_err(|e| {
+        let builder = Self::builder()
+            .secret(name.trim_start_matches('/'))
+            .allow_insecure_http(insecure_http_param(source)?);
+        let builder: GcpProviderBuilder = source.apply_params(builder, &[("endpoint", |b, v| b.endpoint(v))]);
+        builder.build().map_err(|e| {
             ProviderError::config(format!(
                 "{}; in `{source}` (use {SCHEME}://projects/PROJECT/secrets/SECRET)",
                 e.message()
             ))
-        })?;
-        provider = provider.allow_insecure_http(insecure_http_param(source)?);
-        if let Some(endpoint) = source.param("endpoint") {
-            provider = provider.with_endpoint(endpoint)?;
-        }
-        Ok(provider)
+        })
     }
 }
 
@@ -546,45 +490,15 @@ impl KeyProvider for GcpProvider {
 
 #[cfg(test)]
 mod tests {
+    use keyroll_testkit::conformance::uris_are_refused;
+
     use keyroll_core::ProviderErrorKind;
 
     use super::*;
 
-    fn from_uri(uri: &str) -> Result<GcpProvider, ProviderError> {
-        GcpProvider::from_uri(uri)
-    }
-
-    #[test]
-    fn source_reads_back_the_same_secret_and_endpoint_whatever_the_endpoint() {
-        for name in [
-            "projects/p/secrets/s",
-            "projects/my-p.1/locations/europe-west1/secrets/A_b-c.d",
-        ] {
-            for path in ["", "/v1", "/a b", "/100%", "/x?y=z&w=v+u#f", "/é"] {
-                let endpoint = format!("http://127.0.0.1:8085{path}");
-                let provider = GcpProvider::new(name).unwrap().with_endpoint(&endpoint).unwrap();
-                let shown = provider.source();
-                let again = from_uri(&shown).unwrap_or_else(|e| panic!("{shown}: {e}"));
-                assert_eq!(again.secret().as_str(), name, "{shown}");
-                assert_eq!(again.endpoint(), endpoint, "{shown}");
-                assert_eq!(again.source(), shown);
-            }
-            assert_eq!(
-                GcpProvider::new(name).unwrap().source(),
-                format!("gcp-sm://{name}")
-            );
-        }
-        assert_eq!(
-            from_uri("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085")
-                .unwrap()
-                .source(),
-            "gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085"
-        );
-    }
-
     #[test]
     fn a_uri_names_the_secret_and_defaults_to_the_global_endpoint() {
-        let provider = from_uri("gcp-sm://projects/my-project/secrets/app-key").unwrap();
+        let provider = GcpProvider::from_uri("gcp-sm://projects/my-project/secrets/app-key").unwrap();
         assert_eq!(provider.secret().as_str(), "projects/my-project/secrets/app-key");
         assert_eq!(provider.endpoint(), "https://secretmanager.googleapis.com");
         assert!(
@@ -596,7 +510,7 @@ mod tests {
 
     #[test]
     fn a_regional_secret_defaults_to_its_regional_endpoint() {
-        let provider = from_uri("gcp-sm://projects/p/locations/europe-west1/secrets/s").unwrap();
+        let provider = GcpProvider::from_uri("gcp-sm://projects/p/locations/europe-west1/secrets/s").unwrap();
         assert_eq!(provider.secret().location(), Some("europe-west1"));
         assert_eq!(
             provider.endpoint(),
@@ -606,7 +520,8 @@ mod tests {
 
     #[test]
     fn an_http_endpoint_is_spoken_to_anonymously() {
-        let provider = from_uri("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085/").unwrap();
+        let provider =
+            GcpProvider::from_uri("gcp-sm://projects/p/secrets/s?endpoint=http://127.0.0.1:8085/").unwrap();
         assert_eq!(provider.endpoint(), "http://127.0.0.1:8085");
         assert!(provider.anonymous());
         assert_eq!(
@@ -617,27 +532,27 @@ mod tests {
 
     #[test]
     fn malformed_names_and_parameters_are_config_errors_that_show_the_expected_form() {
-        for uri in [
+        let uris = [
             "gcp-sm://projects/p",
             "gcp-sm://projects/p/secrets/s/versions/1",
             "gcp-sm://secrets/s",
             "gcp-sm://projects//secrets/s",
-        ] {
-            let error = from_uri(uri).unwrap_err();
-            assert_eq!(error.kind(), ProviderErrorKind::Config, "{uri}");
+        ];
+        for error in uris_are_refused::<GcpProvider>(&uris, "") {
             assert!(
                 error.to_string().contains("projects/PROJECT/secrets/SECRET"),
                 "{error}"
             );
         }
-        let error = from_uri("gcp-sm://projects/p/secrets/s?endpont=http://x").unwrap_err();
+        let error = GcpProvider::from_uri("gcp-sm://projects/p/secrets/s?endpont=http://x").unwrap_err();
         assert!(
             error.to_string().contains("unknown parameter `endpont`"),
             "{error}"
         );
-        let error = from_uri("gcp-sm://projects/p/secrets/s?endpoint=ftp://x").unwrap_err();
+        let error = GcpProvider::from_uri("gcp-sm://projects/p/secrets/s?endpoint=ftp://x").unwrap_err();
         assert_eq!(error.kind(), ProviderErrorKind::Config);
-        let error = from_uri("gcp-sm://projects/p/secrets/s?endpoint=https://user:pw@x").unwrap_err();
+        let error =
+            GcpProvider::from_uri("gcp-sm://projects/p/secrets/s?endpoint=https://user:pw@x").unwrap_err();
         assert!(
             !error.to_string().contains("pw@"),
             "never echoes credentials: {error}"
@@ -712,7 +627,10 @@ mod tests {
 
     #[test]
     fn debug_shows_the_secret_and_endpoint_only() {
-        let provider = GcpProvider::new("projects/p/secrets/s").unwrap();
+        let provider = GcpProvider::builder()
+            .secret("projects/p/secrets/s")
+            .build()
+            .unwrap();
         let debug = format!("{provider:?}");
         assert!(
             debug.contains("projects/p/secrets/s") && debug.contains("held_versions: 0"),

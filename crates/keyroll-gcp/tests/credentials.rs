@@ -14,7 +14,10 @@ async fn unreadable_application_default_credentials_are_a_config_error_naming_th
         "GOOGLE_APPLICATION_CREDENTIALS",
         "/nonexistent/keyroll-test/adc.json",
     );
-    let provider = GcpProvider::new("projects/p/secrets/s").unwrap();
+    let provider = GcpProvider::builder()
+        .secret("projects/p/secrets/s")
+        .build()
+        .unwrap();
     let started = Instant::now();
     let error = provider.fetch().await.unwrap_err();
     assert_eq!(error.kind(), ProviderErrorKind::Config, "{error}");

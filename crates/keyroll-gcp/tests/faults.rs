@@ -38,11 +38,11 @@ fn bound() -> Duration {
 
 /// A provider for `SECRET` at `endpoint`, with a short attempt timeout.
 fn provider_at(endpoint: &str) -> GcpProvider {
-    GcpProvider::new(SECRET)
-        .unwrap()
-        .with_endpoint(endpoint)
-        .unwrap()
-        .with_attempt_timeout(Duration::from_millis(500))
+    GcpProvider::builder()
+        .secret(SECRET)
+        .endpoint(endpoint)
+        .attempt_timeout(Duration::from_millis(500))
+        .build()
         .unwrap()
 }
 

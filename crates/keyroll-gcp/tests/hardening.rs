@@ -45,18 +45,22 @@ fn plain_http_is_refused_off_this_machine_unless_allowed_and_always_warned_about
 
 #[test]
 fn zero_attempts_or_a_zero_timeout_is_an_error_as_on_the_other_stores() {
-    let new = || GcpProvider::new(SECRET).unwrap();
+    let new = || GcpProvider::builder().secret(SECRET);
     assert_eq!(
-        new().with_max_attempts(0).unwrap_err().kind(),
+        new().max_attempts(0).build().unwrap_err().kind(),
         ProviderErrorKind::Config
     );
     assert_eq!(
-        new().with_attempt_timeout(Duration::ZERO).unwrap_err().kind(),
+        new().attempt_timeout(Duration::ZERO).build().unwrap_err().kind(),
         ProviderErrorKind::Config
     );
-    assert!(new().with_max_attempts(1).is_ok());
+    assert!(new().max_attempts(1).build().is_ok());
     assert!(
-        new().with_attempt_timeout(Duration::MAX).is_ok(),
+        new()
+            .attempt_timeout(Duration::MAX)
+            .max_attempts(u32::MAX)
+            .build()
+            .is_ok(),
         "saturates, never panics"
     );
 }

@@ -49,9 +49,10 @@ async fn a_stopped_server_keeps_the_last_good_keys_and_a_restarted_one_is_follow
 async fn a_dead_endpoint_is_reported_unavailable_in_seconds() {
     // A port that was just free and has nothing listening.
     let endpoint = format!("http://127.0.0.1:{}", keyroll_testkit::ports::free_ports(1));
-    let provider = GcpProvider::new(SECRET)
-        .unwrap()
-        .with_endpoint(&endpoint)
+    let provider = GcpProvider::builder()
+        .secret(SECRET)
+        .endpoint(&endpoint)
+        .build()
         .unwrap();
     let started = Instant::now();
     let error = provider.fetch().await.unwrap_err();
@@ -86,11 +87,11 @@ async fn a_hung_endpoint_is_reported_unavailable_within_the_time_limit() {
             held.push(stream);
         }
     });
-    let provider = GcpProvider::new(SECRET)
-        .unwrap()
-        .with_endpoint(&endpoint)
-        .unwrap()
-        .with_attempt_timeout(Duration::from_millis(500))
+    let provider = GcpProvider::builder()
+        .secret(SECRET)
+        .endpoint(&endpoint)
+        .attempt_timeout(Duration::from_millis(500))
+        .build()
         .unwrap();
     let started = Instant::now();
     let error = provider.fetch().await.unwrap_err();

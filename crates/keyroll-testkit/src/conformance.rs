@@ -50,7 +50,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use keyroll_core::{
     FirstSeen, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyStrength, KeyVersion, Policy,
-    ProviderErrorKind, Reach, Refresher, Signer, VerifyError, async_trait,
+    ProviderError, ProviderErrorKind, Reach, Refresher, Signer, VerifyError, async_trait,
 };
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -228,6 +228,23 @@ pub async fn empty_source_is_invalid(store: &dyn TestStore) {
         "{}: {error}",
         provider.source()
     );
+}
+
+/// Each of `uris` is refused by `P::from_uri` with a
+/// [`ProviderErrorKind::Config`] error (never a panic, never a provider),
+/// and no message or `Debug` of those errors shows `hidden` (a password or
+/// token the URI carried). Returns the errors, in order, for checks of their
+/// wording.
+pub fn uris_are_refused<P: FromSource>(uris: &[&str], hidden: &str) -> Vec<ProviderError> {
+    uris.iter()
+        .map(|uri| {
+            let error = P::from_uri(uri).expect_err(uri);
+            let shown = format!("{error} {error:?}");
+            assert_eq!(error.kind(), ProviderErrorKind::Config, "{uri}: {shown}");
+            assert!(hidden.is_empty() || !shown.contains(hidden), "{uri}: {shown}");
+            error
+        })
+        .collect()
 }
 
 /// What `provider.source()` shows reads back, through `P::from_source`, to a

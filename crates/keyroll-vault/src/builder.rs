@@ -53,54 +53,33 @@ impl VaultProviderBuilder {
         self
     }
 
+    keyroll_core::option_setters! {
+        /// Sets the field that holds the key (default `key`).
+        field: impl String,
+        /// Sets the namespace sent as `X-Vault-Namespace`.
+        namespace: impl String,
+        /// Trusts the CA certificates in the PEM file at `path` for HTTPS.
+        ca_cert: impl PathBuf,
+        /// Sets how to authenticate.
+        auth: Auth,
+        /// Sets how many enabled versions a fetch reports at most (at least 1).
+        /// Default: as many as the policy in use can use
+        /// ([`DEFAULT_MAX_VERSIONS`] until a refresher says).
+        max_versions: usize,
+        /// Reads the secret's metadata at least every `fetches` fetches (at
+        /// least 1; 1 reads it on every fetch). The fetches in between read only
+        /// the newest version, so they notice a new version at once but a version
+        /// deleted, destroyed or undeleted in the store only at the next metadata
+        /// read. See [`DEFAULT_METADATA_EVERY`].
+        metadata_every: u32,
+    }
+
     keyroll_core::connection_setters!(allow_insecure_http, attempt_timeout);
 
     /// Sets the KV v2 mount and the secret's path inside it.
     pub fn secret(mut self, mount: impl Into<String>, path: impl Into<String>) -> Self {
         self.mount = Some(mount.into());
         self.path = Some(path.into());
-        self
-    }
-
-    /// Sets the field that holds the key (default `key`).
-    pub fn field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
-        self
-    }
-
-    /// Sets the namespace sent as `X-Vault-Namespace`.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
-        self
-    }
-
-    /// Trusts the CA certificates in the PEM file at `path` for HTTPS.
-    pub fn ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_cert = Some(path.into());
-        self
-    }
-
-    /// Sets how to authenticate.
-    pub fn auth(mut self, auth: Auth) -> Self {
-        self.auth = Some(auth);
-        self
-    }
-
-    /// Sets how many enabled versions a fetch reports at most (at least 1).
-    /// Default: as many as the policy in use can use
-    /// ([`DEFAULT_MAX_VERSIONS`] until a refresher says).
-    pub fn max_versions(mut self, max: usize) -> Self {
-        self.max_versions = Some(max);
-        self
-    }
-
-    /// Reads the secret's metadata at least every `fetches` fetches (at
-    /// least 1; 1 reads it on every fetch). The fetches in between read only
-    /// the newest version, so they notice a new version at once but a version
-    /// deleted, destroyed or undeleted in the store only at the next metadata
-    /// read. See [`DEFAULT_METADATA_EVERY`].
-    pub fn metadata_every(mut self, fetches: u32) -> Self {
-        self.metadata_every = Some(fetches);
         self
     }
 

@@ -17,10 +17,11 @@ pub async fn server_with(name: &str) -> SecretManagerServer {
 
 /// A provider reading `name` on `server`, anonymously over http.
 pub fn provider(server: &SecretManagerServer, name: &str) -> GcpProvider {
-    GcpProvider::new(name)
-        .expect("a valid secret name")
-        .with_endpoint(&server.endpoint())
-        .expect("a valid endpoint")
+    GcpProvider::builder()
+        .secret(name)
+        .endpoint(server.endpoint())
+        .build()
+        .expect("a valid secret name and endpoint")
 }
 
 /// A refresher over `provider` polling every 100 ms, no activation delay.
