@@ -83,7 +83,7 @@ pub mod raw {
     pub use keyroll_core::remote;
     pub use keyroll_core::{
         ChangeWatch, Derived, DerivedCache, DerivedRef, FirstSeen, FromSource, KeyState, KeyVersion,
-        Published, RoleSnapshot, RolesNow, Stage, VersionId, async_trait,
+        ParamSetter, Published, RoleSnapshot, RolesNow, Stage, VersionId, async_trait,
     };
 }
 

@@ -5,8 +5,10 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::Credentials;
+use aws_sdk_secretsmanager::config::SharedHttpClient;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
+use aws_smithy_http_client::tls;
 use keyroll_core::remote::{Connection, ConnectionDefaults, INSECURE_HTTP};
 use keyroll_core::{FromSource, KeySource, ProviderError};
 
@@ -168,11 +170,19 @@ pub(crate) struct Settings {
     max_attempts: u32,
 }
 
+/// The SDK's hyper 1 HTTPS client on rustls with ring: the one TLS stack of
+/// every keyroll store (see Cargo.toml).
+fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
 pub(crate) async fn build_client(settings: &Settings) -> Result<Client, ProviderError> {
     let sdk_config = match &settings.sdk_config {
         Some(config) => config.clone(),
         None => {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest());
+            let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
             if let Some(region) = &settings.region {
                 loader = loader.region(Region::new(region.clone()));
             }
@@ -186,7 +196,12 @@ pub(crate) async fn build_client(settings: &Settings) -> Result<Client, Provider
         }
     };
     let attempts = settings.max_attempts;
-    let mut config = aws_sdk_secretsmanager::config::Builder::from(&sdk_config)
+    let mut config = aws_sdk_secretsmanager::config::Builder::from(&sdk_config);
+    if sdk_config.http_client().is_none() {
+        // An application's configuration without a client of its own.
+        config = config.http_client(https_client());
+    }
+    let mut config = config
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(settings.connect_timeout)

@@ -51,7 +51,7 @@ pub use refresher::{
     Status,
 };
 pub use roles::{RoleSnapshot, RolesNow};
-pub use source::KeySource;
+pub use source::{KeySource, ParamSetter};
 pub use usage::Format;
 pub use version::{KeyState, KeyVersion, Stage};
 

@@ -42,6 +42,10 @@ pub struct KeySource {
     query: Vec<(String, String)>,
 }
 
+/// One entry of [`KeySource::apply_params`]: a parameter's name and the
+/// builder setter its value goes to.
+pub type ParamSetter<'a, B> = (&'a str, fn(B, &str) -> B);
+
 impl KeySource {
     /// Parses `uri`. Percent-escapes in the authority, path and query are
     /// decoded, and `+` in a query value is a space; [`format`](Self::format)
@@ -203,7 +207,7 @@ impl KeySource {
     /// assert_eq!(set, ["field=key"]);
     /// # Ok::<(), keyroll_core::ProviderError>(())
     /// ```
-    pub fn apply_params<B>(&self, builder: B, setters: &[(&str, fn(B, &str) -> B)]) -> B {
+    pub fn apply_params<B>(&self, builder: B, setters: &[ParamSetter<'_, B>]) -> B {
         setters
             .iter()
             .fold(builder, |builder, (name, set)| match self.param(name) {

@@ -28,6 +28,8 @@ pub fn admin(moto: &Moto) -> Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(moto::REGION))
         .endpoint_url(moto.endpoint())
+        // The crate builds the SDK without its default client (one TLS stack): plain HTTP to moto.
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .credentials_provider(Credentials::new(
             moto::ACCESS_KEY_ID,
             moto::SECRET_ACCESS_KEY,
