@@ -73,6 +73,7 @@ impl Keyring {
 
     /// The generation of the current set: 1 for the initial set, one more for
     /// each swap.
+    #[inline]
     pub fn generation(&self) -> u64 {
         self.shared.generation.load(Ordering::Acquire)
     }
@@ -98,6 +99,7 @@ impl Keyring {
     /// or the store revoked the signing key and offered no usable replacement.
     /// The stale limit is a deadline kept here, so it applies even when the
     /// refresher has stopped.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         if self.shared.closed.load(Ordering::Relaxed) {
             return true;
@@ -228,6 +230,7 @@ impl<T: Send + Sync + 'static> DerivedCache<T> {
     }
 
     /// The derived state for the keyring's current generation.
+    #[inline]
     pub fn get(&self, keyring: &Keyring) -> DerivedRef<'_, T> {
         let generation = keyring.generation();
         let local = &self.local.get_or(|| Local(RefCell::new(self.shared(keyring)))).0;

@@ -15,13 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use constant_time_eq::constant_time_eq_32;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::{Derived, DerivedCache, Format, KeySet, Keyring, Role, RolesNow, VersionId};
+use crate::{Derived, DerivedCache, Format, KeySet, Keyring, MacText, Role, RolesNow, VersionId};
 
 const UNTIMED: &str = "kr1";
 const TIMED: &str = "kr1t";
@@ -258,6 +257,12 @@ impl Signer {
         let parsed = Parsed::parse(token)?;
         let derived = self.keys.get(&self.keyring);
         let roles = self.roles(&derived);
+        // Decoding the token's MAC (rather than encoding the computed one)
+        // does not depend on the HMAC's result: decoded first, it runs while
+        // the HMAC's rounds are in flight. The decoder refuses non-canonical
+        // trailing bits: one MAC has one text. (A bad text is reported only
+        // for a token of a key that verifies, as before.)
+        let mac = MacText::decode(parsed.mac);
         let mut known = false;
         for position in derived.state.with_kid(parsed.kid) {
             let role = roles.role(position);
@@ -266,16 +271,10 @@ impl Signer {
             }
             known = true;
             let expected = derived.state.keys[position].mac(parsed.signed.as_bytes());
-            // Decoding the token's MAC (rather than encoding the computed one)
-            // does not depend on the HMAC's result, so the CPU runs it while
-            // the HMAC's last rounds are still in flight. The decoder refuses
-            // non-canonical trailing bits: one MAC has one text.
-            let mut mac = [0u8; 33];
-            if B64.decode_slice(parsed.mac, &mut mac) != Ok(32) {
+            let Some(mac) = mac else {
                 return Err(VerifyError::Malformed("signature is not base64url of 32 bytes"));
-            }
-            let mac: &[u8; 32] = mac[..32].try_into().expect("sliced to 32");
-            if constant_time_eq_32(&expected, mac) {
+            };
+            if mac.matches(&expected) {
                 let timestamp = parsed.timestamp.map(|s| UNIX_EPOCH + Duration::from_secs(s));
                 if timestamp.is_some() || self.max_age.is_some() {
                     let now = match roles {

@@ -53,6 +53,7 @@ impl RoleSnapshot {
 
     /// The roles for a call now: this snapshot while it holds, otherwise
     /// computed exactly from the wall clock.
+    #[inline]
     pub fn now<'a>(&'a self, set: &'a KeySet) -> RolesNow<'a> {
         let now = coarse::now();
         if self.from <= now && now < self.until {
@@ -65,6 +66,7 @@ impl RoleSnapshot {
 
 impl<'a> RolesNow<'a> {
     /// The role of the key at `index` of the set.
+    #[inline]
     pub fn role(&self, index: usize) -> Role {
         match self {
             Self::Snapshot(snapshot) => snapshot.roles[index],
@@ -117,6 +119,7 @@ fn nanos_since_epoch(at: SystemTime) -> u64 {
 mod coarse {
     use rustix::time::{ClockId, clock_getres, clock_gettime};
 
+    #[inline]
     pub(super) fn now() -> u64 {
         let t = clock_gettime(ClockId::RealtimeCoarse);
         u64::try_from(t.tv_sec)
@@ -140,6 +143,7 @@ mod coarse {
 /// Elsewhere the exact wall clock.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 mod coarse {
+    #[inline]
     pub(super) fn now() -> u64 {
         super::nanos_since_epoch(std::time::SystemTime::now())
     }

@@ -7,7 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use keyroll_core::{DerivedCache, Format, KeyEntry, KeySet, Keyring, RolesNow, Verified, VerifiedBy};
+use keyroll_core::{
+    DerivedCache, Format, KeyEntry, KeySet, Keyring, MAC_TEXT_LEN, MacText, Role, RolesNow, Verified,
+    VerifiedBy,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -170,6 +173,32 @@ impl Core {
         let (value, signature) = split.ok_or_else(|| Error::MissingSeparator {
             separator: self.options.separator.clone(),
         })?;
+        let derived = self.macs.get(&self.keyring);
+        let roles = match self.options.clock {
+            None => derived.roles.now(&derived.keys),
+            Some(clock) => RolesNow::At(&derived.keys, clock()),
+        };
+        if signature.len() == MAC_TEXT_LEN {
+            // SHA-256, Django's default (SHA-1 signatures have 27 characters,
+            // SHA-512 86): the text is decoded to four words, which the
+            // computed MACs are compared with; accepts what the strict
+            // decoder below accepts.
+            let text = MacText::decode(signature.as_bytes()).ok_or(Error::BadSignature)?;
+            let Some((_, macs)) = derived
+                .state
+                .by_algorithm
+                .iter()
+                .find(|(algorithm, _)| *algorithm == Algorithm::Sha256)
+            else {
+                return Err(Error::BadSignature);
+            };
+            for (position, role) in roles.verifying() {
+                if macs[position].verify_sha256(value.as_bytes(), &text) {
+                    return Ok((value, Self::verified_by(&derived.keys.keys()[position], role)));
+                }
+            }
+            return Err(Error::BadSignature);
+        }
         if signature.len() > Algorithm::Sha512.signature_len() {
             return Err(Error::BadSignature);
         }
@@ -179,7 +208,6 @@ impl Core {
         let length = B64
             .decode_slice(signature, &mut raw)
             .map_err(|_| Error::BadSignature)?;
-        let derived = self.macs.get(&self.keyring);
         let Some((_, macs)) = derived
             .state
             .by_algorithm
@@ -188,24 +216,22 @@ impl Core {
         else {
             return Err(Error::BadSignature);
         };
-        let roles = match self.options.clock {
-            None => derived.roles.now(&derived.keys),
-            Some(clock) => RolesNow::At(&derived.keys, clock()),
-        };
         for (position, role) in roles.verifying() {
             if macs[position].verify(value.as_bytes(), &raw[..length]) {
-                let entry = &derived.keys.keys()[position];
-                entry.record_verification(Format::Django, role);
-                return Ok((
-                    value,
-                    VerifiedBy {
-                        id: entry.version_id(),
-                        role,
-                    },
-                ));
+                return Ok((value, Self::verified_by(&derived.keys.keys()[position], role)));
             }
         }
         Err(Error::BadSignature)
+    }
+
+    /// Counts the verification on the key and names it.
+    #[inline]
+    fn verified_by(entry: &KeyEntry, role: Role) -> VerifiedBy {
+        entry.record_verification(Format::Django, role);
+        VerifiedBy {
+            id: entry.version_id(),
+            role,
+        }
     }
 }
 
