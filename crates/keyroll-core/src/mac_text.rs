@@ -5,25 +5,35 @@
 //! not depend on the HMAC's result, so the CPU overlaps the two). The general
 //! base64 decoder pays for lengths, padding modes and chunking it does not
 //! need here; this one is ten 4-character groups and one 3-character tail,
-//! unrolled, with one table lookup per character and no branch on the data
-//! until the end.
+//! unrolled, with one table lookup per character (the value already shifted
+//! to its place in the group, so a group is four lookups ORed) and no branch
+//! on the data until the end. Decoding sits on a verify's hot path, so its
+//! instruction count matters: fewer instructions, fewer cycles before the
+//! HMAC's can issue.
 
 /// Length of the unpadded base64url text of a 32-byte MAC.
 pub const MAC_TEXT_LEN: usize = 43;
 
-const INVALID: u8 = 0xff;
+/// Set in a table entry for a byte outside the alphabet; valid entries stay
+/// below 2^24.
+const INVALID: u32 = 1 << 31;
 
-/// base64url value of each byte, [`INVALID`] for bytes outside the alphabet
-/// (`=` included: the text is unpadded).
-const DECODE: [u8; 256] = {
+/// For each of the 4 positions in a group, the base64url value of each byte
+/// shifted to its place in the group's 24 bits, [`INVALID`] for bytes outside
+/// the alphabet (`=` included: the text is unpadded). 4 KiB.
+static SHIFTED: [[u32; 256]; 4] = {
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut table = [INVALID; 256];
-    let mut i = 0;
-    while i < alphabet.len() {
-        table[alphabet[i] as usize] = i as u8;
-        i += 1;
+    let mut tables = [[INVALID; 256]; 4];
+    let mut position = 0;
+    while position < 4 {
+        let mut i = 0;
+        while i < alphabet.len() {
+            tables[position][alphabet[i] as usize] = (i as u32) << (18 - 6 * position);
+            i += 1;
+        }
+        position += 1;
     }
-    table
+    tables
 };
 
 /// The token's MAC, decoded from its text: the 32 bytes as four big-endian
@@ -54,21 +64,22 @@ impl MacText {
     #[inline]
     pub fn decode(text: &[u8]) -> Option<Self> {
         let text: &[u8; MAC_TEXT_LEN] = text.try_into().ok()?;
-        let value = |i: usize| DECODE[usize::from(text[i])];
-        // Any invalid character sets the top bits of `bad`: valid values are < 64.
-        let mut bad = 0u8;
+        let [t0, t1, t2, t3] = &SHIFTED;
+        let at = |i: usize| usize::from(text[i]);
+        // Any invalid character sets INVALID in `bad`.
+        let mut bad = 0u32;
         // Ten groups of 4 characters: 24 bits each.
         let mut groups = [0u64; 10];
         for (g, group) in groups.iter_mut().enumerate() {
-            let (a, b, c, d) = (value(4 * g), value(4 * g + 1), value(4 * g + 2), value(4 * g + 3));
-            bad |= a | b | c | d;
-            *group = u64::from(a) << 18 | u64::from(b) << 12 | u64::from(c) << 6 | u64::from(d);
+            let n = t0[at(4 * g)] | t1[at(4 * g + 1)] | t2[at(4 * g + 2)] | t3[at(4 * g + 3)];
+            bad |= n;
+            *group = u64::from(n);
         }
         // The last 3 characters carry 18 bits: 2 bytes and 2 bits that must be 0.
-        let (a, b, c) = (value(40), value(41), value(42));
-        bad |= a | b | c;
-        let tail = u64::from(a) << 12 | u64::from(b) << 6 | u64::from(c);
-        if bad & 0xc0 != 0 || tail & 3 != 0 {
+        let n = t0[at(40)] | t1[at(41)] | t2[at(42)];
+        bad |= n;
+        let tail = u64::from(n >> 6);
+        if bad & INVALID != 0 || tail & 3 != 0 {
             return None;
         }
         let g = groups;
