@@ -66,29 +66,29 @@ impl MacText {
         let text: &[u8; MAC_TEXT_LEN] = text.try_into().ok()?;
         let [t0, t1, t2, t3] = &SHIFTED;
         let at = |i: usize| usize::from(text[i]);
-        // Any invalid character sets INVALID in `bad`.
-        let mut bad = 0u32;
-        // Ten groups of 4 characters: 24 bits each.
-        let mut groups = [0u64; 10];
-        for (g, group) in groups.iter_mut().enumerate() {
-            let n = t0[at(4 * g)] | t1[at(4 * g + 1)] | t2[at(4 * g + 2)] | t3[at(4 * g + 3)];
-            bad |= n;
-            *group = u64::from(n);
-        }
+        // Group `g`: characters 4g..4g+4, 24 bits (bytes 3g..3g+3 of the MAC).
+        let group = |g: usize| t0[at(4 * g)] | t1[at(4 * g + 1)] | t2[at(4 * g + 2)] | t3[at(4 * g + 3)];
+        // Straight-line, word by word, so that few groups are live at once.
+        let (g0, g1, g2) = (group(0), group(1), group(2));
+        let (g3, g4, g5) = (group(3), group(4), group(5));
+        let (g6, g7) = (group(6), group(7));
+        let (g8, g9) = (group(8), group(9));
         // The last 3 characters carry 18 bits: 2 bytes and 2 bits that must be 0.
-        let n = t0[at(40)] | t1[at(41)] | t2[at(42)];
-        bad |= n;
-        let tail = u64::from(n >> 6);
-        if bad & INVALID != 0 || tail & 3 != 0 {
+        let tail = t0[at(40)] | t1[at(41)] | t2[at(42)];
+        // Any invalid character sets INVALID.
+        let bad = g0 | g1 | g2 | g3 | g4 | g5 | g6 | g7 | g8 | g9 | tail;
+        if bad & INVALID != 0 || tail & (3 << 6) != 0 {
             return None;
         }
-        let g = groups;
+        let [g0, g1, g2, g3, g4, g5, g6, g7, g8, g9] =
+            [g0, g1, g2, g3, g4, g5, g6, g7, g8, g9].map(u64::from);
+        let tail = u64::from(tail >> 8);
         // Bytes 0-2 are group 0, 3-5 group 1, ... 27-29 group 9, 30-31 the tail.
         Some(Self([
-            g[0] << 40 | g[1] << 16 | g[2] >> 8,
-            (g[2] & 0xff) << 56 | g[3] << 32 | g[4] << 8 | g[5] >> 16,
-            (g[5] & 0xffff) << 48 | g[6] << 24 | g[7],
-            g[8] << 40 | g[9] << 16 | tail >> 2,
+            g0 << 40 | g1 << 16 | g2 >> 8,
+            (g2 & 0xff) << 56 | g3 << 32 | g4 << 8 | g5 >> 16,
+            (g5 & 0xffff) << 48 | g6 << 24 | g7,
+            g8 << 40 | g9 << 16 | tail,
         ]))
     }
 
