@@ -151,6 +151,11 @@ fn micro(effort: Effort) {
         ratio(&one.newest, &native.raw_verify),
         one.newest.min / native.raw_verify.min
     );
+    println!(
+        "native verify_encoded, fallback window closing ahead: {:.0} ns / raw = {:.2}x",
+        native.with_deadline.median,
+        ratio(&native.with_deadline, &native.raw_verify)
+    );
     let worst = native
         .by_keys
         .iter()

@@ -187,6 +187,21 @@ pub struct Derived<T> {
     /// The keys' roles until the set's next transition
     /// ([`RoleSnapshot::now`] gives the roles for a call).
     pub roles: RoleSnapshot,
+    /// `keys.generation()`, here so that the check on every call is one
+    /// load from the thread's slot rather than two dependent ones.
+    generation: u64,
+}
+
+impl<T> Derived<T> {
+    fn new(keys: Arc<KeySet>, state: T, roles: RoleSnapshot) -> Self {
+        let generation = keys.generation();
+        Self {
+            keys,
+            state,
+            roles,
+            generation,
+        }
+    }
 }
 
 /// The derived state for one call, borrowed from the calling thread's slot.
@@ -223,7 +238,7 @@ impl<T: Send + Sync + 'static> DerivedCache<T> {
         let state = derive(&keys);
         let roles = RoleSnapshot::of(&keys);
         Self {
-            current: ArcSwap::from_pointee(Derived { keys, state, roles }),
+            current: ArcSwap::from_pointee(Derived::new(keys, state, roles)),
             local: ThreadLocal::new(),
             derive: Box::new(derive),
         }
@@ -234,12 +249,16 @@ impl<T: Send + Sync + 'static> DerivedCache<T> {
     pub fn get(&self, keyring: &Keyring) -> DerivedRef<'_, T> {
         let generation = keyring.generation();
         let local = &self.local.get_or(|| Local(RefCell::new(self.shared(keyring)))).0;
-        if local.borrow().keys.generation() != generation {
-            let fresh = self.shared(keyring);
-            match local.try_borrow_mut() {
-                Ok(mut slot) => *slot = fresh,
-                Err(_) => return DerivedRef(DerivedRefInner::Shared(fresh)),
+        {
+            let current = local.borrow();
+            if current.generation == generation {
+                return DerivedRef(DerivedRefInner::Local(current));
             }
+        }
+        let fresh = self.shared(keyring);
+        match local.try_borrow_mut() {
+            Ok(mut slot) => *slot = fresh,
+            Err(_) => return DerivedRef(DerivedRefInner::Shared(fresh)),
         }
         DerivedRef(DerivedRefInner::Local(local.borrow()))
     }
@@ -247,14 +266,14 @@ impl<T: Send + Sync + 'static> DerivedCache<T> {
     /// The state all threads share, derived again if the keyring moved on.
     fn shared(&self, keyring: &Keyring) -> Arc<Derived<T>> {
         let cached = self.current.load();
-        if cached.keys.generation() == keyring.generation() {
+        if cached.generation == keyring.generation() {
             return Guard::into_inner(cached);
         }
         drop(cached);
         let keys = keyring.key_set();
         let state = (self.derive)(&keys);
         let roles = RoleSnapshot::of(&keys);
-        let derived = Arc::new(Derived { keys, state, roles });
+        let derived = Arc::new(Derived::new(keys, state, roles));
         self.current.store(Arc::clone(&derived));
         derived
     }
