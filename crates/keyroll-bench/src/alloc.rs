@@ -37,7 +37,7 @@ pub struct AllocRow {
     pub bytes: f64,
 }
 
-/// Allocation counts of the native hot paths.
+/// Allocation counts of the native hot paths and of a Fernet decrypt.
 pub fn run() -> Vec<AllocRow> {
     use crate::native::{VALUE, signer, token_of};
     let one = signer(1);
@@ -67,6 +67,11 @@ pub fn run() -> Vec<AllocRow> {
     row(
         "`Signer::sign`, 1 key",
         per_call(10_000, || !one.sign(VALUE).is_empty()),
+    );
+    let (encrypter, token) = crate::fernet::one_key();
+    row(
+        "Fernet `Encrypter::decrypt`, 1 key",
+        per_call(10_000, || encrypter.decrypt(&token, None).is_ok()),
     );
     rows
 }

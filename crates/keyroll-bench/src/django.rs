@@ -153,6 +153,20 @@ impl DjangoResults {
     }
 }
 
+/// keyroll-django's one-key verify against the raw limit over the same bytes,
+/// without Python (the `--micro` run): `(raw, keyroll)`.
+pub fn micro(effort: Effort) -> (crate::measure::Timing, crate::measure::Timing) {
+    let signer = Signer::new(keyring(&keys(1)));
+    let token = signer.sign(VALUE);
+    let raw = crate::native::Raw::over(token.rsplit_once(':').expect("value:signature").0);
+    let mut cases: Vec<Case<'_>> = vec![
+        ("raw", Box::new(|| raw.verify())),
+        ("verify", Box::new(|| signer.verify(&token).is_ok())),
+    ];
+    let t = interleaved(&mut cases, effort);
+    (t[0].clone(), t[1].clone())
+}
+
 /// Runs the comparison; `None` when the venv lacks Django or itsdangerous.
 pub fn run(effort: Effort, quick: bool) -> Option<DjangoResults> {
     let python = python_with(&["django", "itsdangerous"])?;

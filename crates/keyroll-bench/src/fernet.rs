@@ -82,15 +82,21 @@ pub struct FernetResults {
     pub token_len: usize,
 }
 
-/// Measures both in one interleaved run.
-pub fn run(effort: Effort) -> FernetResults {
-    let key = generate_key();
+/// An encrypter holding one new key, and a token of [`PLAINTEXT`] it made.
+pub fn one_key() -> (Encrypter, String) {
     let encrypter = Encrypter::new(
-        Keyring::new(KeySet::single("v1", key.clone()).unwrap()),
+        Keyring::new(KeySet::single("v1", generate_key()).unwrap()),
         Derive::Raw,
     )
     .expect("a Fernet key");
     let token = encrypter.encrypt(PLAINTEXT).expect("encrypts");
+    (encrypter, token)
+}
+
+/// Measures both in one interleaved run.
+pub fn run(effort: Effort) -> FernetResults {
+    let (encrypter, token) = one_key();
+    let key = encrypter.keyring().key_set().keys()[0].material().clone();
     let raw = RawFernet::new(key.expose_secret());
     assert_eq!(raw.decrypt(&token).as_deref(), Some(PLAINTEXT));
     let mut cases: Vec<Case<'_>> = vec![

@@ -52,6 +52,11 @@ struct Args {
     /// Poll interval of each fleet replica, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     fleet_interval_ms: u64,
+    /// Only the single-thread micro-benchmarks against their raw limits
+    /// (native, Django format, Fernet), full effort, printed as ratios; writes
+    /// nothing. For measuring a change quickly.
+    #[arg(long)]
+    micro: bool,
 }
 
 fn read(path: &str) -> String {
@@ -133,8 +138,65 @@ fn plots(results: &Results, dir: &std::path::Path) -> Result<(), Box<dyn std::er
     Ok(())
 }
 
+/// `--micro`: native, Django-format and Fernet verify against their raw
+/// limits, each in its own interleaved run, printed as ratios.
+fn micro(effort: Effort) {
+    let ratio = |a: &measure::Timing, b: &measure::Timing| a.median / b.median;
+    let native = native::run(effort);
+    let one = native.with(1);
+    println!(
+        "native verify_encoded, 1 key: {:.0} ns / raw {:.0} ns = {:.2}x (min rounds {:.2}x)",
+        one.newest.median,
+        native.raw_verify.median,
+        ratio(&one.newest, &native.raw_verify),
+        one.newest.min / native.raw_verify.min
+    );
+    println!(
+        "native verify_encoded, fallback window closing ahead: {:.0} ns / raw = {:.2}x",
+        native.with_deadline.median,
+        ratio(&native.with_deadline, &native.raw_verify)
+    );
+    let worst = native
+        .by_keys
+        .iter()
+        .map(|b| b.oldest.median / one.newest.median)
+        .fold(0.0, f64::max);
+    println!("native verify, oldest of up to 64 keys / 1 key: worst {worst:.2}x");
+    println!(
+        "native sign, 1 key: {:.0} ns / raw {:.0} ns = {:.2}x",
+        native.sign_one.median,
+        native.raw_sign.median,
+        ratio(&native.sign_one, &native.raw_sign)
+    );
+    let o = native::overheads(effort);
+    println!(
+        "parts: roles {:.1} ns, clock {:.1} ns, MAC decode {:.1} ns, derived {:.1} ns, counter {:.1} ns",
+        o.roles.median, o.clock.median, o.mac_decoding.median, o.derived_load.median, o.counter.median
+    );
+    let (raw, keyroll) = django::micro(effort);
+    println!(
+        "Django-format verify, 1 key: {:.0} ns / raw {:.0} ns = {:.2}x (min rounds {:.2}x)",
+        keyroll.median,
+        raw.median,
+        ratio(&keyroll, &raw),
+        keyroll.min / raw.min
+    );
+    let f = fernet::run(effort);
+    println!(
+        "Fernet decrypt: {:.0} ns / raw {:.0} ns = {:.2}x (min rounds {:.2}x)",
+        f.keyroll.median,
+        f.raw.median,
+        ratio(&f.keyroll, &f.raw),
+        f.keyroll.min / f.raw.min
+    );
+}
+
 fn main() {
     let args = Args::parse();
+    if args.micro {
+        micro(if args.quick { Effort::QUICK } else { Effort::FULL });
+        return;
+    }
     let effort = if args.quick { Effort::QUICK } else { Effort::FULL };
     let mut machine = machine();
     eprintln!(

@@ -35,6 +35,30 @@ pub fn key_set(n: usize) -> KeySet {
     KeySet::new(keys, SystemTime::now()).expect("key 0 signs")
 }
 
+/// Key 0 signs and key 1 is a fallback whose verifying window closes in 30
+/// days: a set with a transition ahead, as during every rotation, so a
+/// verify reads the coarse clock to check the roles' deadline.
+pub fn signer_with_deadline() -> Signer {
+    Signer::new(Keyring::new(key_set_with_deadline())).with_salt("sessions")
+}
+
+/// The key set of [`signer_with_deadline`].
+pub fn key_set_with_deadline() -> KeySet {
+    let epoch = SystemTime::UNIX_EPOCH;
+    let now = SystemTime::now();
+    let keys = vec![
+        KeyEntry::new("v0", key(0), Some(epoch), None, None),
+        KeyEntry::new(
+            "v1",
+            key(1),
+            Some(epoch),
+            Some(epoch + Duration::from_secs(1)),
+            Some(now + Duration::from_secs(30 * 86_400)),
+        ),
+    ];
+    KeySet::new(keys, now).expect("key 0 signs")
+}
+
 /// A native signer (salt `sessions`) holding `n` keys.
 pub fn signer(n: usize) -> Signer {
     Signer::new(Keyring::new(key_set(n))).with_salt("sessions")
@@ -156,6 +180,9 @@ pub struct NativeResults {
     pub sign_sixteen: Timing,
     /// `Signer::verify` (decodes to a `String`), 1 key.
     pub verify_decoded: Timing,
+    /// `Signer::verify_encoded`, current key's token, with a fallback whose
+    /// window closes ahead (the roles' deadline is checked on the clock).
+    pub with_deadline: Timing,
     /// `Signer::verify_encoded` per key count.
     pub by_keys: Vec<ByKeys>,
 }
@@ -186,6 +213,7 @@ pub fn run(effort: Effort) -> NativeResults {
         .collect();
     let one = &signers[0].1;
     let sixteen = &signers[2].1;
+    let deadline = signer_with_deadline();
     let mut cases: Vec<Case<'_>> = vec![
         ("raw verify", Box::new(|| raw.verify())),
         (
@@ -195,6 +223,10 @@ pub fn run(effort: Effort) -> NativeResults {
         ("sign 1", Box::new(|| !one.sign(VALUE).is_empty())),
         ("sign 16", Box::new(|| !sixteen.sign(VALUE).is_empty())),
         ("verify decoded", Box::new(|| one.verify(&newest).is_ok())),
+        (
+            "deadline ahead",
+            Box::new(|| deadline.verify_encoded(&newest).is_ok()),
+        ),
     ];
     for (_, signer, oldest) in &signers {
         let newest = &newest;
@@ -208,13 +240,14 @@ pub fn run(effort: Effort) -> NativeResults {
         sign_one: t[2].clone(),
         sign_sixteen: t[3].clone(),
         verify_decoded: t[4].clone(),
+        with_deadline: t[5].clone(),
         by_keys: KEY_COUNTS
             .iter()
             .enumerate()
             .map(|(i, &keys)| ByKeys {
                 keys,
-                newest: t[5 + 2 * i].clone(),
-                oldest: t[6 + 2 * i].clone(),
+                newest: t[6 + 2 * i].clone(),
+                oldest: t[7 + 2 * i].clone(),
             })
             .collect(),
     }
@@ -227,7 +260,7 @@ pub struct Overheads {
     pub roles: Timing,
     /// `SystemTime::now()`, which the snapshot saves (for comparison).
     pub clock: Timing,
-    /// Decoding the token's 43-character MAC to 32 bytes.
+    /// Decoding the token's 43-character MAC to 32 bytes (`MacText::decode`).
     pub mac_decoding: Timing,
     /// `DerivedCache::get`: the thread's own reference and a generation compare.
     pub derived_load: Timing,
@@ -242,14 +275,22 @@ pub fn overheads(effort: Effort) -> Overheads {
     let keyring = Keyring::new(key_set(1));
     let cache = keyroll_core::DerivedCache::new(&keyring, |set: &KeySet| set.keys().len());
     let set = keyring.key_set();
-    let snapshot = keyroll_core::RoleSnapshot::of(&set);
+    // A set with a deadline ahead: the check reads the coarse clock (a set
+    // without one, like the 1-key set, reads no clock at all).
+    let with_deadline = key_set_with_deadline();
+    let snapshot = keyroll_core::RoleSnapshot::of(&with_deadline);
     let mut text = String::new();
     B64.encode_string([0x5au8; 32], &mut text);
     let key = &set.keys()[0];
     let mut cases: Vec<Case<'_>> = vec![
         (
             "roles",
-            Box::new(|| matches!(snapshot.now(black_box(&set)), keyroll_core::RolesNow::Snapshot(_))),
+            Box::new(|| {
+                matches!(
+                    snapshot.now(black_box(&with_deadline)),
+                    keyroll_core::RolesNow::Snapshot(_)
+                )
+            }),
         ),
         (
             "clock",
@@ -257,10 +298,7 @@ pub fn overheads(effort: Effort) -> Overheads {
         ),
         (
             "decode",
-            Box::new(|| {
-                let mut mac = [0u8; 33];
-                B64.decode_slice(black_box(text.as_bytes()), &mut mac) == Ok(32)
-            }),
+            Box::new(|| keyroll_core::MacText::decode(black_box(text.as_bytes())).is_some()),
         ),
         ("derived", Box::new(|| cache.get(&keyring).state == 1)),
         (

@@ -73,6 +73,7 @@ impl Keyring {
 
     /// The generation of the current set: 1 for the initial set, one more for
     /// each swap.
+    #[inline]
     pub fn generation(&self) -> u64 {
         self.shared.generation.load(Ordering::Acquire)
     }
@@ -98,6 +99,7 @@ impl Keyring {
     /// or the store revoked the signing key and offered no usable replacement.
     /// The stale limit is a deadline kept here, so it applies even when the
     /// refresher has stopped.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         if self.shared.closed.load(Ordering::Relaxed) {
             return true;
@@ -185,6 +187,21 @@ pub struct Derived<T> {
     /// The keys' roles until the set's next transition
     /// ([`RoleSnapshot::now`] gives the roles for a call).
     pub roles: RoleSnapshot,
+    /// `keys.generation()`, here so that the check on every call is one
+    /// load from the thread's slot rather than two dependent ones.
+    generation: u64,
+}
+
+impl<T> Derived<T> {
+    fn new(keys: Arc<KeySet>, state: T, roles: RoleSnapshot) -> Self {
+        let generation = keys.generation();
+        Self {
+            keys,
+            state,
+            roles,
+            generation,
+        }
+    }
 }
 
 /// The derived state for one call, borrowed from the calling thread's slot.
@@ -221,22 +238,27 @@ impl<T: Send + Sync + 'static> DerivedCache<T> {
         let state = derive(&keys);
         let roles = RoleSnapshot::of(&keys);
         Self {
-            current: ArcSwap::from_pointee(Derived { keys, state, roles }),
+            current: ArcSwap::from_pointee(Derived::new(keys, state, roles)),
             local: ThreadLocal::new(),
             derive: Box::new(derive),
         }
     }
 
     /// The derived state for the keyring's current generation.
+    #[inline]
     pub fn get(&self, keyring: &Keyring) -> DerivedRef<'_, T> {
         let generation = keyring.generation();
         let local = &self.local.get_or(|| Local(RefCell::new(self.shared(keyring)))).0;
-        if local.borrow().keys.generation() != generation {
-            let fresh = self.shared(keyring);
-            match local.try_borrow_mut() {
-                Ok(mut slot) => *slot = fresh,
-                Err(_) => return DerivedRef(DerivedRefInner::Shared(fresh)),
+        {
+            let current = local.borrow();
+            if current.generation == generation {
+                return DerivedRef(DerivedRefInner::Local(current));
             }
+        }
+        let fresh = self.shared(keyring);
+        match local.try_borrow_mut() {
+            Ok(mut slot) => *slot = fresh,
+            Err(_) => return DerivedRef(DerivedRefInner::Shared(fresh)),
         }
         DerivedRef(DerivedRefInner::Local(local.borrow()))
     }
@@ -244,14 +266,14 @@ impl<T: Send + Sync + 'static> DerivedCache<T> {
     /// The state all threads share, derived again if the keyring moved on.
     fn shared(&self, keyring: &Keyring) -> Arc<Derived<T>> {
         let cached = self.current.load();
-        if cached.keys.generation() == keyring.generation() {
+        if cached.generation == keyring.generation() {
             return Guard::into_inner(cached);
         }
         drop(cached);
         let keys = keyring.key_set();
         let state = (self.derive)(&keys);
         let roles = RoleSnapshot::of(&keys);
-        let derived = Arc::new(Derived { keys, state, roles });
+        let derived = Arc::new(Derived::new(keys, state, roles));
         self.current.store(Arc::clone(&derived));
         derived
     }

@@ -91,6 +91,7 @@ impl KeyEntry {
 
     /// The store's version id, copied (what verifications report: copying
     /// writes nothing that other threads share).
+    #[inline]
     pub fn version_id(&self) -> VersionId {
         self.version_id.clone()
     }
@@ -157,6 +158,7 @@ impl KeyEntry {
 
     /// Counts one successful verification of a `format` token by this key in
     /// `role` (in the calling thread's slot).
+    #[inline]
     pub fn record_verification(&self, format: Format, role: Role) {
         self.verifications.record(format, role);
     }

@@ -21,6 +21,7 @@ mod history;
 mod id;
 mod keyring;
 mod keyset;
+mod mac_text;
 mod material;
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -38,6 +39,7 @@ pub use history::{FallbackUsage, UsageHistory};
 pub use id::VersionId;
 pub use keyring::{Derived, DerivedCache, DerivedRef, Keyring};
 pub use keyset::{KeyEntry, KeySet, KeySetError, Role};
+pub use mac_text::{MAC_TEXT_LEN, MacText};
 pub use material::KeyMaterial;
 pub use native::{Signer, Verified, VerifiedBy, VerifyError};
 pub use policy::{

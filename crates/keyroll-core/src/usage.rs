@@ -101,6 +101,7 @@ pub(crate) struct UsageCounter {
 impl UsageCounter {
     /// Counts one use. Only the calling thread ever writes its slot, so a
     /// plain load and store (no locked read-modify-write) cannot lose a count.
+    #[inline]
     pub(crate) fn record(&self, format: Format, role: Role) {
         let count = &self.slots.get_or_default().0[index(format, role)];
         count.store(count.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);

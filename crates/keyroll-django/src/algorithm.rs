@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
+use keyroll_core::MacText;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
@@ -163,6 +164,21 @@ impl KeyedMac {
             Self::Sha1(mac) => encode_mac(mac, message, out),
             Self::Sha256(mac) => encode_mac(mac, message, out),
             Self::Sha512(mac) => encode_mac(mac, message, out),
+        }
+    }
+
+    /// True when this is an HMAC-SHA256 state and `signature` (the token's
+    /// signature text, decoded) is its MAC of `message`, compared in
+    /// constant time word by word.
+    #[inline]
+    pub(crate) fn verify_sha256(&self, message: &[u8], signature: &MacText) -> bool {
+        match self {
+            Self::Sha256(mac) => {
+                let mut mac = mac.clone();
+                mac.update(message);
+                signature.matches(&mac.finalize().into_bytes().into())
+            }
+            _ => false,
         }
     }
 

@@ -7,7 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use keyroll_core::{DerivedCache, Format, KeyEntry, KeySet, Keyring, RolesNow, Verified, VerifiedBy};
+use keyroll_core::{
+    Derived, DerivedCache, Format, KeyEntry, KeySet, Keyring, MAC_TEXT_LEN, MacText, Role, RolesNow,
+    Verified, VerifiedBy,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -107,6 +110,8 @@ pub(crate) struct Core {
     /// The separator when it is one character (the usual case): searched
     /// with `memrchr` instead of a substring search.
     separator_char: Option<char>,
+    /// The separator when it is one ASCII character (`:` by default).
+    separator_byte: Option<u8>,
     macs: DerivedCache<Macs>,
 }
 
@@ -125,6 +130,9 @@ impl Core {
         let key_prefix = options.key_prefix;
         let mut chars = options.separator.chars();
         let separator_char = chars.next().filter(|_| chars.next().is_none());
+        let separator_byte = separator_char
+            .filter(char::is_ascii)
+            .and_then(|c| u8::try_from(c).ok());
         let macs = DerivedCache::new(&keyring, move |set: &KeySet| {
             derive_macs(set, &salt, key_prefix, &algorithms)
         });
@@ -132,6 +140,7 @@ impl Core {
             keyring,
             options,
             separator_char,
+            separator_byte,
             macs,
         })
     }
@@ -163,6 +172,18 @@ impl Core {
         if self.keyring.is_closed() {
             return Err(Error::Stale);
         }
+        // SHA-256 (Django's default) with a one-byte separator: when the 43
+        // last characters are a MAC's text and the separator precedes them,
+        // that is the last separator (Django refuses separators made of
+        // base64url characters), so no search is needed.
+        let bytes = signed.as_bytes();
+        if let Some(separator) = self.separator_byte
+            && let Some(at) = bytes.len().checked_sub(MAC_TEXT_LEN + 1)
+            && bytes[at] == separator
+            && let Some(text) = MacText::decode(&bytes[at + 1..])
+        {
+            return self.verify_sha256(&signed[..at], &text);
+        }
         let split = match self.separator_char {
             Some(separator) => signed.rsplit_once(separator),
             None => signed.rsplit_once(self.options.separator.as_str()),
@@ -170,6 +191,12 @@ impl Core {
         let (value, signature) = split.ok_or_else(|| Error::MissingSeparator {
             separator: self.options.separator.clone(),
         })?;
+        if signature.len() == MAC_TEXT_LEN {
+            // SHA-256 again (SHA-1 signatures have 27 characters, SHA-512
+            // 86); MacText accepts what the strict decoder below accepts.
+            let text = MacText::decode(signature.as_bytes()).ok_or(Error::BadSignature)?;
+            return self.verify_sha256(value, &text);
+        }
         if signature.len() > Algorithm::Sha512.signature_len() {
             return Err(Error::BadSignature);
         }
@@ -188,24 +215,51 @@ impl Core {
         else {
             return Err(Error::BadSignature);
         };
-        let roles = match self.options.clock {
-            None => derived.roles.now(&derived.keys),
-            Some(clock) => RolesNow::At(&derived.keys, clock()),
-        };
-        for (position, role) in roles.verifying() {
+        for (position, role) in self.roles(&derived).verifying() {
             if macs[position].verify(value.as_bytes(), &raw[..length]) {
-                let entry = &derived.keys.keys()[position];
-                entry.record_verification(Format::Django, role);
-                return Ok((
-                    value,
-                    VerifiedBy {
-                        id: entry.version_id(),
-                        role,
-                    },
-                ));
+                return Ok((value, Self::verified_by(&derived.keys.keys()[position], role)));
             }
         }
         Err(Error::BadSignature)
+    }
+
+    /// Checks a SHA-256 signature, decoded to four words, which the computed
+    /// MACs are compared with.
+    fn verify_sha256<'t>(&self, value: &'t str, text: &MacText) -> Result<(&'t str, VerifiedBy), Error> {
+        let derived = self.macs.get(&self.keyring);
+        let Some((_, macs)) = derived
+            .state
+            .by_algorithm
+            .iter()
+            .find(|(algorithm, _)| *algorithm == Algorithm::Sha256)
+        else {
+            return Err(Error::BadSignature);
+        };
+        for (position, role) in self.roles(&derived).verifying() {
+            if macs[position].verify_sha256(value.as_bytes(), text) {
+                return Ok((value, Self::verified_by(&derived.keys.keys()[position], role)));
+            }
+        }
+        Err(Error::BadSignature)
+    }
+
+    /// The roles for this call: the generation's snapshot (exact past its
+    /// deadline), or computed at the test clock's time.
+    fn roles<'a>(&self, derived: &'a Derived<Macs>) -> RolesNow<'a> {
+        match self.options.clock {
+            None => derived.roles.now(&derived.keys),
+            Some(clock) => RolesNow::At(&derived.keys, clock()),
+        }
+    }
+
+    /// Counts the verification on the key and names it.
+    #[inline]
+    fn verified_by(entry: &KeyEntry, role: Role) -> VerifiedBy {
+        entry.record_verification(Format::Django, role);
+        VerifiedBy {
+            id: entry.version_id(),
+            role,
+        }
     }
 }
 

@@ -366,3 +366,46 @@ fn test_loads_reads_utf_8_bytes() {
     let value: Value = dumps_signer(keys).verify_object(&token, None).unwrap().value;
     assert_eq!(value, json!({"text": "héllo"}));
 }
+
+// ---- keyroll: the signature text ----
+
+/// Django compares signature strings, so only the exact text verifies: a
+/// SHA-256 signature whose last character differs only in the two bits base64
+/// drops (same 32 bytes, another string), padded, or in the standard alphabet
+/// is refused, for the current key and for a fallback.
+#[test]
+fn only_the_exact_signature_text_verifies() {
+    let old = Signer::new(single("the-old-key-0123456789")).sign("value");
+    let signer = Signer::new(keyring(b"the-new-key-0123456789", &[b"the-old-key-0123456789"]));
+    let current = signer.sign("value");
+    for token in [&current, &old] {
+        assert_eq!(signer.verify(token).unwrap().value, "value");
+        let (value, signature) = token.rsplit_once(':').unwrap();
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let last = alphabet.find(signature.chars().last().unwrap()).unwrap();
+        assert_eq!(last & 3, 0, "a canonical text");
+        for sibling in 1..4 {
+            let mut text = signature[..signature.len() - 1].to_owned();
+            text.push(alphabet.as_bytes()[last | sibling] as char);
+            assert!(
+                matches!(
+                    signer.verify(&format!("{value}:{text}")),
+                    Err(Error::BadSignature)
+                ),
+                "{text}"
+            );
+        }
+        let standard = signature.replace('-', "+").replace('_', "/");
+        for text in [format!("{signature}="), standard, signature[1..].to_owned()] {
+            if text != signature {
+                assert!(
+                    matches!(
+                        signer.verify(&format!("{value}:{text}")),
+                        Err(Error::BadSignature)
+                    ),
+                    "{text}"
+                );
+            }
+        }
+    }
+}

@@ -194,7 +194,7 @@ impl Encrypter {
         if let Some(ttl) = ttl {
             check_time(raw.timestamp(), ttl, self.now())?;
         }
-        let opened = self.open(&raw)?;
+        let opened = self.open(raw)?;
         Ok(Decrypted {
             plaintext: opened.plaintext,
             key: opened.key,
@@ -209,12 +209,13 @@ impl Encrypter {
     pub fn rotate(&self, token: &str) -> Result<String, DecryptError> {
         let now = self.now();
         let raw = RawToken::parse(token)?;
-        let opened = self.open(&raw)?;
+        let opened = self.open(raw)?;
         Ok(self.seal(&opened.plaintext, opened.timestamp, now)?)
     }
 
-    /// Tries the verifying keys in order: current, pending, fallbacks.
-    pub(crate) fn open(&self, raw: &RawToken) -> Result<Opened, DecryptError> {
+    /// Tries the verifying keys in order: current, pending, fallbacks. The
+    /// token's buffer becomes the plaintext (one allocation per decrypt).
+    pub(crate) fn open(&self, mut raw: RawToken) -> Result<Opened, DecryptError> {
         let derived = self.keys.get(&self.keyring);
         let set = &derived.keys;
         let roles = match self.clock {
@@ -234,22 +235,27 @@ impl Encrypter {
                         continue;
                     }
                 };
-                match key.open(raw) {
-                    Ok(plaintext) => {
+                if !key.mac_matches(&raw) {
+                    continue;
+                }
+                match key.decrypt_in_place(&mut raw) {
+                    Ok(len) => {
                         entry.record_verification(Format::Fernet, wanted);
+                        let timestamp = raw.timestamp();
                         return Ok(Opened {
-                            plaintext,
+                            plaintext: raw.into_plaintext(len),
                             key: VerifiedBy {
                                 id: entry.version_id(),
                                 role: wanted,
                             },
-                            timestamp: raw.timestamp(),
+                            timestamp,
                         });
                     }
-                    Err(OpenFailure::Padding) if failure == DecryptError::NoMatchingKey => {
-                        failure = DecryptError::BadPadding;
+                    Err(OpenFailure::Padding) => {
+                        if failure == DecryptError::NoMatchingKey {
+                            failure = DecryptError::BadPadding;
+                        }
                     }
-                    Err(_) => {}
                 }
             }
         }

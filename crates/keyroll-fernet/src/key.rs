@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aes::Aes128;
-use aes::cipher::block_padding::Pkcs7;
+use aes::cipher::block_padding::{NoPadding, Pkcs7};
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit};
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE};
@@ -151,11 +151,9 @@ pub struct FernetKey {
     cipher: Aes128,
 }
 
-/// Why one key could not open one token.
+/// Why one key whose MAC matched could not open one token.
 pub(crate) enum OpenFailure {
-    /// The MAC does not match: another key, or tampering.
-    Mac,
-    /// The MAC matched but the plaintext is not PKCS#7 padded.
+    /// The plaintext is not PKCS#7 padded.
     Padding,
 }
 
@@ -258,17 +256,35 @@ impl FernetKey {
         general_purpose::URL_SAFE.encode(token)
     }
 
-    /// Checks the MAC in constant time, then decrypts and unpads.
-    pub(crate) fn open(&self, token: &RawToken) -> Result<Vec<u8>, OpenFailure> {
+    /// Checks the MAC in constant time.
+    pub(crate) fn mac_matches(&self, token: &RawToken) -> bool {
         let mut mac = self.mac.clone();
         mac.update(token.signed());
-        let tag: &[u8; MAC_LEN] = token.mac().try_into().map_err(|_| OpenFailure::Mac)?;
-        if !constant_time_eq_32(&mac.finalize().into_bytes().into(), tag) {
-            return Err(OpenFailure::Mac);
-        }
-        cbc::Decryptor::<Aes128>::inner_iv_init(self.cipher.clone(), token.iv().into())
-            .decrypt_padded_vec_mut::<Pkcs7>(token.ciphertext())
-            .map_err(|_| OpenFailure::Padding)
+        token
+            .mac()
+            .try_into()
+            .is_ok_and(|tag: &[u8; MAC_LEN]| constant_time_eq_32(&mac.finalize().into_bytes().into(), tag))
+    }
+
+    /// Decrypts the token's ciphertext in place (call after
+    /// [`mac_matches`](Self::mac_matches)) and returns the plaintext's length,
+    /// or [`OpenFailure::Padding`] with the ciphertext restored, so that the
+    /// token can still be tried with other keys.
+    pub(crate) fn decrypt_in_place(&self, token: &mut RawToken) -> Result<usize, OpenFailure> {
+        let iv = *token.iv();
+        let decrypted = cbc::Decryptor::<Aes128>::inner_iv_init(self.cipher.clone(), &iv.into())
+            .decrypt_padded_mut::<Pkcs7>(token.ciphertext_mut())
+            .map(<[u8]>::len);
+        decrypted.map_err(|_| {
+            // Every block was decrypted before the padding was read: CBC
+            // under the same key and IV maps them back to the ciphertext.
+            let blocks = token.ciphertext_mut();
+            let len = blocks.len();
+            cbc::Encryptor::<Aes128>::inner_iv_init(self.cipher.clone(), &iv.into())
+                .encrypt_padded_mut::<NoPadding>(blocks, len)
+                .expect("the ciphertext is whole blocks");
+            OpenFailure::Padding
+        })
     }
 }
 

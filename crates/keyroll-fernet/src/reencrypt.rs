@@ -127,7 +127,7 @@ impl Encrypter {
         let opened = std::str::from_utf8(token)
             .map_err(|_| DecryptError::Malformed("not UTF-8"))
             .and_then(RawToken::parse)
-            .and_then(|raw| self.open(&raw));
+            .and_then(|raw| self.open(raw));
         match opened {
             Ok(opened) if opened.key.role == Role::Current => {
                 counts.already_current += 1;

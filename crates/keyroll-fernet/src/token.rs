@@ -28,6 +28,10 @@ const TOKEN_B64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// A decoded token whose layout has been checked (not its MAC).
+///
+/// Its one buffer also receives the plaintext: the ciphertext is decrypted in
+/// place and [`into_plaintext`](Self::into_plaintext) moves it to the front,
+/// so a decrypt allocates once (the decoded token, which it returns).
 pub(crate) struct RawToken {
     bytes: Vec<u8>,
 }
@@ -67,8 +71,19 @@ impl RawToken {
         self.bytes[9..HEADER_LEN].try_into().expect("16 bytes")
     }
 
-    pub(crate) fn ciphertext(&self) -> &[u8] {
-        &self.bytes[HEADER_LEN..self.bytes.len() - MAC_LEN]
+    /// The ciphertext, to decrypt in place (and to restore by encrypting it
+    /// again when the plaintext's padding is bad).
+    pub(crate) fn ciphertext_mut(&mut self) -> &mut [u8] {
+        let end = self.bytes.len() - MAC_LEN;
+        &mut self.bytes[HEADER_LEN..end]
+    }
+
+    /// The buffer, reduced to the first `len` bytes of the ciphertext area
+    /// (the plaintext once decrypted in place), moved to the front.
+    pub(crate) fn into_plaintext(mut self, len: usize) -> Vec<u8> {
+        self.bytes.copy_within(HEADER_LEN..HEADER_LEN + len, 0);
+        self.bytes.truncate(len);
+        self.bytes
     }
 
     /// Every byte the MAC covers.

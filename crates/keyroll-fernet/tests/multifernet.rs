@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring, Role};
@@ -341,21 +341,31 @@ fn encrypting_and_decrypting_never_fail_while_key_sets_swap() {
     let keyring = Keyring::new(both(("a", &k1), ("b", &k2)));
     let encrypter = Arc::new(Encrypter::new(keyring.clone(), Derive::Raw).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..2)
         .map(|_| {
-            let (encrypter, stop) = (Arc::clone(&encrypter), Arc::clone(&stop));
+            let (encrypter, stop, started) =
+                (Arc::clone(&encrypter), Arc::clone(&stop), Arc::clone(&started));
             std::thread::spawn(move || {
                 let mut rounds = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let token = encrypter.encrypt(rounds.to_string()).unwrap();
                     let decrypted = encrypter.decrypt(&token, Some(Duration::from_secs(60))).unwrap();
                     assert_eq!(decrypted.plaintext, rounds.to_string().as_bytes());
+                    if rounds == 0 {
+                        started.fetch_add(1, Ordering::Relaxed);
+                    }
                     rounds += 1;
                 }
                 rounds
             })
         })
         .collect();
+    // On a loaded machine a worker may not be scheduled before 200 swaps are
+    // done: start swapping once both run.
+    while started.load(Ordering::Relaxed) < 2 {
+        std::thread::yield_now();
+    }
     for swap in 0..200 {
         if swap % 2 == 0 {
             keyring.install(both(("b", &k2), ("a", &k1)));
@@ -405,4 +415,55 @@ fn a_key_set_with_a_non_fernet_key_is_a_configuration_error() {
     let error = encrypter.decrypt(&unknown, None).unwrap_err();
     assert!(matches!(error, DecryptError::Key(_)));
     assert!(!error.is_invalid_token());
+}
+
+/// Decryption happens in the token's own buffer. A key whose MAC matches but
+/// whose plaintext is badly padded must leave the ciphertext as it found it,
+/// so the next key still decrypts the token (as when each try decrypted into
+/// a buffer of its own): here both keys share the signing half.
+#[test]
+fn a_bad_padding_under_one_key_leaves_the_token_intact_for_the_next() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE;
+    use keyroll_fernet::FernetKey;
+
+    set_now(T0 + 10);
+    let mut current = [1u8; 32];
+    let mut fallback = [1u8; 32];
+    current[16..].fill(2);
+    fallback[16..].fill(3);
+    let text = |bytes: &[u8; 32]| KeyMaterial::new(URL_SAFE.encode(bytes));
+    let t0 = UNIX_EPOCH + Duration::from_secs(T0);
+    let set = KeySet::new(
+        vec![
+            KeyEntry::new("v2", text(&current), Some(t0), None, None),
+            KeyEntry::new(
+                "v1",
+                text(&fallback),
+                Some(t0 - Duration::from_secs(60)),
+                Some(t0),
+                Some(t0 + Duration::from_secs(86_400)),
+            ),
+        ],
+        t0,
+    )
+    .unwrap();
+    let multi = encrypter(&Keyring::new(set));
+    let token = FernetKey::from_bytes(&fallback).encrypt_with_iv(
+        b"forty-two bytes of a third party's secret",
+        T0,
+        &[5; 16],
+    );
+    assert_eq!(
+        only("v2", &text(&current)).decrypt(&token, None),
+        Err(DecryptError::BadPadding),
+        "the current key's MAC matches, its padding does not"
+    );
+    for _ in 0..3 {
+        let decrypted = multi.decrypt(&token, None).unwrap();
+        assert_eq!(decrypted.plaintext, b"forty-two bytes of a third party's secret");
+        assert_eq!((&*decrypted.key.id, decrypted.key.role), ("v1", Role::Fallback));
+        let rotated = multi.rotate(&token).unwrap();
+        assert_eq!(multi.decrypt(&rotated, None).unwrap().key.role, Role::Current);
+    }
 }

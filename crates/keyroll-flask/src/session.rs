@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Role, Verified, VerifiedBy};
+use keyroll_core::{DerivedCache, Format, KeySet, Keyring, RolesNow, Verified, VerifiedBy};
 use keyroll_django::codec::{self, PayloadError};
 use keyroll_django::{Algorithm, DEFAULT_MAX_DECOMPRESSED, KeyedMac};
 
@@ -30,7 +30,7 @@ pub struct SecureCookieSessionsBuilder {
     salt: String,
     max_age: Duration,
     max_decompressed: usize,
-    clock: fn() -> SystemTime,
+    clock: Option<fn() -> SystemTime>,
 }
 
 impl SecureCookieSessionsBuilder {
@@ -56,7 +56,7 @@ impl SecureCookieSessionsBuilder {
 
     /// Reads time from `clock` instead of the system clock (for tests).
     pub fn clock(mut self, clock: fn() -> SystemTime) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
     }
 
@@ -106,7 +106,8 @@ pub struct SecureCookieSessions {
     salt: String,
     max_age: Duration,
     max_decompressed: usize,
-    clock: fn() -> SystemTime,
+    /// `None`: the system clock, and roles from the key set generation's snapshot.
+    clock: Option<fn() -> SystemTime>,
     /// `HMAC-SHA1(HMAC-SHA1(secret, salt), ·)` per key, in the set's order.
     macs: DerivedCache<Vec<KeyedMac>>,
 }
@@ -124,7 +125,7 @@ impl SecureCookieSessions {
             salt: SESSION_SALT.to_owned(),
             max_age: PERMANENT_SESSION_LIFETIME,
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
-            clock: SystemTime::now,
+            clock: None,
         }
     }
 
@@ -133,7 +134,7 @@ impl SecureCookieSessions {
     /// leading `.`), a timestamp and the signature of the current key.
     pub fn save(&self, session: &Value) -> Result<String, Error> {
         let json = session.to_tagged_json()?;
-        let now = (self.clock)();
+        let now = self.now();
         // URLSafeSerializer compresses whenever that saves at least 2 bytes.
         let mut cookie = codec::encode_payload(json.as_bytes(), true);
         // itsdangerous' int_to_bytes: big-endian, leading zero bytes dropped.
@@ -162,7 +163,7 @@ impl SecureCookieSessions {
     /// session on any error; [`Error::is_bad_signature`] tells the
     /// untrusted cases apart.
     pub fn load(&self, cookie: &str) -> Result<Verified<Value>, Error> {
-        let now = (self.clock)();
+        let now = self.now();
         let (stamped, key) = self.unsign(cookie, now)?;
         let (payload, timestamp) = stamped.rsplit_once('.').ok_or(Error::BadTimestamp)?;
         let signed_at = self.check_age(timestamp, now)?;
@@ -188,12 +189,15 @@ impl SecureCookieSessions {
             .map_err(|_| Error::BadSignature)?;
         let derived = self.macs.get(&self.keyring);
         let keys = derived.keys.keys();
-        let current = keys.iter().position(|key| key.role_at(now) == Role::Current);
-        let (index, role) = current
-            .into_iter()
-            .chain((0..keys.len()).filter(|&index| Some(index) != current))
-            .map(|index| (index, keys[index].role_at(now)))
-            .filter(|&(_, role)| role != Role::Retired)
+        // Roles from the generation's snapshot while it holds (computed
+        // exactly past its deadline, so a retired key never verifies), or at
+        // the test clock's time.
+        let roles = match self.clock {
+            None => derived.roles.now(&derived.keys),
+            Some(_) => RolesNow::At(&derived.keys, now),
+        };
+        let (index, role) = roles
+            .verifying()
             .find(|&(index, _)| derived.state[index].verify(stamped.as_bytes(), &raw))
             .ok_or(Error::BadSignature)?;
         keys[index].record_verification(Format::Flask, role);
@@ -204,6 +208,10 @@ impl SecureCookieSessions {
                 role,
             },
         ))
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.map_or_else(SystemTime::now, |clock| clock())
     }
 
     /// itsdangerous' `bytes_to_int(base64_decode(ts))` and its age check:

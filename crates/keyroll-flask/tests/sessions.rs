@@ -294,3 +294,48 @@ fn debug_and_errors_never_show_key_material() {
         }
     }
 }
+
+#[test]
+fn a_retired_key_is_refused_at_once_even_without_a_refresher() {
+    use std::time::SystemTime;
+
+    use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring};
+
+    // System clock, no refresher to install a new generation: roles come from
+    // the generation's snapshot until its next transition, then exactly.
+    let now = SystemTime::now();
+    let until = now + Duration::from_millis(50);
+    let epoch = std::time::UNIX_EPOCH;
+    let keyring = Keyring::new(
+        KeySet::new(
+            vec![
+                KeyEntry::new("current", KeyMaterial::from(CURRENT), Some(epoch), None, None),
+                KeyEntry::new(
+                    "newer-fallback",
+                    KeyMaterial::from(NEWER),
+                    Some(epoch),
+                    Some(epoch),
+                    Some(until),
+                ),
+            ],
+            now,
+        )
+        .unwrap(),
+    );
+    let sessions = SecureCookieSessions::new(keyring.clone());
+    let value = Value::dict([("user_id", Value::from(42))]);
+    let cookie = SecureCookieSessions::new(only("old", NEWER))
+        .save(&value)
+        .unwrap();
+    let verified = sessions.load(&cookie).unwrap();
+    assert_eq!(verified.value, value);
+    assert_eq!(
+        (&*verified.key.id, verified.key.role),
+        ("newer-fallback", Role::Fallback)
+    );
+    while SystemTime::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(matches!(sessions.load(&cookie), Err(Error::BadSignature)));
+    assert_eq!(keyring.generation(), 1, "no new generation was installed");
+}

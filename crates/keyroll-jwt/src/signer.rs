@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Role, Verified, VerifiedBy};
+use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Role, RolesNow, Verified, VerifiedBy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -46,7 +46,8 @@ struct Options {
     audiences: Vec<String>,
     require_exp: bool,
     max_token_len: usize,
-    clock: fn() -> SystemTime,
+    /// `None`: the system clock, and roles from the key set generation's snapshot.
+    clock: Option<fn() -> SystemTime>,
 }
 
 /// Per key set generation: one pre-keyed HMAC per key and accepted
@@ -177,7 +178,7 @@ impl SignerBuilder {
 
     /// Reads time from `clock` instead of the system clock (for tests).
     pub fn clock(mut self, clock: fn() -> SystemTime) -> Self {
-        self.options.clock = clock;
+        self.options.clock = Some(clock);
         self
     }
 
@@ -243,7 +244,7 @@ impl Signer {
                 audiences: Vec::new(),
                 require_exp: true,
                 max_token_len: DEFAULT_MAX_TOKEN_LEN,
-                clock: SystemTime::now,
+                clock: None,
             },
         }
     }
@@ -262,13 +263,13 @@ impl Signer {
     /// strings): a token this signer issues always verifies.
     pub fn sign<T: Serialize + ?Sized>(&self, claims: &T) -> Result<String, Error> {
         let payload = serde_json::to_vec(claims).map_err(|e| Error::Serialize(e.to_string()))?;
-        Ok(self.sign_payload(&signable(payload)?, (self.options.clock)()))
+        Ok(self.sign_payload(&signable(payload)?, self.now()))
     }
 
     /// Signs `claims` with `iat` = now and `exp` = now + `ttl` (replacing
     /// any `iat`/`exp` they carry).
     pub fn sign_with_ttl<T: Serialize + ?Sized>(&self, claims: &T, ttl: Duration) -> Result<String, Error> {
-        let now = (self.options.clock)();
+        let now = self.now();
         let mut value = serde_json::to_value(claims).map_err(|e| Error::Serialize(e.to_string()))?;
         let object = value
             .as_object_mut()
@@ -305,7 +306,7 @@ impl Signer {
     /// verified it ([`Verified::needs_resign`] when it was not the current
     /// key) and `iat` as the timestamp.
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, Error> {
-        let now = (self.options.clock)();
+        let now = self.now();
         let (payload, key) = self.check_signature(token, now)?;
         let iat = self.check_claims(&payload, now)?;
         let value = serde_json::from_slice(&payload).map_err(|e| Error::Claims(e.to_string()))?;
@@ -360,10 +361,17 @@ impl Signer {
         let derived = self.keys.get(&self.keyring);
         let keys = derived.keys.keys();
         let macs = &derived.state.macs[algorithm.index()];
+        // Roles from the generation's snapshot while it holds (computed
+        // exactly past its deadline, so a retired key never verifies), or at
+        // the test clock's time.
+        let roles = match self.options.clock {
+            None => derived.roles.now(&derived.keys),
+            Some(_) => RolesNow::At(&derived.keys, now),
+        };
         let matched = match header.kid {
             Some(kid) => {
                 let index = *derived.state.by_id.get(&*kid).ok_or(Error::UnknownKey)?;
-                let role = keys[index].role_at(now);
+                let role = roles.role(index);
                 if role == Role::Retired {
                     return Err(Error::UnknownKey);
                 }
@@ -373,17 +381,11 @@ impl Signer {
                 (index, role)
             }
             None if self.options.without_kid == WithoutKid::Refuse => return Err(Error::MissingKeyId),
-            None => {
-                // The order of `KeySet::verifying_keys_at`: current, then the rest as stored.
-                let current = keys.iter().position(|key| key.role_at(now) == Role::Current);
-                current
-                    .into_iter()
-                    .chain((0..keys.len()).filter(|&index| Some(index) != current))
-                    .map(|index| (index, keys[index].role_at(now)))
-                    .filter(|&(_, role)| role != Role::Retired)
-                    .find(|&(index, _)| macs[index].verify(signed.as_bytes(), signature))
-                    .ok_or(Error::BadSignature)?
-            }
+            // The order of `KeySet::verifying_keys_at`: current, then the rest as stored.
+            None => roles
+                .verifying()
+                .find(|&(index, _)| macs[index].verify(signed.as_bytes(), signature))
+                .ok_or(Error::BadSignature)?,
         };
         let (index, role) = matched;
         keys[index].record_verification(Format::Jwt, role);
@@ -397,6 +399,10 @@ impl Signer {
                 role,
             },
         ))
+    }
+
+    fn now(&self) -> SystemTime {
+        self.options.clock.map_or_else(SystemTime::now, |clock| clock())
     }
 
     /// The accepted HMAC algorithm `alg` names, or why it is refused.

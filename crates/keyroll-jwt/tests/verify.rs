@@ -438,3 +438,51 @@ fn registered_claims_of_the_wrong_type_are_refused_at_signing() {
     let right = json!({"exp": 1_800_000_060, "iss": "me", "aud": ["a", "b"], "nbf": 1, "iat": 1});
     assert!(signer.sign(&right).is_ok());
 }
+
+#[test]
+fn a_retired_key_is_refused_at_once_even_without_a_refresher() {
+    // System clock, no refresher to install a new generation: roles come from
+    // the generation's snapshot until its next transition, then exactly.
+    let now = SystemTime::now();
+    let until = now + Duration::from_millis(50);
+    let epoch = UNIX_EPOCH;
+    let keyring = keyroll_core::Keyring::new(
+        KeySet::new(
+            vec![
+                KeyEntry::new("k3", KeyMaterial::from(CURRENT), Some(epoch), None, None),
+                KeyEntry::new(
+                    "k2",
+                    KeyMaterial::from(FALLBACK),
+                    Some(epoch),
+                    Some(epoch),
+                    Some(until),
+                ),
+            ],
+            now,
+        )
+        .unwrap(),
+    );
+    let signer = Signer::new(keyring.clone());
+    let with_kid = Signer::new(only("k2", FALLBACK))
+        .sign_with_ttl(&json!({"sub": "42"}), Duration::from_secs(3600))
+        .unwrap();
+    let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let without_kid = forge(
+        &json!({"alg": "HS256"}),
+        json!({"sub": "42", "exp": exp}).to_string().as_bytes(),
+        FALLBACK,
+    );
+    for token in [&with_kid, &without_kid] {
+        let verified = signer.verify::<Value>(token).unwrap();
+        assert_eq!((&*verified.key.id, verified.key.role), ("k2", Role::Fallback));
+    }
+    while SystemTime::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(signer.verify::<Value>(&with_kid).unwrap_err(), Error::UnknownKey);
+    assert_eq!(
+        signer.verify::<Value>(&without_kid).unwrap_err(),
+        Error::BadSignature
+    );
+    assert_eq!(keyring.generation(), 1, "no new generation was installed");
+}
