@@ -447,8 +447,18 @@ fn generate(kind: &KeyKind) -> Result<String, Failure> {
     if n == 0 {
         return Err(Failure::Error("--chars must be at least 1".into()));
     }
+    // Django's alphabet, except that the first character is never `#`: a plain
+    // text key file reads a line starting with `#` as a comment, so one
+    // generated key in 50 could not be published to a file store.
     Ok((0..n)
-        .map(|_| char::from(DJANGO_ALPHABET[rng.random_range(0..DJANGO_ALPHABET.len())]))
+        .map(|i| {
+            loop {
+                let c = char::from(DJANGO_ALPHABET[rng.random_range(0..DJANGO_ALPHABET.len())]);
+                if i > 0 || c != '#' {
+                    break c;
+                }
+            }
+        })
         .collect())
 }
 

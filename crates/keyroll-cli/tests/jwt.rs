@@ -37,7 +37,7 @@ fn jwt_tokens_verify_in_pyjwt_and_back() {
     let token = text(&out.stdout);
     let claims = pyjwt(
         &python,
-        "c = jwt.decode(sys.argv[1], key, algorithms=['HS256'])\nassert jwt.get_unverified_header(sys.argv[1])['kid']\nassert 599 <= c['exp'] - time.time() <= 600\nprint(c['sub'], c['name'], c['exp'] - c['iat'])",
+        "c = jwt.decode(sys.argv[1], key, algorithms=['HS256'])\nassert jwt.get_unverified_header(sys.argv[1])['kid']\nassert c['iat'] <= time.time() < c['exp'] and c['exp'] - c['iat'] == 600\nprint(c['sub'], c['name'], c['exp'] - c['iat'])",
         &[&token],
     );
     assert_eq!(claims, "42 Zoë 600");

@@ -336,7 +336,15 @@ impl RefresherBuilder {
             first_seen,
             versions,
         };
-        let handle = tokio::spawn(task.run(stopped, Arc::clone(&wake), changes));
+        // Made before the spawn and moved into the task's future, so that it
+        // reports the end even when the runtime drops the task before its
+        // first poll.
+        let ended = TaskEnd {
+            keyring: keyring.clone(),
+            status: Arc::clone(&status),
+            source: task.provider.source(),
+        };
+        let handle = tokio::spawn(task.run(ended, stopped, Arc::clone(&wake), changes));
         let source_name = source;
         Ok(Refresher {
             inner: Arc::new(Inner {
@@ -565,16 +573,13 @@ struct Task {
 impl Task {
     async fn run(
         mut self,
+        ended: TaskEnd,
         mut stopped: watch::Receiver<bool>,
         wake: Arc<Notify>,
         mut changes: Option<crate::ChangeWatch>,
     ) {
+        let _ended = ended;
         let source = self.provider.source();
-        let _ended = TaskEnd {
-            keyring: self.keyring.clone(),
-            status: Arc::clone(&self.status),
-            source: source.clone(),
-        };
         // The poll schedule only moves when the store was asked: waking for an
         // activation or expiry moment must never postpone the next poll.
         let mut poll_at = Instant::now() + self.next_wait();

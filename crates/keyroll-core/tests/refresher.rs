@@ -521,10 +521,12 @@ async fn a_panicking_provider_is_reported_degraded_and_the_refresher_goes_on() {
     assert_eq!(refresher.status().health, Health::Healthy);
 }
 
-#[test]
-fn when_the_task_ends_the_status_says_so_and_the_stale_limit_still_applies() {
+/// Starts a refresher on `runtime`, then drops the runtime with its task
+/// after `polls` fetches by the task (0: before the task ever ran), and
+/// checks that the status says so and the stale limit still closes the
+/// keyring.
+fn task_end_is_reported(runtime: tokio::runtime::Runtime, polls: usize) {
     let store = Scripted::holding(&[A]);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let refresher = runtime
         .block_on(
             Refresher::builder(store.clone())
@@ -536,6 +538,12 @@ fn when_the_task_ends_the_status_says_so_and_the_stale_limit_still_applies() {
         .unwrap();
     let signer = keyroll_core::Signer::new(refresher.keyring().clone());
     let token = signer.sign("session");
+    let started = store.fetches();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.fetches() < started + polls {
+        assert!(std::time::Instant::now() < deadline, "the task never polled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     // The task dies with its runtime, as it would on a crash of the task.
     drop(runtime);
     let status = refresher.status();
@@ -552,6 +560,24 @@ fn when_the_task_ends_the_status_says_so_and_the_stale_limit_still_applies() {
     }
     assert_eq!(refresher.status().health, Health::Stale);
     assert_eq!(signer.verify(&token), Err(keyroll_core::VerifyError::Stale));
+}
+
+#[test]
+fn when_the_task_ends_the_status_says_so_and_the_stale_limit_still_applies() {
+    task_end_is_reported(tokio::runtime::Runtime::new().unwrap(), 2);
+}
+
+#[test]
+fn a_task_dropped_before_its_first_poll_is_reported_as_ended_too() {
+    // A current-thread runtime runs spawned tasks only inside `block_on`:
+    // after `start` returns, the refresher's task has never been polled.
+    // (Under load, the multi-thread case above could drop it unpolled too,
+    // which the status then missed.)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    task_end_is_reported(runtime, 0);
 }
 
 #[tokio::test]
