@@ -301,16 +301,25 @@ impl OpenBao {
 
     /// Freezes the server (SIGSTOP): connections are accepted by the kernel
     /// but never answered, like a hung server.
+    ///
+    /// Returns once every thread of the server is stopped: a signal takes
+    /// effect when each thread next runs, and on a loaded machine a thread
+    /// could still answer a request sent right after `kill` returned (the
+    /// Vault outage test saw a paused server answer, once in ten runs of two
+    /// suites at once).
     pub fn pause(&mut self) {
         let child = self.child.as_ref().expect("server is running");
         signal(child, "STOP").expect("SIGSTOP the server");
+        wait_for_threads(child.id(), true);
         self.paused = true;
     }
 
-    /// Lets a [paused](OpenBao::pause) server go on (SIGCONT).
+    /// Lets a [paused](OpenBao::pause) server go on (SIGCONT); returns once
+    /// no thread of it is stopped.
     pub fn resume(&mut self) {
         let child = self.child.as_ref().expect("server is running");
         signal(child, "CONT").expect("SIGCONT the server");
+        wait_for_threads(child.id(), false);
         self.paused = false;
     }
 
@@ -415,6 +424,41 @@ fn health_status(port: u16) -> Option<u16> {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Waits (up to 10 s) until every thread of process `pid` is stopped
+/// (`stopped`), or none is, as `/proc/PID/task/*/stat` says (state `T`).
+fn wait_for_threads(pid: u32, stopped: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let states: Vec<bool> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| {
+                tasks
+                    .filter_map(Result::ok)
+                    .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+                    // The state follows the parenthesised command name.
+                    .filter_map(|stat| {
+                        stat.rsplit_once(") ")
+                            .map(|(_, rest)| rest.starts_with(['T', 't']))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let done = if stopped {
+            !states.is_empty() && states.iter().all(|&s| s)
+        } else {
+            !states.iter().any(|&s| s)
+        };
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "OpenBao (pid {pid}) threads not {} after 10 s",
+            if stopped { "stopped" } else { "running" }
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 fn signal(child: &Child, name: &str) -> std::io::Result<()> {
