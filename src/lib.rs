@@ -39,7 +39,7 @@ pub use keyroll_core::{
 use keyroll_core::FromSource;
 
 /// For those who write a key provider or a token format, not for services:
-/// the provider contract ([`KeyProvider`], [`FromSource`](raw::FromSource)),
+/// the provider contract ([`KeyProvider`], [`FromSource`]),
 /// what a store reports
 /// ([`KeyVersion`](raw::KeyVersion)), the shared parts of remote stores
 /// ([`remote`](raw::remote)) and the per-generation caches formats verify
@@ -115,7 +115,7 @@ pub use keyroll_vault as vault;
 /// one line here and one cargo feature (see CONTRIBUTING.md).
 ///
 /// Each line: the cargo feature, the URI scheme, the provider type (which
-/// implements [`FromSource`](raw::FromSource) with that scheme, checked when it compiles) and
+/// implements [`FromSource`] with that scheme, checked when it compiles) and
 /// an example URI for help texts.
 macro_rules! stores {
     ($($feature:literal => $scheme:literal, $krate:ident :: $provider:ident, $example:literal;)*) => {
