@@ -33,7 +33,7 @@ pub use keyroll_core::{
     CLOCK_SKEW_MARGIN, DEFAULT_FALLBACK_WINDOW, DEFAULT_INTERVAL, DEFAULT_MAX_FALLBACKS, FallbackUsage,
     Format, Health, KeyEntry, KeyMaterial, KeyProvider, KeySet, KeySetError, KeySource, KeyStrength, Keyring,
     Policy, PolicyError, ProviderError, ProviderErrorKind, Reach, RefreshError, Refresher, RefresherBuilder,
-    Role, Signer, StartError, Status, UsageHistory, Verified, VerifiedBy, VerifyError, Weakness,
+    Role, Signer, StartError, Status, UsageHistory, UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
 };
 
 use keyroll_core::FromSource;
@@ -83,7 +83,8 @@ pub mod raw {
     pub use keyroll_core::remote;
     pub use keyroll_core::{
         ChangeWatch, Derived, DerivedCache, DerivedRef, FirstSeen, FromSource, KeyState, KeyVersion,
-        ParamSetter, Published, RoleSnapshot, RolesNow, Stage, VersionId, async_trait,
+        ParamSetter, Published, RoleSnapshot, RolesNow, Stage, VersionId, async_trait, record_reissue,
+        record_rejection,
     };
 }
 

@@ -25,13 +25,21 @@ pub enum CookieKind {
     DjangoSession,
 }
 
-impl fmt::Display for CookieKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
+impl CookieKind {
+    /// Its name (`signed`, `private`, `django-session`), as logs and
+    /// metrics label it.
+    pub fn name(self) -> &'static str {
+        match self {
             Self::Signed => "signed",
             Self::Private => "private",
             Self::DjangoSession => "django-session",
-        })
+        }
+    }
+}
+
+impl fmt::Display for CookieKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
     }
 }
 
@@ -374,6 +382,7 @@ impl CookieKeys {
 
     /// Tells the hook (and the log) about a re-issue.
     pub(crate) fn report(&self, name: &str, kind: CookieKind, verified_by: VerifiedBy) {
+        keyroll_core::record_reissue(kind.name());
         let signed_by = self
             .inner
             .keyring

@@ -24,6 +24,7 @@ mod encryption;
 mod flask;
 #[cfg(feature = "jwt")]
 mod jwt;
+mod watch;
 
 /// Django's secret key alphabet (django.core.management.utils.get_random_secret_key).
 const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
@@ -115,13 +116,26 @@ enum Command {
         /// The token to verify.
         token: String,
     },
-    /// Print one line per key set change until interrupted.
+    /// Print one line per key set change until interrupted; with
+    /// `--metrics`, also every interval each fallback key's verifications
+    /// in the last `--window`, read from the serving process's metrics.
     Watch {
         #[command(flatten)]
         source: Source,
-        /// Poll interval backstop (push-capable sources apply changes at once).
+        /// Poll interval backstop (push-capable sources apply changes at
+        /// once), and how often `--metrics` is read.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
         interval: Duration,
+        /// A service's metrics endpoint in Prometheus' text format (the
+        /// `metrics` feature of the keyroll crate, see examples/metrics.rs),
+        /// as http://HOST:PORT/PATH: its `keyroll_verifications_total`
+        /// counts tell how much each fallback key still verifies. A key with
+        /// none over a window as long as its tokens live is safe to retire.
+        #[arg(long, value_name = "URL")]
+        metrics: Option<String>,
+        /// The span the `--metrics` counts cover (e.g. 1h, 30m).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h", requires = "metrics")]
+        window: Duration,
     },
     /// Write a freshly generated key to the store as its newest version.
     Rotate {
@@ -401,7 +415,15 @@ async fn run(command: Command) -> Result<(), Failure> {
             max_age,
             token,
         } => django::loads(&source, salt.as_deref(), max_age, token.trim()).await,
-        Command::Watch { source, interval } => watch(&source, interval).await,
+        Command::Watch {
+            source,
+            interval,
+            metrics,
+            window,
+        } => {
+            let usage = metrics.map(|url| watch::Usage::new(&url, window)).transpose()?;
+            watch::watch(&source, interval, usage).await
+        }
         Command::Rotate {
             source,
             kind,
@@ -534,7 +556,7 @@ pub(crate) fn rfc3339(at: SystemTime) -> String {
 }
 
 /// One line per key: role, id, and when its role changes.
-fn describe_keys(set: &KeySet, now: SystemTime) -> Vec<String> {
+pub(crate) fn describe_keys(set: &KeySet, now: SystemTime) -> Vec<String> {
     set.keys()
         .iter()
         .map(|key| {
@@ -570,44 +592,6 @@ async fn check(source: &Source) -> Result<(), Failure> {
     for line in describe_keys(&set, SystemTime::now()) {
         println!("  {line}");
     }
-    Ok(())
-}
-
-async fn watch(source: &Source, interval: Duration) -> Result<(), Failure> {
-    let refresher = builder(source)?.interval(interval).start().await.map_err(|e| {
-        let message = e.to_string();
-        match Failure::from(e.last) {
-            Failure::Rejected(_) => Failure::Rejected(message),
-            Failure::Error(_) => Failure::Error(message),
-        }
-    })?;
-    let mut changes = refresher.keyring().subscribe();
-    let print = |keyring: &Keyring| {
-        let set = keyring.load();
-        let line = describe_keys(&set, SystemTime::now())
-            .iter()
-            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-            .collect::<Vec<_>>()
-            .join(", ");
-        println!(
-            "{} generation {}: {line}",
-            rfc3339(SystemTime::now()),
-            keyring.generation()
-        );
-    };
-    print(refresher.keyring());
-    loop {
-        tokio::select! {
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                print(refresher.keyring());
-            }
-            _ = tokio::signal::ctrl_c() => break,
-        }
-    }
-    refresher.shutdown().await;
     Ok(())
 }
 

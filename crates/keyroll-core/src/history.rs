@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::{Keyring, Role};
+use crate::{KeySet, Keyring, Role};
 
 /// Samples a keyring's per-key verification counts and tells, for each
 /// fallback key, how many tokens it verified within the last `window`.
@@ -26,13 +26,44 @@ use crate::{Keyring, Role};
 /// ```
 pub struct UsageHistory {
     keyring: Keyring,
-    window: Duration,
-    samples: Mutex<VecDeque<Sample>>,
+    window: Mutex<UsageWindow>,
 }
 
+/// Verifications per key over a sliding window, from samples of cumulative
+/// counts: this process's own counters (what [`UsageHistory`] feeds it) or
+/// the counts another process exports (`keyroll watch --metrics` feeds it
+/// from a service's `keyroll_verifications_total`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+/// use keyroll_core::UsageWindow;
+///
+/// let mut window = UsageWindow::new(Duration::from_secs(60));
+/// let start = Instant::now();
+/// window.sample(start, [(Arc::from("v1"), 10)]);
+/// window.sample(start + Duration::from_secs(30), [(Arc::from("v1"), 12)]);
+/// assert_eq!(window.within("v1"), Some((2, Duration::from_secs(30))));
+/// ```
+#[derive(Debug)]
+pub struct UsageWindow {
+    window: Duration,
+    samples: VecDeque<Sample>,
+}
+
+#[derive(Debug)]
 struct Sample {
     at: Instant,
     totals: Vec<(Arc<str>, u64)>,
+}
+
+impl Sample {
+    fn total(&self, id: &str) -> u64 {
+        self.totals
+            .iter()
+            .find(|(key, _)| **key == *id)
+            .map_or(0, |(_, n)| *n)
+    }
 }
 
 /// How much one fallback key was used within the window.
@@ -50,13 +81,80 @@ pub struct FallbackUsage {
     pub total: u64,
 }
 
+impl UsageWindow {
+    /// An empty window of `window`.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            samples: VecDeque::new(),
+        }
+    }
+
+    /// Its length.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// Records the cumulative count of each key id at `at` (a key left out
+    /// counts 0), and forgets the samples the window no longer needs.
+    pub fn sample(&mut self, at: Instant, totals: impl IntoIterator<Item = (Arc<str>, u64)>) {
+        self.samples.push_back(Sample {
+            at,
+            totals: totals.into_iter().collect(),
+        });
+        while self
+            .samples
+            .front()
+            .is_some_and(|oldest| at.saturating_duration_since(oldest.at) > self.window)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Verifications of key `id` from the oldest sample that is at most the
+    /// window older than the newest to the newest, and the span between
+    /// them; `None` before the first sample. A count that went down (the
+    /// counting process restarted) counts from 0 again.
+    pub fn within(&self, id: &str) -> Option<(u64, Duration)> {
+        let newest = self.samples.back()?;
+        let baseline = self
+            .samples
+            .iter()
+            .find(|s| newest.at.saturating_duration_since(s.at) <= self.window)?;
+        let (now, before) = (newest.total(id), baseline.total(id));
+        let verifications = if now >= before { now - before } else { now };
+        Some((verifications, newest.at.saturating_duration_since(baseline.at)))
+    }
+
+    /// Each key of `set` that is a fallback at `wall`, with its
+    /// verifications [`within`](Self::within) the window and its total in
+    /// the newest sample; empty before the first sample.
+    pub fn fallback_usage(&self, set: &KeySet, wall: SystemTime) -> Vec<FallbackUsage> {
+        let Some(newest) = self.samples.back() else {
+            return Vec::new();
+        };
+        set.keys()
+            .iter()
+            .filter(|key| key.role_at(wall) == Role::Fallback)
+            .filter_map(|key| {
+                let (verifications, over) = self.within(key.id())?;
+                Some(FallbackUsage {
+                    id: key.id().to_owned(),
+                    verifications,
+                    over,
+                    total: newest.total(key.id()),
+                })
+            })
+            .collect()
+    }
+}
+
 impl UsageHistory {
     /// A history of `keyring` over `window`, with a first sample taken now.
     pub fn new(keyring: Keyring, window: Duration) -> Self {
         let history = Self {
             keyring,
-            window,
-            samples: Mutex::new(VecDeque::new()),
+            window: Mutex::new(UsageWindow::new(window)),
         };
         history.sample();
         history
@@ -73,16 +171,12 @@ impl UsageHistory {
         let totals = set
             .keys()
             .iter()
-            .map(|key| (key.shared_id(), key.verifications()))
-            .collect();
-        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        samples.push_back(Sample { at, totals });
-        while samples
-            .front()
-            .is_some_and(|oldest| at.saturating_duration_since(oldest.at) > self.window)
-        {
-            samples.pop_front();
-        }
+            .map(|key| (key.shared_id(), key.verifications()));
+        self.lock().sample(at, totals);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, UsageWindow> {
+        self.window.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Samples now, then lists each fallback key with its verifications
@@ -93,38 +187,15 @@ impl UsageHistory {
 
     fn usage_at(&self, now: Instant) -> Vec<FallbackUsage> {
         self.sample_at(now);
-        let set = self.keyring.key_set();
-        let samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        let baseline = samples
-            .iter()
-            .find(|s| now.saturating_duration_since(s.at) <= self.window)
-            .expect("a sample was just taken");
-        let wall = SystemTime::now();
-        set.keys()
-            .iter()
-            .filter(|key| key.role_at(wall) == Role::Fallback)
-            .map(|key| {
-                let total = key.verifications();
-                let before = baseline
-                    .totals
-                    .iter()
-                    .find(|(id, _)| **id == *key.id())
-                    .map_or(0, |(_, n)| *n);
-                FallbackUsage {
-                    id: key.id().to_owned(),
-                    verifications: total.saturating_sub(before),
-                    over: now.saturating_duration_since(baseline.at),
-                    total,
-                }
-            })
-            .collect()
+        self.lock()
+            .fallback_usage(&self.keyring.key_set(), SystemTime::now())
     }
 }
 
 impl fmt::Debug for UsageHistory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UsageHistory")
-            .field("window", &self.window)
+            .field("window", &self.lock().window())
             .finish_non_exhaustive()
     }
 }
@@ -171,15 +242,26 @@ mod tests {
         // At 70 s the first sample (before the 2) has left the window; the
         // baseline is the sample at 30 s.
         let usage = history.usage_at(start + Duration::from_secs(70));
-        assert_eq!(
-            history.samples.lock().unwrap().len(),
-            2,
-            "the sample at 0 s is forgotten"
-        );
+        assert_eq!(history.lock().samples.len(), 2, "the sample at 0 s is forgotten");
         assert_eq!(usage.len(), 1, "only the fallback key is listed");
         assert_eq!(usage[0].id, "old");
         assert_eq!((usage[0].verifications, usage[0].total), (1, 8));
         assert_eq!(usage[0].over, Duration::from_secs(40));
+    }
+
+    #[test]
+    fn a_restarted_counter_counts_from_zero_and_old_samples_leave_the_window() {
+        let mut window = UsageWindow::new(Duration::from_secs(60));
+        assert_eq!(window.within("v1"), None, "no sample yet");
+        let start = Instant::now();
+        let at = |s| start + Duration::from_secs(s);
+        window.sample(at(0), [(Arc::from("v1"), 100)]);
+        window.sample(at(50), [(Arc::from("v1"), 7)]);
+        assert_eq!(window.within("v1"), Some((7, Duration::from_secs(50))));
+        window.sample(at(100), [(Arc::from("v1"), 9), (Arc::from("v2"), 3)]);
+        assert_eq!(window.samples.len(), 2, "the sample at 0 s is forgotten");
+        assert_eq!(window.within("v1"), Some((2, Duration::from_secs(50))));
+        assert_eq!(window.within("v2"), Some((3, Duration::from_secs(50))));
     }
 
     #[test]

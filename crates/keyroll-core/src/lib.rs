@@ -35,7 +35,7 @@ mod source;
 mod usage;
 mod version;
 
-pub use history::{FallbackUsage, UsageHistory};
+pub use history::{FallbackUsage, UsageHistory, UsageWindow};
 pub use id::VersionId;
 pub use keyring::{Derived, DerivedCache, DerivedRef, Keyring};
 pub use keyset::{KeyEntry, KeySet, KeySetError, Role};
@@ -54,7 +54,7 @@ pub use refresher::{
 };
 pub use roles::{RoleSnapshot, RolesNow};
 pub use source::{KeySource, ParamSetter};
-pub use usage::Format;
+pub use usage::{Format, record_reissue, record_rejection};
 pub use version::{KeyState, KeyVersion, Stage};
 
 /// Re-exported so providers implement [`KeyProvider`] with the same macro.

@@ -17,7 +17,8 @@
 //! | `keyroll_refresh_staleness_seconds` | gauge | |
 //! | `keyroll_refresh_health` | gauge (1 for the health now, 0 for the others) | `health` |
 //! | `keyroll_refreshes_total` | counter, recorded by the refresher | `outcome` (`success`, `failure`) |
-//! | `keyroll_rejections_total` | counter, recorded on native verify errors | `format`, `reason` |
+//! | `keyroll_rejections_total` | counter, recorded per refused token by every format ([`record_rejection`](crate::record_rejection)) | `format`, `reason` |
+//! | `keyroll_cookies_reissued_total` | counter, recorded per cookie re-issued with the current key (`keyroll-axum`, [`record_reissue`](crate::record_reissue)) | `kind` (`signed`, `private`, `django-session`) |
 
 use std::fmt;
 use std::time::SystemTime;

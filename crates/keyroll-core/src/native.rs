@@ -20,7 +20,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::{Derived, DerivedCache, Format, KeySet, Keyring, MacText, Role, RolesNow, VersionId};
+use crate::{
+    Derived, DerivedCache, Format, KeySet, Keyring, MacText, Role, RolesNow, VersionId, record_rejection,
+};
 
 const UNTIMED: &str = "kr1";
 const TIMED: &str = "kr1t";
@@ -241,13 +243,7 @@ impl Signer {
     /// Costs one HMAC over the token whatever the number of keys held (the
     /// token names its key), and no write to memory shared between threads.
     pub fn verify_encoded<'t>(&self, token: &'t str) -> Result<Verified<&'t str>, VerifyError> {
-        let verified = self.verify_checked(token);
-        #[cfg(feature = "metrics")]
-        if let Err(error) = &verified {
-            ::metrics::counter!("keyroll_rejections_total", "format" => "native", "reason" => error.reason())
-                .increment(1);
-        }
-        verified
+        self.verify_checked(token).inspect_err(rejected)
     }
 
     fn verify_checked<'t>(&self, token: &'t str) -> Result<Verified<&'t str>, VerifyError> {
@@ -322,7 +318,8 @@ impl Signer {
         let verified = self.verify_encoded(token)?;
         let bytes = B64
             .decode(verified.value)
-            .map_err(|_| VerifyError::Malformed("payload is not base64url"))?;
+            .map_err(|_| VerifyError::Malformed("payload is not base64url"))
+            .inspect_err(rejected)?;
         Ok(verified.map(|_| bytes))
     }
 
@@ -334,7 +331,9 @@ impl Signer {
             key,
             timestamp,
         } = verified;
-        let value = String::from_utf8(value).map_err(|_| VerifyError::Payload("UTF-8"))?;
+        let value = String::from_utf8(value)
+            .map_err(|_| VerifyError::Payload("UTF-8"))
+            .inspect_err(rejected)?;
         Ok(Verified {
             value,
             key,
@@ -345,7 +344,9 @@ impl Signer {
     /// Verifies a token and decodes the JSON value that was signed.
     pub fn verify_value<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, VerifyError> {
         let verified = self.verify_bytes(token)?;
-        let value = serde_json::from_slice(&verified.value).map_err(|_| VerifyError::Payload("JSON"))?;
+        let value = serde_json::from_slice(&verified.value)
+            .map_err(|_| VerifyError::Payload("JSON"))
+            .inspect_err(rejected)?;
         Ok(verified.map(|_| value))
     }
 
@@ -440,6 +441,11 @@ impl NativeKeys {
 
 /// Key ids are base64 of hash bytes, so their first characters are already
 /// spread: one multiply mixes them into a table index.
+/// Counts a refused native token (see [`record_rejection`]).
+fn rejected(error: &VerifyError) {
+    record_rejection(Format::Native, error.reason());
+}
+
 fn kid_hash(kid: &[u8; KID_LEN]) -> usize {
     let head = u64::from_le_bytes(kid[..8].try_into().expect("sliced to 8"));
     (head.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize

@@ -62,6 +62,33 @@ impl fmt::Display for Format {
     }
 }
 
+/// Counts one token of `format` refused for `reason`, as
+/// `keyroll_rejections_total{format, reason}`, when the `metrics` feature is
+/// on; does nothing otherwise.
+///
+/// A format calls it once per refused token, where the refusal leaves its
+/// public API (never where one public call passes on another's refusal), so
+/// no token is counted twice. Accepted tokens never reach it: the hot path
+/// pays nothing.
+#[inline]
+pub fn record_rejection(format: Format, reason: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("keyroll_rejections_total", "format" => format.name(), "reason" => reason).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (format, reason);
+}
+
+/// Counts one cookie set again with the current key because a superseded
+/// key verified it, as `keyroll_cookies_reissued_total{kind}`, when the
+/// `metrics` feature is on; does nothing otherwise.
+#[inline]
+pub fn record_reissue(kind: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("keyroll_cookies_reissued_total", "kind" => kind).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = kind;
+}
+
 /// The roles a key verifies in, in counter order.
 pub(crate) const VERIFYING_ROLES: [Role; 3] = [Role::Current, Role::Pending, Role::Fallback];
 

@@ -143,10 +143,21 @@ impl CookieSigner {
         cookie_value: &'t str,
         max_age: Option<Duration>,
     ) -> Result<VerifiedCookie<'t>, Error> {
-        let (verified, legacy_salt) = match self.current.verify(cookie_value, max_age) {
+        self.check(cookie_value, max_age).inspect_err(Error::count)
+    }
+
+    /// [`verify`](Self::verify) without counting a refusal: a cookie that
+    /// only the legacy salt verifies is not refused, so counting waits for
+    /// the outcome of both tries.
+    fn check<'t>(
+        &self,
+        cookie_value: &'t str,
+        max_age: Option<Duration>,
+    ) -> Result<VerifiedCookie<'t>, Error> {
+        let (verified, legacy_salt) = match self.current.check(cookie_value, max_age) {
             Ok(verified) => (verified, false),
             Err(error) if error.is_bad_signature() && !error.is_expired() => match &self.legacy {
-                Some(legacy) => (legacy.verify(cookie_value, max_age)?, true),
+                Some(legacy) => (legacy.check(cookie_value, max_age)?, true),
                 None => return Err(error),
             },
             Err(error) => return Err(error),

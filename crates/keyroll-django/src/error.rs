@@ -85,6 +85,27 @@ impl Error {
         )
     }
 
+    /// A short name for the kind of rejection (`missing_separator`,
+    /// `bad_signature`, `expired`, `bad_timestamp`, `payload`, `too_large`,
+    /// `serialize`, `stale`), as metrics label it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingSeparator { .. } => "missing_separator",
+            Self::BadSignature => "bad_signature",
+            Self::SignatureExpired { .. } => "expired",
+            Self::BadTimestamp => "bad_timestamp",
+            Self::Payload { .. } => "payload",
+            Self::TooLarge { .. } => "too_large",
+            Self::Serialize(_) => "serialize",
+            Self::Stale => "stale",
+        }
+    }
+
+    /// Counts this refusal (`keyroll_rejections_total`, format `django`).
+    pub(crate) fn count(&self) {
+        keyroll_core::record_rejection(keyroll_core::Format::Django, self.reason());
+    }
+
     /// True for [`SignatureExpired`](Error::SignatureExpired).
     pub fn is_expired(&self) -> bool {
         matches!(self, Self::SignatureExpired { .. })

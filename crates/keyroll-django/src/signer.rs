@@ -459,6 +459,11 @@ impl Signer {
     /// the key that verified it.
     #[doc(alias = "unsign")]
     pub fn verify<'t>(&self, signed: &'t str) -> Result<Verified<&'t str>, Error> {
+        self.check(signed).inspect_err(Error::count)
+    }
+
+    /// [`verify`](Self::verify) without counting a refusal.
+    fn check<'t>(&self, signed: &'t str) -> Result<Verified<&'t str>, Error> {
         let (value, key) = self.core.unsign(signed)?;
         Ok(Verified {
             value,
@@ -476,13 +481,15 @@ impl Signer {
     /// Verifies and decodes a signed object (Django's `unsign_object`).
     #[doc(alias = "unsign_object")]
     pub fn verify_object<T: DeserializeOwned>(&self, signed: &str) -> Result<Verified<T>, Error> {
-        let verified = self.verify(signed)?;
-        let value = decode_object(verified.value, self.core.options().max_decompressed)?;
-        Ok(Verified {
-            value,
-            key: verified.key,
-            timestamp: None,
-        })
+        let decoded = self.check(signed).and_then(|verified| {
+            let value = decode_object(verified.value, self.core.options().max_decompressed)?;
+            Ok(Verified {
+                value,
+                key: verified.key,
+                timestamp: None,
+            })
+        });
+        decoded.inspect_err(Error::count)
     }
 }
 
@@ -552,6 +559,16 @@ impl TimestampSigner {
     /// (Django's `unsign(value, max_age)`; future timestamps pass, as in Django).
     #[doc(alias = "unsign")]
     pub fn verify<'t>(&self, signed: &'t str, max_age: Option<Duration>) -> Result<Verified<&'t str>, Error> {
+        self.check(signed, max_age).inspect_err(Error::count)
+    }
+
+    /// [`verify`](Self::verify) without counting a refusal: for callers that
+    /// try more than one signer and count once.
+    pub(crate) fn check<'t>(
+        &self,
+        signed: &'t str,
+        max_age: Option<Duration>,
+    ) -> Result<Verified<&'t str>, Error> {
         let (stamped, key) = self.core.unsign(signed)?;
         let now = self.core.now();
         let (value, timestamp) = stamped
@@ -593,12 +610,14 @@ impl TimestampSigner {
         signed: &str,
         max_age: Option<Duration>,
     ) -> Result<Verified<T>, Error> {
-        let verified = self.verify(signed, max_age)?;
-        let value = decode_object(verified.value, self.core.options().max_decompressed)?;
-        Ok(Verified {
-            value,
-            key: verified.key,
-            timestamp: verified.timestamp,
-        })
+        let decoded = self.check(signed, max_age).and_then(|verified| {
+            let value = decode_object(verified.value, self.core.options().max_decompressed)?;
+            Ok(Verified {
+                value,
+                key: verified.key,
+                timestamp: verified.timestamp,
+            })
+        });
+        decoded.inspect_err(Error::count)
     }
 }

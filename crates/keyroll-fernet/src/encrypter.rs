@@ -69,6 +69,26 @@ impl DecryptError {
     pub fn is_invalid_token(&self) -> bool {
         !matches!(self, Self::Key(_) | Self::Stale)
     }
+
+    /// A short name for the kind of rejection (`malformed`, `expired`,
+    /// `from_the_future`, `no_matching_key`, `bad_padding`, `key`, `stale`),
+    /// as metrics label it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::Expired { .. } => "expired",
+            Self::FromTheFuture { .. } => "from_the_future",
+            Self::NoMatchingKey => "no_matching_key",
+            Self::BadPadding => "bad_padding",
+            Self::Key(_) => "key",
+            Self::Stale => "stale",
+        }
+    }
+
+    /// Counts this refusal (`keyroll_rejections_total`, format `fernet`).
+    fn count(&self) {
+        keyroll_core::record_rejection(Format::Fernet, self.reason());
+    }
 }
 
 /// A decrypted token, with the key that decrypted it.
@@ -187,6 +207,12 @@ impl Encrypter {
     /// both are checked before the MAC, as the spec and pyca do. Without a
     /// TTL the timestamp is not checked at all.
     pub fn decrypt(&self, token: &str, ttl: Option<Duration>) -> Result<Decrypted, DecryptError> {
+        self.decrypt_uncounted(token, ttl)
+            .inspect_err(DecryptError::count)
+    }
+
+    /// [`decrypt`](Self::decrypt) without counting a refusal.
+    fn decrypt_uncounted(&self, token: &str, ttl: Option<Duration>) -> Result<Decrypted, DecryptError> {
         if self.keyring.is_closed() {
             return Err(DecryptError::Stale);
         }
@@ -208,8 +234,9 @@ impl Encrypter {
     /// and always produces a new token.
     pub fn rotate(&self, token: &str) -> Result<String, DecryptError> {
         let now = self.now();
-        let raw = RawToken::parse(token)?;
-        let opened = self.open(raw)?;
+        let opened = RawToken::parse(token)
+            .and_then(|raw| self.open(raw))
+            .inspect_err(DecryptError::count)?;
         Ok(self.seal(&opened.plaintext, opened.timestamp, now)?)
     }
 

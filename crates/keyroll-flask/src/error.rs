@@ -72,6 +72,29 @@ pub enum Error {
 }
 
 impl Error {
+    /// A short name for the kind of rejection (`missing_separator`,
+    /// `bad_signature`, `bad_timestamp`, `expired`, `from_the_future`,
+    /// `payload`, `tag`, `too_large`, `serialize`, `stale`), as metrics label it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingSeparator => "missing_separator",
+            Self::BadSignature => "bad_signature",
+            Self::BadTimestamp => "bad_timestamp",
+            Self::Expired { .. } => "expired",
+            Self::FromTheFuture { .. } => "from_the_future",
+            Self::Payload { .. } => "payload",
+            Self::Tag { .. } => "tag",
+            Self::TooLarge { .. } => "too_large",
+            Self::Serialize(_) => "serialize",
+            Self::Stale => "stale",
+        }
+    }
+
+    /// Counts this refusal (`keyroll_rejections_total`, format `flask`).
+    pub(crate) fn count(&self) {
+        keyroll_core::record_rejection(keyroll_core::Format::Flask, self.reason());
+    }
+
     /// True for the errors itsdangerous raises as `BadSignature` (Flask then
     /// starts an empty session).
     pub fn is_bad_signature(&self) -> bool {

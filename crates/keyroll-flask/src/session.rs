@@ -163,6 +163,11 @@ impl SecureCookieSessions {
     /// session on any error; [`Error::is_bad_signature`] tells the
     /// untrusted cases apart.
     pub fn load(&self, cookie: &str) -> Result<Verified<Value>, Error> {
+        self.check(cookie).inspect_err(Error::count)
+    }
+
+    /// [`load`](Self::load) without counting a refusal.
+    fn check(&self, cookie: &str) -> Result<Verified<Value>, Error> {
         let now = self.now();
         let (stamped, key) = self.unsign(cookie, now)?;
         let (payload, timestamp) = stamped.rsplit_once('.').ok_or(Error::BadTimestamp)?;

@@ -80,6 +80,39 @@ pub enum Error {
 }
 
 impl Error {
+    /// A short name for the kind of rejection (`too_large`, `malformed`,
+    /// `none_algorithm`, `asymmetric_algorithm`, `algorithm_not_accepted`,
+    /// `unsupported_critical`, `missing_key_id`, `unknown_key`,
+    /// `bad_signature`, `expired`, `not_yet_valid`, `missing_claim`,
+    /// `invalid_issuer`, `invalid_audience`, `claims`, `serialize`, `stale`),
+    /// as metrics label it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::Malformed(_) => "malformed",
+            Self::NoneAlgorithm => "none_algorithm",
+            Self::AsymmetricAlgorithm(_) => "asymmetric_algorithm",
+            Self::AlgorithmNotAccepted(_) => "algorithm_not_accepted",
+            Self::UnsupportedCritical(_) => "unsupported_critical",
+            Self::MissingKeyId => "missing_key_id",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::Expired { .. } => "expired",
+            Self::NotYetValid { .. } => "not_yet_valid",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::InvalidIssuer => "invalid_issuer",
+            Self::InvalidAudience => "invalid_audience",
+            Self::Claims(_) => "claims",
+            Self::Serialize(_) => "serialize",
+            Self::Stale => "stale",
+        }
+    }
+
+    /// Counts this refusal (`keyroll_rejections_total`, format `jwt`).
+    pub(crate) fn count(&self) {
+        keyroll_core::record_rejection(keyroll_core::Format::Jwt, self.reason());
+    }
+
     /// True for [`Expired`](Error::Expired).
     pub fn is_expired(&self) -> bool {
         matches!(self, Self::Expired { .. })

@@ -306,6 +306,11 @@ impl Signer {
     /// verified it ([`Verified::needs_resign`] when it was not the current
     /// key) and `iat` as the timestamp.
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, Error> {
+        self.check(token).inspect_err(Error::count)
+    }
+
+    /// [`verify`](Self::verify) without counting a refusal.
+    fn check<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, Error> {
         let now = self.now();
         let (payload, key) = self.check_signature(token, now)?;
         let iat = self.check_claims(&payload, now)?;
