@@ -216,6 +216,9 @@ pub(crate) async fn build_client(settings: &Settings) -> Result<Client, Provider
                 .with_max_attempts(attempts)
                 .with_initial_backoff(INITIAL_BACKOFF),
         );
+    // Again on the client's own configuration: above, the settings steer
+    // the default chains (credentials, region) while loading; here they win
+    // over an application's `SdkConfig`.
     if let Some(region) = &settings.region {
         config = config.region(Region::new(region.clone()));
     }

@@ -342,10 +342,9 @@ impl RefresherBuilder {
         let ended = TaskEnd {
             keyring: keyring.clone(),
             status: Arc::clone(&status),
-            source: task.provider.source(),
+            source: source.clone(),
         };
         let handle = tokio::spawn(task.run(ended, stopped, Arc::clone(&wake), changes));
-        let source_name = source;
         Ok(Refresher {
             inner: Arc::new(Inner {
                 keyring,
@@ -353,7 +352,7 @@ impl RefresherBuilder {
                 wake,
                 stop,
                 task: Mutex::new(Some(handle)),
-                source: source_name,
+                source,
             }),
         })
     }
@@ -578,8 +577,8 @@ impl Task {
         wake: Arc<Notify>,
         mut changes: Option<crate::ChangeWatch>,
     ) {
+        let source = ended.source.clone();
         let _ended = ended;
-        let source = self.provider.source();
         // The poll schedule only moves when the store was asked: waking for an
         // activation or expiry moment must never postpone the next poll.
         let mut poll_at = Instant::now() + self.next_wait();
