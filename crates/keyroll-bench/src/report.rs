@@ -476,7 +476,9 @@ pub fn markdown(r: &Results) -> String {
         "# Benchmarks\n\nWritten by `scripts/bench` (the `keyroll-bench` binary, release build) on {}. \
          Absolute times drift on a shared machine, so every comparison is a ratio of cases measured in \
          the same run, interleaved round by round (each round runs every case {} times; {} rounds; the \
-         median round is reported unless said otherwise).{}\n",
+         median round is reported unless said otherwise). keyroll is built as a service that exports \
+         its metrics runs it: `keyroll-core` with its `metrics` feature, every verification counted \
+         per key, role and format.{}\n",
         m.date,
         r.effort.per_round,
         r.effort.rounds,

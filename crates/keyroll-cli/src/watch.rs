@@ -271,6 +271,34 @@ mod tests {
     }
 
     #[test]
+    fn random_pages_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let pieces = [
+            "keyroll_verifications_total{",
+            "key_id",
+            "=",
+            "\"",
+            "\\",
+            ",",
+            "}",
+            " ",
+            "1",
+            "9e99",
+            "-",
+            "é",
+            "\n",
+            "v1",
+        ];
+        for _ in 0..20_000 {
+            let page: String = (0..rng.random_range(0..24))
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect();
+            let _ = verifications_per_key(&page);
+        }
+    }
+
+    #[test]
     fn only_plain_http_endpoints_and_a_positive_window_are_taken() {
         let hour = Duration::from_secs(3600);
         assert!(Usage::new("http://127.0.0.1:9185/metrics", hour).is_ok());
