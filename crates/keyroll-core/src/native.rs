@@ -439,13 +439,13 @@ impl NativeKeys {
     }
 }
 
-/// Key ids are base64 of hash bytes, so their first characters are already
-/// spread: one multiply mixes them into a table index.
 /// Counts a refused native token (see [`record_rejection`]).
 fn rejected(error: &VerifyError) {
     record_rejection(Format::Native, error.reason());
 }
 
+/// Key ids are base64 of hash bytes, so their first characters are already
+/// spread: one multiply mixes them into a table index.
 fn kid_hash(kid: &[u8; KID_LEN]) -> usize {
     let head = u64::from_le_bytes(kid[..8].try_into().expect("sliced to 8"));
     (head.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
