@@ -130,7 +130,13 @@ impl UsageCounter {
     /// plain load and store (no locked read-modify-write) cannot lose a count.
     #[inline]
     pub(crate) fn record(&self, format: Format, role: Role) {
-        let count = &self.slots.get_or_default().0[index(format, role)];
+        // `get` (inlined) first: `get_or_default` is an out-of-line call
+        // that only a thread's first count needs.
+        let slot = match self.slots.get() {
+            Some(slot) => slot,
+            None => self.slots.get_or_default(),
+        };
+        let count = &slot.0[index(format, role)];
         count.store(count.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
 
