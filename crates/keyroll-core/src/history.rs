@@ -116,37 +116,51 @@ impl UsageWindow {
     /// them; `None` before the first sample. A count that went down (the
     /// counting process restarted) counts from 0 again.
     pub fn within(&self, id: &str) -> Option<(u64, Duration)> {
+        let (baseline, newest) = self.ends()?;
+        Some(used(baseline, newest, id))
+    }
+
+    /// The oldest sample at most the window older than the newest, and the
+    /// newest.
+    fn ends(&self) -> Option<(&Sample, &Sample)> {
         let newest = self.samples.back()?;
         let baseline = self
             .samples
             .iter()
             .find(|s| newest.at.saturating_duration_since(s.at) <= self.window)?;
-        let (now, before) = (newest.total(id), baseline.total(id));
-        let verifications = if now >= before { now - before } else { now };
-        Some((verifications, newest.at.saturating_duration_since(baseline.at)))
+        Some((baseline, newest))
     }
 
     /// Each key of `set` that is a fallback at `wall`, with its
     /// verifications [`within`](Self::within) the window and its total in
     /// the newest sample; empty before the first sample.
     pub fn fallback_usage(&self, set: &KeySet, wall: SystemTime) -> Vec<FallbackUsage> {
-        let Some(newest) = self.samples.back() else {
+        let Some((baseline, newest)) = self.ends() else {
             return Vec::new();
         };
         set.keys()
             .iter()
             .filter(|key| key.role_at(wall) == Role::Fallback)
-            .filter_map(|key| {
-                let (verifications, over) = self.within(key.id())?;
-                Some(FallbackUsage {
+            .map(|key| {
+                let (verifications, over) = used(baseline, newest, key.id());
+                FallbackUsage {
                     id: key.id().to_owned(),
                     verifications,
                     over,
                     total: newest.total(key.id()),
-                })
+                }
             })
             .collect()
     }
+}
+
+/// Verifications of key `id` from `baseline` to `newest`, and the span
+/// between them. A count that went down (the counting process restarted)
+/// counts from 0 again.
+fn used(baseline: &Sample, newest: &Sample, id: &str) -> (u64, Duration) {
+    let (now, before) = (newest.total(id), baseline.total(id));
+    let verifications = if now >= before { now - before } else { now };
+    (verifications, newest.at.saturating_duration_since(baseline.at))
 }
 
 impl UsageHistory {
