@@ -57,6 +57,10 @@ struct Args {
     /// nothing. For measuring a change quickly.
     #[arg(long)]
     micro: bool,
+    /// Only the multi-core section (throughput at every thread count, native
+    /// against raw, and the contention test), printed; writes nothing.
+    #[arg(long, conflicts_with = "micro")]
+    cores: bool,
 }
 
 fn read(path: &str) -> String {
@@ -69,6 +73,11 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|e| format!("({program} failed: {e})"))
+}
+
+/// The CPUs this process may use.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn machine() -> Machine {
@@ -85,7 +94,7 @@ fn machine() -> Machine {
     let busy = command_output("ps", &["-eo", "pcpu,comm", "--sort=-pcpu"]);
     Machine {
         cpu,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cores: cpus(),
         load_start: read("/proc/loadavg").trim().to_owned(),
         load_end: String::new(),
         busy: busy.lines().take(8).collect::<Vec<_>>().join("\n"),
@@ -191,13 +200,42 @@ fn micro(effort: Effort) {
     );
 }
 
+/// `--cores`: the multi-core section alone, printed.
+fn cores_only(effort: Effort, cores: usize) {
+    let c = cores::run(effort, cores);
+    let first = c.scaling[0];
+    for s in &c.scaling {
+        println!(
+            "{} threads: raw {:.2} M/s (gain {:.2}x), native {:.2} M/s (gain {:.2}x), native's gain / raw's \
+             {:.3}; with a shared write {:.2} M/s, gain / raw's {:.3}",
+            s.threads,
+            s.raw / 1e6,
+            s.raw / first.raw,
+            s.native / 1e6,
+            s.native / first.native,
+            s.relative_scaling(&first),
+            s.shared_write / 1e6,
+            s.control_scaling(&first)
+        );
+    }
+    let x = c.contention;
+    println!(
+        "contention, {} threads: one AtomicU64 {:.1} ns ({:.1} alone), per-thread slots {:.1} ns ({:.1} alone)",
+        x.threads, x.shared, x.shared_alone, x.sharded, x.sharded_alone
+    );
+}
+
 fn main() {
     let args = Args::parse();
+    let effort = if args.quick { Effort::QUICK } else { Effort::FULL };
     if args.micro {
-        micro(if args.quick { Effort::QUICK } else { Effort::FULL });
+        micro(effort);
         return;
     }
-    let effort = if args.quick { Effort::QUICK } else { Effort::FULL };
+    if args.cores {
+        cores_only(effort, cpus());
+        return;
+    }
     let mut machine = machine();
     eprintln!(
         "keyroll-bench: {} run on {} ({} cores), load {}",

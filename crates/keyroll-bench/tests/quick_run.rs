@@ -23,6 +23,7 @@ fn a_quick_run_writes_every_section_and_both_plots() {
         "## Machine",
         "## Targets",
         "## Native format against the limit",
+        "## Every core",
         "## Allocations",
         "## Signed cookies against cookie-rs",
         "## Verify latency under key swaps",
@@ -45,4 +46,23 @@ fn a_quick_run_writes_every_section_and_both_plots() {
         );
         assert!(report.contains(&format!("img/{plot}")), "{plot} is embedded");
     }
+}
+
+#[test]
+fn the_cores_section_alone_prints_every_thread_count_and_the_contention_test() {
+    let output = Command::new(env!("CARGO_BIN_EXE_keyroll-bench"))
+        .args(["--cores", "--quick"])
+        .output()
+        .expect("keyroll-bench runs");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    for n in 1..=cpus {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{n} threads: raw ")) && l.contains("with a shared write")),
+            "no line for {n} threads:\n{text}"
+        );
+    }
+    assert!(text.contains("contention, "), "{text}");
 }
