@@ -292,7 +292,7 @@ mod tests {
             true
         });
         let made = calls.load(Ordering::Relaxed);
-        assert!(made > 0 && made % 64 == 0, "whole batches of 64: {made}");
+        assert!(made > 0 && made.is_multiple_of(64), "whole batches of 64: {made}");
         // All calls over a span of at least the trial's length.
         assert!(
             rate > 0.0 && rate <= made as f64 / 0.005,

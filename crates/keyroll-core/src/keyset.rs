@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::usage::{Format, UsageCounter};
-use crate::{KeyMaterial, KeyStrength, VersionId, Weakness};
+use crate::{KeyMaterial, KeyStrength, Verifying, VersionId, Weakness};
 
 /// What a key does at a given moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -353,16 +353,7 @@ impl KeySet {
     /// already come in that order: staged pending keys, keys newer than the
     /// current one (pending by time), then older ones (fallbacks).
     pub fn verifying_keys_at(&self, now: SystemTime) -> impl Iterator<Item = (&KeyEntry, Role)> {
-        let current = self.keys.iter().position(|k| k.role_at(now) == Role::Current);
-        let first = current.map(|index| (&self.keys[index], Role::Current));
-        let rest = self
-            .keys
-            .iter()
-            .enumerate()
-            .filter(move |(index, _)| Some(*index) != current)
-            .map(move |(_, k)| (k, k.role_at(now)))
-            .filter(|(_, role)| *role != Role::Retired);
-        first.into_iter().chain(rest)
+        Verifying::at(self, now).map(|(index, role)| (&self.keys[index], role))
     }
 
     /// The key with the store id `id`.

@@ -17,6 +17,8 @@ use crate::{KeySet, Role};
 #[derive(Debug, Clone)]
 pub struct RoleSnapshot {
     roles: Box<[Role]>,
+    /// The keys that verify, in the order to try them (`RolesNow::verifying`).
+    order: Box<[(usize, Role)]>,
     signing: usize,
     /// Coarse-clock nanoseconds since the epoch: the snapshot holds while
     /// `from <= now < until` (`until` already less the coarse clock's error).
@@ -43,8 +45,10 @@ impl RoleSnapshot {
         let until = set.next_transition_after(now).map_or(u64::MAX, |at| {
             nanos_since_epoch(at).saturating_sub(coarse::error())
         });
+        let order = Verifying::at(set, now).collect();
         Self {
             roles,
+            order,
             signing: signing_index(set, now),
             from,
             until,
@@ -86,18 +90,14 @@ impl<'a> RolesNow<'a> {
 
     /// Keys that verify, as `(index, role)`: the current key first, then the
     /// others in the set's order (pending, then fallbacks newest first),
-    /// like [`KeySet::verifying_keys_at`].
-    pub fn verifying(self) -> impl Iterator<Item = (usize, Role)> + 'a {
-        let len = match self {
-            Self::Snapshot(snapshot) => snapshot.roles.len(),
-            Self::At(set, _) => set.keys().len(),
-        };
-        let current = (0..len).find(|&i| self.role(i) == Role::Current);
-        let rest = (0..len)
-            .filter(move |&i| Some(i) != current)
-            .map(move |i| (i, self.role(i)))
-            .filter(|&(_, role)| role != Role::Retired);
-        current.map(|i| (i, Role::Current)).into_iter().chain(rest)
+    /// like [`KeySet::verifying_keys_at`]. From a snapshot this is the order
+    /// it computed once for its generation.
+    #[inline]
+    pub fn verifying(self) -> Verifying<'a> {
+        match self {
+            Self::Snapshot(snapshot) => Verifying(VerifyingInner::Order(snapshot.order.iter())),
+            Self::At(set, now) => Verifying::at(set, now),
+        }
     }
 
     /// The index of the key that signs.
@@ -105,6 +105,80 @@ impl<'a> RolesNow<'a> {
         match self {
             Self::Snapshot(snapshot) => snapshot.signing,
             Self::At(set, now) => signing_index(set, *now),
+        }
+    }
+}
+
+/// The keys that verify, in the order to try them: see
+/// [`RolesNow::verifying`].
+#[derive(Debug, Clone)]
+pub struct Verifying<'a>(VerifyingInner<'a>);
+
+#[derive(Debug, Clone)]
+enum VerifyingInner<'a> {
+    /// A snapshot's order.
+    Order(std::slice::Iter<'a, (usize, Role)>),
+    /// Computed from each key's windows at `now`: `current` (taken once
+    /// given), then every other key at or after `next` that is not retired.
+    At {
+        set: &'a KeySet,
+        now: SystemTime,
+        current: Option<usize>,
+        current_given: bool,
+        next: usize,
+    },
+}
+
+impl<'a> Verifying<'a> {
+    /// Computed from each key's windows at `now`.
+    pub(crate) fn at(set: &'a KeySet, now: SystemTime) -> Self {
+        let current = set
+            .keys()
+            .iter()
+            .position(|key| key.role_at(now) == Role::Current);
+        Self(VerifyingInner::At {
+            set,
+            now,
+            current,
+            current_given: false,
+            next: 0,
+        })
+    }
+}
+
+impl Iterator for Verifying<'_> {
+    type Item = (usize, Role);
+
+    #[inline]
+    fn next(&mut self) -> Option<(usize, Role)> {
+        match &mut self.0 {
+            VerifyingInner::Order(order) => order.next().copied(),
+            VerifyingInner::At {
+                set,
+                now,
+                current,
+                current_given,
+                next,
+            } => {
+                if !*current_given {
+                    *current_given = true;
+                    if let Some(index) = *current {
+                        return Some((index, Role::Current));
+                    }
+                }
+                while let Some(key) = set.keys().get(*next) {
+                    let index = *next;
+                    *next += 1;
+                    if Some(index) == *current {
+                        continue;
+                    }
+                    let role = key.role_at(*now);
+                    if role != Role::Retired {
+                        return Some((index, role));
+                    }
+                }
+                None
+            }
         }
     }
 }
@@ -218,6 +292,61 @@ mod tests {
             roles.role(1),
             Role::Retired,
             "past the deadline the role is computed exactly"
+        );
+    }
+
+    #[test]
+    fn the_verifying_order_is_current_then_the_others_in_order_and_never_a_retired_key() {
+        let now = SystemTime::now();
+        let (epoch, hour) = (UNIX_EPOCH, Duration::from_secs(3600));
+        let set = KeySet::new(
+            vec![
+                KeyEntry::new("pending", material(1), Some(now + hour), None, None),
+                KeyEntry::new("current", material(2), Some(epoch), Some(now + hour), None),
+                KeyEntry::new(
+                    "fallback",
+                    material(3),
+                    Some(epoch),
+                    Some(epoch),
+                    Some(now + hour),
+                ),
+                KeyEntry::new("retired", material(4), Some(epoch), Some(epoch), Some(epoch)),
+                KeyEntry::new("older", material(5), Some(epoch), Some(epoch), None),
+            ],
+            now,
+        )
+        .unwrap();
+        let ids = |order: Vec<(usize, Role)>| -> Vec<(&str, Role)> {
+            order
+                .into_iter()
+                .map(|(i, role)| (set.keys()[i].id(), role))
+                .collect()
+        };
+        let expected = vec![
+            ("current", Role::Current),
+            ("pending", Role::Pending),
+            ("fallback", Role::Fallback),
+            ("older", Role::Fallback),
+        ];
+        let snapshot = RoleSnapshot::of(&set);
+        let from_snapshot = snapshot.now(&set);
+        assert!(matches!(from_snapshot, RolesNow::Snapshot(_)));
+        assert_eq!(ids(from_snapshot.verifying().collect()), expected);
+        assert_eq!(ids(RolesNow::At(&set, now).verifying().collect()), expected);
+        let from_set: Vec<_> = set
+            .verifying_keys_at(now)
+            .map(|(key, role)| (key.id(), role))
+            .collect();
+        assert_eq!(from_set, expected);
+        // Past the pending key's start and the fallback's end.
+        let later = now + hour + hour;
+        assert_eq!(
+            ids(RolesNow::At(&set, later).verifying().collect()),
+            vec![
+                ("pending", Role::Current),
+                ("current", Role::Fallback),
+                ("older", Role::Fallback),
+            ]
         );
     }
 
