@@ -203,21 +203,7 @@ fn micro(effort: Effort) {
 /// `--cores`: the multi-core section alone, printed.
 fn cores_only(effort: Effort, cores: usize) {
     let c = cores::run(effort, cores);
-    let first = c.scaling[0];
-    for s in &c.scaling {
-        println!(
-            "{} threads: raw {:.2} M/s (gain {:.2}x), native {:.2} M/s (gain {:.2}x), native's gain / raw's \
-             {:.3}; with a shared write {:.2} M/s, gain / raw's {:.3}",
-            s.threads,
-            s.raw / 1e6,
-            s.raw / first.raw,
-            s.native / 1e6,
-            s.native / first.native,
-            s.relative_scaling(&first),
-            s.shared_write / 1e6,
-            s.control_scaling(&first)
-        );
-    }
+    print!("{}", report::scaling_table(&c));
     let x = c.contention;
     println!(
         "contention, {} threads: one AtomicU64 {:.1} ns ({:.1} alone), per-thread slots {:.1} ns ({:.1} alone)",

@@ -365,27 +365,12 @@ pub fn targets(r: &Results) -> Vec<Target> {
     out
 }
 
-fn cores_section(r: &Results) -> String {
-    let c = &r.cores;
+/// The throughput table of the multi-core section, in Markdown.
+pub fn scaling_table(c: &CoreResults) -> String {
     let first = c.scaling[0];
-    let mut md = format!(
-        "\n## Every core\n\nThroughput of native `verify_encoded` with one shared key ring and one current \
-         key (the case of a real service: every thread verifies tokens of the same key) against the raw \
-         limit, at each thread count up to the machine's {} cores. The *control* is native \
-         `verify_encoded` followed by one `fetch_add` on one `AtomicU64` that every thread writes (a \
-         per-key counter shared by all threads, as keyroll once had): it shows what this measurement \
-         makes of a single shared write per verify.\n\n\
-         Each trial runs one case for {} ms on N threads, thread i pinned to CPU i; the threads start \
-         together (a barrier, then a spin until all run) and each times itself. The cases and thread \
-         counts alternate trial by trial, {} trials each, and the median trial counts. *Gain* is the \
-         throughput at N threads over that at one; the target compares native's gain with raw's.\n\n\
-         | threads | raw verifies/s | gain | native verifies/s | gain | native gain / raw gain | native / raw \
-         | control verifies/s | control gain / raw gain |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
-        r.machine.cores,
-        c.trial.as_millis(),
-        c.trials
-    );
+    let mut md = "| threads | raw verifies/s | gain | native verifies/s | gain | native gain / raw gain | native / raw \
+                  | control verifies/s | control gain / raw gain |\n|---|---|---|---|---|---|---|---|---|\n"
+        .to_owned();
     for s in &c.scaling {
         let _ = writeln!(
             md,
@@ -401,6 +386,28 @@ fn cores_section(r: &Results) -> String {
             s.control_scaling(&first),
         );
     }
+    md
+}
+
+fn cores_section(r: &Results) -> String {
+    let c = &r.cores;
+    let first = c.scaling[0];
+    let mut md = format!(
+        "\n## Every core\n\nThroughput of native `verify_encoded` with one shared key ring and one current \
+         key (the case of a real service: every thread verifies tokens of the same key) against the raw \
+         limit, at each thread count up to the machine's {} cores. The *control* is native \
+         `verify_encoded` followed by one `fetch_add` on one `AtomicU64` that every thread writes (a \
+         per-key counter shared by all threads, as keyroll once had): it shows what this measurement \
+         makes of a single shared write per verify.\n\n\
+         Each trial runs one case for {} ms on N threads, thread i pinned to CPU i; the threads start \
+         together (a barrier, then a spin until all run) and each times itself. The cases and thread \
+         counts alternate trial by trial, {} trials each, and the median trial counts. *Gain* is the \
+         throughput at N threads over that at one; the target compares native's gain with raw's.\n\n",
+        r.machine.cores,
+        c.trial.as_millis(),
+        c.trials
+    );
+    md += &scaling_table(c);
     md += "\nUnpinned and timed by the main thread, this measurement once showed the raw loop gaining more \
            than its thread count: the scheduler often put two new threads on one CPU for milliseconds, \
            and the main thread could lose its CPU after releasing the barrier, before it read the clock. \

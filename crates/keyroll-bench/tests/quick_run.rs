@@ -57,12 +57,13 @@ fn the_cores_section_alone_prints_every_thread_count_and_the_contention_test() {
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     let cpus = std::thread::available_parallelism().unwrap().get();
+    assert!(text.starts_with("| threads | raw verifies/s |"), "{text}");
     for n in 1..=cpus {
-        assert!(
-            text.lines()
-                .any(|l| l.starts_with(&format!("{n} threads: raw ")) && l.contains("with a shared write")),
-            "no line for {n} threads:\n{text}"
-        );
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {n} | ")))
+            .unwrap_or_else(|| panic!("no row for {n} threads:\n{text}"));
+        assert_eq!(row.matches('|').count(), 10, "every column: {row}");
     }
     assert!(text.contains("contention, "), "{text}");
 }
