@@ -45,6 +45,11 @@ pub struct UsageHistory {
 /// window.sample(start + Duration::from_secs(30), [(Arc::from("v1"), 12)]);
 /// assert_eq!(window.within("v1"), Some((2, Duration::from_secs(30))));
 /// ```
+///
+/// It holds at most 258 samples however often it is fed: a sample that
+/// follows the one before it by less than a 256th of the window is replaced
+/// by the next one, so counts stay exact and the span they cover is short of
+/// the window by at most that.
 #[derive(Debug)]
 pub struct UsageWindow {
     window: Duration,
@@ -65,6 +70,10 @@ impl Sample {
             .map_or(0, |(_, n)| *n)
     }
 }
+
+/// About how many samples a [`UsageWindow`] holds at most (it may hold two
+/// more): enough that the span a count covers is within 0.4 % of the window.
+const MAX_SAMPLES: usize = 256;
 
 /// How much one fallback key was used within the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +107,19 @@ impl UsageWindow {
     /// Records the cumulative count of each key id at `at` (a key left out
     /// counts 0), and forgets the samples the window no longer needs.
     pub fn sample(&mut self, at: Instant, totals: impl IntoIterator<Item = (Arc<str>, u64)>) {
+        // The newest sample is only ever a future baseline: drop it when it
+        // is too close to the one before, which keeps the kept samples a
+        // step apart and their number bounded.
+        let step = self.window / u32::try_from(MAX_SAMPLES).unwrap_or(u32::MAX);
+        let len = self.samples.len();
+        if len >= 2
+            && self.samples[len - 1]
+                .at
+                .saturating_duration_since(self.samples[len - 2].at)
+                < step
+        {
+            self.samples.pop_back();
+        }
         self.samples.push_back(Sample {
             at,
             totals: totals.into_iter().collect(),
@@ -276,6 +298,29 @@ mod tests {
         assert_eq!(window.samples.len(), 2, "the sample at 0 s is forgotten");
         assert_eq!(window.within("v1"), Some((2, Duration::from_secs(50))));
         assert_eq!(window.within("v2"), Some((3, Duration::from_secs(50))));
+    }
+
+    /// Issue 24 item 6: `keyroll watch --metrics` kept every sample of the
+    /// window (one every 300 ms for an hour).
+    #[test]
+    fn a_window_fed_often_holds_a_bounded_number_of_samples_and_exact_counts() {
+        let window = Duration::from_secs(3600);
+        let mut usage = UsageWindow::new(window);
+        let start = Instant::now();
+        let every = Duration::from_millis(300);
+        for i in 0..40_000u32 {
+            usage.sample(start + every * i, [(Arc::from("v1"), u64::from(i))]);
+            assert!(
+                usage.samples.len() <= MAX_SAMPLES + 2,
+                "{} samples at {i}",
+                usage.samples.len()
+            );
+        }
+        let (count, over) = usage.within("v1").unwrap();
+        let step = window / u32::try_from(MAX_SAMPLES).unwrap();
+        assert!(over <= window && over + step + every >= window, "{over:?}");
+        // One verification per sample: the count is the span in samples.
+        assert_eq!(u128::from(count), over.as_millis() / every.as_millis());
     }
 
     #[test]

@@ -5,13 +5,35 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::{ArcSwap, Guard};
 use thread_local::ThreadLocal;
 use tokio::sync::watch;
 
 use crate::{KeySet, RoleSnapshot};
+
+/// Why a keyring serves no key at all. The one rule every door reads (each
+/// format's sign and verify, the Python package's keys and settings, the
+/// agent's file): once a keyring is closed, nothing signs and nothing
+/// verifies, and the first good key set from the store reopens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Closed {
+    /// The keyring failed closed: the store has not confirmed the keys for
+    /// longer than the configured limit, or it revoked the signing key and
+    /// offered no usable replacement ([`Keyring::is_closed`]).
+    #[error(
+        "the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); nothing signs or verifies until the store offers a usable key"
+    )]
+    FailedClosed,
+    /// Every key that could sign is past its explicit expiry
+    /// ([`KeySet::serves_at`]).
+    #[error(
+        "no key may serve: every key that could sign is past its expiry; nothing signs or verifies until the store offers a usable key"
+    )]
+    Expired,
+}
 
 /// The key set in force, shared by every signer of a service.
 ///
@@ -27,6 +49,9 @@ pub struct Keyring {
 struct Shared {
     current: ArcSwap<KeySet>,
     generation: AtomicU64,
+    /// Twice the generation of the set in place, plus one while an install
+    /// is in progress (a sequence lock): see [`Keyring::settled_generation`].
+    sequence: AtomicU64,
     /// Forced closed: the signing key was revoked and nothing may replace it.
     closed: AtomicBool,
     /// Milliseconds after `born` from which the keyring counts as closed
@@ -50,6 +75,7 @@ impl Keyring {
             shared: Arc::new(Shared {
                 current: ArcSwap::from_pointee(initial),
                 generation: AtomicU64::new(1),
+                sequence: AtomicU64::new(2),
                 closed: AtomicBool::new(false),
                 closes_at: AtomicU64::new(u64::MAX),
                 born: Instant::now(),
@@ -78,6 +104,19 @@ impl Keyring {
         self.shared.generation.load(Ordering::Acquire)
     }
 
+    /// The generation of the set in place, read with one atomic load, or
+    /// `None` while a swap is in progress. Unlike
+    /// [`generation`](Keyring::generation), which moves a hair after the new
+    /// set can be [loaded](Keyring::load), it is never older than a set
+    /// another thread has already loaded: a reader that keeps what it derived
+    /// from one generation and compares this before using it never serves the
+    /// previous set after the swap was seen anywhere.
+    #[inline]
+    pub fn settled_generation(&self) -> Option<u64> {
+        let sequence = self.shared.sequence.load(Ordering::Acquire);
+        sequence.is_multiple_of(2).then_some(sequence / 2)
+    }
+
     /// Swaps in `next`, carrying per-key verification counters over, and
     /// returns its generation. Subscribers are told afterwards.
     pub fn install(&self, mut next: KeySet) -> u64 {
@@ -86,8 +125,16 @@ impl Keyring {
         let generation = previous.generation() + 1;
         next.carry_counters_from(&previous);
         next.set_generation(generation);
+        // Odd before the new set can be seen, even again once the counter
+        // has caught up with it.
+        self.shared
+            .sequence
+            .store(generation.saturating_mul(2).saturating_sub(1), Ordering::Release);
         self.shared.current.store(Arc::new(next));
         self.shared.generation.store(generation, Ordering::Release);
+        self.shared
+            .sequence
+            .store(generation.saturating_mul(2), Ordering::Release);
         self.shared.changes.send_replace(generation);
         generation
     }
@@ -106,6 +153,23 @@ impl Keyring {
         }
         let closes_at = self.shared.closes_at.load(Ordering::Relaxed);
         closes_at != u64::MAX && millis(self.shared.born.elapsed()) >= closes_at
+    }
+
+    /// The key set in force at `now`, or why nothing may sign or verify:
+    /// [`Closed::FailedClosed`] while [`is_closed`](Keyring::is_closed),
+    /// [`Closed::Expired`] when the set no longer
+    /// [serves](KeySet::serves_at) (its refresher fails it closed at that
+    /// moment; this holds even before it does, and without a refresher).
+    #[inline]
+    pub fn serving_at(&self, now: SystemTime) -> Result<Guard<Arc<KeySet>>, Closed> {
+        if self.is_closed() {
+            return Err(Closed::FailedClosed);
+        }
+        let set = self.load();
+        if !set.serves_at(now) {
+            return Err(Closed::Expired);
+        }
+        Ok(set)
     }
 
     /// Forces the keyring closed (or lifts that), independently of the stale

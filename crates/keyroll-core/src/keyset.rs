@@ -210,7 +210,9 @@ pub enum KeySetError {
     /// key must never sign).
     #[error("key {id} is weak: {weakness}; generate one with `keyroll generate`")]
     WeakKey {
-        /// The key's id (never the material).
+        /// The key's id, or `#N`, its position counted from the newest, when
+        /// the id is derived from the material: never the material nor its
+        /// fingerprint.
         id: String,
         /// What is wrong with it.
         weakness: Weakness,
@@ -232,11 +234,11 @@ impl KeySet {
         now: SystemTime,
         strength: &KeyStrength,
     ) -> Result<Self, KeySetError> {
-        for key in &keys {
+        for (position, key) in keys.iter().enumerate() {
             strength
                 .check(key.material())
                 .map_err(|weakness| KeySetError::WeakKey {
-                    id: key.id().to_owned(),
+                    id: crate::policy::weak_key_name(key.id(), key.material(), position),
                     weakness,
                 })?;
         }
@@ -316,6 +318,16 @@ impl KeySet {
                     .find(|k| k.signs_from.is_some())
                     .unwrap_or(&self.keys[0])
             })
+    }
+
+    /// True while this set can serve at `now`: the key that signs at `now`
+    /// still verifies (the current key, a fallback standing in until the
+    /// set is re-evaluated, or the first key of a new store before it
+    /// activates). False once it is retired (past its explicit expiry): then
+    /// nothing may sign and nothing may verify
+    /// ([`Keyring::serving_at`](crate::Keyring::serving_at)).
+    pub fn serves_at(&self, now: SystemTime) -> bool {
+        self.signing_key_at(now).role_at(now) != Role::Retired
     }
 
     /// This set without the keys that `keep` refuses, or `None` when it

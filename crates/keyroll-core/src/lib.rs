@@ -37,7 +37,7 @@ mod version;
 
 pub use history::{FallbackUsage, UsageHistory, UsageWindow};
 pub use id::VersionId;
-pub use keyring::{Derived, DerivedCache, DerivedRef, Keyring};
+pub use keyring::{Closed, Derived, DerivedCache, DerivedRef, Keyring};
 pub use keyset::{KeyEntry, KeySet, KeySetError, Role};
 pub use mac_text::{MAC_TEXT_LEN, MacText};
 pub use material::KeyMaterial;

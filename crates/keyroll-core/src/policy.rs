@@ -81,7 +81,9 @@ pub enum PolicyError {
     /// A key that would be used is weak.
     #[error("key {id} is weak: {weakness}; generate one with `keyroll generate`")]
     WeakKey {
-        /// The version id (never the material).
+        /// The store's version id, or `#N`, the key's position counted
+        /// from the newest, when its id is derived from the material: never
+        /// the material nor its fingerprint.
         id: String,
         /// What is wrong with it.
         weakness: Weakness,
@@ -232,14 +234,13 @@ impl Policy {
         for entry in entries {
             match self.strength.check(entry.material()) {
                 Ok(()) => strong.push(entry),
-                Err(weakness) if entry.role_at(now) == Role::Fallback => {
-                    tracing::warn!(key = %entry.id(), %weakness, "dropping a weak fallback key");
-                }
                 Err(weakness) => {
-                    return Err(PolicyError::WeakKey {
-                        id: entry.id().to_owned(),
-                        weakness,
-                    });
+                    let position = versions.iter().position(|v| v.id == entry.id()).unwrap_or(0);
+                    let id = weak_key_name(entry.id(), entry.material(), position);
+                    if entry.role_at(now) != Role::Fallback {
+                        return Err(PolicyError::WeakKey { id, weakness });
+                    }
+                    tracing::warn!(key = %id, %weakness, "dropping a weak fallback key");
                 }
             }
         }
@@ -298,6 +299,20 @@ impl Policy {
             .filter(|v| set.key(&v.id).is_none_or(|k| k.role_at(now) == Role::Retired))
             .map(|v| v.id.clone())
             .collect())
+    }
+}
+
+/// How errors and logs name a key that failed the strength check: its
+/// store's version id, or, when that id is derived from the material (the
+/// [fingerprint](KeyMaterial::fingerprint) that stores without ids use),
+/// `#N` with its 0-based `position` counted from 1, newest first. A weak
+/// key's fingerprint would give the key away: it is an unsalted hash of a
+/// short or guessable text.
+pub(crate) fn weak_key_name(id: &str, material: &KeyMaterial, position: usize) -> String {
+    if id == material.fingerprint() {
+        format!("#{} (counting from the newest)", position.saturating_add(1))
+    } else {
+        id.to_owned()
     }
 }
 

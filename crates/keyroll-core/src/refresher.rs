@@ -99,6 +99,12 @@ pub struct Status {
     pub last_error: Option<String>,
     /// Failed refreshes since the last success.
     pub consecutive_failures: u32,
+    /// Who else reads the store ([`KeyProvider::reach`]): with
+    /// [`Reach::Shared`] and a zero activation delay, the first replica to
+    /// poll a new key signs with it before the others can verify it.
+    pub reach: Reach,
+    /// The activation delay in force ([`RefresherBuilder::effective_policy`]).
+    pub activation_delay: Duration,
 }
 
 impl Status {
@@ -230,13 +236,26 @@ impl RefresherBuilder {
     /// Fetches and evaluates once, without starting anything: what `keyroll
     /// check` shows.
     pub async fn load_once(&self) -> Result<(Vec<KeyVersion>, KeySet), RefreshError> {
-        let mut first_seen = FirstSeen::new();
-        self.provider.set_version_limit(self.policy.versions_used());
-        let versions = fetch(&self.provider, self.fetch_timeout).await?;
-        let now = SystemTime::now();
-        first_seen.observe(&versions, now);
-        let set = evaluate(&self.effective_policy(), &versions, &first_seen, now)?;
+        let versions = self.fetch_once().await?;
+        let set = self.evaluate_once(&versions)?;
         Ok((versions, set))
+    }
+
+    /// Fetches once, without evaluating, as many versions as the policy
+    /// uses: what the store holds, whatever the policy will make of it
+    /// (`keyroll agent` copies it to a file whose readers evaluate it).
+    pub async fn fetch_once(&self) -> Result<Vec<KeyVersion>, RefreshError> {
+        self.provider.set_version_limit(self.policy.versions_used());
+        fetch(&self.provider, self.fetch_timeout).await
+    }
+
+    /// Evaluates `versions`, just fetched, with the
+    /// [effective policy](Self::effective_policy) now.
+    pub fn evaluate_once(&self, versions: &[KeyVersion]) -> Result<KeySet, RefreshError> {
+        let now = SystemTime::now();
+        let mut first_seen = FirstSeen::new();
+        first_seen.observe(versions, now);
+        evaluate(&self.effective_policy(), versions, &first_seen, now)
     }
 
     /// Waits for a first good key set (retrying with backoff up to the
@@ -309,6 +328,8 @@ impl RefresherBuilder {
             last_attempt: now,
             last_error: start_error.as_ref().map(ToString::to_string),
             consecutive_failures: u32::from(start_error.is_some()),
+            reach: self.provider.reach(),
+            activation_delay: policy.activation_delay.unwrap_or_default(),
         }));
         let (stop, stopped) = watch::channel(false);
         let wake = Arc::new(Notify::new());
@@ -494,13 +515,13 @@ async fn fetch(provider: &Arc<dyn KeyProvider>, timeout: Duration) -> Result<Vec
 
 /// The first key of `set` that fails the policy's strength rule.
 fn weak_key(policy: &Policy, set: &KeySet) -> Option<PolicyError> {
-    set.keys().iter().find_map(|key| {
+    set.keys().iter().enumerate().find_map(|(position, key)| {
         policy
             .strength
             .check(key.material())
             .err()
             .map(|weakness| PolicyError::WeakKey {
-                id: key.id().to_owned(),
+                id: crate::policy::weak_key_name(key.id(), key.material(), position),
                 weakness,
             })
     })

@@ -51,21 +51,23 @@ impl KeySource {
     /// decoded, and `+` in a query value is a space; [`format`](Self::format)
     /// writes the URI back.
     pub fn parse(uri: &str) -> Result<Self, ProviderError> {
-        let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
-            // No `://`, so no URL to redact: never echo text that may hold a password.
-            let shown = if uri.contains('@') { "(hidden: it holds `@`)" } else { uri };
+        // Text that is not a URI is never echoed: it may be a key (or a
+        // password) given where the URI belongs. Its length tells which.
+        let not_a_uri = |why: &str| {
             ProviderError::config(format!(
-                "`{shown}` is not a key source URI; expected SCHEME://..., such as env://SECRET_KEY or file:///etc/keyroll/keys"
+                "the key source is not a URI ({why}; {} characters, not shown in case it is a key): expected SCHEME://..., such as env://SECRET_KEY or file:///etc/keyroll/keys",
+                uri.chars().count()
             ))
-        })?;
+        };
+        let (scheme, rest) = uri.split_once("://").ok_or_else(|| not_a_uri("no `://`"))?;
         if scheme.is_empty()
             || !scheme
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
         {
-            return Err(ProviderError::config(format!(
-                "`{scheme}` is not a valid URI scheme"
-            )));
+            return Err(not_a_uri(
+                "what comes before `://` is not a scheme: lowercase letters, digits, `+`, `-` and `.`",
+            ));
         }
         let (location, query_text) = rest.split_once('?').unwrap_or((rest, ""));
         let (authority, path) = match location.find('/') {
@@ -471,6 +473,31 @@ mod tests {
             source.params().collect::<Vec<_>>(),
             [("b", "1"), ("c", "2 3"), ("b", "4"), ("d", "")]
         );
+    }
+
+    /// Issue 24 item 7: a key given where the URI belongs was echoed unless
+    /// it held `@` (about two thirds of Django-alphabet keys have none).
+    #[test]
+    fn text_that_is_not_a_uri_is_never_echoed_only_its_length() {
+        for text in [
+            "pN9v0nq2H3d4sX1b8kq3LzY7tW5mR6cA0eJfU2iGoVhKxQyPTs",
+            "k3y-with-an-@-in-it-0123456789abcdefghijklmnopqrs",
+            "Secret-Key://0123456789abcdefghijklmnopqrstuvwxyz",
+            "://0123456789abcdefghijklmnopqrstuvwxyz",
+            "key with spaces: 0123456789",
+        ] {
+            let err = KeySource::parse(text).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert_eq!(err.kind(), crate::ProviderErrorKind::Config);
+            for fragment in text.split([':', '/', '@', ' ']).filter(|f| f.len() >= 4) {
+                assert!(!shown.contains(fragment), "{fragment:?} echoed: {shown}");
+            }
+            assert!(
+                shown.contains(&format!("{} characters", text.chars().count())),
+                "{shown}"
+            );
+            assert!(shown.contains("SCHEME://"), "{shown}");
+        }
     }
 
     #[test]

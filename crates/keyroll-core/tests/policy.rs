@@ -355,6 +355,49 @@ fn weak_key_error_names_the_key_never_the_material() {
     assert!(!shown.contains("hunter2"), "{shown}");
 }
 
+/// Issue 24 item 13: `k-00ad2e2dcb08` (the fingerprint of `short`) gave the
+/// key away. A weak key whose id is its fingerprint is named by its
+/// position in the store's list, newest first, by the policy and by
+/// `KeySet::new` alike; a store's own id is still shown.
+#[test]
+fn a_weak_key_whose_id_is_its_fingerprint_is_named_by_position() {
+    let weak = KeyVersion::from_material("short");
+    assert_eq!(weak.id, "k-00ad2e2dcb08");
+    let versions = vec![
+        key("good").with_stage(Stage::Pending),
+        weak.clone().with_stage(Stage::Current),
+    ];
+    let err = policy()
+        .evaluate(&versions, &FirstSeen::new(), now())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PolicyError::WeakKey {
+            id: "#2 (counting from the newest)".into(),
+            weakness: Weakness::TooShort { len: 5, min: 32 },
+        }
+    );
+    let entry = |version: &KeyVersion| {
+        keyroll_core::KeyEntry::new(
+            version.id.clone(),
+            version.material.clone(),
+            Some(now()),
+            None,
+            None,
+        )
+    };
+    let err = keyroll_core::KeySet::new(vec![entry(&weak)], now()).unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        shown.contains("key #1 (counting from the newest) is weak"),
+        "{shown}"
+    );
+    assert!(!shown.contains("00ad2e2dcb08"), "{shown}");
+    let named = KeyVersion::new("v7", "short");
+    let err = keyroll_core::KeySet::new(vec![entry(&named)], now()).unwrap_err();
+    assert!(err.to_string().contains("key v7 is weak"), "{err}");
+}
+
 #[test]
 fn a_bootstrapped_key_has_the_same_window_at_every_evaluation() {
     // A brand-new store: nothing has reached its activation moment yet.

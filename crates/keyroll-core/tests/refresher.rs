@@ -254,6 +254,29 @@ async fn a_weak_or_empty_result_is_never_swapped_in() {
     assert_eq!(refresher.keyring().generation(), 1);
 }
 
+/// Issue 24 item 13: a weak key from a store without ids (a plain key file,
+/// an environment variable) has its fingerprint for id, an unsalted hash of
+/// the short key: `last_error` names it by position, never by fingerprint.
+#[tokio::test]
+async fn a_weak_key_published_at_run_time_is_not_named_by_its_fingerprint() {
+    let store = Scripted::holding(&[A]);
+    let refresher = started(&store, Duration::from_millis(20)).await;
+    let weak = KeyVersion::from_material("13-byte-key!!");
+    let fingerprint = weak.id.clone();
+    store.set_versions(vec![weak, KeyVersion::new(&A[..15], A)]);
+    eventually("weak key refused", || {
+        refresher.status().health == Health::Degraded
+    })
+    .await;
+    let error = refresher.status().last_error.unwrap();
+    assert!(
+        error.contains("key #1 (counting from the newest) is weak: 13 bytes long"),
+        "{error}"
+    );
+    assert!(!error.contains(&fingerprint), "{error}");
+    assert!(!error.contains("13-byte-key"), "{error}");
+}
+
 #[tokio::test]
 async fn a_push_notification_refreshes_at_once() {
     let store = Scripted::holding(&[A]);
@@ -712,4 +735,82 @@ async fn a_weak_break_glass_key_set_is_refused() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("weak"), "{err}");
+}
+
+#[tokio::test]
+async fn the_only_key_past_its_expiry_closes_the_keyring_for_every_door() {
+    let store = Scripted::default();
+    let expiry = SystemTime::now() + Duration::from_millis(300);
+    store.set_versions(vec![version("a", A).with_expires(expiry)]);
+    let refresher = started(&store, Duration::from_secs(3600)).await;
+    let keyring = refresher.keyring().clone();
+    assert!(keyring.serving_at(SystemTime::now()).is_ok());
+    // The rule holds from the expiry moment on, before any refresher acts on it.
+    assert_eq!(
+        keyring.serving_at(expiry).err(),
+        Some(keyroll_core::Closed::Expired)
+    );
+    eventually("failed closed after the expiry", || keyring.is_closed()).await;
+    assert_eq!(
+        keyring.serving_at(SystemTime::now()).err(),
+        Some(keyroll_core::Closed::FailedClosed)
+    );
+    let status = refresher.status();
+    assert_eq!(status.health, Health::Stale);
+    assert!(status.last_error.unwrap().contains("revoked"));
+    // A key the store publishes reopens it, without a restart.
+    store.set_versions(vec![version("b", B), version("a", A).with_expires(expiry)]);
+    refresher.refresh_now();
+    eventually("reopened on b", || keyring.serving_at(SystemTime::now()).is_ok()).await;
+    assert_eq!(signing_id(&refresher), "b");
+}
+
+#[tokio::test]
+async fn the_status_says_who_reads_the_store_and_the_activation_delay_in_force() {
+    let store = Scripted::holding(&[A]);
+    // No activation delay asked for: a local store's is zero.
+    let local = Refresher::builder(store.clone()).start().await.unwrap();
+    let status = local.status();
+    assert_eq!(
+        (status.reach, status.activation_delay),
+        (Reach::Local, Duration::ZERO)
+    );
+    let delayed = Refresher::builder(store.clone())
+        .policy(policy().with_activation_delay(Duration::from_secs(90)))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(delayed.status().activation_delay, Duration::from_secs(90));
+}
+
+#[test]
+fn a_key_set_whose_keys_all_expired_serves_nothing_even_without_a_refresher() {
+    let start = SystemTime::now();
+    let until = start + Duration::from_secs(60);
+    let only = keyroll_core::KeyEntry::new(
+        "a",
+        keyroll_core::KeyMaterial::from(A),
+        Some(SystemTime::UNIX_EPOCH),
+        Some(until),
+        Some(until),
+    );
+    let set = keyroll_core::KeySet::new(vec![only], start).unwrap();
+    assert!(set.serves_at(start) && !set.serves_at(until));
+    let keyring = keyroll_core::Keyring::new(set);
+    assert!(keyring.serving_at(start).is_ok());
+    let closed = keyring.serving_at(until).err().unwrap();
+    assert_eq!(closed, keyroll_core::Closed::Expired);
+    assert!(closed.to_string().contains("nothing signs or verifies"));
+}
+
+#[test]
+fn the_settled_generation_follows_every_install() {
+    let keyring = keyroll_core::Keyring::new(
+        keyroll_core::KeySet::single("a", keyroll_core::KeyMaterial::from(A)).unwrap(),
+    );
+    assert_eq!(keyring.settled_generation(), Some(1));
+    let next = keyroll_core::KeySet::single("b", keyroll_core::KeyMaterial::from(B)).unwrap();
+    assert_eq!(keyring.install(next), 2);
+    assert_eq!(keyring.settled_generation(), Some(2));
+    assert_eq!(keyring.settled_generation(), Some(keyring.load().generation()));
 }

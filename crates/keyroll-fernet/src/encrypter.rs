@@ -190,9 +190,11 @@ impl Encrypter {
             .try_for_each(|key| key.as_ref().map(|_| ()).map_err(Clone::clone))
     }
 
-    /// Encrypts `plaintext` with the key that signs now, stamped with now.
+    /// Encrypts `plaintext` with the key that signs now, stamped with now;
+    /// [`KeyError::Closed`] once the keyring has failed closed.
     pub fn encrypt(&self, plaintext: impl AsRef<[u8]>) -> Result<String, KeyError> {
         let now = self.now();
+        self.keyring.serving_at(now)?;
         let derived = self.keys.get(&self.keyring);
         let key = signing_key(&derived.keys, &derived.state, now)?;
         Ok(key.encrypt_at(plaintext.as_ref(), now))

@@ -97,6 +97,11 @@ pub enum KeyError {
         /// How many bytes the text decoded to, if it was base64 at all.
         decoded_len: Option<usize>,
     },
+    /// The keyring has failed closed
+    /// ([`Keyring::serving_at`](keyroll_core::Keyring::serving_at)): nothing
+    /// encrypts (or decrypts) until the store offers a usable key.
+    #[error(transparent)]
+    Closed(#[from] keyroll_core::Closed),
 }
 
 fn describe_len(decoded_len: Option<usize>) -> String {

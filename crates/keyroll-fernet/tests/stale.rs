@@ -33,6 +33,13 @@ async fn a_keyring_that_failed_closed_refuses_to_decrypt_until_the_store_answers
     }
     let refused = encrypter.decrypt(&token, None).unwrap_err();
     assert_eq!(refused, DecryptError::Stale);
+    // Nothing encrypts either.
+    assert_eq!(
+        encrypter.encrypt("new"),
+        Err(keyroll_fernet::KeyError::Closed(
+            keyroll_core::Closed::FailedClosed
+        ))
+    );
     assert!(
         !refused.is_invalid_token(),
         "stale keys are not the token's fault"
@@ -43,4 +50,5 @@ async fn a_keyring_that_failed_closed_refuses_to_decrypt_until_the_store_answers
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(encrypter.decrypt(&token, None).unwrap().plaintext, b"secret");
+    assert!(encrypter.encrypt("new").is_ok());
 }

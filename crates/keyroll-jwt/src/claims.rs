@@ -14,8 +14,16 @@ pub(crate) struct Header<'a> {
     pub(crate) alg: Cow<'a, str>,
     #[serde(borrow, default)]
     pub(crate) kid: Option<Cow<'a, str>>,
-    #[serde(default)]
+    /// Absent is `None`; present it must be an array of names (RFC 7515
+    /// §4.1.11): `"crit": null` fails to deserialize, as PyJWT refuses it.
+    #[serde(default, deserialize_with = "present_array")]
     pub(crate) crit: Option<Vec<String>>,
+}
+
+/// A header field that, when present, must be an array of strings: `null`
+/// is refused (serde would otherwise read it as absent).
+fn present_array<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+    Vec::<String>::deserialize(deserializer).map(Some)
 }
 
 /// The header this crate writes: `{"alg":…,"kid":…,"typ":"JWT"}`.

@@ -73,9 +73,13 @@ pub enum Error {
     /// The claims to sign cannot be written as a JSON object.
     #[error("the claims cannot be serialized as a JSON object: {0}")]
     Serialize(String),
-    /// The keyring has failed closed: the store has not confirmed the keys
-    /// within the configured limit, so nothing verifies.
-    #[error("keys are stale (the store has not confirmed them within the limit); refusing to verify")]
+    /// The keyring has failed closed ([`Keyring::serving_at`](keyroll_core::Keyring::serving_at)):
+    /// the store has not confirmed the keys within the configured limit, or
+    /// revoked the signing key, or every key expired, so nothing signs or
+    /// verifies.
+    #[error(
+        "the keyring has failed closed (the store has not confirmed the keys within the limit, revoked the signing key, or every key expired); refusing to sign or verify"
+    )]
     Stale,
 }
 

@@ -257,19 +257,29 @@ impl Signer {
     /// Signs `claims` (anything that serializes to a JSON object) as they are.
     ///
     /// # Errors
+    /// [`Error::Stale`] once the keyring has failed closed;
     /// [`Error::Serialize`] when they do not serialize to a JSON object, or
     /// a registered claim has a type the verifier refuses (`exp`, `nbf`,
     /// `iat` not numbers, `iss` not a string, `aud` not a string or a list of
     /// strings): a token this signer issues always verifies.
     pub fn sign<T: Serialize + ?Sized>(&self, claims: &T) -> Result<String, Error> {
+        let now = self.serving_now()?;
         let payload = serde_json::to_vec(claims).map_err(|e| Error::Serialize(e.to_string()))?;
-        Ok(self.sign_payload(&signable(payload)?, self.now()))
+        Ok(self.sign_payload(&signable(payload)?, now))
+    }
+
+    /// Now, or [`Error::Stale`] once the keyring has failed closed: nothing
+    /// signs then.
+    fn serving_now(&self) -> Result<SystemTime, Error> {
+        let now = self.now();
+        self.keyring.serving_at(now).map_err(|_| Error::Stale)?;
+        Ok(now)
     }
 
     /// Signs `claims` with `iat` = now and `exp` = now + `ttl` (replacing
     /// any `iat`/`exp` they carry).
     pub fn sign_with_ttl<T: Serialize + ?Sized>(&self, claims: &T, ttl: Duration) -> Result<String, Error> {
-        let now = self.now();
+        let now = self.serving_now()?;
         let mut value = serde_json::to_value(claims).map_err(|e| Error::Serialize(e.to_string()))?;
         let object = value
             .as_object_mut()

@@ -173,6 +173,24 @@ fn critical_header_extensions_are_refused() {
     assert_eq!(refused(&token), Error::UnsupportedCritical(vec!["b64".into()]));
 }
 
+/// RFC 7515 §4.1.11: `crit` is an array of names; `null` (which serde reads
+/// as absent) and other types are malformed headers, as PyJWT holds.
+#[test]
+fn a_crit_header_that_is_not_an_array_is_refused() {
+    for crit in [json!(null), json!("b64"), json!({}), json!(1), json!([1])] {
+        let token = forge_claims(json!({"alg": "HS256", "kid": "k3", "crit": crit}), &in_an_hour());
+        assert!(
+            matches!(refused(&token), Error::Malformed(_)),
+            "crit {crit}: {:?}",
+            refused(&token)
+        );
+    }
+    let token = forge_claims(json!({"alg": "HS256", "kid": "k3", "crit": []}), &in_an_hour());
+    assert_eq!(refused(&token), Error::UnsupportedCritical(Vec::new()));
+    let token = forge_claims(json!({"alg": "HS256", "kid": "k3"}), &in_an_hour());
+    assert!(signer().verify::<Value>(&token).is_ok(), "no crit at all is fine");
+}
+
 #[test]
 fn oversized_tokens_are_refused_before_decoding() {
     let big = json!({"exp": NOW + 60, "pad": "x".repeat(10_000)});
@@ -485,4 +503,24 @@ fn a_retired_key_is_refused_at_once_even_without_a_refresher() {
         Error::BadSignature
     );
     assert_eq!(keyring.generation(), 1, "no new generation was installed");
+}
+
+#[test]
+fn nothing_signs_once_every_key_that_could_sign_has_expired() {
+    let until = now() - Duration::from_secs(1);
+    let only_key = KeyEntry::new(
+        "a",
+        KeyMaterial::from(CURRENT),
+        Some(UNIX_EPOCH),
+        Some(until),
+        Some(until),
+    );
+    let keyring =
+        keyroll_core::Keyring::new(KeySet::new(vec![only_key], until - Duration::from_secs(60)).unwrap());
+    let signer = Signer::builder(keyring).clock(now).build();
+    assert_eq!(signer.sign(&in_an_hour()), Err(Error::Stale));
+    assert_eq!(
+        signer.sign_with_ttl(&json!({"sub": "x"}), Duration::from_secs(60)),
+        Err(Error::Stale)
+    );
 }
