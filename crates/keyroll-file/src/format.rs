@@ -102,6 +102,18 @@ pub enum ParseError {
     /// The JSON key set has no entries.
     #[error("the JSON key set has an empty \"keys\" list; add at least one key")]
     NoKeys,
+    /// The file was written by `keyroll agent`, which could not read its
+    /// store since `since`: its readers fail as the store's readers do
+    /// (the last good keys keep serving, degraded, until a reader's
+    /// `fail_closed_after` closes its keyring), not trust the file forever.
+    #[error(
+        "the agent that writes this file has not been able to read its store since {}; the keys in it are unconfirmed",
+        show_time(*since)
+    )]
+    StoreUnavailable {
+        /// When the agent's first failed read of the store happened.
+        since: SystemTime,
+    },
     /// One entry of the JSON key set is unusable.
     #[error("key entry {index}{}: {problem}", id.as_ref().map(|id| format!(" (id {id})")).unwrap_or_default())]
     Entry {
@@ -127,7 +139,7 @@ pub enum JsonProblem {
     Truncated,
     /// Well-formed JSON that does not match the key set schema.
     #[error(
-        "does not match the key set schema: an object {{\"keys\": [...]}} whose entries have only the fields `id`, `key`, `key_base64`, `created`, `activates`, `expires` (RFC 3339 times) `state` (`enabled`, `disabled` or `destroyed`) and `stage` (`pending`, `current` or `previous`), and at the top level `reach` (`shared` or `local`)"
+        "does not match the key set schema: an object {{\"keys\": [...]}} whose entries have only the fields `id`, `key`, `key_base64`, `created`, `activates`, `expires` (RFC 3339 times) `state` (`enabled`, `disabled` or `destroyed`) and `stage` (`pending`, `current` or `previous`), and at the top level `reach` (`shared` or `local`) and `unavailable_since` (an RFC 3339 time)"
     )]
     Schema,
 }
@@ -137,8 +149,13 @@ pub enum JsonProblem {
 #[non_exhaustive]
 pub enum EntryProblem {
     /// Neither `key` nor `key_base64` given, or both.
-    #[error("give exactly one of \"key\" (text) and \"key_base64\" (binary)")]
+    #[error(
+        "give exactly one of \"key\" (text) and \"key_base64\" (binary); only a disabled or destroyed entry may have neither"
+    )]
     KeyField,
+    /// A disabled or destroyed entry without material and without an id.
+    #[error("a disabled or destroyed entry without a key needs an \"id\"")]
+    WithdrawnWithoutId,
     /// The key is empty.
     #[error("the key is empty")]
     EmptyKey,
@@ -180,6 +197,14 @@ pub(crate) struct KeyFile {
     /// written by `keyroll agent`): readers then stage activation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reach: Option<FileReach>,
+    /// Set by `keyroll agent` while it cannot read its store: readers then
+    /// fail their reads as the store's own readers do.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) unavailable_since: Option<OffsetDateTime>,
     pub(crate) keys: Vec<Entry>,
 }
 
@@ -269,6 +294,9 @@ pub(crate) fn read_key_file(contents: &[u8]) -> Result<KeyFile, ParseError> {
 
 fn parse_json(contents: &[u8]) -> Result<Vec<KeyVersion>, ParseError> {
     let file = read_key_file(contents)?;
+    if let Some(since) = file.unavailable_since {
+        return Err(ParseError::StoreUnavailable { since: since.into() });
+    }
     if file.keys.is_empty() {
         return Err(ParseError::NoKeys);
     }
@@ -280,19 +308,30 @@ fn parse_json(contents: &[u8]) -> Result<Vec<KeyVersion>, ParseError> {
             id: entry.id.clone(),
             problem,
         };
+        let state = match entry.state {
+            None | Some(EntryState::Enabled) => KeyState::Enabled,
+            Some(EntryState::Disabled) => KeyState::Disabled,
+            Some(EntryState::Destroyed) => KeyState::Destroyed,
+        };
+        // A withdrawn version (disabled or destroyed) is listed by its id and
+        // state alone: Vault and GCP report no material for it, and it never
+        // verifies; the policy drops it from a key set that held it.
+        let withdrawn = state != KeyState::Enabled;
         let material = match (&entry.key, &entry.key_base64) {
             (Some(text), None) => KeyMaterial::from(text.as_str()),
             (None, Some(encoded)) => {
                 KeyMaterial::new(decode_base64(encoded.trim()).ok_or_else(|| fail(EntryProblem::Base64))?)
             }
+            (None, None) if withdrawn => KeyMaterial::new(Vec::new()),
             _ => return Err(fail(EntryProblem::KeyField)),
         };
-        if material.is_empty() {
+        if material.is_empty() && !withdrawn {
             return Err(fail(EntryProblem::EmptyKey));
         }
         let id = match &entry.id {
             Some(id) if id.trim().is_empty() => return Err(fail(EntryProblem::EmptyId)),
             Some(id) => id.clone(),
+            None if material.is_empty() => return Err(fail(EntryProblem::WithdrawnWithoutId)),
             None => material.fingerprint(),
         };
         if let Some(earlier) = versions.iter().position(|v| v.id == id) {
@@ -308,11 +347,7 @@ fn parse_json(contents: &[u8]) -> Result<Vec<KeyVersion>, ParseError> {
                 problem: EntryProblem::OutOfOrder(index),
             });
         }
-        let mut version = KeyVersion::new(id, material).with_state(match entry.state {
-            None | Some(EntryState::Enabled) => KeyState::Enabled,
-            Some(EntryState::Disabled) => KeyState::Disabled,
-            Some(EntryState::Destroyed) => KeyState::Destroyed,
-        });
+        let mut version = KeyVersion::new(id, material).with_state(state);
         if let Some(created) = created {
             version = version.with_created(created);
         }
@@ -346,29 +381,65 @@ pub(crate) fn declared_reach(contents: &[u8]) -> Option<Reach> {
     }
 }
 
+/// Why [`key_file_json`] cannot write what a store reported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// A time outside what RFC 3339 can write (years 0 to 9999): a store's
+    /// answer no reader of the file could be given.
+    #[error(
+        "the store reports version {id} {field} at a moment beyond year 9999 (or before year 0), which a key file cannot hold"
+    )]
+    TimeOutOfRange {
+        /// The version's id.
+        id: String,
+        /// `created`, `activates` or `expires`.
+        field: &'static str,
+    },
+}
+
 /// A JSON key file holding `versions` exactly as a store reported them
 /// (ids, material, creation times, states, stages; newest first), declaring
 /// `reach`. What `keyroll agent` writes; [`parse`] reads it back unchanged.
-pub fn key_file_json(versions: &[KeyVersion], reach: Reach) -> Zeroizing<Vec<u8>> {
+///
+/// A withdrawn version (disabled or destroyed) is written with its id and
+/// state and without material (the stores report none for it, and no reader
+/// needs it), so readers drop it from their key sets as readers of the store
+/// do.
+///
+/// # Errors
+/// [`KeyFileError::TimeOutOfRange`] for a time RFC 3339 cannot write.
+pub fn key_file_json(versions: &[KeyVersion], reach: Reach) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
     let keys = versions
         .iter()
         .map(|version| {
-            let (key, key_base64) = match std::str::from_utf8(version.material.expose_secret()) {
+            let material = version.material.expose_secret();
+            let (key, key_base64) = match std::str::from_utf8(material) {
+                _ if version.state != KeyState::Enabled => (None, None),
                 Ok(text) => (Some(Zeroizing::new(text.to_owned())), None),
                 Err(_) => (
                     None,
                     Some(Zeroizing::new(
-                        base64::engine::general_purpose::STANDARD.encode(version.material.expose_secret()),
+                        base64::engine::general_purpose::STANDARD.encode(material),
                     )),
                 ),
             };
-            Entry {
+            let time = |field: &'static str, at: Option<SystemTime>| {
+                at.map(|at| {
+                    file_time(at).ok_or_else(|| KeyFileError::TimeOutOfRange {
+                        id: version.id.clone(),
+                        field,
+                    })
+                })
+                .transpose()
+            };
+            Ok(Entry {
                 id: Some(version.id.clone()),
                 key,
                 key_base64,
-                created: version.created.map(OffsetDateTime::from),
-                activates: version.activates.map(OffsetDateTime::from),
-                expires: version.expires.map(OffsetDateTime::from),
+                created: time("created", version.created)?,
+                activates: time("activates", version.activates)?,
+                expires: time("expires", version.expires)?,
                 state: Some(match version.state {
                     KeyState::Disabled => EntryState::Disabled,
                     KeyState::Destroyed => EntryState::Destroyed,
@@ -379,20 +450,45 @@ pub fn key_file_json(versions: &[KeyVersion], reach: Reach) -> Zeroizing<Vec<u8>
                     Stage::Current => EntryStage::Current,
                     _ => EntryStage::Previous,
                 }),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let file = KeyFile {
         reach: Some(match reach {
             Reach::Shared => FileReach::Shared,
             _ => FileReach::Local,
         }),
+        unavailable_since: None,
         keys,
     };
+    Ok(key_file_bytes(&file))
+}
+
+/// `file` as pretty JSON with a final newline. Every time in it came
+/// through [`file_time`], so serializing cannot fail.
+pub(crate) fn key_file_bytes(file: &KeyFile) -> Zeroizing<Vec<u8>> {
     let mut contents =
-        Zeroizing::new(serde_json::to_vec_pretty(&file).expect("a key file always serializes to JSON"));
+        Zeroizing::new(serde_json::to_vec_pretty(file).expect("a key file always serializes to JSON"));
     contents.push(b'\n');
     contents
+}
+
+/// `at` as a time a key file can hold (RFC 3339: years 0 to 9999), or
+/// `None`. `OffsetDateTime::from(SystemTime)` panics outside that range.
+pub(crate) fn file_time(at: SystemTime) -> Option<OffsetDateTime> {
+    let epoch = OffsetDateTime::UNIX_EPOCH;
+    let time = match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => epoch.checked_add(time::Duration::try_from(after).ok()?),
+        Err(before) => epoch.checked_sub(time::Duration::try_from(before.duration()).ok()?),
+    }?;
+    (0..=9999).contains(&time.year()).then_some(time)
+}
+
+/// `at` in RFC 3339 for messages, or a description when it cannot be.
+fn show_time(at: SystemTime) -> String {
+    file_time(at)
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| format!("{at:?}"))
 }
 
 /// Decodes standard or URL-safe base64, padded or not.
@@ -484,27 +580,129 @@ mod tests {
                 .with_stage(Stage::Current),
             KeyVersion::new("v1", KEY.to_uppercase()).with_state(KeyState::Disabled),
         ];
-        let contents = key_file_json(&versions, Reach::Shared);
+        let contents = key_file_json(&versions, Reach::Shared).unwrap();
         assert_eq!(declared_reach(&contents), Some(Reach::Shared));
         let read = parse(&contents, None).unwrap();
         assert_eq!(read.len(), 3);
         for (read, written) in read.iter().zip(&versions) {
             assert_eq!(read.id, written.id);
-            assert_eq!(read.material.expose_secret(), written.material.expose_secret());
             assert_eq!(
                 (read.created, read.state, read.stage),
                 (written.created, written.state, written.stage)
             );
         }
+        for (read, written) in read.iter().zip(&versions).take(2) {
+            assert_eq!(read.material.expose_secret(), written.material.expose_secret());
+        }
+        assert!(
+            read[2].material.is_empty(),
+            "a withdrawn version is written without material"
+        );
+        assert!(!String::from_utf8_lossy(&contents).contains(&KEY.to_uppercase()));
         assert_eq!(
             declared_reach(KEY.as_bytes()),
             None,
             "plain text declares nothing"
         );
         assert_eq!(
-            declared_reach(&key_file_json(&versions, Reach::Local)),
+            declared_reach(&key_file_json(&versions, Reach::Local).unwrap()),
             Some(Reach::Local)
         );
+    }
+
+    /// Issue 24 item 3: Vault and GCP report a deleted, disabled or
+    /// destroyed version with no material; the agent wrote it as `"key": ""`
+    /// and every reader refused the whole file.
+    #[test]
+    fn a_withdrawn_version_without_material_is_written_and_read_by_id_and_state() {
+        let versions = vec![
+            KeyVersion::new("3", KEY),
+            KeyVersion::new("2", Vec::new()).with_state(KeyState::Disabled),
+            KeyVersion::new("1", Vec::new()).with_state(KeyState::Destroyed),
+        ];
+        let contents = key_file_json(&versions, Reach::Shared).unwrap();
+        let file: serde_json::Value = serde_json::from_slice(&contents).unwrap();
+        assert_eq!(
+            file["keys"][1],
+            serde_json::json!({"id": "2", "state": "disabled"})
+        );
+        assert_eq!(
+            file["keys"][2],
+            serde_json::json!({"id": "1", "state": "destroyed"})
+        );
+        let read = parse(&contents, None).unwrap();
+        let states: Vec<_> = read
+            .iter()
+            .map(|v| (v.id.as_str(), v.state, v.material.len()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("3", KeyState::Enabled, KEY.len()),
+                ("2", KeyState::Disabled, 0),
+                ("1", KeyState::Destroyed, 0)
+            ]
+        );
+        // What earlier agents wrote reads too.
+        let old = br#"{"keys": [{"id": "2", "key": "k3y-0123456789abcdefghijklmnopqrstuvwxyz"}, {"id": "1", "key": "", "state": "disabled"}]}"#;
+        assert_eq!(parse(old, None).unwrap()[1].state, KeyState::Disabled);
+        // An enabled entry still needs material, a withdrawn one an id.
+        for (file, problem) in [
+            (r#"{"keys": [{"id": "1"}]}"#, EntryProblem::KeyField),
+            (r#"{"keys": [{"id": "1", "key": ""}]}"#, EntryProblem::EmptyKey),
+            (
+                r#"{"keys": [{"state": "disabled"}]}"#,
+                EntryProblem::WithdrawnWithoutId,
+            ),
+        ] {
+            let err = parse(file.as_bytes(), None).unwrap_err();
+            assert!(
+                matches!(&err, ParseError::Entry { problem: p, .. } if *p == problem),
+                "{file}: {err:?}"
+            );
+        }
+    }
+
+    /// Issue 24 item 5: `OffsetDateTime::from(SystemTime)` panicked on a
+    /// store time past year 9999.
+    #[test]
+    fn a_time_a_key_file_cannot_hold_is_an_error_not_a_panic() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let year_10000 = UNIX_EPOCH + Duration::from_secs(253_402_387_200);
+        let far = [
+            year_10000,
+            UNIX_EPOCH + Duration::from_secs(1 << 62),
+            UNIX_EPOCH - Duration::from_secs(62_200_000_000),
+        ];
+        for at in far {
+            for version in [
+                KeyVersion::new("v1", KEY).with_created(at),
+                KeyVersion::new("v1", KEY).with_activates(at),
+                KeyVersion::new("v1", KEY).with_expires(at),
+            ] {
+                let err = key_file_json(&[version], Reach::Shared).unwrap_err();
+                assert!(
+                    matches!(&err, KeyFileError::TimeOutOfRange { id, .. } if id == "v1"),
+                    "{err:?}"
+                );
+                assert!(err.to_string().contains("beyond year 9999"), "{err}");
+            }
+        }
+        let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        let contents =
+            key_file_json(&[KeyVersion::new("v1", KEY).with_created(last)], Reach::Shared).unwrap();
+        assert_eq!(parse(&contents, None).unwrap()[0].created, Some(last));
+    }
+
+    #[test]
+    fn a_file_marked_unavailable_fails_to_parse_with_the_moment() {
+        let file = format!(
+            r#"{{"unavailable_since": "2026-12-03T08:00:00Z", "keys": [{{"id": "1", "key": "{KEY}"}}]}}"#
+        );
+        let err = parse(file.as_bytes(), None).unwrap_err();
+        assert!(matches!(err, ParseError::StoreUnavailable { .. }), "{err:?}");
+        assert!(err.to_string().contains("since 2026-12-03T08:00:00Z"), "{err}");
+        assert!(!err.to_string().contains(KEY), "{err}");
     }
 
     #[test]

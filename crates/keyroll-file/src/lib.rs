@@ -40,7 +40,9 @@
 //!   the newest key from `activates` (else from `created`), and stops
 //!   accepting a key at `expires`.
 //! - `state`: `enabled` (default), `disabled` or `destroyed`; only enabled
-//!   keys verify.
+//!   keys verify. A disabled or destroyed entry may have no key (an `id` is
+//!   then required): `keyroll agent` lists a version the store withdrew this
+//!   way, and readers drop it from their key sets.
 //! - `stage`: `pending`, `current` or `previous`, a store's stage label
 //!   (AWS); where present, labels decide which key signs.
 //!
@@ -49,6 +51,13 @@
 //! stage activation as for the store itself, so every process on every host
 //! switches keys at the same instant. Without it (or with `"local"`) a file
 //! is local and new keys sign at once.
+//!
+//! `"unavailable_since": TIME` at the top level says the agent that writes
+//! the file cannot read its store since then: reading the file then fails
+//! ([`ParseError::StoreUnavailable`], an `Unavailable` provider error), so
+//! its readers keep their last good keys, degraded, until their own
+//! `fail_closed_after` closes their keyring, exactly as readers of the store
+//! do. The agent's next good read clears it.
 //!
 //! Unknown fields are an error, so a typo never silently changes behaviour.
 //!
@@ -135,9 +144,9 @@ use keyroll_core::{
 };
 use zeroize::Zeroizing;
 
-pub use format::{EntryProblem, Format, JsonProblem, ParseError, key_file_json, parse};
+pub use format::{EntryProblem, Format, JsonProblem, KeyFileError, ParseError, key_file_json, parse};
 pub use watch::watch_files;
-pub use write::write_if_changed;
+pub use write::{mark_unavailable, write_if_changed};
 
 /// Reads keys from a file in plain text or JSON key set format.
 ///
@@ -264,7 +273,13 @@ impl FileProvider {
     pub fn read(&self) -> Result<Vec<KeyVersion>, ProviderError> {
         let contents = read_file(&self.path)?;
         parse(&contents, self.format).map_err(|error| {
-            ProviderError::invalid(format!("key file {}: {error}", self.path.display())).with_source(error)
+            let message = format!("key file {}: {error}", self.path.display());
+            match error {
+                // The agent's store is out: fail as its readers do, retried.
+                ParseError::StoreUnavailable { .. } => ProviderError::unavailable(message),
+                _ => ProviderError::invalid(message),
+            }
+            .with_source(error)
         })
     }
 }

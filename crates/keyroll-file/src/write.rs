@@ -11,7 +11,7 @@ use tempfile::NamedTempFile;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::format::{Entry, KeyFile, read_key_file};
+use crate::format::{Entry, KeyFile, file_time, key_file_bytes, read_key_file};
 use crate::{Format, io_error, parse, read_file};
 
 /// Writes `material` as the newest key of the file at `path` and returns
@@ -99,11 +99,7 @@ pub(crate) fn prepend(
                     ..Entry::default()
                 },
             );
-            let mut contents = Zeroizing::new(
-                serde_json::to_vec_pretty(&file).expect("a key file always serializes to JSON"),
-            );
-            contents.push(b'\n');
-            (contents, Published::new(id, Some(now)))
+            (key_file_bytes(&file), Published::new(id, Some(now)))
         }
     };
     replace_atomically(&target, &contents, None).map_err(|error| io_error(path, "write", error))?;
@@ -124,6 +120,33 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
         Err(error) => return Err(error),
     }
     replace_atomically(path, contents, Some(0o600))?;
+    Ok(true)
+}
+
+/// Marks the key file at `path` (a JSON key set, as `keyroll agent` writes
+/// it) as unconfirmed since `since`, keeping its keys: what the agent does
+/// when it cannot read its store. Readers of a marked file fail their reads
+/// (as readers of the store fail theirs), so they keep their last good keys,
+/// degraded, until their own `fail_closed_after` closes their keyring; a
+/// later write of the store's answer clears the mark. Returns whether it
+/// wrote: not when there is no file, or it is already marked (the first
+/// failure's moment stays).
+///
+/// # Errors
+/// The file cannot be read or written, or is not a JSON key set.
+pub fn mark_unavailable(path: &Path, since: SystemTime) -> io::Result<bool> {
+    let contents = match std::fs::read(path).map(Zeroizing::new) {
+        Ok(contents) => contents,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let mut file = read_key_file(&contents).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if file.unavailable_since.is_some() {
+        return Ok(false);
+    }
+    file.unavailable_since =
+        Some(file_time(since).ok_or_else(|| io::Error::other("the clock is beyond year 9999"))?);
+    replace_atomically(path, &key_file_bytes(&file), Some(0o600))?;
     Ok(true)
 }
 

@@ -12,7 +12,7 @@ use vaultrs::api::AuthInfo;
 use vaultrs::client::VaultClient;
 use zeroize::Zeroizing;
 
-use crate::client::{Authed, provider_error, status_of};
+use crate::client::{Authed, api_errors, provider_error, status_of};
 
 /// Where the Kubernetes service-account token is mounted in a pod.
 pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -461,7 +461,7 @@ impl Session {
             }
             Err(error) if matches!(status_of(&error), Some(400 | 401 | 403)) => {
                 let detail = match &error {
-                    vaultrs::error::ClientError::APIError { errors, .. } => errors.join("; "),
+                    vaultrs::error::ClientError::APIError { errors, .. } => api_errors(errors),
                     _ => String::new(),
                 };
                 Err(ProviderError::permission_denied(format!(

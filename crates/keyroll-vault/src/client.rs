@@ -67,7 +67,7 @@ pub(crate) fn status_of(error: &ClientError) -> Option<u16> {
 pub(crate) fn provider_error(what: &str, error: &ClientError) -> ProviderError {
     if let Some(code) = status_of(error) {
         let detail = match error {
-            ClientError::APIError { errors, .. } if !errors.is_empty() => format!(": {}", errors.join("; ")),
+            ClientError::APIError { errors, .. } if !errors.is_empty() => format!(": {}", api_errors(errors)),
             _ => String::new(),
         };
         return match ProviderErrorKind::from_http_status(code) {
@@ -88,10 +88,19 @@ pub(crate) fn provider_error(what: &str, error: &ClientError) -> ProviderError {
     match error {
         ClientError::RestClientError { source } => match source {
             rustify::errors::ClientError::RequestError { .. }
-            | rustify::errors::ClientError::ResponseError { .. } => ProviderError::unavailable(format!(
-                "cannot reach Vault for {what}: {}; check the address and that the server is up",
-                cause_chain(source)
-            )),
+            | rustify::errors::ClientError::ResponseError { .. } => {
+                let causes = cause_chain(source);
+                // rustls reading an HTTP answer as a TLS record.
+                if causes.contains("InvalidContentType") {
+                    return ProviderError::unavailable(format!(
+                        "cannot reach Vault for {what}: the server speaks plain HTTP, not HTTPS (as a dev server \
+                         does); add ?tls=false to the URI, e.g. vault://127.0.0.1:8200/secret/myapp?tls=false"
+                    ));
+                }
+                ProviderError::unavailable(format!(
+                    "cannot reach Vault for {what}: {causes}; check the address and that the server is up"
+                ))
+            }
             // Parse errors may quote the response body, which may be the secret: no detail.
             rustify::errors::ClientError::ResponseParseError { .. }
             | rustify::errors::ClientError::ResponseConversionError { .. }
@@ -109,6 +118,30 @@ pub(crate) fn provider_error(what: &str, error: &ClientError) -> ProviderError {
     }
 }
 
+/// Vault's `errors` list on one short line: each entry is often a multi-line
+/// report ("1 error occurred:\n\t* permission denied\n\n"), reduced to its
+/// items; the whole is cut at 300 characters.
+pub(crate) fn api_errors(errors: &[String]) -> String {
+    const MAX: usize = 300;
+    let items: Vec<String> = errors
+        .iter()
+        .flat_map(|error| error.lines())
+        .map(|line| line.trim().trim_start_matches("* ").trim())
+        // Vault's (go-multierror's) header line: "2 errors occurred:".
+        .filter(|line| !line.is_empty() && !is_error_count(line))
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let text = items.join("; ");
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+fn is_error_count(line: &str) -> bool {
+    line.ends_with("occurred:") && line.contains(" error")
+}
+
 /// The messages of an error and its causes, joined, for errors known not to
 /// carry response bodies (connection failures, timeouts).
 fn cause_chain(error: &rustify::errors::ClientError) -> String {
@@ -120,4 +153,25 @@ fn cause_chain(error: &rustify::errors::ClientError) -> String {
         cause = err.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_errors;
+
+    #[test]
+    fn vault_error_reports_become_one_short_line() {
+        let errors = vec!["1 error occurred:\n\t* permission denied\n\n".to_owned()];
+        assert_eq!(api_errors(&errors), "permission denied");
+        let errors = vec![
+            "2 errors occurred:\n\t* no handler for route\n\t* route   entry not found\n\n".to_owned(),
+            "invalid token".to_owned(),
+        ];
+        assert_eq!(
+            api_errors(&errors),
+            "no handler for route; route entry not found; invalid token"
+        );
+        let long = vec!["x".repeat(1000)];
+        assert_eq!(api_errors(&long).chars().count(), 301);
+    }
 }
