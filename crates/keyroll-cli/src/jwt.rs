@@ -20,7 +20,9 @@ fn check(options: &SignOptions) -> Result<(), Failure> {
 }
 
 /// Signs the JSON object `claims`; with `ttl`, adds `iat` = now and `exp` =
-/// now + `ttl` seconds.
+/// now + `ttl` seconds. Without `ttl` the claims must carry a numeric `exp`:
+/// `verify` (like PyJWT's default verifiers) refuses a token without one, so
+/// `sign` never makes a token that never expires and `verify` would refuse.
 pub(crate) async fn sign(
     source: &Source,
     options: &SignOptions,
@@ -32,6 +34,11 @@ pub(crate) async fn sign(
         serde_json::from_str(claims).map_err(|e| Failure::Error(format!("the claims are not JSON: {e}")))?;
     if !claims.is_object() {
         return Err(Failure::Error("the claims must be a JSON object".to_owned()));
+    }
+    if ttl.is_none() && !claims.get("exp").is_some_and(serde_json::Value::is_number) {
+        return Err(Failure::Error(
+            "--format jwt needs --ttl SECS (or an exp claim, a number of Unix seconds): `keyroll verify --format jwt` refuses a token without exp".to_owned(),
+        ));
     }
     let signer = Signer::new(Keyring::new(load(source).await?));
     let token = match ttl {

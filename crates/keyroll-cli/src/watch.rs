@@ -7,7 +7,7 @@
 //! `keyroll` crate, rendered in Prometheus' text format), read every
 //! interval and kept in a [`UsageWindow`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,24 +27,35 @@ const VERIFICATIONS: &str = "keyroll_verifications_total";
 const MAX_PAGE: usize = 16 << 20;
 /// How long one read of the metrics endpoint may take.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Key ids a page may hold that the watched key set does not (yet): counted
+/// up to this many per page, so a key the service knows before the watch
+/// does has a history, while a page of a million ids costs no more than
+/// this. Every id of the watched key set is always counted.
+const MAX_UNKNOWN_IDS: usize = 64;
+/// An unknown key id longer than this is not counted (store ids and
+/// fingerprints are a few dozen bytes).
+const MAX_UNKNOWN_ID_LEN: usize = 128;
 
 /// Where the usage counts come from.
 pub(crate) struct Usage {
     url: hyper::Uri,
+    /// The URL as messages show it: user info replaced by `***`.
+    shown: String,
     client: Client<HttpConnector, Empty<Bytes>>,
     window: UsageWindow,
 }
 
 impl Usage {
     /// Reads `url` (a plain `http://` metrics endpoint) and keeps counts
-    /// over `window`.
+    /// over `window`. Messages never show the URL's user info.
     pub(crate) fn new(url: &str, window: Duration) -> Result<Self, Failure> {
+        let shown = keyroll::raw::remote::redact_userinfo(url).into_owned();
         let uri: hyper::Uri = url
             .parse()
-            .map_err(|e| Failure::Error(format!("--metrics {url:?} is not a URL: {e}")))?;
+            .map_err(|e| Failure::Error(format!("--metrics {shown:?} is not a URL: {e}")))?;
         if uri.scheme_str() != Some("http") || uri.host().is_none() {
             return Err(Failure::Error(format!(
-                "--metrics {url:?}: give the service's metrics endpoint as http://HOST:PORT/PATH"
+                "--metrics {shown:?}: give the service's metrics endpoint as http://HOST:PORT/PATH"
             )));
         }
         if window.is_zero() {
@@ -52,34 +63,38 @@ impl Usage {
         }
         Ok(Self {
             url: uri,
+            shown,
             client: Client::builder(TokioExecutor::new()).build_http(),
             window: UsageWindow::new(window),
         })
     }
 
-    /// Reads the endpoint once and adds its counts to the window.
-    async fn sample(&mut self) -> Result<(), String> {
+    /// Reads the endpoint once and adds the counts of the keys of `keyring`
+    /// (and of at most [`MAX_UNKNOWN_IDS`] others) to the window.
+    async fn sample(&mut self, keyring: &Keyring) -> Result<(), String> {
+        let shown = &self.shown;
         let read = async {
             let response = self
                 .client
                 .get(self.url.clone())
                 .await
-                .map_err(|e| format!("cannot read {}: {e}", self.url))?;
+                .map_err(|e| format!("cannot read {shown}: {e}"))?;
             if !response.status().is_success() {
-                return Err(format!("{} answered {}", self.url, response.status()));
+                return Err(format!("{shown} answered {}", response.status()));
             }
             let body = Limited::new(response.into_body(), MAX_PAGE)
                 .collect()
                 .await
-                .map_err(|e| format!("cannot read {}: {e}", self.url))?
+                .map_err(|e| format!("cannot read {shown}: {e}"))?
                 .to_bytes();
-            String::from_utf8(body.to_vec())
-                .map_err(|_| format!("{} answered a page that is not UTF-8", self.url))
+            String::from_utf8(body.to_vec()).map_err(|_| format!("{shown} answered a page that is not UTF-8"))
         };
         let page = tokio::time::timeout(SCRAPE_TIMEOUT, read)
             .await
-            .map_err(|_| format!("{} did not answer within {SCRAPE_TIMEOUT:?}", self.url))??;
-        let totals = verifications_per_key(&page);
+            .map_err(|_| format!("{shown} did not answer within {SCRAPE_TIMEOUT:?}"))??;
+        let set = keyring.load();
+        let known: HashSet<&str> = set.keys().iter().map(|key| key.id()).collect();
+        let totals = verifications_per_key(&page, &known);
         self.window.sample(
             Instant::now(),
             totals.into_iter().map(|(id, n)| (Arc::from(id), n)),
@@ -117,10 +132,13 @@ fn seconds(span: Duration) -> String {
 }
 
 /// The sum of every `keyroll_verifications_total` series per `key_id`
-/// (over formats and roles) in a page of Prometheus' text format. Lines
-/// that do not parse are skipped; counts saturate.
-fn verifications_per_key(page: &str) -> BTreeMap<String, u64> {
+/// (over formats and roles) in a page of Prometheus' text format, for the
+/// ids in `known` and the first [`MAX_UNKNOWN_IDS`] others (of at most
+/// [`MAX_UNKNOWN_ID_LEN`] bytes). Lines that do not parse are skipped;
+/// counts saturate.
+fn verifications_per_key(page: &str, known: &HashSet<&str>) -> BTreeMap<String, u64> {
     let mut totals = BTreeMap::new();
+    let mut unknown = 0;
     for line in page.lines() {
         let Some(rest) = line.trim_start().strip_prefix(VERIFICATIONS) else {
             continue;
@@ -139,6 +157,12 @@ fn verifications_per_key(page: &str) -> BTreeMap<String, u64> {
         };
         if !(value.is_finite() && value >= 0.0) {
             continue;
+        }
+        if !known.contains(id.as_str()) && !totals.contains_key(&id) {
+            if unknown >= MAX_UNKNOWN_IDS || id.len() > MAX_UNKNOWN_ID_LEN {
+                continue;
+            }
+            unknown += 1;
         }
         // `as` saturates: a count beyond u64 reads as u64::MAX.
         let count = totals.entry(id).or_insert(0u64);
@@ -203,7 +227,7 @@ pub(crate) async fn watch(
             }
             _ = ticks.tick(), if usage.is_some() => {
                 if let Some(usage) = usage.as_mut() {
-                    match usage.sample().await {
+                    match usage.sample(&keyring).await {
                         Ok(()) => println!("{} {}", rfc3339(SystemTime::now()), usage.line(&keyring)),
                         Err(error) => eprintln!("keyroll watch: {error}; trying again in {}", seconds(interval)),
                     }
@@ -243,7 +267,7 @@ mod tests {
             keyroll_verifications_total{key_id=\"a\\\"b\\\\c\\n\",role=\"current\",format=\"native\"} 2\n\
             keyroll_verifications_total_other{key_id=\"v1\"} 100\n\
             keyroll_key_role{key_id=\"v1\",role=\"current\"} 1\n";
-        let totals = verifications_per_key(page);
+        let totals = verifications_per_key(page, &HashSet::new());
         assert_eq!(totals.get("v1"), Some(&7));
         assert_eq!(totals.get("a\"b\\c\n"), Some(&2));
         assert_eq!(totals.len(), 2);
@@ -264,10 +288,16 @@ mod tests {
             "keyroll_verifications_total 3",
             "",
         ] {
-            assert!(verifications_per_key(page).is_empty(), "{page:?}");
+            assert!(
+                verifications_per_key(page, &HashSet::new()).is_empty(),
+                "{page:?}"
+            );
         }
         let huge = "keyroll_verifications_total{key_id=\"v1\"} 1e300\n".repeat(2);
-        assert_eq!(verifications_per_key(&huge).get("v1"), Some(&u64::MAX));
+        assert_eq!(
+            verifications_per_key(&huge, &HashSet::new()).get("v1"),
+            Some(&u64::MAX)
+        );
     }
 
     #[test]
@@ -294,8 +324,47 @@ mod tests {
             let page: String = (0..rng.random_range(0..24))
                 .map(|_| pieces[rng.random_range(0..pieces.len())])
                 .collect();
-            let _ = verifications_per_key(&page);
+            let _ = verifications_per_key(&page, &HashSet::from(["v1"]));
         }
+    }
+
+    /// Issue 24 item 6: every id of every page was kept for the whole
+    /// window (366,240 ids every 300 ms: +222 MB in 20 s).
+    #[test]
+    fn a_page_of_many_ids_counts_the_watched_ones_and_a_few_others() {
+        let page: String = (0..10_000)
+            .map(|i| format!("keyroll_verifications_total{{key_id=\"u{i}\",role=\"fallback\"}} 1\n"))
+            .chain([
+                "keyroll_verifications_total{key_id=\"v2\",role=\"current\"} 5\n".to_owned(),
+                format!(
+                    "keyroll_verifications_total{{key_id=\"{}\"}} 1\n",
+                    "x".repeat(200)
+                ),
+                "keyroll_verifications_total{key_id=\"u0\",role=\"current\"} 2\n".to_owned(),
+            ])
+            .collect();
+        let totals = verifications_per_key(&page, &HashSet::from(["v2", "v1"]));
+        assert_eq!(totals.len(), MAX_UNKNOWN_IDS + 1, "the watched id and 64 others");
+        assert_eq!(totals.get("v2"), Some(&5), "a watched id past the cap is counted");
+        assert_eq!(totals.get("u0"), Some(&3), "an id already counted keeps counting");
+        assert!(!totals.contains_key(&format!("u{MAX_UNKNOWN_IDS}")));
+    }
+
+    #[test]
+    fn messages_never_show_the_metrics_urls_user_info() {
+        let hour = Duration::from_secs(3600);
+        for url in [
+            "https://user:pa55word@host/metrics",
+            "http://user:pa55word@/metrics",
+        ] {
+            let Err(Failure::Error(message)) = Usage::new(url, hour) else {
+                panic!("{url} is refused")
+            };
+            assert!(!message.contains("pa55word"), "{message}");
+            assert!(message.contains("***@"), "{message}");
+        }
+        let usage = Usage::new("http://user:pa55word@127.0.0.1:9/metrics", hour).unwrap();
+        assert_eq!(usage.shown, "http://***@127.0.0.1:9/metrics");
     }
 
     #[test]

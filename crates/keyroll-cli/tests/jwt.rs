@@ -111,8 +111,24 @@ fn jwt_commands_keep_the_exit_code_contract() {
     let out = verify(&expired);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("expired"), "{}", text(&out.stderr));
-    let forever = text(&sign(r#"{"sub": "x"}"#, &[]).stdout);
-    assert_eq!(verify(&forever).status.code(), Some(1));
+    // Issue 24 item 12: sign made exp-less tokens that verify refused; it
+    // now requires --ttl unless the claims carry a numeric exp.
+    for claims in [r#"{"sub": "x"}"#, r#"{"sub": "x", "exp": "soon"}"#] {
+        let out = sign(claims, &[]);
+        assert_eq!(out.status.code(), Some(2), "{claims}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("needs --ttl"), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+    }
+    let in_an_hour = format!(
+        r#"{{"sub": "x", "exp": {}}}"#,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600
+    );
+    let own_exp = text(&sign(&in_an_hour, &[]).stdout);
+    assert_eq!(verify(&own_exp).status.code(), Some(0));
 
     let good = text(&sign("{}", &["--ttl", "60"]).stdout);
     let oversized = format!("{good}{}", "A".repeat(10_000));
@@ -153,4 +169,36 @@ fn jwt_commands_keep_the_exit_code_contract() {
         &good,
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Issue 24 item 10: `"crit": null` verified, while RFC 7515 §4.1.11
+/// requires an array. The token is a good one re-signed (by Python's
+/// standard library) with `crit: null` added to its header. (PyJWT 2.10.1,
+/// the pinned peer, accepts it too.)
+#[test]
+fn a_jwt_whose_crit_header_is_null_is_refused() {
+    let Some(python) = python_with(&["jwt"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = key_file(&dir, "keys", &[KEY]);
+    let good = keyroll(&["sign", "--keys", &keys, "--format", "jwt", "--ttl", "600", "{}"]);
+    let good = text(&good.stdout);
+    let forged = pyjwt(
+        &python,
+        "import base64, hmac, hashlib\n\
+         b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b'=')\n\
+         h, p, _ = sys.argv[1].split('.')\n\
+         header = json.loads(base64.urlsafe_b64decode(h + '=' * (-len(h) % 4)))\n\
+         header['crit'] = None\n\
+         signed = b64(json.dumps(header).encode()) + b'.' + p.encode()\n\
+         mac = hmac.new(key.encode(), signed, hashlib.sha256).digest()\n\
+         print((signed + b'.' + b64(mac)).decode())",
+        &[&good],
+    );
+    let out = keyroll(&["verify", "--keys", &keys, "--format", "jwt", &forged]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let out = keyroll(&["verify", "--keys", &keys, "--format", "jwt", &good]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

@@ -89,9 +89,28 @@ fn a_vault_that_refuses_the_token_exits_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("permission denied"),
-        "{}",
-        text(&out.stderr)
-    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    // keyroll's own message on one line (beside its warning that the URI
+    // speaks plain HTTP): no raw log lines of the Vault client
+    // (`ERROR rustify::endpoint`, vaultrs), no multi-line server body.
+    for raw in ["rustify", "vaultrs", "ERROR", "occurred"] {
+        assert!(!stderr.contains(raw), "{raw}: {stderr}");
+    }
+    let lines: Vec<&str> = stderr.lines().filter(|line| !line.contains("WARN")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("keyroll: error: "), "{stderr}");
+}
+
+#[test]
+fn a_plain_http_vault_reached_over_https_names_tls_false() {
+    let Some(bao) = OpenBao::start() else { return };
+    // The dev server speaks plain HTTP; without ?tls=false keyroll speaks TLS.
+    let keys = format!("vault://127.0.0.1:{}/secret/cli-app", bao.port());
+    let out = keyroll(&bao, &["check", "--keys", &keys]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("plain HTTP"), "{stderr}");
+    assert!(stderr.contains("?tls=false"), "{stderr}");
+    assert!(!stderr.contains("InvalidContentType"), "{stderr}");
 }
