@@ -22,18 +22,21 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use serde_json::value::RawValue;
 
-use crate::ring::{Shared, seconds};
-use crate::{BadSignature, InvalidToken, KeyrollError, SignatureExpired};
+use crate::ring::{Shared, failed_closed, seconds};
+use crate::{BadSignature, FailedClosed, InvalidToken, KeyrollError, SignatureExpired};
 
 /// A Rust signer bound to one keyring object, tagged with its epoch.
 struct Epoch<T> {
     epoch: u64,
+    keyring: Keyring,
     signer: T,
 }
 
 /// The Rust signer for the key ring's current keyring: one lock-free load
 /// and a compare per call; rebuilt by `build` only after the keyring object
-/// changed. Raises `KeyrollError` once the key ring is closed.
+/// changed. Raises `KeyrollError` once the key ring is closed, and
+/// `FailedClosed` while the keyring serves no key (the core's rule: nothing
+/// signs, nothing verifies).
 fn bound<T>(
     shared: &Shared,
     slot: &ArcSwapOption<Epoch<T>>,
@@ -42,16 +45,27 @@ fn bound<T>(
     let epoch = shared.epoch.load(Ordering::Acquire);
     let cached = slot.load();
     if epoch != 0 && cached.as_ref().is_some_and(|c| c.epoch == epoch) {
-        return Ok(cached);
+        return serving(cached);
     }
     drop(cached);
     let live = shared.live()?;
     let live = live.as_ref().expect("checked open");
     slot.store(Some(Arc::new(Epoch {
         epoch: live.epoch,
+        keyring: live.keyring.clone(),
         signer: build(live.keyring.clone())?,
     })));
-    Ok(slot.load())
+    serving(slot.load())
+}
+
+fn serving<T>(bound: Guard<Option<Arc<Epoch<T>>>>) -> PyResult<Guard<Option<Arc<Epoch<T>>>>> {
+    if let Some(epoch) = bound.as_ref() {
+        epoch
+            .keyring
+            .serving_at(SystemTime::now())
+            .map_err(failed_closed)?;
+    }
+    Ok(bound)
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -136,7 +150,8 @@ fn django_error(error: django::Error) -> PyErr {
     let message = error.to_string();
     match error {
         django::Error::SignatureExpired { .. } => SignatureExpired::new_err(message),
-        django::Error::Stale | django::Error::Serialize(_) => KeyrollError::new_err(message),
+        django::Error::Stale => FailedClosed::new_err(message),
+        django::Error::Serialize(_) => KeyrollError::new_err(message),
         _ => BadSignature::new_err(message),
     }
 }
@@ -145,7 +160,7 @@ fn native_error(error: VerifyError) -> PyErr {
     let message = error.to_string();
     match error {
         VerifyError::Expired { .. } => SignatureExpired::new_err(message),
-        VerifyError::Stale => KeyrollError::new_err(message),
+        VerifyError::Stale => FailedClosed::new_err(message),
         _ => BadSignature::new_err(message),
     }
 }

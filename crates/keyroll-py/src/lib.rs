@@ -11,12 +11,21 @@ use pyo3::prelude::*;
 
 mod formats;
 mod ring;
+mod settings;
 
 create_exception!(
     _keyroll,
     KeyrollError,
     PyException,
     "A keyroll failure: no usable key set, a closed key ring, a configuration error."
+);
+create_exception!(
+    _keyroll,
+    FailedClosed,
+    KeyrollError,
+    "The key ring has failed closed: the store revoked the signing key, every key is past its expiry, \
+     or the store has not confirmed the keys for longer than fail_closed_after. Nothing signs or \
+     verifies until the store offers a usable key again."
 );
 create_exception!(
     _keyroll,
@@ -42,6 +51,7 @@ create_exception!(
 fn _keyroll(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("KeyrollError", py.get_type::<KeyrollError>())?;
+    m.add("FailedClosed", py.get_type::<FailedClosed>())?;
     m.add("BadSignature", py.get_type::<BadSignature>())?;
     m.add("SignatureExpired", py.get_type::<SignatureExpired>())?;
     m.add("InvalidToken", py.get_type::<InvalidToken>())?;
@@ -51,5 +61,7 @@ fn _keyroll(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<formats::DjangoSigner>()?;
     m.add_class::<formats::NativeSigner>()?;
     m.add_class::<formats::Fernet>()?;
+    m.add_class::<settings::LiveSetting>()?;
+    m.add_function(wrap_pyfunction!(settings::django_settings, m)?)?;
     Ok(())
 }

@@ -9,16 +9,16 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::{ArcSwapOption, Guard};
 use keyroll::{
-    Health, KeyEntry, KeySet, Keyring, Policy, ProviderError, RefreshError, Refresher, RefresherBuilder,
-    StartError, Status,
+    Closed, Health, KeyEntry, KeySet, Keyring, Policy, ProviderError, ProviderErrorKind, Reach, RefreshError,
+    Refresher, RefresherBuilder, StartError, Status,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use tokio::runtime::Runtime;
 
-use crate::KeyrollError;
 use crate::formats::{DjangoSigner, Fernet, NativeSigner};
+use crate::{FailedClosed, KeyrollError};
 
 /// The longest duration any option accepts: a century, far beyond any
 /// sensible window, and safe to add to the system clock.
@@ -77,6 +77,30 @@ fn start_message(error: StartError) -> String {
     }
 }
 
+/// Why no key ring could be opened, as `KeyrollError.kind`: `config` (the
+/// URI or an option), `keys` (the store answered without a usable key set),
+/// `unavailable` (the store did not answer).
+fn start_kind(error: &StartError) -> &'static str {
+    match &error.last {
+        RefreshError::Policy(_) => "keys",
+        RefreshError::Provider(error) => match error.kind() {
+            ProviderErrorKind::Config | ProviderErrorKind::Unsupported => "config",
+            ProviderErrorKind::Invalid => "keys",
+            _ => "unavailable",
+        },
+        _ => "unavailable",
+    }
+}
+
+/// A `KeyrollError` carrying `kind` (see [`start_kind`]).
+fn open_error(py: Python<'_>, kind: &'static str, message: String) -> PyErr {
+    let error = KeyrollError::new_err(message);
+    // Setting an attribute on a fresh exception object cannot fail short of
+    // memory exhaustion; the message alone still says what went wrong.
+    let _ = error.value(py).setattr("kind", kind);
+    error
+}
+
 fn runtime() -> PyResult<Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -103,6 +127,13 @@ pub(crate) struct Live {
 }
 
 impl Live {
+    /// The key set in force at `now`, or `FailedClosed`: the core's rule
+    /// ([`Keyring::serving_at`]), read by every key and signer this
+    /// package hands out.
+    pub(crate) fn serving_at(&self, now: SystemTime) -> PyResult<Guard<Arc<KeySet>>> {
+        self.keyring.serving_at(now).map_err(failed_closed)
+    }
+
     pub(crate) fn generation_of(&self, set: &KeySet) -> u64 {
         self.base.saturating_add(set.generation())
     }
@@ -116,11 +147,22 @@ impl Live {
                     status.health = Health::Degraded;
                     status.last_error = Some(error);
                 }
+                // The inherited keyring keeps its stale deadline and its
+                // revocation across the fork: the child's status says so,
+                // as the parent's refresher would.
+                if self.keyring.is_closed() {
+                    status.health = Health::Stale;
+                }
                 status
             }
             (None, None) => unreachable!("a live key ring has a refresher or an interim status"),
         }
     }
+}
+
+/// The core's refusal as the Python exception.
+pub(crate) fn failed_closed(closed: Closed) -> PyErr {
+    FailedClosed::new_err(closed.to_string())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -223,11 +265,12 @@ pub(crate) fn open(
     };
     let builder = config
         .builder()
-        .map_err(|e| KeyrollError::new_err(e.to_string()))?;
+        .map_err(|e| open_error(py, "config", e.to_string()))?;
     let runtime = runtime()?;
-    let refresher = py
-        .detach(|| runtime.block_on(builder.start()))
-        .map_err(|e| KeyrollError::new_err(start_message(e)))?;
+    let refresher = py.detach(|| runtime.block_on(builder.start())).map_err(|e| {
+        let kind = start_kind(&e);
+        open_error(py, kind, start_message(e))
+    })?;
     let shared = Arc::new(Shared {
         config,
         live: ArcSwapOption::from_pointee(Live {
@@ -246,7 +289,7 @@ pub(crate) fn open(
 }
 
 /// Key material as text: Django and Flask keys are `str`.
-fn text<'py>(py: Python<'py>, key: &KeyEntry) -> PyResult<Bound<'py, PyString>> {
+pub(crate) fn text<'py>(py: Python<'py>, key: &KeyEntry) -> PyResult<Bound<'py, PyString>> {
     match std::str::from_utf8(key.material().expose_secret()) {
         Ok(text) => Ok(PyString::new(py, text)),
         Err(_) => Err(KeyrollError::new_err(format!(
@@ -329,21 +372,25 @@ async fn restart(shared: Weak<Shared>, interim_epoch: u64) {
 
 #[pymethods]
 impl KeyRing {
-    /// The key that signs now (text).
+    /// The key that signs now (text). Raises `FailedClosed` once the key
+    /// ring has failed closed.
     #[getter]
     fn signing_key<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
         let live = self.shared.live()?;
         let live = live.as_ref().expect("checked open");
-        text(py, live.keyring.load().signing_key())
+        let now = SystemTime::now();
+        text(py, live.serving_at(now)?.signing_key_at(now))
     }
 
     /// Every key that verifies now: the current key first, then pending keys,
-    /// then fallbacks, newest first.
+    /// then fallbacks, newest first. Raises `FailedClosed` once the key ring
+    /// has failed closed.
     #[getter]
     fn verification_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let live = self.shared.live()?;
         let live = live.as_ref().expect("checked open");
-        verification_list(py, &live.keyring.load(), SystemTime::now())
+        let now = SystemTime::now();
+        verification_list(py, &*live.serving_at(now)?, now)
     }
 
     /// The key set's generation: one more on every change.
@@ -354,21 +401,34 @@ impl KeyRing {
         Ok(live.generation_of(&live.keyring.load()))
     }
 
+    /// The generation, when the key ring serves: one cheap call for
+    /// integrations that apply keys once per generation (`keyroll.flask`).
+    /// Raises `FailedClosed` once the key ring has failed closed.
+    fn serving_generation(&self) -> PyResult<u64> {
+        let live = self.shared.live()?;
+        let live = live.as_ref().expect("checked open");
+        let set = live.serving_at(SystemTime::now())?;
+        Ok(live.generation_of(&set))
+    }
+
     /// `(generation, signing_key, verification_keys)` from one key set, at
-    /// one instant: never a mix of two generations.
+    /// one instant: never a mix of two generations. Raises `FailedClosed`
+    /// once the key ring has failed closed.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let live = self.shared.live()?;
         let live = live.as_ref().expect("checked open");
-        let set = live.keyring.key_set();
         let now = SystemTime::now();
+        let set = live.serving_at(now)?;
         let signing = text(py, set.signing_key_at(now))?;
         let verifying = verification_list(py, &set, now)?;
         (live.generation_of(&set), signing, verifying).into_pyobject(py)
     }
 
-    /// The refresher's state: health (`healthy`, `degraded`, `stale`),
-    /// last_error, staleness_seconds, generation, source,
-    /// consecutive_failures and keys (`[{"id", "role"}]`). Never key material.
+    /// The refresher's state: health (`healthy`, `degraded`, `stale` once
+    /// failed closed), last_error, staleness_seconds, generation, source,
+    /// consecutive_failures, reach (`local` or `shared`: whether other hosts
+    /// read the same store), activation_delay_seconds (the delay in force)
+    /// and keys (`[{"id", "role"}]`). Never key material.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let live = self.shared.live()?;
         let live = live.as_ref().expect("checked open");
@@ -382,6 +442,14 @@ impl KeyRing {
         dict.set_item("generation", live.generation_of(&set))?;
         dict.set_item("source", &status.source)?;
         dict.set_item("consecutive_failures", status.consecutive_failures)?;
+        dict.set_item(
+            "reach",
+            match status.reach {
+                Reach::Shared => "shared",
+                _ => "local",
+            },
+        )?;
+        dict.set_item("activation_delay_seconds", status.activation_delay.as_secs_f64())?;
         let keys = PyList::empty(py);
         for key in set.keys() {
             let entry = PyDict::new(py);

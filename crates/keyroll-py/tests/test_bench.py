@@ -4,6 +4,7 @@ assertion: the figures are checked by scripts/bench, in release mode)."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -22,3 +23,26 @@ def test_the_benchmark_runs_and_reports_both_tokens() -> None:
         assert row["ratio"] == row["django_ns"] / row["keyroll_ns"]
     table = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=120)
     assert "Django / keyroll" in table.stdout, table.stderr
+
+
+REQUEST_COST = Path(__file__).resolve().parents[1] / "bench" / "request_cost.py"
+
+
+def test_the_request_cost_benchmark_reports_every_case_and_gunicorn() -> None:
+    """Runs the quick mode (what `keyroll-bench --frameworks --quick` prints); checks what it
+    reports, not how fast (the figures are scripts/bench's business, in release mode)."""
+    done = subprocess.run([sys.executable, str(REQUEST_COST), "--quick", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    cases = {framework: [row["case"] for row in rows] for framework, rows in result["frameworks"].items()}
+    assert cases == {
+        "django": ["request", "signing.loads", "SECRET_KEY read", "SECRET_KEY_FALLBACKS read", "DEBUG read"],
+        "flask": ["request"],
+    }
+    for rows in result["frameworks"].values():
+        for row in rows:
+            assert row["keyroll_ns"] > 0 and row["static_ns"] > 0
+            assert math.isclose(row["ratio"], row["keyroll_ns"] / row["static_ns"])
+    served = result["gunicorn"]
+    assert served["workers"] == 4 and served["keyroll_rps"] > 0 and served["static_rps"] > 0

@@ -19,7 +19,7 @@ import pytest
 flask = pytest.importorskip("flask") if not os.environ.get("CI") else __import__("flask")
 
 import keyroll  # noqa: E402
-from conftest import KeyFile, OpenBao, free_ports, missing, venv_bin, wait_until  # noqa: E402
+from conftest import KeyFile, OpenBao, free_ports, missing, rfc3339, venv_bin, wait_until  # noqa: E402
 from keyroll.flask import KeyRoll, _apply  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -42,8 +42,7 @@ def test_keys_follow_the_ring_in_flasks_order(keyfile: KeyFile) -> None:
         ext.close()
 
 
-def test_a_session_signed_with_an_old_key_survives_a_rotation(keyfile: KeyFile) -> None:
-    keyfile.add(id="v1")
+def _session_app(keyfile: KeyFile, **options: object) -> "tuple[flask.Flask, KeyRoll]":
     app = flask.Flask("t")
 
     @app.post("/login")
@@ -55,7 +54,12 @@ def test_a_session_signed_with_an_old_key_survives_a_rotation(keyfile: KeyFile) 
     def whoami():
         return flask.session.get("user", "anonymous")
 
-    ext = KeyRoll(app, keys=keyfile.uri, interval=0.2)
+    return app, KeyRoll(app, keys=keyfile.uri, interval=0.2, **options)
+
+
+def test_a_session_signed_with_an_old_key_survives_a_rotation(keyfile: KeyFile) -> None:
+    keyfile.add(id="v1")
+    app, ext = _session_app(keyfile)
     try:
         client = app.test_client()
         client.post("/login")
@@ -65,6 +69,53 @@ def test_a_session_signed_with_an_old_key_survives_a_rotation(keyfile: KeyFile) 
         assert app.secret_key == new
     finally:
         ext.close()
+
+
+@pytest.mark.parametrize("revocation", ["disabled", "expired"])
+def test_a_revoked_or_expired_only_key_raises_instead_of_serving_it(keyfile: KeyFile, revocation: str) -> None:
+    v1 = keyfile.add(id="v1")
+    app, ext = _session_app(keyfile)
+    try:
+        client = app.test_client()
+        client.post("/login")
+        cookie = client.get_cookie("session")
+        assert cookie is not None and client.get("/whoami").text == "ada"
+        if revocation == "disabled":
+            keyfile.entries[0]["state"] = "disabled"
+        else:
+            keyfile.entries[0]["expires"] = rfc3339(time.time() + 1.0)
+        keyfile.write()
+        wait_until(lambda: ext.ring.status()["health"] == "stale", what="the ring to fail closed")
+        # Every request is an error Flask reports (500), never the revoked key's session.
+        app.testing = False  # as in production: Flask answers 500 rather than re-raising
+        answer = client.get("/whoami")
+        assert answer.status_code == 500
+        with pytest.raises(keyroll.FailedClosed):
+            ext.sync()
+        assert app.secret_key is None and app.config["SECRET_KEY_FALLBACKS"] == []
+        # A new key reopens without a restart; the revoked key's cookie stays refused.
+        keyfile.entries[0].pop("expires", None)
+        keyfile.entries[0]["state"] = "disabled"
+        v2 = keyfile.add(id="v2")
+        wait_until(lambda: ext.ring.status()["health"] == "healthy", what="the ring to reopen")
+        assert client.get("/whoami").text == "anonymous"
+        assert app.secret_key == v2 and v1 not in app.config["SECRET_KEY_FALLBACKS"]
+    finally:
+        ext.close()
+
+
+def test_close_stops_refreshing_and_the_app_keeps_its_keys(keyfile: KeyFile) -> None:
+    v1 = keyfile.add(id="v1")
+    app, ext = _session_app(keyfile)
+    client = app.test_client()
+    client.post("/login")
+    ext.close()
+    ext.close()  # idempotent
+    keyfile.add(id="v2")
+    # Later requests work, with the keys the app had (as the docstring says).
+    assert client.get("/whoami").text == "ada"
+    assert app.secret_key == v1
+    assert ext.sync() is False
 
 
 def test_every_intermediate_state_verifies_old_and_new() -> None:

@@ -16,6 +16,7 @@ from . import _keyroll
 from ._keyroll import (
     BadSignature,
     DjangoSigner,
+    FailedClosed,
     Fernet,
     InvalidToken,
     KeyRing,
@@ -28,6 +29,7 @@ from ._keyroll import (
 __all__ = [
     "BadSignature",
     "DjangoSigner",
+    "FailedClosed",
     "Fernet",
     "InvalidToken",
     "KeyRing",

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_harness import SCRIPTS, keyroll_cli, missing, new_key, run_python, site_env
 from keyroll.django import conf
-from keyroll.django.live import TRANSITION_GRACE, KeySet
+from keyroll.django.live import TRANSITION_GRACE
 
 
 def script_env():
@@ -32,7 +32,7 @@ def test_every_open_option_in_upper_case():
     assert config.keys == "vault:///secret/app"
     assert config.options == {"interval": 30, "jitter": 3, "clock_skew_margin": 30.5, "fallback_window": 86400,
                               "max_fallbacks": 4, "fail_closed_after": 3600, "activation_delay": 0}
-    assert config.staging_off and config.enabled
+    assert config.enabled
 
 
 @pytest.mark.parametrize("value, message", [
@@ -67,38 +67,36 @@ def test_a_typo_stops_manage_py_with_the_name(tmp_path):
 
 # --- the per-generation value ---------------------------------------------------------------
 
-def signer_verifies(key, fallbacks, token_key):
-    """What Django's Signer does with (key, fallbacks): try the key, then each fallback."""
-    return token_key in [key, *fallbacks]
-
-
-def test_a_key_swap_grows_the_fallbacks_first_and_shrinks_them_later():
-    a, b, c, old = "A" * 50, "B" * 50, "C" * 50, "O" * 50
-    before = KeySet(1, a, [a, b, old], None)  # b pending, old a fallback
-    after = KeySet(2, b, [b, a], before)  # b signs, a falls back, old dropped
-    # A reader may take the key from generation 1 and the fallbacks from generation 2
-    # (Signer.__init__ reads them separately): it still verifies everything either accepts.
-    mixed = (before.key, after.fallbacks_now())
-    for token_key in (a, b, old):
-        assert signer_verifies(*mixed, token_key), token_key
-    assert after.fallbacks_now() == [a, old, b]
-    # Later (TRANSITION_GRACE) the fallbacks are exactly the ring's.
-    after.transition_until = time.monotonic() - 1
-    assert after.fallbacks_now() == [a]
-    # A generation that does not move the signing key changes nothing in between.
-    pending = KeySet(3, b, [b, c, a], after)
-    assert pending.fallbacks_now() == [c, a] and pending.transition_until == 0.0
+def test_a_key_swap_grows_the_fallbacks_first_and_shrinks_them_later(tmp_path):
+    """Through the real settings: a reader may take the key from one generation and the
+    fallbacks from the next (Signer.__init__ reads the key first): during the grace it still
+    verifies what the new key signs; a key the new generation dropped is never added back;
+    afterwards the fallbacks are the ring's."""
+    done = run_python([str(SCRIPTS / "transition.py"), str(tmp_path / "keys")], script_env())
+    result = last_json(done)
+    assert result["before"] == {"key": "a", "fallbacks": ["old"]}, result
+    # b signs, a falls back, old left the file (dropped at once): grown with the new key.
+    assert result["during"] == {"key": "b", "fallbacks": ["a", "b"]}, result
+    assert result["mixed_verifies"] == {"a": True, "b": True, "old": False}, result
+    assert result["after"] == {"key": "b", "fallbacks": ["a"]}, result
+    # A generation that does not move the signing key starts no transition.
+    assert result["same_key"] == {"key": "b", "fallbacks": ["c", "a"]}, result
+    assert result["same_object"] is True  # one str and one list per generation, as Django's own
     assert TRANSITION_GRACE == 5.0  # docs/PYTHON.md says so
 
 
 # --- one process ----------------------------------------------------------------------------
 
 def test_settings_race_no_stale_read_under_thread_stress():
-    done = run_python([str(SCRIPTS / "race.py"), "2000", "6", "20000"], script_env(), timeout=200)
+    # The timeout only guards against a hang (the swapper waits for the readers): generous.
+    done = run_python([str(SCRIPTS / "race.py"), "2000", "6", "2000"], script_env(), timeout=900)
     result = last_json(done)
     print(json.dumps(result))
     ours, control = result["keyroll"], result["control"]
-    assert ours["swaps"] == 2000 and ours["reads"] > 100_000
+    # Counted, not timed: every one of the 2,000 swaps was read at least MIN_READS times by
+    # reads that started after it completed (the swapper waits for them), however loaded
+    # the machine. What a read costs is the benchmark's business (scripts/bench).
+    assert ours["swaps"] == 2000 and ours["min_reads_per_swap"] >= 4
     assert ours["stale_key"] == 0 and ours["stale_fallbacks"] == 0 and ours["signer_failures"] == 0
     # Django's own assignment with a read inside its window (deterministic): the key
     # stays stale after the assignment returns, and the same detector counts it.
@@ -210,9 +208,83 @@ def test_fail_closed_after_refuses_the_key_until_the_store_confirms_it(tmp_path)
     key = new_key()
     result = last_json(run_python([str(SCRIPTS / "fail_closed.py"), str(tmp_path / "keys"), key], script_env()))
     assert result["before"] == "key" and result["reopened"] == "key", result
-    assert result["closed"].startswith("keyroll.django: the key store has not confirmed the keys"), result
+    assert result["closed"].startswith("keyroll.django: the keyring has failed closed"), result
     assert any(message.startswith("keyroll.E002") for message in result["checks"]), result["checks"]
     assert key not in json.dumps(result)
+
+
+DOORS_CLOSED = {
+    "SECRET_KEY": "ImproperlyConfigured", "SECRET_KEY_FALLBACKS": "ImproperlyConfigured",
+    "signing.loads": "ImproperlyConfigured", "signing.dumps": "ImproperlyConfigured",
+    "ring.signing_key": "FailedClosed", "ring.verification_keys": "FailedClosed", "ring.snapshot": "FailedClosed",
+    "native.sign": "FailedClosed", "native.unsign": "FailedClosed",
+    "django_signer.sign": "FailedClosed", "django_signer.unsign": "FailedClosed",
+    "ready": 503, "checks": ["keyroll.E002"],
+}
+
+
+@pytest.mark.parametrize("mode", ["disabled", "expired"])
+def test_a_revoked_or_expired_only_key_closes_every_door_until_a_new_key(tmp_path, mode):
+    key, new = new_key(), new_key()
+    done = run_python([str(SCRIPTS / "revoked.py"), str(tmp_path / "keys"), mode, key, new], script_env())
+    result = last_json(done)
+    opened = {name: "ok" for name in DOORS_CLOSED} | {"ready": 200, "checks": []}
+    assert result["before"] == opened, result["before"]
+    assert result["closed"] == DOORS_CLOSED, result["closed"]
+    assert result["message"].startswith("keyroll.django: the keyring has failed closed"), result["message"]
+    assert result["failed_closed_type"] is True
+    assert result["status"]["health"] == "stale" and "revoked" in result["status"]["last_error"], result
+    # Without a restart: the new key serves, the revoked key's tokens stay refused.
+    assert result["reopened"] == opened | {"old token": "BadSignature", "new key": True}, result["reopened"]
+    assert key not in done.stdout + done.stderr and new not in done.stdout + done.stderr
+
+
+def test_a_worker_forked_during_an_outage_fails_closed_with_its_parent(tmp_path):
+    key = new_key()
+    result = last_json(run_python([str(SCRIPTS / "fork_outage.py"), str(tmp_path / "keys"), key], script_env()))
+    assert result["at_fork"]["read"] == "key", result
+    closed = "keyroll.django: the keyring has failed closed"
+    assert result["parent"]["health"] == "stale" and result["parent"]["read"].startswith(closed), result
+    assert result["child"]["at_fork"]["read"] == "key", result
+    assert result["child"]["later"]["health"] == "stale", result
+    assert result["child"]["later"]["read"].startswith(closed), result
+
+
+def test_w001_asks_the_key_ring_whether_the_store_is_shared(tmp_path):
+    """The agent's file declares "reach": "shared": staging off there is W001, as for Vault;
+    a local key file is not."""
+    shared, local = tmp_path / "agent.json", tmp_path / "local.json"
+    shared.write_text(json.dumps({"reach": "shared", "keys": [{"id": "v1", "key": new_key()}]}))
+    local.write_text(json.dumps({"keys": [{"id": "v1", "key": new_key()}]}))
+    off = {"ACTIVATION_DELAY": 0}
+    assert "keyroll.W001" in run_python(["manage.py", "check"], site_env(f"file://{shared}", off)).stderr
+    assert "keyroll.W001" not in run_python(["manage.py", "check"], site_env(f"file://{shared}")).stderr
+    assert "keyroll.W001" not in run_python(["manage.py", "check"], site_env(f"file://{local}", off)).stderr
+
+
+def test_status_runs_when_the_store_is_down_and_says_why(tmp_path):
+    env = site_env(f"file://{tmp_path / 'missing'}")
+    done = run_python(["manage.py", "keyroll", "status"], env, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "health: unavailable" in done.stdout and "last error: " in done.stdout, done.stdout
+    assert "SystemCheckError" not in done.stderr and "keys not healthy: unavailable" in done.stderr
+
+
+@pytest.mark.parametrize("keys, hint", [
+    ("nope://x", "Fix KEYROLL['KEYS']"),
+    ("missing", "until the store answers"),
+    ("weak", "publish a strong key"),
+])
+def test_each_e001_hint_fits_its_cause(tmp_path, keys, hint):
+    if keys == "missing":
+        keys = f"file://{tmp_path / 'missing'}"
+    elif keys == "weak":
+        (tmp_path / "weak").write_text("short\n")
+        keys = f"file://{tmp_path / 'weak'}"
+    done = run_python(["manage.py", "check"], site_env(keys), check=False)
+    assert "keyroll.E001" in done.stderr and hint in done.stderr, done.stderr
+    others = [h for h in ("Fix KEYROLL['KEYS']", "until the store answers", "publish a strong key") if h != hint]
+    assert not any(other in done.stderr for other in others), done.stderr
 
 
 def test_check_warns_about_a_key_weaker_than_djangos_standard(tmp_path):

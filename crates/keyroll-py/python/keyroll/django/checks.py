@@ -1,6 +1,7 @@
 """``manage.py check`` checks for keyroll.django (ids keyroll.E001..., never key material)."""
 
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from . import live
 
@@ -8,6 +9,15 @@ from . import live
 DJANGO_MIN_LENGTH = 50
 DJANGO_MIN_UNIQUE = 5
 DJANGO_INSECURE_PREFIX = "django-insecure-"
+
+
+# keyroll.E001's hint, by why the key ring could not be opened (KeyrollError.kind).
+E001_HINTS = {
+    "config": "Fix KEYROLL['KEYS']: it must be a key source URI keyroll knows (see `keyroll --help`).",
+    "keys": "The store answered, but with no usable key (empty, or weaker than keyroll accepts): publish a "
+    "strong key, e.g. `keyroll rotate --keys URI` or `manage.py keyroll rotate`.",
+    "unavailable": "Anything that signs raises ImproperlyConfigured until the store answers.",
+}
 
 
 def weak_by_django_standard(key):
@@ -23,7 +33,10 @@ def check_keys(app_configs=None, **kwargs):
     if keys is None:
         return []
     found = []
-    if keys.config.staging_off:
+    status = keys.status()
+    # Whether the store is shared, and the activation delay in force, come from the key ring
+    # (the store's own answer: the agent's file declares "reach": "shared").
+    if status.get("reach") == "shared" and status.get("activation_delay_seconds") == 0:
         found.append(
             checks.Warning(
                 "KEYROLL['ACTIVATION_DELAY'] is 0 with a key store that several hosts share: the first "
@@ -33,12 +46,11 @@ def check_keys(app_configs=None, **kwargs):
                 id="keyroll.W001",
             )
         )
-    status = keys.status()
     if keys.ring is None:
         found.append(
             checks.Error(
                 f"keyroll.django cannot load the keys of KEYROLL['KEYS']: {status['last_error']}",
-                hint="Anything that signs raises ImproperlyConfigured until the store answers.",
+                hint=E001_HINTS.get(keys.error_kind, E001_HINTS["unavailable"]),
                 id="keyroll.E001",
             )
         )
@@ -58,9 +70,13 @@ def check_keys(app_configs=None, **kwargs):
                 id="keyroll.W002",
             )
         )
-    current = keys.current()
-    roles = [("the signing key", current.key)] + [
-        (f"verification key {n}", key) for n, key in enumerate(current.fallbacks, start=1)
+    try:
+        key, fallbacks = keys.keys()
+    except ImproperlyConfigured as error:  # failed closed since the status was read
+        found.append(checks.Error(str(error), id="keyroll.E002"))
+        return found
+    roles = [("the signing key", key)] + [
+        (f"verification key {n}", fallback) for n, fallback in enumerate(fallbacks, start=1)
     ]
     for role, key in roles:
         if weak_by_django_standard(key):

@@ -17,25 +17,12 @@ DURATIONS = {
 COUNTS = {"MAX_FALLBACKS": "max_fallbacks"}
 KNOWN = ("KEYS", "ENABLED", *DURATIONS, *COUNTS)
 
-# Sources that several hosts share: without staged activation the first
-# process to poll a new key signs with it before the others can verify it.
-SHARED_SCHEMES = ("vault", "aws-sm", "gcp-sm")
-
 
 @dataclass(frozen=True)
 class Config:
     keys: str
     enabled: bool = True
     options: dict = field(default_factory=dict)
-
-    @property
-    def scheme(self):
-        return self.keys.partition("://")[0].lower()
-
-    @property
-    def staging_off(self):
-        """True when the key set is shared between hosts and ACTIVATION_DELAY is 0."""
-        return self.scheme in SHARED_SCHEMES and self.options.get("activation_delay", None) == 0
 
 
 def _number(name, value, kind):

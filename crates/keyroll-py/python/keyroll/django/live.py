@@ -5,21 +5,29 @@ Django's ``LazySettings`` caches every setting it reads in its instance
 new value, so a reader in between caches the old key until the next
 assignment. Assigning the settings is therefore not used at all: the
 settings object gets a subclass of its own class (``settings.__class__``)
-whose ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS`` are properties. A property
-is a data descriptor: it wins over the instance ``__dict__`` and is consulted
-before ``__getattr__``, so no cache can hold a key, and every read returns the
-key ring's key set of that moment (at least as new as the ring's generation
-when the read started).
+whose ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS`` are data descriptors
+implemented in Rust (``keyroll._keyroll.LiveSetting``). A data descriptor
+wins over the instance ``__dict__`` and is consulted before ``__getattr__``,
+so no cache can hold a key, and every read returns the key ring's key set of
+that moment (at least as new as the ring's generation when the read started).
 
-Both names read one immutable per-generation value built once per key-set
-generation (a generation compare on the hot path). Django reads the key and
-the fallbacks separately (``Signer.__init__``, the token generator, the
-session auth hash), so a reader can take the key from one generation and the
-fallbacks from the next. For ``TRANSITION_GRACE`` seconds after this process
-first sees a generation whose signing key changed, the fallbacks therefore
-also hold the new signing key (grown before the swap is visible) and the keys
-the previous generation verified (shrunk only later): every mix of two
-adjacent generations verifies what either of them verifies.
+A read costs one generation compare: the key's ``str`` and the fallbacks'
+``list`` are built once per key-set generation (or role transition) and
+handed out as Django hands out a static setting's objects. Every read also
+applies keyroll's one rule: once the key ring has failed closed (the store
+revoked the signing key, every key expired, or ``FAIL_CLOSED_AFTER`` passed
+without the store confirming the keys, in this process or in the one it was
+forked from), it raises ``ImproperlyConfigured``, and the readiness view
+answers 503; the first good key set reopens it without a restart.
+
+Django reads the key and then the fallbacks (``Signer.__init__``, the token
+generator, the session auth hash), so a reader can take the key from one
+generation and the fallbacks from the next. For ``TRANSITION_GRACE`` seconds
+after this process first sees a generation whose signing key changed, the
+fallbacks therefore also hold the new signing key (grown before the swap is
+visible): such a reader still verifies what the new key signs. Keys the new
+generation dropped are never added back, so a key the store revokes stops
+verifying at once.
 
 An override in force (``override_settings``, pytest-django's ``settings``
 fixture; both wrap the settings in a ``UserSettingsHolder``) always wins.
@@ -35,40 +43,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import empty
 
 import keyroll
-from keyroll import KeyrollError
+from keyroll import KeyrollError, _keyroll
 
 from . import conf
 
 logger = logging.getLogger("keyroll.django")
 
 TRANSITION_GRACE = 5.0
-HEALTH_EVERY = 1.0
 NAMES = ("SECRET_KEY", "SECRET_KEY_FALLBACKS")
-
-
-class KeySet:
-    """One key-set generation as Django wants it. Built once per generation."""
-
-    __slots__ = ("generation", "key", "fallbacks", "transition_fallbacks", "transition_until")
-
-    def __init__(self, generation, key, verification_keys, previous):
-        self.generation = generation
-        self.key = key
-        self.fallbacks = tuple(k for k in verification_keys if k != key)
-        self.transition_until = 0.0
-        self.transition_fallbacks = self.fallbacks
-        if previous is not None and previous.key != key:
-            extra = [k for k in (previous.key, *previous.fallbacks) if k != key and k not in self.fallbacks]
-            self.transition_fallbacks = (*self.fallbacks, *extra, key)
-            self.transition_until = time.monotonic() + TRANSITION_GRACE
-
-    def fallbacks_now(self):
-        if self.transition_until and time.monotonic() < self.transition_until:
-            return list(self.transition_fallbacks)
-        return list(self.fallbacks)
-
-    def __repr__(self):
-        return f"<KeySet generation={self.generation} fallbacks={len(self.fallbacks)}>"
 
 
 class LiveKeys:
@@ -78,12 +60,10 @@ class LiveKeys:
         self.config = config
         self._ring = None
         self._error = None
-        self._current = None
+        self.error_kind = None
         self._lock = threading.Lock()
         self._retry_at = 0.0
-        self._fail_closed_after = config.options.get("fail_closed_after")
-        self._failed_closed = False
-        self._health_at = 0.0
+        self.descriptors = None
 
     def open(self):
         """Opens the key ring; on failure records and logs the reason, which later reads raise."""
@@ -91,10 +71,11 @@ class LiveKeys:
             ring = keyroll.open(self.config.keys, **self.config.options)
         except (KeyrollError, ValueError, TypeError) as error:
             self._error = str(error)
+            self.error_kind = getattr(error, "kind", "config")
             self._retry_at = time.monotonic() + self.config.options.get("interval", 30.0)
             logger.error("keyroll.django: cannot load the keys of KEYROLL['KEYS']: %s", self._error)
             return False
-        self._ring, self._error = ring, None
+        self._ring, self._error, self.error_kind = ring, None, None
         logger.info("keyroll.django: keys loaded, generation %s", ring.generation)
         return True
 
@@ -102,11 +83,12 @@ class LiveKeys:
     def ring(self):
         return self._ring
 
-    def _ring_or_raise(self):
+    def reopen(self):
+        """The key ring, opened now if it could not be at start (at most once per interval),
+        or ImproperlyConfigured with the reason. Called by the settings' descriptors."""
         ring = self._ring
         if ring is not None:
             return ring
-        # The store was unreachable at start: retry at most once per interval.
         if time.monotonic() >= self._retry_at and self._lock.acquire(blocking=False):
             try:
                 if self._ring is None and time.monotonic() >= self._retry_at:
@@ -117,45 +99,16 @@ class LiveKeys:
             raise ImproperlyConfigured(f"keyroll.django could not load the keys of KEYROLL['KEYS']: {self._error}")
         return self._ring
 
-    def current(self):
-        """The key set of the ring's current generation (or a newer one)."""
-        ring = self._ring_or_raise()
-        if self._fail_closed_after is not None:
-            self._refuse_if_failed_closed(ring)
-        cached = self._current
-        try:
-            if cached is not None and cached.generation == ring.generation:
-                return cached
-            generation, key, verification_keys = ring.snapshot()
-        except KeyrollError as error:  # closed
-            raise ImproperlyConfigured(f"keyroll.django: {error}") from None
-        with self._lock:
-            cached = self._current
-            if cached is not None and cached.generation == generation:
-                return cached
-            fresh = KeySet(generation, key, verification_keys, cached)
-            if cached is None or generation > cached.generation:
-                self._current = fresh
-        return fresh
-
-    def _refuse_if_failed_closed(self, ring):
-        # FAIL_CLOSED_AFTER: once the store has not confirmed the keys for that
-        # long, nothing may sign or verify. The health is read at most every
-        # HEALTH_EVERY seconds (a status() builds a dict); the limit is hours.
-        now = time.monotonic()
-        if now >= self._health_at:
-            self._failed_closed = ring.status()["health"] == "stale"
-            self._health_at = now + HEALTH_EVERY
-        if self._failed_closed:
-            raise ImproperlyConfigured(
-                "keyroll.django: the key store has not confirmed the keys for longer than "
-                "KEYROLL['FAIL_CLOSED_AFTER']; nothing signs or verifies until it answers"
-            )
+    def keys(self):
+        """``(SECRET_KEY, SECRET_KEY_FALLBACKS)`` as the settings serve them now (outside a
+        transition), or ImproperlyConfigured: unavailable, closed or failed closed."""
+        key, fallbacks = self.descriptors[0].keys()
+        return key, list(fallbacks)
 
     def status(self):
         """The ring's status(), or why there is none: ``unavailable`` (never opened), ``closed``."""
         try:
-            ring = self._ring_or_raise()
+            ring = self.reopen()
             return ring.status()
         except ImproperlyConfigured:
             return {"health": "unavailable", "last_error": self._error, "staleness_seconds": None,
@@ -194,20 +147,12 @@ def _override(lazy, name):
     return False, None
 
 
-def _secret_key(lazy):
-    found, value = _override(lazy, "SECRET_KEY")
-    if found:
-        if not value:
-            raise ImproperlyConfigured("The SECRET_KEY setting must not be empty.")
-        return value
-    return _live.current().key
-
-
-def _secret_key_fallbacks(lazy):
-    found, value = _override(lazy, "SECRET_KEY_FALLBACKS")
-    if found:
-        return value
-    return _live.current().fallbacks_now()
+def _lookup_override(lazy, name):
+    """What the descriptors ask while an override wraps the settings: (found, value)."""
+    found, value = _override(lazy, name)
+    if found and name == "SECRET_KEY" and not value:
+        raise ImproperlyConfigured("The SECRET_KEY setting must not be empty.")
+    return found, value
 
 
 def _setattr(lazy, name, value):
@@ -218,9 +163,15 @@ def _setattr(lazy, name, value):
             "or turn the app off with KEYROLL['ENABLED'] = False."
         )
     LazySettings.__setattr__(lazy, name, value)
+    if name == "_wrapped":
+        # override_settings and pytest-django swap the wrapped settings: from then on, until
+        # the base settings are back, the descriptors ask _lookup_override first.
+        cls = type(lazy)
+        cls.SECRET_KEY.set_overridden(lazy.__dict__.get("_wrapped") is not cls._keyroll_base)
 
 
-def _live_class(base_class, base_settings):
+def _live_class(base_class, base_settings, descriptors):
+    key, fallbacks = descriptors
     return type(
         "Keyroll" + base_class.__name__,
         (base_class,),
@@ -228,10 +179,8 @@ def _live_class(base_class, base_settings):
             "__module__": __name__,
             "__doc__": base_class.__doc__,
             "_keyroll_base": base_settings,
-            "SECRET_KEY": property(_secret_key, doc="The key ring's signing key (an override in force wins)."),
-            "SECRET_KEY_FALLBACKS": property(
-                _secret_key_fallbacks, doc="The key ring's other verification keys (an override in force wins)."
-            ),
+            "SECRET_KEY": key,
+            "SECRET_KEY_FALLBACKS": fallbacks,
             "__setattr__": _setattr,
         },
     )
@@ -247,6 +196,13 @@ def start():
         return None
     live = LiveKeys(config)
     live.open()
+    live.descriptors = _keyroll.django_settings(
+        live.ring,
+        grace=TRANSITION_GRACE,
+        improperly_configured=ImproperlyConfigured,
+        lookup_override=_lookup_override,
+        reopen=live.reopen,
+    )
     _live = live
     if not hasattr(type(settings), "_keyroll_base"):
         base = settings._wrapped
@@ -254,6 +210,6 @@ def start():
             settings.__dict__.pop(name, None)
         # LazyObject shadows __class__ with a property (for isinstance()), so
         # assign through object's own descriptor.
-        object.__dict__["__class__"].__set__(settings, _live_class(type(settings), base))
+        object.__dict__["__class__"].__set__(settings, _live_class(type(settings), base, live.descriptors))
     os.register_at_fork(after_in_child=live.after_fork_in_child)
     return live

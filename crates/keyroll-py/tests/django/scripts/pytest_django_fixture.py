@@ -9,7 +9,7 @@ from keyroll.django import live
 
 
 def test_the_settings_fixture_pins_the_key(settings):  # noqa: F811 - pytest-django's fixture
-    ring_key = live.get().current().key
+    ring_key = live.get().keys()[0]
     settings.SECRET_KEY = "pinned-by-the-settings-fixture"
     settings.SECRET_KEY_FALLBACKS = ["old-pinned"]
     assert signing.Signer(salt="s").sign("v") == signing.Signer(key="pinned-by-the-settings-fixture",
@@ -20,4 +20,4 @@ def test_the_settings_fixture_pins_the_key(settings):  # noqa: F811 - pytest-dja
 
 @pytest.mark.django_db
 def test_back_to_the_ring_after_the_fixture():
-    assert settings.SECRET_KEY == live.get().current().key
+    assert settings.SECRET_KEY == live.get().keys()[0]

@@ -12,6 +12,12 @@ Readers also build django.core.signing.Signer() (which reads SECRET_KEY and
 SECRET_KEY_FALLBACKS separately) and unsign the token of the newest completed
 swap: it must verify.
 
+Nothing here is timed. After each swap the swapping thread waits until the
+readers have completed MIN_READS reads that *started after* that swap
+completed, so every swap is read (counted per swap, in ``min_reads_per_swap``)
+however slow or loaded the machine is; only a generous deadline turns a
+reader that stopped running into an error.
+
 The control runs the same readers against a plain LazySettings assigned the
 way Django documents (settings.SECRET_KEY = ...): it shows the race the
 harness detects.
@@ -29,6 +35,8 @@ from django.conf import LazySettings, settings
 
 swaps, readers, control_swaps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 KEEP = 8  # keys in the source: the newest signs, the others are fallbacks
+MIN_READS = 4  # reads that start after each swap before the next swap may begin
+STUCK = 120.0  # seconds without MIN_READS reads after a swap: the readers stopped running
 
 
 def key(i):
@@ -66,8 +74,12 @@ def race(target, swap, count, signer_check):
     stop = threading.Event()
     tally = {"reads": 0, "stale_key": 0, "stale_fallbacks": 0, "signer_failures": 0}
     lock = threading.Lock()
+    # after_swap[r][i]: reads of reader r that started once swap i had completed (and
+    # before swap i + 1 did). One slot per reader: no two threads write one counter.
+    after_swap = [[0] * (count + 1) for _ in range(readers)]
 
-    def reader():
+    def reader(slot):
+        counts = after_swap[slot]
         reads = stale_key = stale_fallbacks = failures = 0
         while not stop.is_set():
             before = completed[0]
@@ -76,8 +88,13 @@ def race(target, swap, count, signer_check):
             reads += 1
             if got < before:
                 stale_key += 1
-            # (Unless the reader slept through so many swaps that the key left the set.)
-            if before > 0 and keys[before - 1] not in fallbacks and completed[0] - before < KEEP - 1:
+            # Stale: the list comes from a generation older than `before`. Generation g's list
+            # holds keys[g - 1] (and during its transition also keys[g]), and nothing newer; so
+            # it is older than `before` exactly when it lacks keys[before - 1] and holds no key
+            # of `before` or later. (A reader that slept through many swaps may get a newer
+            # list from which keys[before - 1] has already dropped: not stale.)
+            newest = max((generation_of[k] for k in fallbacks), default=-1)
+            if before > 0 and keys[before - 1] not in fallbacks and newest < before:
                 stale_fallbacks += 1
             if signer_check:
                 try:
@@ -85,13 +102,25 @@ def race(target, swap, count, signer_check):
                 except signing.BadSignature:
                     if completed[0] - before < KEEP - 1:
                         failures += 1
+            counts[before] += 1
         with lock:
             tally["reads"] += reads
             tally["stale_key"] += stale_key
             tally["stale_fallbacks"] += stale_fallbacks
             tally["signer_failures"] += failures
 
-    threads = [threading.Thread(target=reader) for _ in range(readers)]
+    def reads_after(i):
+        return sum(counts[i] for counts in after_swap)
+
+    def wait_for_reads(i):
+        deadline = time.monotonic() + STUCK
+        while reads_after(i) < MIN_READS:
+            if time.monotonic() > deadline:
+                stop.set()
+                raise SystemExit(f"the readers made no {MIN_READS} reads in {STUCK} s after swap {i}")
+            time.sleep(0)
+
+    threads = [threading.Thread(target=reader, args=(r,)) for r in range(readers)]
     for thread in threads:
         thread.start()
     started = time.monotonic()
@@ -99,11 +128,14 @@ def race(target, swap, count, signer_check):
         swap(i)
         tokens.append(signing.Signer(key=keys[i]).sign("x"))
         completed[0] = i
+        wait_for_reads(i)
     elapsed = time.monotonic() - started
     stop.set()
     for thread in threads:
         thread.join()
     tally["swaps"] = count
+    # Reads that started after swap i completed and before swap i + 1 began.
+    tally["min_reads_per_swap"] = min(reads_after(i) for i in range(1, count + 1))
     tally["seconds"] = round(elapsed, 2)
     return tally
 

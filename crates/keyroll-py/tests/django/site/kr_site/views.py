@@ -13,7 +13,7 @@ from keyroll.django import live
 
 
 def _generation():
-    return live.get().current().generation
+    return live.get().ring.generation
 
 
 @csrf_exempt

@@ -8,6 +8,7 @@ import subprocess
 from django.core.management.base import BaseCommand, CommandError
 
 from ... import live
+from ...checks import DJANGO_MIN_LENGTH as DJANGO_KEY_CHARS
 
 
 def cli_path():
@@ -16,13 +17,16 @@ def cli_path():
     if not path:
         raise CommandError(
             "`manage.py keyroll rotate` runs the keyroll CLI, which is not on PATH: install it "
-            "(`cargo install --path crates/keyroll-cli`) or set KEYROLL_CLI to its path."
+            "(`cargo install --locked --path crates/keyroll-cli`) or set KEYROLL_CLI to its path."
         )
     return path
 
 
 class Command(BaseCommand):
     help = "Show the key ring's status, or publish a new key in the store (keyroll rotate)."
+    # `status` is needed most when the store is down, which the keyroll system checks report
+    # as errors: they must not stop it. (`check` runs them.)
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         commands = parser.add_subparsers(dest="action", required=True)
@@ -30,7 +34,7 @@ class Command(BaseCommand):
         status.add_argument("--json", action="store_true", help="print the status as JSON")
         rotate = commands.add_parser("rotate", help="publish a new key in the store (`keyroll rotate --keys KEYS`)")
         size = rotate.add_mutually_exclusive_group()
-        size.add_argument("--chars", type=int, help="characters of Django's alphabet (default 50)")
+        size.add_argument("--chars", type=int, help="characters of Django's alphabet (default 50: Django's strength)")
         size.add_argument("--bytes", type=int, help="random bytes, base64 (a Fernet key: 32)")
 
     def handle(self, *args, action, **options):
@@ -60,6 +64,8 @@ class Command(BaseCommand):
             raise CommandError(f"keys not healthy: {status['health']}", returncode=1)
 
     def rotate(self, keys, chars, size):
+        if chars is None and size is None:
+            chars = DJANGO_KEY_CHARS  # a key Django's own check (and keyroll.W003) accepts
         command = [cli_path(), "rotate", "--keys", keys.config.keys]
         if chars is not None:
             command += ["--chars", str(chars)]
