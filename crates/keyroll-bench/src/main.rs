@@ -15,6 +15,7 @@ mod django;
 mod fernet;
 mod file;
 mod fleet;
+mod frameworks;
 mod measure;
 mod native;
 mod plot;
@@ -61,6 +62,12 @@ struct Args {
     /// against raw, and the contention test), printed; writes nothing.
     #[arg(long, conflicts_with = "micro")]
     cores: bool,
+    /// Only what keyroll costs a Django or Flask request against a static
+    /// key (request, `signing.loads`, key reads; gunicorn requests per
+    /// second), printed with the targets; writes nothing. With `--quick`,
+    /// under a minute.
+    #[arg(long, conflicts_with_all = ["micro", "cores"])]
+    frameworks: bool,
 }
 
 fn read(path: &str) -> String {
@@ -222,6 +229,12 @@ fn main() {
         cores_only(effort, cpus());
         return;
     }
+    if args.frameworks {
+        if let Some(f) = frameworks::run(args.quick) {
+            frameworks::print(&f);
+        }
+        return;
+    }
     let mut machine = machine();
     eprintln!(
         "keyroll-bench: {} run on {} ({} cores), load {}",
@@ -245,6 +258,8 @@ fn main() {
     let django = django::run(effort, args.quick);
     eprintln!("the keyroll Python package against Django...");
     let python = python::run(args.quick);
+    eprintln!("what a Django or Flask request pays, against a static key...");
+    let frameworks = frameworks::run(args.quick);
     eprintln!("signed cookies against cookie-rs...");
     let cookies = cookies::run(effort);
     eprintln!("latency under key swaps...");
@@ -283,6 +298,7 @@ fn main() {
         allocs,
         django,
         python,
+        frameworks,
         cookies,
         swaps,
         file,

@@ -10,9 +10,10 @@ use crate::django::{DjangoResults, TARGET_KEYS};
 use crate::fernet::FernetResults;
 use crate::file::FileResults;
 use crate::fleet::{FleetResults, Publication};
+use crate::frameworks::{self, FrameworkResults};
 use crate::measure::{Effort, Percentiles};
 use crate::native::{NativeResults, Overheads};
-use crate::plot::format_ns;
+pub(crate) use crate::plot::format_ns;
 use crate::python::{PythonResults, TARGET_RATIO};
 use crate::swaps::SwapResults;
 
@@ -56,6 +57,8 @@ pub struct Results {
     pub django: Option<DjangoResults>,
     /// The keyroll Python package against Django.
     pub python: Option<PythonResults>,
+    /// What a Django or Flask request pays against a static key.
+    pub frameworks: Option<FrameworkResults>,
     /// Cookie reads against cookie-rs.
     pub cookies: CookieResults,
     /// Latency under key swaps.
@@ -276,6 +279,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
         )),
     }
     out.push(python_target(r.python.as_ref()));
+    out.extend(frameworks::targets(r.frameworks.as_ref()));
     let s = &r.swaps;
     let swap_ratio = s.swapping.p999.as_secs_f64() / s.idle.p999.as_secs_f64();
     out.push(Target {
@@ -767,6 +771,10 @@ pub fn markdown(r: &Results) -> String {
         python_section(&mut md, p);
         md.push('\n');
     }
+    if let Some(f) = &r.frameworks {
+        frameworks::section(&mut md, f);
+        md.push('\n');
+    }
 
     let c = &r.cookies;
     let _ = writeln!(
@@ -905,6 +913,7 @@ mod tests {
     use crate::cores::{Contention, Scaling};
     use crate::django::DjangoRow;
     use crate::fleet::FleetConfig;
+    use crate::frameworks::CaseRow;
     use crate::measure::Timing;
     use crate::native::ByKeys;
 
@@ -933,6 +942,22 @@ mod tests {
     }
 
     /// Results that meet every target exactly at its bound.
+    fn case_row(
+        framework: &str,
+        case: &str,
+        keyroll_ns: f64,
+        static_ns: f64,
+        target: Option<f64>,
+    ) -> CaseRow {
+        CaseRow {
+            framework: framework.into(),
+            case: case.into(),
+            keyroll_ns,
+            static_ns,
+            target,
+        }
+    }
+
     fn python_row(token: &str, keyroll_ns: f64, django_ns: f64) -> crate::python::PythonRow {
         crate::python::PythonRow {
             token: token.into(),
@@ -1035,6 +1060,17 @@ mod tests {
                     python_row("fallback 16", 4_000.0, 20_000.0),
                 ],
             }),
+            frameworks: Some(FrameworkResults {
+                versions: "Python 3.11, Django 5.2, Flask 3.1".into(),
+                processes: 6,
+                rows: vec![
+                    case_row("django", "request", 103_000.0, 100_000.0, Some(1.03)),
+                    case_row("django", "signing.loads", 20_000.0, 18_000.0, None),
+                    case_row("django", "SECRET_KEY read", 300.0, 250.0, Some(1.2)),
+                    case_row("flask", "request", 102_000.0, 100_000.0, Some(1.02)),
+                ],
+                gunicorn: (4, 8, 1_000.0, 1_020.0),
+            }),
             cookies: CookieResults {
                 cookie_one: t(300.0),
                 cookie_sixteen_oldest: t(5_000.0),
@@ -1078,7 +1114,7 @@ mod tests {
     #[test]
     fn every_target_is_met_exactly_at_its_bound() {
         let targets = targets(&at_the_bounds());
-        assert_eq!(targets.len(), 12);
+        assert_eq!(targets.len(), 15);
         for target in &targets {
             assert_eq!(target.met, Some(true), "{}: {}", target.goal, target.measured);
         }
@@ -1121,13 +1157,19 @@ mod tests {
         let fleet = r.fleet.as_mut().unwrap();
         fleet.publications[0].data_reads = 10;
         r.python.as_mut().unwrap().rows[1] = python_row("fallback 16", 4_000.0, 19_999.0);
+        r.frameworks.as_mut().unwrap().rows[0].keyroll_ns = 103_001.0;
         let missed: Vec<String> = targets(&r)
             .into_iter()
             .filter(|t| t.met == Some(false))
             .map(|t| t.goal)
             .collect();
-        assert_eq!(missed.len(), 6, "{missed:?}");
+        assert_eq!(missed.len(), 7, "{missed:?}");
         assert!(missed.iter().any(|g| g.starts_with("Python package")));
+        assert!(
+            missed
+                .iter()
+                .any(|g| g.starts_with("Django request with keyroll <= 1.03x"))
+        );
         assert!(missed.iter().any(|g| g.starts_with("native verify <=")));
         assert!(missed.iter().any(|g| g.starts_with("Django format")));
         assert!(missed.iter().any(|g| g.starts_with("verify p99.9")));
@@ -1151,11 +1193,12 @@ mod tests {
         r.django = None;
         r.fleet = None;
         r.python = None;
+        r.frameworks = None;
         let targets = targets(&r);
         let unmeasured = targets.iter().filter(|t| t.met.is_none()).count();
         assert_eq!(
-            unmeasured, 5,
-            "two Django targets, two fleet targets, the Python package"
+            unmeasured, 6,
+            "two Django targets, two fleet targets, the Python package, the request cost"
         );
         assert!(markdown(&r).contains("Not measured: OpenBao is not installed"));
     }
