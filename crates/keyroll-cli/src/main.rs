@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
-use clap::{Parser, Subcommand, ValueEnum};
-use keyroll::{KeyMaterial, KeySet, Keyring, Policy, RefreshError, Refresher, Role, Signer};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use keyroll::{KeyMaterial, KeySet, KeyStrength, Keyring, Policy, RefreshError, Refresher, Role, Signer};
 use rand::Rng;
 
 mod agent;
@@ -30,7 +30,14 @@ mod watch;
 const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
 
 #[derive(Debug, Parser)]
-#[command(name = "keyroll", version, about = "Zero-downtime secret-key rotation", long_about = None)]
+#[command(
+    name = "keyroll",
+    version,
+    about = "Zero-downtime secret-key rotation",
+    long_about = None,
+    after_help = "`keyroll COMMAND --help` shows a command's options and an example; `keyroll --version` the stores \
+                  and formats this build includes."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -82,29 +89,40 @@ struct SignOptions {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print a new random key.
+    /// Print a new random key (refused below the strength floor every replica enforces).
+    #[command(
+        after_help = "Examples:\n  keyroll generate > keys            # 50 characters of Django's alphabet\n  keyroll generate --bytes 32        # a Fernet key"
+    )]
     Generate {
         #[command(flatten)]
         kind: KeyKind,
     },
     /// List the keys of a source with their roles; never prints key material.
+    #[command(after_help = "Example:\n  keyroll check --keys vault://127.0.0.1:8200/secret/myapp?tls=false")]
     Check {
         #[command(flatten)]
         source: Source,
     },
     /// Sign VALUE with the current key and print the token.
+    #[command(
+        after_help = "Examples:\n  keyroll sign --keys file:///etc/myapp/keys --timestamp user=42\n  keyroll sign --keys file:///etc/myapp/keys --format jwt --ttl 3600 '{\"sub\":\"42\"}'"
+    )]
     Sign {
         #[command(flatten)]
         source: Source,
         #[command(flatten)]
         options: SignOptions,
-        /// With --format jwt: add `iat` = now and `exp` = now + SECS.
+        /// With --format jwt: add `iat` = now and `exp` = now + SECS. Required
+        /// unless the claims carry `exp`: verify refuses a JWT without it.
         #[arg(long, value_name = "SECS")]
         ttl: Option<u64>,
         /// The value to sign.
         value: String,
     },
     /// Verify TOKEN and print the value that was signed.
+    #[command(
+        after_help = "Example:\n  keyroll verify --keys file:///etc/myapp/keys --timestamp --max-age 3600 \"$TOKEN\""
+    )]
     Verify {
         #[command(flatten)]
         source: Source,
@@ -119,6 +137,9 @@ enum Command {
     /// Print one line per key set change until interrupted; with
     /// `--metrics`, also every interval each fallback key's verifications
     /// in the last `--window`, read from the serving process's metrics.
+    #[command(
+        after_help = "Examples:\n  keyroll watch --keys file:///etc/myapp/keys\n  keyroll watch --keys vault://vault.internal:8200/secret/myapp --metrics http://127.0.0.1:9000/metrics --window 1h"
+    )]
     Watch {
         #[command(flatten)]
         source: Source,
@@ -138,6 +159,9 @@ enum Command {
         window: Duration,
     },
     /// Write a freshly generated key to the store as its newest version.
+    #[command(
+        after_help = "Examples:\n  keyroll rotate --keys vault://vault.internal:8200/secret/myapp --disable-old\n  keyroll rotate --keys file:///etc/myapp/fernet-keys --for fernet"
+    )]
     Rotate {
         #[command(flatten)]
         source: Source,
@@ -161,6 +185,7 @@ enum Command {
     },
     #[cfg(feature = "django")]
     /// Sign a JSON value like Django's `signing.dumps` (timestamped, salt `django.core.signing`).
+    #[command(after_help = "Example:\n  keyroll dumps --keys env://SECRET_KEY --compress '{\"user\": 42}'")]
     Dumps {
         #[command(flatten)]
         source: Source,
@@ -175,6 +200,7 @@ enum Command {
     },
     #[cfg(feature = "django")]
     /// Verify a Django `signing.dumps` token and print its JSON.
+    #[command(after_help = "Example:\n  keyroll loads --keys env://SECRET_KEY --max-age 86400 \"$TOKEN\"")]
     Loads {
         #[command(flatten)]
         source: Source,
@@ -189,6 +215,9 @@ enum Command {
     },
     #[cfg(feature = "fernet")]
     /// Encrypt VALUE (or standard input) into a Fernet token with the current key.
+    #[command(
+        after_help = "Example:\n  keyroll encrypt --keys file:///etc/myapp/fernet-keys < api-token.txt"
+    )]
     Encrypt {
         #[command(flatten)]
         source: Source,
@@ -199,6 +228,9 @@ enum Command {
     },
     #[cfg(feature = "fernet")]
     /// Decrypt a Fernet TOKEN (or standard input) with any verifying key and print the plaintext.
+    #[command(
+        after_help = "Example:\n  keyroll decrypt --keys file:///etc/myapp/fernet-keys --ttl 86400 \"$TOKEN\""
+    )]
     Decrypt {
         #[command(flatten)]
         source: Source,
@@ -214,6 +246,9 @@ enum Command {
     ///
     /// One store request per interval per host instead of per process. The file is replaced atomically,
     /// mode 0600, and declares the store's reach so readers stage activation from the store's own times.
+    #[command(
+        after_help = "Example:\n  keyroll agent --keys vault://vault.internal:8200/secret/myapp --out /run/myapp/keys.json --interval 30s"
+    )]
     Agent {
         #[command(flatten)]
         source: Source,
@@ -231,12 +266,65 @@ enum Command {
     /// Re-encrypt Fernet tokens line by line (stdin to stdout) with the current key.
     ///
     /// Lines no key decrypts are written through unchanged and counted; exit 1 if there were any.
+    #[command(
+        after_help = "Example:\n  keyroll reencrypt --keys file:///etc/myapp/fernet-keys < tokens > tokens.new"
+    )]
     Reencrypt {
         #[command(flatten)]
         source: Source,
         #[command(flatten)]
         derive: DeriveOption,
     },
+    /// Print the shell completion script for SHELL.
+    #[command(
+        after_help = "Examples:\n  keyroll completions bash > /etc/bash_completion.d/keyroll\n  \
+                            keyroll completions zsh > \"${fpath[1]}/_keyroll\"\n  \
+                            keyroll completions fish > ~/.config/fish/completions/keyroll.fish"
+    )]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff); scripts/release writes it to dist/keyroll.1.
+    #[command(
+        hide = true,
+        after_help = "Example:\n  keyroll manpage > keyroll.1 && man ./keyroll.1"
+    )]
+    Manpage,
+}
+
+/// The command line's definition, with the version text of this build.
+fn cli() -> clap::Command {
+    Cli::command().version(version_text())
+}
+
+/// `keyroll --version`: the version, the commit it was built from, and the
+/// stores and formats compiled in.
+fn version_text() -> &'static str {
+    let stores: Vec<&str> = keyroll::SCHEMES
+        .iter()
+        .filter(|scheme| scheme.enabled)
+        .map(|scheme| scheme.name)
+        .collect();
+    let formats: Vec<&str> = [
+        ("keyroll", true),
+        ("django", cfg!(feature = "django")),
+        ("jwt", cfg!(feature = "jwt")),
+        ("flask", cfg!(feature = "flask")),
+        ("fernet", cfg!(feature = "fernet")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let text = format!(
+        "{} (commit {})\nstores: {}\nformats: {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("KEYROLL_GIT_COMMIT"),
+        stores.join(" "),
+        formats.join(" ")
+    );
+    // Built once per process, for clap, which keeps `&'static str`s.
+    Box::leak(text.into_boxed_str())
 }
 
 /// What a rotated key is for, which decides its form.
@@ -308,12 +396,14 @@ impl From<RefreshError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&cli().get_matches()).unwrap_or_else(|error| error.exit());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KEYROLL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The Vault client's own error lines (rustify, vaultrs) repeat,
+                // raw, the failure keyroll then reports with what to do.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rustify=off,vaultrs=off")),
         )
         .init();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -336,7 +426,8 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Generate { kind } => {
-            println!("{}", generate(&kind)?);
+            let key = generate(&kind, &KeyStrength::default())?;
+            println!("{}", String::from_utf8_lossy(key.expose_secret()));
             Ok(())
         }
         Command::Check { source } => check(&source).await,
@@ -452,10 +543,32 @@ async fn run(command: Command) -> Result<(), Failure> {
             interval,
             once,
         } => agent::agent(&source, &out, interval, once).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut cli(), "keyroll", &mut std::io::stdout());
+            Ok(())
+        }
+        // The version alone: the page's title line holds one line of text.
+        Command::Manpage => clap_mangen::Man::new(Cli::command().version(env!("CARGO_PKG_VERSION")))
+            .render(&mut std::io::stdout())
+            .map_err(|e| Failure::Error(format!("cannot write the man page: {e}"))),
     }
 }
 
-fn generate(kind: &KeyKind) -> Result<String, Failure> {
+/// A new random key of the kind asked for; refused when `strength` (what
+/// every replica checks) would refuse it.
+fn generate(kind: &KeyKind, strength: &KeyStrength) -> Result<KeyMaterial, Failure> {
+    let key = KeyMaterial::from(random_key(kind)?);
+    strength.check(&key).map_err(|weakness| {
+        Failure::Error(format!(
+            "the generated key would be weak ({weakness}); keyroll and every replica refuse it: \
+             use at least --chars {min} or --bytes {min}",
+            min = strength.min_bytes
+        ))
+    })?;
+    Ok(key)
+}
+
+fn random_key(kind: &KeyKind) -> Result<String, Failure> {
     let mut rng = rand::rng();
     if let Some(n) = kind.bytes {
         if n == 0 {
@@ -471,12 +584,14 @@ fn generate(kind: &KeyKind) -> Result<String, Failure> {
     }
     // Django's alphabet, except that the first character is never `#`: a plain
     // text key file reads a line starting with `#` as a comment, so one
-    // generated key in 50 could not be published to a file store.
+    // generated key in 50 could not be published to a file store. Nor `@`:
+    // `vault kv put secret/app key="$(keyroll generate)"` (and `bao`) would
+    // read a file of that name instead.
     Ok((0..n)
         .map(|i| {
             loop {
                 let c = char::from(DJANGO_ALPHABET[rng.random_range(0..DJANGO_ALPHABET.len())]);
-                if i > 0 || c != '#' {
+                if i > 0 || (c != '#' && c != '@') {
                     break c;
                 }
             }
@@ -652,20 +767,22 @@ async fn rotate(
         ) => builder.load_once().await.ok().map(|(_, set)| set),
         _ => None,
     };
-    let material = KeyMaterial::from(generate(&key_form(kind, key_use, serving.as_ref()))?);
     // Every replica refuses a weak key: never publish one.
-    if let Err(weakness) = policy.strength.check(&material) {
-        return Err(Failure::Error(format!(
-            "the generated key is weak ({weakness}); nothing was published: use at least --chars {min} or --bytes {min}",
-            min = policy.strength.min_bytes
-        )));
-    }
+    let material =
+        generate(&key_form(kind, key_use, serving.as_ref()), &policy.strength).map_err(|failure| {
+            match failure {
+                Failure::Error(reason) => Failure::Error(format!("{reason}; nothing was published")),
+                other => other,
+            }
+        })?;
     let published = provider.rotate(&material).await?;
-    println!(
-        "published new key version {} ({})",
-        published.id,
-        material.fingerprint()
-    );
+    // A file's versions are named by their fingerprint: say it once.
+    let fingerprint = material.fingerprint();
+    if published.id == fingerprint {
+        println!("published new key version {}", published.id);
+    } else {
+        println!("published new key version {} ({fingerprint})", published.id);
+    }
     if promote {
         provider.promote(&published.id).await?;
         println!("version {} is now the store's current version", published.id);
