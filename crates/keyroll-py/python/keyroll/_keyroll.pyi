@@ -181,7 +181,7 @@ def django_settings(
     *,
     grace: float,
     improperly_configured: type[Exception],
-    lookup_override: Callable[[object, str], tuple[bool, Any]],
+    lookup_override: Callable[[Any, str], tuple[bool, Any]],
     reopen: Callable[[], KeyRing],
 ) -> tuple[LiveSetting, LiveSetting]:
     """The two descriptors ``(SECRET_KEY, SECRET_KEY_FALLBACKS)`` over one

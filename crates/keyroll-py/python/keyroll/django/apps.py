@@ -6,7 +6,7 @@ class KeyrollConfig(AppConfig):
     label = "keyroll"
     verbose_name = "keyroll"
 
-    def ready(self):
+    def ready(self) -> None:
         from . import checks, live
 
         checks.register()

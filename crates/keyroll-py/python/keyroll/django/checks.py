@@ -1,5 +1,8 @@
 """``manage.py check`` checks for keyroll.django (ids keyroll.E001..., never key material)."""
 
+from typing import Any, Optional, Sequence
+
+from django.apps import AppConfig
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
@@ -20,7 +23,7 @@ E001_HINTS = {
 }
 
 
-def weak_by_django_standard(key):
+def weak_by_django_standard(key: str) -> bool:
     return (
         len(key) < DJANGO_MIN_LENGTH
         or len(set(key)) < DJANGO_MIN_UNIQUE
@@ -28,11 +31,11 @@ def weak_by_django_standard(key):
     )
 
 
-def check_keys(app_configs=None, **kwargs):
+def check_keys(app_configs: Optional[Sequence[AppConfig]] = None, **kwargs: Any) -> list[checks.CheckMessage]:
     keys = live.get()
     if keys is None:
         return []
-    found = []
+    found: list[checks.CheckMessage] = []
     status = keys.status()
     # Whether the store is shared, and the activation delay in force, come from the key ring
     # (the store's own answer: the agent's file declares "reach": "shared").
@@ -50,7 +53,7 @@ def check_keys(app_configs=None, **kwargs):
         found.append(
             checks.Error(
                 f"keyroll.django cannot load the keys of KEYROLL['KEYS']: {status['last_error']}",
-                hint=E001_HINTS.get(keys.error_kind, E001_HINTS["unavailable"]),
+                hint=E001_HINTS[keys.error_kind if keys.error_kind in E001_HINTS else "unavailable"],
                 id="keyroll.E001",
             )
         )
@@ -91,5 +94,5 @@ def check_keys(app_configs=None, **kwargs):
     return found
 
 
-def register():
+def register() -> None:
     checks.register(check_keys, "keyroll")

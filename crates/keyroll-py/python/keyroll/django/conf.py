@@ -2,6 +2,7 @@
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any, Union
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -22,10 +23,11 @@ KNOWN = ("KEYS", "ENABLED", *DURATIONS, *COUNTS)
 class Config:
     keys: str
     enabled: bool = True
-    options: dict = field(default_factory=dict)
+    # keyroll.open() keywords: seconds (int or float) and counts (int).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-def _number(name, value, kind):
+def _number(name: str, value: Any, kind: Union[type[int], tuple[type[int], type[float]]]) -> Union[int, float]:
     if isinstance(value, bool) or not isinstance(value, kind):
         expected = "an int" if kind is int else "a number of seconds (int or float)"
         raise ImproperlyConfigured(f"KEYROLL[{name!r}] must be {expected}, not {type(value).__name__}.")
@@ -34,7 +36,7 @@ def _number(name, value, kind):
     return value
 
 
-def parse(value):
+def parse(value: object) -> Config:
     """The ``KEYROLL`` setting as a :class:`Config`, or ImproperlyConfigured."""
     if value is None:
         raise ImproperlyConfigured(
@@ -60,7 +62,7 @@ def parse(value):
         raise ImproperlyConfigured(
             "KEYROLL['KEYS'] must be a key source URI such as 'vault:///secret/myapp' or 'file:///etc/myapp/keys'."
         )
-    options = {}
+    options: dict[str, Any] = {}
     for name, keyword in DURATIONS.items():
         if name in value and value[name] is not None:
             options[keyword] = _number(name, value[name], (int, float))

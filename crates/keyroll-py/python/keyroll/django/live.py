@@ -37,6 +37,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any, Optional
 
 from django.conf import LazySettings, UserSettingsHolder, settings
 from django.core.exceptions import ImproperlyConfigured
@@ -56,23 +57,23 @@ NAMES = ("SECRET_KEY", "SECRET_KEY_FALLBACKS")
 class LiveKeys:
     """The key ring of one process, opened from the ``KEYROLL`` setting."""
 
-    def __init__(self, config):
+    def __init__(self, config: conf.Config) -> None:
         self.config = config
-        self._ring = None
-        self._error = None
-        self.error_kind = None
+        self._ring: Optional[keyroll.KeyRing] = None
+        self._error: Optional[str] = None
+        self.error_kind: Optional[str] = None
         self._lock = threading.Lock()
         self._retry_at = 0.0
-        self.descriptors = None
+        self.descriptors: Optional[tuple[_keyroll.LiveSetting, _keyroll.LiveSetting]] = None
 
-    def open(self):
+    def open(self) -> bool:
         """Opens the key ring; on failure records and logs the reason, which later reads raise."""
         try:
             ring = keyroll.open(self.config.keys, **self.config.options)
         except (KeyrollError, ValueError, TypeError) as error:
             self._error = str(error)
             self.error_kind = getattr(error, "kind", "config")
-            self._retry_at = time.monotonic() + self.config.options.get("interval", 30.0)
+            self._retry_at = time.monotonic() + float(self.config.options.get("interval", 30.0))
             logger.error("keyroll.django: cannot load the keys of KEYROLL['KEYS']: %s", self._error)
             return False
         self._ring, self._error, self.error_kind = ring, None, None
@@ -80,10 +81,10 @@ class LiveKeys:
         return True
 
     @property
-    def ring(self):
+    def ring(self) -> Optional[keyroll.KeyRing]:
         return self._ring
 
-    def reopen(self):
+    def reopen(self) -> keyroll.KeyRing:
         """The key ring, opened now if it could not be at start (at most once per interval),
         or ImproperlyConfigured with the reason. Called by the settings' descriptors."""
         ring = self._ring
@@ -99,13 +100,14 @@ class LiveKeys:
             raise ImproperlyConfigured(f"keyroll.django could not load the keys of KEYROLL['KEYS']: {self._error}")
         return self._ring
 
-    def keys(self):
+    def keys(self) -> tuple[str, list[str]]:
         """``(SECRET_KEY, SECRET_KEY_FALLBACKS)`` as the settings serve them now (outside a
         transition), or ImproperlyConfigured: unavailable, closed or failed closed."""
+        assert self.descriptors is not None, "start() sets the descriptors"
         key, fallbacks = self.descriptors[0].keys()
         return key, list(fallbacks)
 
-    def status(self):
+    def status(self) -> dict[str, Any]:
         """The ring's status(), or why there is none: ``unavailable`` (never opened), ``closed``."""
         try:
             ring = self.reopen()
@@ -117,27 +119,27 @@ class LiveKeys:
             return {"health": "closed", "last_error": str(error), "staleness_seconds": None,
                     "generation": 0, "keys": []}
 
-    def after_fork_in_child(self):
+    def after_fork_in_child(self) -> None:
         # The KeyRing restarts its own poller. A lock another thread of the
         # parent held at the fork would never be released here: a new one.
         self._lock = threading.Lock()
 
 
-_live = None
+_live: Optional[LiveKeys] = None
 
 
-def get():
+def get() -> Optional[LiveKeys]:
     """This process's LiveKeys, or None when keyroll.django is disabled."""
     return _live
 
 
-def _override(lazy, name):
+def _override(lazy: LazySettings, name: str) -> tuple[bool, Any]:
     """(True, value) when an override of ``name`` is in force over the base settings."""
     wrapped = lazy._wrapped
     if wrapped is empty:
         lazy._setup(name)
         wrapped = lazy._wrapped
-    base = type(lazy)._keyroll_base
+    base = getattr(type(lazy), "_keyroll_base")
     while wrapped is not base and isinstance(wrapped, UserSettingsHolder):
         if name in wrapped._deleted:
             raise AttributeError(name)
@@ -147,7 +149,7 @@ def _override(lazy, name):
     return False, None
 
 
-def _lookup_override(lazy, name):
+def _lookup_override(lazy: LazySettings, name: str) -> tuple[bool, Any]:
     """What the descriptors ask while an override wraps the settings: (found, value)."""
     found, value = _override(lazy, name)
     if found and name == "SECRET_KEY" and not value:
@@ -155,7 +157,7 @@ def _lookup_override(lazy, name):
     return found, value
 
 
-def _setattr(lazy, name, value):
+def _setattr(lazy: LazySettings, name: str, value: Any) -> None:
     if name in NAMES:
         raise ImproperlyConfigured(
             f"settings.{name} follows the key ring of keyroll.django and cannot be assigned. "
@@ -167,10 +169,15 @@ def _setattr(lazy, name, value):
         # override_settings and pytest-django swap the wrapped settings: from then on, until
         # the base settings are back, the descriptors ask _lookup_override first.
         cls = type(lazy)
-        cls.SECRET_KEY.set_overridden(lazy.__dict__.get("_wrapped") is not cls._keyroll_base)
+        key: _keyroll.LiveSetting = getattr(cls, "SECRET_KEY")
+        key.set_overridden(lazy.__dict__.get("_wrapped") is not getattr(cls, "_keyroll_base"))
 
 
-def _live_class(base_class, base_settings, descriptors):
+def _live_class(
+    base_class: type[LazySettings],
+    base_settings: object,
+    descriptors: tuple[_keyroll.LiveSetting, _keyroll.LiveSetting],
+) -> type[LazySettings]:
     key, fallbacks = descriptors
     return type(
         "Keyroll" + base_class.__name__,
@@ -186,7 +193,7 @@ def _live_class(base_class, base_settings, descriptors):
     )
 
 
-def start():
+def start() -> Optional[LiveKeys]:
     """Reads ``KEYROLL``, opens the key ring and makes the settings follow it (once per process)."""
     global _live
     if _live is not None:

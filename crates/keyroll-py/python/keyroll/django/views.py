@@ -3,15 +3,18 @@
 ``path("ready", keyroll.django.views.ready)``. Works under WSGI and ASGI.
 """
 
-from django.http import JsonResponse
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from . import live
 
 
 @never_cache
-def ready(request):
+def ready(request: HttpRequest) -> JsonResponse:
     keys = live.get()
+    status: dict[str, Any]
     if keys is None:
         status = {"health": "disabled", "last_error": None, "generation": 0, "keys": []}
     else:

@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 import subprocess
+from argparse import ArgumentParser
+from typing import Any, Optional
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -11,7 +13,7 @@ from ... import live
 from ...checks import DJANGO_MIN_LENGTH as DJANGO_KEY_CHARS
 
 
-def cli_path():
+def cli_path() -> str:
     """The ``keyroll`` CLI: $KEYROLL_CLI, else ``keyroll`` on PATH."""
     path = os.environ.get("KEYROLL_CLI") or shutil.which("keyroll")
     if not path:
@@ -28,7 +30,7 @@ class Command(BaseCommand):
     # as errors: they must not stop it. (`check` runs them.)
     requires_system_checks = []
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         commands = parser.add_subparsers(dest="action", required=True)
         status = commands.add_parser("status", help="health, last error, staleness, generation, key ids and roles")
         status.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -37,15 +39,16 @@ class Command(BaseCommand):
         size.add_argument("--chars", type=int, help="characters of Django's alphabet (default 50: Django's strength)")
         size.add_argument("--bytes", type=int, help="random bytes, base64 (a Fernet key: 32)")
 
-    def handle(self, *args, action, **options):
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
         keys = live.get()
         if keys is None:
             raise CommandError("keyroll.django is disabled (KEYROLL['ENABLED'] is False).")
         if action == "status":
-            return self.status(keys, options["json"])
-        return self.rotate(keys, options["chars"], options["bytes"])
+            self.status(keys, options["json"])
+        else:
+            self.rotate(keys, options["chars"], options["bytes"])
 
-    def status(self, keys, as_json):
+    def status(self, keys: live.LiveKeys, as_json: bool) -> None:
         status = keys.status()
         if as_json:
             self.stdout.write(json.dumps(status, indent=2, sort_keys=True))
@@ -63,7 +66,7 @@ class Command(BaseCommand):
         if status["health"] != "healthy":
             raise CommandError(f"keys not healthy: {status['health']}", returncode=1)
 
-    def rotate(self, keys, chars, size):
+    def rotate(self, keys: live.LiveKeys, chars: Optional[int], size: Optional[int]) -> None:
         if chars is None and size is None:
             chars = DJANGO_KEY_CHARS  # a key Django's own check (and keyroll.W003) accepts
         command = [cli_path(), "rotate", "--keys", keys.config.keys]
