@@ -39,6 +39,8 @@ pub use keyroll_core::{
 
 use keyroll_core::FromSource;
 
+pub mod ops;
+
 /// For those who write a key provider or a token format, not for services:
 /// the provider contract ([`KeyProvider`], [`FromSource`]),
 /// what a store reports

@@ -22,7 +22,9 @@ use keyroll::file::{key_file_json, mark_unavailable, write_if_changed};
 use keyroll::{Reach, RefresherBuilder};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::{Failure, Source, builder, rfc3339};
+use keyroll::ops::rfc3339;
+
+use crate::{Failure, Source, builder};
 
 /// Polls the source every `interval` and rewrites `out` when what the store
 /// holds changed. A failure of the first poll ends it (exit 1 for a key set

@@ -10,10 +10,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use keyroll::{KeyMaterial, KeySet, KeyStrength, Keyring, Policy, RefreshError, Refresher, Role, Signer};
-use rand::Rng;
+use keyroll::ops::{self, KeyForm, OpError, RotateOptions};
+use keyroll::{KeySet, KeyStrength, Keyring, Policy, RefreshError, Refresher, Role, Signer};
 
 mod agent;
 #[cfg(feature = "django")]
@@ -25,9 +24,6 @@ mod flask;
 #[cfg(feature = "jwt")]
 mod jwt;
 mod watch;
-
-/// Django's secret key alphabet (django.core.management.utils.get_random_secret_key).
-const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -426,7 +422,8 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Generate { kind } => {
-            let key = generate(&kind, &KeyStrength::default())?;
+            let form = asked_form(&kind).unwrap_or_default();
+            let key = ops::generate(form, &KeyStrength::default()).map_err(op_failure)?;
             println!("{}", String::from_utf8_lossy(key.expose_secret()));
             Ok(())
         }
@@ -554,49 +551,27 @@ async fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
-/// A new random key of the kind asked for; refused when `strength` (what
-/// every replica checks) would refuse it.
-fn generate(kind: &KeyKind, strength: &KeyStrength) -> Result<KeyMaterial, Failure> {
-    let key = KeyMaterial::from(random_key(kind)?);
-    strength.check(&key).map_err(|weakness| {
-        Failure::Error(format!(
-            "the generated key would be weak ({weakness}); keyroll and every replica refuse it: \
-             use at least --chars {min} or --bytes {min}",
-            min = strength.min_bytes
-        ))
-    })?;
-    Ok(key)
+/// The form `--chars`/`--bytes` ask for, if either is given.
+fn asked_form(kind: &KeyKind) -> Option<KeyForm> {
+    kind.bytes.map(KeyForm::Bytes).or(kind.chars.map(KeyForm::Chars))
 }
 
-fn random_key(kind: &KeyKind) -> Result<String, Failure> {
-    let mut rng = rand::rng();
-    if let Some(n) = kind.bytes {
-        if n == 0 {
-            return Err(Failure::Error("--bytes must be at least 1".into()));
-        }
-        let random: Vec<u8> = (0..n).map(|_| rng.random()).collect();
-        // URL-safe base64 with padding: the form Fernet keys take.
-        return Ok(base64::engine::general_purpose::URL_SAFE.encode(random));
+/// What an operation's failure exits with, in the flags' words.
+fn op_failure(error: OpError) -> Failure {
+    match error {
+        OpError::Empty(unit) => Failure::Error(format!(
+            "--{} must be at least 1",
+            if unit == "byte" { "bytes" } else { "chars" }
+        )),
+        OpError::Weak { weakness, min } => Failure::Error(format!(
+            "the generated key would be weak ({weakness}); keyroll and every replica refuse it: \
+             use at least --chars {min} or --bytes {min}"
+        )),
+        OpError::Provider(error) => error.into(),
+        OpError::Refresh(error) => error.into(),
+        OpError::Policy(error) => Failure::Rejected(error.to_string()),
+        other => Failure::Error(other.to_string()),
     }
-    let n = kind.chars.unwrap_or(50);
-    if n == 0 {
-        return Err(Failure::Error("--chars must be at least 1".into()));
-    }
-    // Django's alphabet, except that the first character is never `#`: a plain
-    // text key file reads a line starting with `#` as a comment, so one
-    // generated key in 50 could not be published to a file store. Nor `@`:
-    // `vault kv put secret/app key="$(keyroll generate)"` (and `bao`) would
-    // read a file of that name instead.
-    Ok((0..n)
-        .map(|i| {
-            loop {
-                let c = char::from(DJANGO_ALPHABET[rng.random_range(0..DJANGO_ALPHABET.len())]);
-                if i > 0 || (c != '#' && c != '@') {
-                    break c;
-                }
-            }
-        })
-        .collect())
 }
 
 pub(crate) fn builder(source: &Source) -> Result<keyroll::RefresherBuilder, Failure> {
@@ -657,94 +632,13 @@ async fn native_signer(source: &Source, options: &SignOptions) -> Result<Signer,
     })
 }
 
-pub(crate) fn rfc3339(at: SystemTime) -> String {
-    // `OffsetDateTime::from` panics past year 9999 (a fallback window of
-    // `u64::MAX` seconds reaches that): such a moment is "never".
-    let Ok(since) = at.duration_since(SystemTime::UNIX_EPOCH) else {
-        return format!("{at:?}");
-    };
-    i64::try_from(since.as_secs())
-        .ok()
-        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| "never (beyond year 9999)".to_owned())
-}
-
-/// One line per key: role, id, and when its role changes.
-pub(crate) fn describe_keys(set: &KeySet, now: SystemTime) -> Vec<String> {
-    set.keys()
-        .iter()
-        .map(|key| {
-            let role = key.role_at(now);
-            let when = match role {
-                Role::Current => match key.signs_until() {
-                    Some(until) => format!("signing until {}", rfc3339(until)),
-                    None => "signing".to_owned(),
-                },
-                Role::Pending => match key.signs_from() {
-                    Some(from) => format!("verify-only, signs from {}", rfc3339(from)),
-                    None => "verify-only".to_owned(),
-                },
-                Role::Fallback => match key.verifies_until() {
-                    Some(until) => format!("verifies until {}", rfc3339(until)),
-                    None => "verifies".to_owned(),
-                },
-                _ => "no longer verifies".to_owned(),
-            };
-            let fingerprint = key.material().fingerprint();
-            if key.id() == fingerprint {
-                format!("{role:<9} {fingerprint:<16} {when}")
-            } else {
-                format!("{role:<9} {:<16} {when} ({fingerprint})", key.id())
-            }
-        })
-        .collect()
-}
-
 async fn check(source: &Source) -> Result<(), Failure> {
     let set = load(source).await?;
     println!("{}", source.keys);
-    for line in describe_keys(&set, SystemTime::now()) {
-        println!("  {line}");
+    for key in ops::describe(&set, SystemTime::now()) {
+        println!("  {key}");
     }
     Ok(())
-}
-
-/// Whether the source's signing key is a Fernet key.
-#[cfg(feature = "fernet")]
-fn serves_fernet(set: &KeySet) -> bool {
-    keyroll::fernet::FernetKey::from_key_text(set.signing_key().material().expose_secret()).is_ok()
-}
-
-/// Without the `fernet` feature no key is taken for a Fernet key.
-#[cfg(not(feature = "fernet"))]
-fn serves_fernet(_: &KeySet) -> bool {
-    false
-}
-
-/// The form of key to publish: as asked, else the form of the key the
-/// source serves now (a Fernet key makes a Fernet key), else a signing key.
-fn key_form(kind: KeyKind, key_use: Option<KeyUse>, serving: Option<&KeySet>) -> KeyKind {
-    let key_use = key_use.unwrap_or_else(|| {
-        if serving.is_some_and(serves_fernet) {
-            KeyUse::Fernet
-        } else {
-            KeyUse::Signing
-        }
-    });
-    match (kind, key_use) {
-        (
-            KeyKind {
-                chars: None,
-                bytes: None,
-            },
-            KeyUse::Fernet,
-        ) => KeyKind {
-            chars: None,
-            bytes: Some(32),
-        },
-        (kind, _) => kind,
-    }
 }
 
 async fn rotate(
@@ -754,61 +648,24 @@ async fn rotate(
     promote: bool,
     disable_old: bool,
 ) -> Result<(), Failure> {
-    let builder = builder(source)?;
-    let policy = builder.effective_policy();
-    let provider = builder.provider();
-    let serving = match (&kind, key_use) {
-        (
-            KeyKind {
-                chars: None,
-                bytes: None,
-            },
-            None,
-        ) => builder.load_once().await.ok().map(|(_, set)| set),
-        _ => None,
-    };
-    // Every replica refuses a weak key: never publish one.
-    let material =
-        generate(&key_form(kind, key_use, serving.as_ref()), &policy.strength).map_err(|failure| {
-            match failure {
-                Failure::Error(reason) => Failure::Error(format!("{reason}; nothing was published")),
+    let form = asked_form(&kind).or(key_use.map(|key_use| match key_use {
+        KeyUse::Fernet => KeyForm::FERNET,
+        KeyUse::Signing => KeyForm::SIGNING,
+    }));
+    let mut options = RotateOptions::default().promote(promote).disable_old(disable_old);
+    options.form = form;
+    ops::rotate(&builder(source)?, &options, |step| println!("{step}"))
+        .await
+        .map_err(|error| {
+            // Refused before anything was written.
+            let unwritten = matches!(error, OpError::Empty(_) | OpError::Weak { .. });
+            match op_failure(error) {
+                Failure::Error(reason) if unwritten => {
+                    Failure::Error(format!("{reason}; nothing was published"))
+                }
                 other => other,
             }
         })?;
-    let published = provider.rotate(&material).await?;
-    // A file's versions are named by their fingerprint: say it once.
-    let fingerprint = material.fingerprint();
-    if published.id == fingerprint {
-        println!("published new key version {}", published.id);
-    } else {
-        println!("published new key version {} ({fingerprint})", published.id);
-    }
-    if promote {
-        provider.promote(&published.id).await?;
-        println!("version {} is now the store's current version", published.id);
-    }
-    let (versions, set) = builder.load_once().await?;
-    let now = SystemTime::now();
-    match set
-        .key(&published.id)
-        .map(|key| (key.role_at(now), key.signs_from()))
-    {
-        Some((Role::Current, _)) => println!("it signs now"),
-        Some((_, Some(from))) => println!("it verifies now and starts signing at {}", rfc3339(from)),
-        Some(_) => println!("it verifies now; it signs once the store makes it current"),
-        None => println!("the policy does not use it yet; run `keyroll check` to see why"),
-    }
-    if disable_old {
-        let mut first_seen = keyroll::raw::FirstSeen::new();
-        first_seen.observe(&versions, now);
-        let retired = policy
-            .retired(&versions, &first_seen, now)
-            .map_err(|e| Failure::Rejected(e.to_string()))?;
-        for id in retired {
-            provider.disable(&id).await?;
-            println!("disabled version {id} (retired by the policy)");
-        }
-    }
     Ok(())
 }
 

@@ -18,7 +18,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use keyroll::{Keyring, UsageWindow};
 
-use crate::{Failure, Source, builder, describe_keys, rfc3339};
+use keyroll::ops::{self, rfc3339};
+
+use crate::{Failure, Source, builder};
 
 /// The series whose per-key sums are the usage counts.
 const VERIFICATIONS: &str = "keyroll_verifications_total";
@@ -242,9 +244,9 @@ pub(crate) async fn watch(
 
 fn print_keys(keyring: &Keyring) {
     let set = keyring.load();
-    let line = describe_keys(&set, SystemTime::now())
+    let line = ops::describe(&set, SystemTime::now())
         .iter()
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .map(|key| format!("{} {}", key.role, key.id))
         .collect::<Vec<_>>()
         .join(", ");
     println!(

@@ -10,6 +10,7 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
 mod formats;
+mod ops;
 mod ring;
 mod settings;
 
@@ -56,6 +57,7 @@ fn _keyroll(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SignatureExpired", py.get_type::<SignatureExpired>())?;
     m.add("InvalidToken", py.get_type::<InvalidToken>())?;
     m.add_function(wrap_pyfunction!(ring::open, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::rotate, m)?)?;
     m.add_class::<ring::KeyRing>()?;
     m.add_class::<formats::Verified>()?;
     m.add_class::<formats::DjangoSigner>()?;

@@ -38,7 +38,7 @@ pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
 /// What `keyroll.open` was asked for, kept to rebuild the refresher in a
 /// forked child.
 #[derive(Debug, Clone)]
-struct Config {
+pub(crate) struct Config {
     uri: String,
     interval: Duration,
     jitter: Option<Duration>,
@@ -48,7 +48,44 @@ struct Config {
 }
 
 impl Config {
-    fn builder(&self) -> Result<RefresherBuilder, ProviderError> {
+    /// The options of `keyroll.open` (and `keyroll.rotate`), checked.
+    #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+    pub(crate) fn new(
+        uri: &str,
+        interval: f64,
+        jitter: Option<f64>,
+        clock_skew_margin: Option<f64>,
+        fallback_window: Option<f64>,
+        max_fallbacks: Option<usize>,
+        fail_closed_after: Option<f64>,
+        activation_delay: Option<f64>,
+    ) -> PyResult<Self> {
+        let interval = seconds("interval", interval)?;
+        if interval < Duration::from_millis(10) {
+            return Err(PyValueError::new_err("interval must be at least 0.01 seconds"));
+        }
+        let optional = |name: &str, value: Option<f64>| value.map(|v| seconds(name, v)).transpose();
+        let mut policy = Policy::default();
+        if let Some(window) = optional("fallback_window", fallback_window)? {
+            policy = policy.with_fallback_window(window);
+        }
+        if let Some(delay) = optional("activation_delay", activation_delay)? {
+            policy = policy.with_activation_delay(delay);
+        }
+        if let Some(max) = max_fallbacks {
+            policy = policy.with_max_fallbacks(max);
+        }
+        Ok(Self {
+            uri: uri.to_owned(),
+            interval,
+            jitter: optional("jitter", jitter)?,
+            clock_skew_margin: optional("clock_skew_margin", clock_skew_margin)?,
+            fail_closed_after: optional("fail_closed_after", fail_closed_after)?,
+            policy,
+        })
+    }
+
+    pub(crate) fn builder(&self) -> Result<RefresherBuilder, ProviderError> {
         let mut builder = Refresher::builder(keyroll::open(&self.uri)?)
             .policy(self.policy.clone())
             .interval(self.interval)
@@ -93,7 +130,7 @@ fn start_kind(error: &StartError) -> &'static str {
 }
 
 /// A `KeyrollError` carrying `kind` (see [`start_kind`]).
-fn open_error(py: Python<'_>, kind: &'static str, message: String) -> PyErr {
+pub(crate) fn open_error(py: Python<'_>, kind: &'static str, message: String) -> PyErr {
     let error = KeyrollError::new_err(message);
     // Setting an attribute on a fresh exception object cannot fail short of
     // memory exhaustion; the message alone still says what went wrong.
@@ -101,7 +138,7 @@ fn open_error(py: Python<'_>, kind: &'static str, message: String) -> PyErr {
     error
 }
 
-fn runtime() -> PyResult<Runtime> {
+pub(crate) fn runtime() -> PyResult<Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("keyroll-refresher")
@@ -240,29 +277,16 @@ pub(crate) fn open(
     fail_closed_after: Option<f64>,
     activation_delay: Option<f64>,
 ) -> PyResult<KeyRing> {
-    let interval = seconds("interval", interval)?;
-    if interval < Duration::from_millis(10) {
-        return Err(PyValueError::new_err("interval must be at least 0.01 seconds"));
-    }
-    let optional = |name: &str, value: Option<f64>| value.map(|v| seconds(name, v)).transpose();
-    let mut policy = Policy::default();
-    if let Some(window) = optional("fallback_window", fallback_window)? {
-        policy = policy.with_fallback_window(window);
-    }
-    if let Some(delay) = optional("activation_delay", activation_delay)? {
-        policy = policy.with_activation_delay(delay);
-    }
-    if let Some(max) = max_fallbacks {
-        policy = policy.with_max_fallbacks(max);
-    }
-    let config = Config {
-        uri: uri.to_owned(),
+    let config = Config::new(
+        uri,
         interval,
-        jitter: optional("jitter", jitter)?,
-        clock_skew_margin: optional("clock_skew_margin", clock_skew_margin)?,
-        fail_closed_after: optional("fail_closed_after", fail_closed_after)?,
-        policy,
-    };
+        jitter,
+        clock_skew_margin,
+        fallback_window,
+        max_fallbacks,
+        fail_closed_after,
+        activation_delay,
+    )?;
     let builder = config
         .builder()
         .map_err(|e| open_error(py, "config", e.to_string()))?;
@@ -459,6 +483,21 @@ impl KeyRing {
         }
         dict.set_item("keys", keys)?;
         Ok(dict)
+    }
+
+    /// Publishes a new key in this ring's store, as `keyroll.rotate` does
+    /// with the options the ring was opened with; the ring picks it up at
+    /// its next poll (or `refresh_now()`).
+    #[pyo3(signature = (*, chars=None, bytes=None, promote=false, disable_old=false))]
+    fn rotate<'py>(
+        &self,
+        py: Python<'py>,
+        chars: Option<usize>,
+        bytes: Option<usize>,
+        promote: bool,
+        disable_old: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        crate::ops::rotate_config(py, &self.shared.config, chars, bytes, promote, disable_old)
     }
 
     /// Asks the refresher to poll the source now rather than at the next

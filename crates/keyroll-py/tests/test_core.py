@@ -3,6 +3,7 @@ Django, native and Fernet formats against the Python implementations."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -98,6 +99,35 @@ def test_options_reach_the_policy(keyfile: KeyFile) -> None:
         assert ring.signing_key == keyfile.entries[1]["key"]
     with open_file(keyfile, activation_delay=0, max_fallbacks=0) as ring:
         assert ring.verification_keys == [keyfile.entries[0]["key"]]
+
+
+def test_rotate_is_the_librarys_rotation(keyfile: KeyFile) -> None:
+    old = keyfile.add(id="v1")
+    before = keyfile.path.read_text()
+    with pytest.raises(ValueError, match="would be weak.*nothing was published"):
+        keyroll.rotate(keyfile.uri, chars=5)
+    with pytest.raises(ValueError, match="not both"):
+        keyroll.rotate(keyfile.uri, chars=50, bytes=32)
+    assert keyfile.path.read_text() == before
+    with pytest.raises(keyroll.KeyrollError, match="cannot be rotated by keyroll"):
+        keyroll.rotate("env://KEYROLL_TEST_NEVER_SET")
+    with open_file(keyfile, activation_delay=0) as ring:
+        rotation = ring.rotate()
+        assert rotation["steps"] == [f"published new key version {rotation['id']}", "it signs now"], rotation
+        assert (rotation["role"], rotation["promoted"], rotation["disabled"]) == ("current", False, [])
+        assert rotation["id"] == rotation["fingerprint"]  # a file's versions are named by their fingerprint
+        wait_until(lambda: ring.signing_key != old, what="the rotated key to sign")
+        new = ring.signing_key
+        assert len(new) == 50 and ring.verification_keys == [new, old]
+        assert ring.status()["keys"][0]["id"] == rotation["id"]
+        assert new not in json.dumps(rotation) and old not in json.dumps(rotation)
+    # Without a form asked for, the new key takes the form of the one that signs: a Fernet key.
+    fernet_file = KeyFile(keyfile.path.with_name("fernet.json"))
+    fernet_file.add(fernet.Fernet.generate_key().decode(), id="f1")
+    rotated = keyroll.rotate(fernet_file.uri, activation_delay=0)
+    with open_file(fernet_file) as ring:
+        fernet.Fernet(ring.signing_key.encode())  # a valid Fernet key
+        assert ring.status()["keys"][0]["id"] == rotated["id"]
 
 
 def test_close_is_idempotent_and_later_use_raises(keyfile: KeyFile) -> None:

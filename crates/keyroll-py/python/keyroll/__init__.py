@@ -24,6 +24,7 @@ from ._keyroll import (
     NativeSigner,
     SignatureExpired,
     Verified,
+    rotate,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "SignatureExpired",
     "Verified",
     "open",
+    "rotate",
 ]
 
 Seconds = Union[int, float]

@@ -129,6 +129,16 @@ class KeyRing:
         ``stale``), ``last_error``, ``staleness_seconds``, ``generation``,
         ``source``, ``consecutive_failures`` and ``keys`` (``[{"id", "role"}]``).
         Never key material."""
+    def rotate(
+        self,
+        *,
+        chars: int | None = None,
+        bytes: int | None = None,
+        promote: bool = False,
+        disable_old: bool = False,
+    ) -> dict[str, Any]:
+        """Publishes a new key in this ring's store, as ``keyroll.rotate`` does
+        with the options the ring was opened with."""
     def refresh_now(self) -> None:
         """Asks the refresher to poll the source now rather than at the next interval."""
     def close(self) -> None:
@@ -199,3 +209,32 @@ def open(  # noqa: A001
     activation_delay: float | None = None,
 ) -> KeyRing:
     """Opens the key source ``uri`` and waits for a first good key set."""
+
+def rotate(
+    uri: str,
+    *,
+    chars: int | None = None,
+    bytes: int | None = None,
+    promote: bool = False,
+    disable_old: bool = False,
+    interval: float = 30.0,
+    jitter: float | None = None,
+    clock_skew_margin: float | None = None,
+    fallback_window: float | None = None,
+    max_fallbacks: int | None = None,
+    fail_closed_after: float | None = None,
+    activation_delay: float | None = None,
+) -> dict[str, Any]:
+    """Publishes a new key in the store ``uri`` names, as ``keyroll rotate``
+    does (the same Rust code): ``chars`` characters of Django's alphabet or
+    ``bytes`` random bytes (base64), by default the form of the key the store
+    serves (a Fernet key makes a Fernet key, else 50 characters);
+    ``promote`` makes it the store's current version, ``disable_old``
+    disables what the policy has retired. The options are ``keyroll.open``'s
+    (they decide when the key signs and what is retired).
+
+    Returns ``{"id", "fingerprint", "promoted", "role", "signs_from",
+    "disabled", "steps"}`` (``steps``: the lines ``keyroll rotate`` prints).
+    Raises ``ValueError`` for a weak or empty key (nothing is published) and
+    ``KeyrollError`` when the store refuses or fails, naming any step
+    already done."""

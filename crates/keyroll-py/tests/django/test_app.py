@@ -10,7 +10,7 @@ import time
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from django_harness import SCRIPTS, keyroll_cli, missing, new_key, run_python, site_env
+from django_harness import SCRIPTS, missing, new_key, run_python, site_env
 from keyroll.django import conf
 from keyroll.django.live import TRANSITION_GRACE
 
@@ -170,20 +170,23 @@ def test_a_source_failing_at_start_loads_once_it_answers(tmp_path):
 
 def test_manage_py_check_status_and_rotate(tmp_path, openbao):
     openbao.put(new_key(), path="site")
+    # No keyroll CLI anywhere: the package rotates with its own Rust code.
     env = site_env(openbao.uri("secret/site"), {"INTERVAL": 0.5, "ACTIVATION_DELAY": 0},
-                   extra={"KEYROLL_CLI": keyroll_cli()})
+                   extra={"KEYROLL_CLI": "/nonexistent/keyroll"})
     check = run_python(["manage.py", "check"], env)
     assert "keyroll.W001" in check.stderr  # staging off with a store several hosts share
     status = run_python(["manage.py", "keyroll", "status", "--json"], env)
     assert json.loads(status.stdout)["health"] == "healthy"
     rotate = run_python(["manage.py", "keyroll", "rotate"], env)
+    published, serving = rotate.stdout.splitlines()
+    assert published.startswith("published new key version 2 (k-") and serving == "it signs now", rotate.stdout
     text = run_python(["manage.py", "keyroll", "status"], env).stdout
     assert "health: healthy" in text and "key 2: current" in text, text
-    assert rotate.returncode == 0
-    missing_cli = run_python(["manage.py", "keyroll", "rotate"], env | {"KEYROLL_CLI": "/nonexistent/keyroll"},
-                             check=False)
-    assert missing_cli.returncode == 1 and "Traceback" not in missing_cli.stderr
-    assert "CommandError: cannot run the keyroll CLI /nonexistent/keyroll: No such file or directory" in missing_cli.stderr
+    weak = run_python(["manage.py", "keyroll", "rotate", "--chars", "5"], env, check=False)
+    assert weak.returncode == 1 and "Traceback" not in weak.stderr, weak.stderr
+    assert "CommandError: keyroll rotate failed: the generated key would be weak" in weak.stderr, weak.stderr
+    assert "nothing was published" in weak.stderr
+    assert "key 2: current" in run_python(["manage.py", "keyroll", "status"], env).stdout
 
 
 def test_what_keeps_an_old_key_and_the_fix(tmp_path):

@@ -1,27 +1,15 @@
 """``manage.py keyroll status`` and ``manage.py keyroll rotate``."""
 
 import json
-import os
-import shutil
-import subprocess
 from argparse import ArgumentParser
 from typing import Any, Optional
 
 from django.core.management.base import BaseCommand, CommandError
 
+import keyroll
+
 from ... import live
 from ...checks import DJANGO_MIN_LENGTH as DJANGO_KEY_CHARS
-
-
-def cli_path() -> str:
-    """The ``keyroll`` CLI: $KEYROLL_CLI, else ``keyroll`` on PATH."""
-    path = os.environ.get("KEYROLL_CLI") or shutil.which("keyroll")
-    if not path:
-        raise CommandError(
-            "`manage.py keyroll rotate` runs the keyroll CLI, which is not on PATH: install it "
-            "(`cargo install --locked --path crates/keyroll-cli`) or set KEYROLL_CLI to its path."
-        )
-    return path
 
 
 class Command(BaseCommand):
@@ -69,17 +57,11 @@ class Command(BaseCommand):
     def rotate(self, keys: live.LiveKeys, chars: Optional[int], size: Optional[int]) -> None:
         if chars is None and size is None:
             chars = DJANGO_KEY_CHARS  # a key Django's own check (and keyroll.W003) accepts
-        command = [cli_path(), "rotate", "--keys", keys.config.keys]
-        if chars is not None:
-            command += ["--chars", str(chars)]
-        if size is not None:
-            command += ["--bytes", str(size)]
-        # The CLI prints the new version id, never the key; its exit code is ours.
+        # keyroll's own rotation (the Rust code `keyroll rotate` runs), with the
+        # KEYROLL options: it prints the new version id and its role, never the key.
         try:
-            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        except OSError as error:
-            raise CommandError(f"cannot run the keyroll CLI {command[0]}: {error.strerror}") from None
-        if done.stdout:
-            self.stdout.write(done.stdout.rstrip("\n"))
-        if done.returncode != 0:
-            raise CommandError(f"keyroll rotate failed: {done.stderr.strip()}", returncode=done.returncode)
+            rotation = keyroll.rotate(keys.config.keys, chars=chars, bytes=size, **keys.config.options)
+        except (keyroll.KeyrollError, ValueError) as error:
+            raise CommandError(f"keyroll rotate failed: {error}") from None
+        for step in rotation["steps"]:
+            self.stdout.write(step)

@@ -1,0 +1,114 @@
+//! `keyroll.rotate` and `KeyRing.rotate`: the library's rotation
+//! (`keyroll::ops::rotate`, what `keyroll rotate` runs), never a subprocess.
+
+use std::time::SystemTime;
+
+use keyroll::ops::{self, KeyForm, OpError, RotateOptions, RotateStep};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::KeyrollError;
+use crate::ring::{Config, open_error, runtime};
+
+/// Publishes a new key in the store ``uri`` names, as ``keyroll rotate`` does
+/// (the same Rust code): ``chars`` characters of Django's alphabet or
+/// ``bytes`` random bytes (base64); by default the form of the key the store
+/// serves (a Fernet key makes a Fernet key, else 50 characters). ``promote``
+/// makes it the store's current version, ``disable_old`` disables what the
+/// policy has retired. The other options are ``keyroll.open``'s: they decide
+/// when the key signs and what is retired.
+///
+/// Returns ``{"id", "fingerprint", "promoted", "role", "signs_from",
+/// "disabled", "steps"}`` (``steps``: the lines ``keyroll rotate`` prints).
+/// Raises ``ValueError`` for a weak or empty key (nothing is published) and
+/// ``KeyrollError`` when the store refuses or fails, naming any step already
+/// done.
+#[pyfunction]
+#[pyo3(signature = (
+    uri, *, chars=None, bytes=None, promote=false, disable_old=false, interval=30.0, jitter=None,
+    clock_skew_margin=None, fallback_window=None, max_fallbacks=None, fail_closed_after=None,
+    activation_delay=None,
+))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+pub(crate) fn rotate<'py>(
+    py: Python<'py>,
+    uri: &str,
+    chars: Option<usize>,
+    bytes: Option<usize>,
+    promote: bool,
+    disable_old: bool,
+    interval: f64,
+    jitter: Option<f64>,
+    clock_skew_margin: Option<f64>,
+    fallback_window: Option<f64>,
+    max_fallbacks: Option<usize>,
+    fail_closed_after: Option<f64>,
+    activation_delay: Option<f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let config = Config::new(
+        uri,
+        interval,
+        jitter,
+        clock_skew_margin,
+        fallback_window,
+        max_fallbacks,
+        fail_closed_after,
+        activation_delay,
+    )?;
+    rotate_config(py, &config, chars, bytes, promote, disable_old)
+}
+
+/// Rotates the store of `config` with its policy; the result as a dict:
+/// `id`, `fingerprint`, `promoted`, `role`, `signs_from` (Unix seconds or
+/// None), `disabled` and `steps` (the lines `keyroll rotate` prints).
+pub(crate) fn rotate_config<'py>(
+    py: Python<'py>,
+    config: &Config,
+    chars: Option<usize>,
+    bytes: Option<usize>,
+    promote: bool,
+    disable_old: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let form = match (chars, bytes) {
+        (Some(_), Some(_)) => return Err(PyValueError::new_err("give chars or bytes, not both")),
+        (Some(n), None) => Some(KeyForm::Chars(n)),
+        (None, Some(n)) => Some(KeyForm::Bytes(n)),
+        (None, None) => None,
+    };
+    let mut options = RotateOptions::default().promote(promote).disable_old(disable_old);
+    options.form = form;
+    let builder = config
+        .builder()
+        .map_err(|e| open_error(py, "config", e.to_string()))?;
+    let runtime = runtime()?;
+    let mut steps = Vec::new();
+    let done = py.detach(|| {
+        runtime.block_on(ops::rotate(&builder, &options, |step: &RotateStep| {
+            steps.push(step.to_string());
+        }))
+    });
+    let rotation = done.map_err(|error| match error {
+        OpError::Empty(_) | OpError::Weak { .. } => {
+            PyValueError::new_err(format!("{error}; nothing was published"))
+        }
+        // What was already written is part of the message: nothing is lost.
+        error if !steps.is_empty() => {
+            KeyrollError::new_err(format!("{error} (done before it failed: {})", steps.join("; ")))
+        }
+        error => KeyrollError::new_err(error.to_string()),
+    })?;
+    let unix = |at: SystemTime| {
+        at.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64())
+    };
+    let dict = PyDict::new(py);
+    dict.set_item("id", &rotation.id)?;
+    dict.set_item("fingerprint", &rotation.fingerprint)?;
+    dict.set_item("promoted", rotation.promoted)?;
+    dict.set_item("role", rotation.role.map(|role| role.to_string()))?;
+    dict.set_item("signs_from", rotation.signs_from.map(unix))?;
+    dict.set_item("disabled", rotation.disabled)?;
+    dict.set_item("steps", steps)?;
+    Ok(dict)
+}

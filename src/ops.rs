@@ -1,0 +1,467 @@
+//! Operations on a key source, the same from every front door: the `keyroll`
+//! command, the Python package (`keyroll.rotate`, `KeyRing.rotate`) and
+//! Django's `manage.py keyroll rotate` call these, never a copy of them.
+//!
+//! - [`generate`]: a new random key of a [`KeyForm`], refused below the
+//!   strength every replica checks;
+//! - [`describe`]: what a key set serves, key by key (ids, roles, the
+//!   moments roles change; never material);
+//! - [`rotate`]: publish a new key, optionally promote it, optionally disable
+//!   what the policy has retired, reporting each step as it is done.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use keyroll::ops::{self, RotateOptions};
+//!
+//! let builder = keyroll::Refresher::builder(keyroll::open("file:///etc/myapp/keys")?);
+//! let rotation = ops::rotate(&builder, &RotateOptions::default(), |step| println!("{step}")).await?;
+//! println!("published {}", rotation.id);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use keyroll_core::{
+    FirstSeen, KeyMaterial, KeySet, KeyStrength, PolicyError, ProviderError, RefreshError, RefresherBuilder,
+    Role, Weakness,
+};
+use rand::Rng as _;
+
+/// Django's secret-key alphabet (`django.core.management.utils.get_random_secret_key`).
+pub const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
+
+/// Characters of a generated signing key: what Django's own check accepts.
+pub const DJANGO_KEY_CHARS: usize = 50;
+
+/// Random bytes of a Fernet key.
+pub const FERNET_KEY_BYTES: usize = 32;
+
+/// The form of a generated key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyForm {
+    /// Characters of [`DJANGO_ALPHABET`]; the first is never `#` (a plain
+    /// text key file reads such a line as a comment) nor `@` (`vault kv put
+    /// key=@…` reads a file of that name).
+    Chars(usize),
+    /// Random bytes as URL-safe base64 with padding: the form Fernet keys
+    /// take (`Bytes(32)` is a Fernet key).
+    Bytes(usize),
+}
+
+impl KeyForm {
+    /// A signing key as Django generates one: [`DJANGO_KEY_CHARS`] characters.
+    pub const SIGNING: Self = Self::Chars(DJANGO_KEY_CHARS);
+    /// A Fernet key: [`FERNET_KEY_BYTES`] random bytes.
+    pub const FERNET: Self = Self::Bytes(FERNET_KEY_BYTES);
+
+    /// The form of the key `set` signs with: a Fernet key makes a Fernet key
+    /// (with the `fernet` feature), anything else a signing key.
+    pub fn of(set: &KeySet) -> Self {
+        #[cfg(feature = "fernet")]
+        if crate::fernet::FernetKey::from_key_text(set.signing_key().material().expose_secret()).is_ok() {
+            return Self::FERNET;
+        }
+        let _ = set;
+        Self::SIGNING
+    }
+}
+
+impl Default for KeyForm {
+    fn default() -> Self {
+        Self::SIGNING
+    }
+}
+
+/// Why an operation failed. The messages name no key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpError {
+    /// A key form of zero characters or bytes.
+    #[error("a key needs at least 1 {0}")]
+    Empty(&'static str),
+    /// The generated key would be refused by every replica.
+    #[error(
+        "the generated key would be weak ({weakness}); keyroll and every replica refuse it: use at least \
+         {min} characters or bytes"
+    )]
+    Weak {
+        /// What is wrong with it.
+        weakness: Weakness,
+        /// The fewest characters or bytes the strength accepts.
+        min: usize,
+    },
+    /// The store refused or failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Reading the source back failed.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+    /// The policy refused the store's versions.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// A new random key of `form`; refused when `strength` (what every replica
+/// checks) would refuse it.
+///
+/// # Errors
+/// [`OpError::Empty`] for zero characters or bytes, [`OpError::Weak`] below
+/// the strength.
+pub fn generate(form: KeyForm, strength: &KeyStrength) -> Result<KeyMaterial, OpError> {
+    let mut rng = rand::rng();
+    let text = match form {
+        KeyForm::Bytes(0) => return Err(OpError::Empty("byte")),
+        KeyForm::Chars(0) => return Err(OpError::Empty("character")),
+        KeyForm::Bytes(n) => {
+            let random: Vec<u8> = (0..n).map(|_| rng.random()).collect();
+            base64::engine::general_purpose::URL_SAFE.encode(random)
+        }
+        KeyForm::Chars(n) => (0..n)
+            .map(|i| {
+                loop {
+                    let c = char::from(DJANGO_ALPHABET[rng.random_range(0..DJANGO_ALPHABET.len())]);
+                    if i > 0 || (c != '#' && c != '@') {
+                        break c;
+                    }
+                }
+            })
+            .collect(),
+    };
+    let key = KeyMaterial::from(text);
+    strength.check(&key).map_err(|weakness| OpError::Weak {
+        weakness,
+        min: strength.min_bytes,
+    })?;
+    Ok(key)
+}
+
+/// `at` in RFC 3339, or "never (beyond year 9999)" for a moment past what
+/// RFC 3339 can write (a fallback window of `u64::MAX` seconds reaches it).
+pub fn rfc3339(at: SystemTime) -> String {
+    let Ok(since) = at.duration_since(SystemTime::UNIX_EPOCH) else {
+        return format!("{at:?}");
+    };
+    i64::try_from(since.as_secs())
+        .ok()
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "never (beyond year 9999)".to_owned())
+}
+
+/// When a key's role changes next, as [`describe`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Moment {
+    /// The signing key, until the moment if one is known.
+    SignsUntil(Option<SystemTime>),
+    /// Verify-only; signs from the moment if one is known.
+    SignsFrom(Option<SystemTime>),
+    /// A fallback, until the moment if one is known.
+    VerifiesUntil(Option<SystemTime>),
+    /// No longer verifies.
+    Retired,
+}
+
+/// One key of a set as [`describe`] reports it: never its material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyDescription {
+    /// The key's role at the moment described.
+    pub role: Role,
+    /// The store's version id.
+    pub id: String,
+    /// The key's fingerprint (a file store's id is its fingerprint).
+    pub fingerprint: String,
+    /// When its role changes.
+    pub moment: Moment,
+}
+
+impl fmt::Display for KeyDescription {
+    /// `role id when`, with the fingerprint after when the id is not it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let when = match self.moment {
+            Moment::SignsUntil(Some(until)) => format!("signing until {}", rfc3339(until)),
+            Moment::SignsUntil(None) => "signing".to_owned(),
+            Moment::SignsFrom(Some(from)) => format!("verify-only, signs from {}", rfc3339(from)),
+            Moment::SignsFrom(None) => "verify-only".to_owned(),
+            Moment::VerifiesUntil(Some(until)) => format!("verifies until {}", rfc3339(until)),
+            Moment::VerifiesUntil(None) => "verifies".to_owned(),
+            Moment::Retired => "no longer verifies".to_owned(),
+        };
+        let role = self.role.to_string();
+        if self.id == self.fingerprint {
+            write!(f, "{role:<9} {:<16} {when}", self.fingerprint)
+        } else {
+            write!(f, "{role:<9} {:<16} {when} ({})", self.id, self.fingerprint)
+        }
+    }
+}
+
+/// Every key of `set` at `now`, in the set's order.
+pub fn describe(set: &KeySet, now: SystemTime) -> Vec<KeyDescription> {
+    set.keys()
+        .iter()
+        .map(|key| {
+            let role = key.role_at(now);
+            let moment = match role {
+                Role::Current => Moment::SignsUntil(key.signs_until()),
+                Role::Pending => Moment::SignsFrom(key.signs_from()),
+                Role::Fallback => Moment::VerifiesUntil(key.verifies_until()),
+                _ => Moment::Retired,
+            };
+            KeyDescription {
+                role,
+                id: key.id().to_owned(),
+                fingerprint: key.material().fingerprint(),
+                moment,
+            }
+        })
+        .collect()
+}
+
+/// What [`rotate`] does besides publishing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RotateOptions {
+    /// The new key's form; `None`: the form of the key the source signs with
+    /// now ([`KeyForm::of`]), or a signing key when it serves none.
+    pub form: Option<KeyForm>,
+    /// Make the new version the store's current one (stores with stages).
+    pub promote: bool,
+    /// Disable the versions the policy has retired (stores with states).
+    pub disable_old: bool,
+}
+
+impl RotateOptions {
+    /// Publishes a key of `form`.
+    #[must_use]
+    pub fn form(mut self, form: KeyForm) -> Self {
+        self.form = Some(form);
+        self
+    }
+
+    /// Promotes the new version.
+    #[must_use]
+    pub fn promote(mut self, promote: bool) -> Self {
+        self.promote = promote;
+        self
+    }
+
+    /// Disables the versions the policy has retired.
+    #[must_use]
+    pub fn disable_old(mut self, disable_old: bool) -> Self {
+        self.disable_old = disable_old;
+        self
+    }
+}
+
+/// One step [`rotate`] has done, reported as soon as it is done (a later
+/// failure does not hide what was already written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RotateStep {
+    /// The new version is in the store.
+    Published {
+        /// Its id.
+        id: String,
+        /// Its fingerprint.
+        fingerprint: String,
+    },
+    /// It is the store's current version.
+    Promoted {
+        /// Its id.
+        id: String,
+    },
+    /// What the policy makes of it, read back from the store.
+    Serving {
+        /// Its role now; `None` when the policy does not use it yet.
+        role: Option<Role>,
+        /// When it starts signing, if it is pending with a known moment.
+        signs_from: Option<SystemTime>,
+    },
+    /// A version the policy retired is disabled.
+    Disabled {
+        /// Its id.
+        id: String,
+    },
+}
+
+impl fmt::Display for RotateStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Published { id, fingerprint } if id == fingerprint => {
+                write!(f, "published new key version {id}")
+            }
+            Self::Published { id, fingerprint } => {
+                write!(f, "published new key version {id} ({fingerprint})")
+            }
+            Self::Promoted { id } => write!(f, "version {id} is now the store's current version"),
+            Self::Serving {
+                role: Some(Role::Current),
+                ..
+            } => f.write_str("it signs now"),
+            Self::Serving {
+                role: Some(_),
+                signs_from: Some(from),
+            } => write!(f, "it verifies now and starts signing at {}", rfc3339(*from)),
+            Self::Serving { role: Some(_), .. } => {
+                f.write_str("it verifies now; it signs once the store makes it current")
+            }
+            Self::Serving { role: None, .. } => {
+                f.write_str("the policy does not use it yet; run `keyroll check` to see why")
+            }
+            Self::Disabled { id } => write!(f, "disabled version {id} (retired by the policy)"),
+        }
+    }
+}
+
+/// What [`rotate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rotation {
+    /// The new version's id.
+    pub id: String,
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// Whether it was promoted.
+    pub promoted: bool,
+    /// Its role once read back; `None` when the policy does not use it yet.
+    pub role: Option<Role>,
+    /// When it starts signing, if pending with a known moment.
+    pub signs_from: Option<SystemTime>,
+    /// The versions disabled as retired.
+    pub disabled: Vec<String>,
+}
+
+/// Publishes a new key in the source of `builder` (whose policy decides when
+/// it signs, and what is retired), then promotes it and disables retired
+/// versions when `options` ask. Each step is passed to `on_step` once done.
+///
+/// The key is generated before anything is written and refused when weak,
+/// so a failure before [`RotateStep::Published`] wrote nothing.
+///
+/// # Errors
+/// [`OpError::Weak`] or [`OpError::Empty`] for the key asked for; the
+/// provider's error when the store refuses (a store keyroll cannot write
+/// answers [`Unsupported`](keyroll_core::ProviderErrorKind::Unsupported));
+/// a refresh or policy error when the store cannot be read back.
+pub async fn rotate(
+    builder: &RefresherBuilder,
+    options: &RotateOptions,
+    mut on_step: impl FnMut(&RotateStep),
+) -> Result<Rotation, OpError> {
+    let policy = builder.effective_policy();
+    let provider = builder.provider();
+    let form = match options.form {
+        Some(form) => form,
+        // A store that cannot be read publishes a signing key, as a new one would.
+        None => builder
+            .load_once()
+            .await
+            .ok()
+            .map_or(KeyForm::SIGNING, |(_, set)| KeyForm::of(&set)),
+    };
+    // Every replica refuses a weak key: never publish one.
+    let material = generate(form, &policy.strength)?;
+    let published = provider.rotate(&material).await?;
+    let id = published.id;
+    let fingerprint = material.fingerprint();
+    on_step(&RotateStep::Published {
+        id: id.clone(),
+        fingerprint: fingerprint.clone(),
+    });
+    if options.promote {
+        provider.promote(&id).await?;
+        on_step(&RotateStep::Promoted { id: id.clone() });
+    }
+    let (versions, set) = builder.load_once().await?;
+    let now = SystemTime::now();
+    let (role, signs_from) = match set.key(&id) {
+        Some(key) => (Some(key.role_at(now)), key.signs_from()),
+        None => (None, None),
+    };
+    on_step(&RotateStep::Serving { role, signs_from });
+    let mut disabled = Vec::new();
+    if options.disable_old {
+        let mut first_seen = FirstSeen::new();
+        first_seen.observe(&versions, now);
+        for retired in policy.retired(&versions, &first_seen, now)? {
+            provider.disable(&retired).await?;
+            on_step(&RotateStep::Disabled { id: retired.clone() });
+            disabled.push(retired);
+        }
+    }
+    Ok(Rotation {
+        id,
+        fingerprint,
+        promoted: options.promote,
+        role,
+        signs_from,
+        disabled,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_take_the_form_asked_for() {
+        let strength = KeyStrength::default();
+        for _ in 0..200 {
+            let key = generate(KeyForm::SIGNING, &strength).expect("strong");
+            let text = key.expose_secret();
+            assert_eq!(text.len(), DJANGO_KEY_CHARS);
+            assert!(text.iter().all(|c| DJANGO_ALPHABET.contains(c)));
+            assert!(text[0] != b'#' && text[0] != b'@');
+        }
+        let key = generate(KeyForm::FERNET, &strength).expect("strong");
+        let bytes = base64::engine::general_purpose::URL_SAFE
+            .decode(key.expose_secret())
+            .expect("URL-safe base64");
+        assert_eq!(bytes.len(), FERNET_KEY_BYTES);
+    }
+
+    #[test]
+    fn empty_and_weak_forms_are_refused() {
+        let strength = KeyStrength::default();
+        assert!(matches!(
+            generate(KeyForm::Chars(0), &strength),
+            Err(OpError::Empty("character"))
+        ));
+        assert!(matches!(
+            generate(KeyForm::Bytes(0), &strength),
+            Err(OpError::Empty("byte"))
+        ));
+        let weak = generate(KeyForm::Chars(5), &strength).expect_err("weak");
+        assert!(matches!(weak, OpError::Weak { min: 32, .. }), "{weak}");
+        assert!(weak.to_string().contains("at least 32"), "{weak}");
+    }
+
+    #[test]
+    fn steps_and_descriptions_read_as_the_cli_prints_them() {
+        let published = RotateStep::Published {
+            id: "3".to_owned(),
+            fingerprint: "k-0123".to_owned(),
+        };
+        assert_eq!(published.to_string(), "published new key version 3 (k-0123)");
+        let serving = RotateStep::Serving {
+            role: Some(Role::Pending),
+            signs_from: Some(SystemTime::UNIX_EPOCH),
+        };
+        assert_eq!(
+            serving.to_string(),
+            "it verifies now and starts signing at 1970-01-01T00:00:00Z"
+        );
+        let key = KeyDescription {
+            role: Role::Fallback,
+            id: "k-0123".to_owned(),
+            fingerprint: "k-0123".to_owned(),
+            moment: Moment::VerifiesUntil(None),
+        };
+        assert_eq!(key.to_string(), "fallback  k-0123           verifies");
+    }
+}
