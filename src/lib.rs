@@ -30,11 +30,11 @@
 #[cfg(feature = "metrics")]
 pub use keyroll_core::metrics;
 pub use keyroll_core::{
-    CLOCK_SKEW_MARGIN, Closed, DEFAULT_FALLBACK_WINDOW, DEFAULT_INTERVAL, DEFAULT_MAX_FALLBACKS,
-    FallbackUsage, Format, Health, KeyEntry, KeyMaterial, KeyProvider, KeySet, KeySetError, KeySource,
-    KeyStrength, Keyring, Policy, PolicyError, ProviderError, ProviderErrorKind, Reach, RefreshError,
-    Refresher, RefresherBuilder, Role, Signer, StartError, Status, UsageHistory, UsageWindow, Verified,
-    VerifiedBy, VerifyError, Weakness,
+    CLOCK_SKEW_MARGIN, Capabilities, Closed, DEFAULT_FALLBACK_WINDOW, DEFAULT_INTERVAL,
+    DEFAULT_MAX_FALLBACKS, FallbackUsage, Format, Health, KeyEntry, KeyMaterial, KeyProvider, KeySet,
+    KeySetError, KeySource, KeyStrength, Keyring, Policy, PolicyError, ProviderError, ProviderErrorKind,
+    Reach, RefreshError, Refresher, RefresherBuilder, Role, Signer, StartError, Status, UsageHistory,
+    UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
 };
 
 use keyroll_core::FromSource;

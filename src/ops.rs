@@ -93,6 +93,11 @@ pub enum OpError {
         /// The fewest characters or bytes the strength accepts.
         min: usize,
     },
+    /// The store cannot do what was asked (its provider's
+    /// [`Capabilities`](keyroll_core::Capabilities) say so): refused before
+    /// anything was written.
+    #[error("{0}; nothing was published")]
+    Unsupported(String),
     /// The store refused or failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),
@@ -344,7 +349,8 @@ pub struct Rotation {
 /// so a failure before [`RotateStep::Published`] wrote nothing.
 ///
 /// # Errors
-/// [`OpError::Weak`] or [`OpError::Empty`] for the key asked for; the
+/// [`OpError::Unsupported`] when the store cannot promote or disable and
+/// that was asked; [`OpError::Weak`] or [`OpError::Empty`] for the key asked for; the
 /// provider's error when the store refuses (a store keyroll cannot write
 /// answers [`Unsupported`](keyroll_core::ProviderErrorKind::Unsupported));
 /// a refresh or policy error when the store cannot be read back.
@@ -355,6 +361,21 @@ pub async fn rotate(
 ) -> Result<Rotation, OpError> {
     let policy = builder.effective_policy();
     let provider = builder.provider();
+    // What the store cannot do is refused before anything is written (a
+    // store that cannot publish at all refuses the publish itself).
+    let capabilities = provider.capabilities();
+    if options.promote && !capabilities.promote {
+        return Err(OpError::Unsupported(format!(
+            "{} has no stages to promote a version in",
+            provider.source()
+        )));
+    }
+    if options.disable_old && !capabilities.disable {
+        return Err(OpError::Unsupported(format!(
+            "{} cannot disable versions (rotate without disabling old ones, and retire them in the store)",
+            provider.source()
+        )));
+    }
     let form = match options.form {
         Some(form) => form,
         // A store that cannot be read publishes a signing key, as a new one would.

@@ -12,8 +12,8 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::Blob;
 use keyroll_core::remote::{FetchedVersions, INSECURE_HTTP, JsonSecret, insecure_http_param};
 use keyroll_core::{
-    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
-    ProviderErrorKind, Published, Reach, Stage, async_trait,
+    Capabilities, DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion,
+    ProviderError, ProviderErrorKind, Published, Reach, Stage, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, OnceCell};
@@ -402,6 +402,10 @@ impl KeyProvider for AwsProvider {
 
     fn reach(&self) -> Reach {
         Reach::Shared
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::READ_ONLY.with_publish().with_promote()
     }
 
     /// Reports as many deprecated versions as the policy has fallbacks (the

@@ -9,6 +9,6 @@ use keyroll_testkit::moto::Moto;
 async fn aws_provider_passes_the_conformance_suite() {
     let Some(moto) = Moto::start() else { return };
     let store = common::MotoStore::new(moto, "conformance");
-    let caps = Capabilities::new().shared().with_rotate().with_created_times();
+    let caps = Capabilities::new().shared().with_created_times();
     conformance::run::<keyroll_aws::AwsProvider>(&store, caps).await;
 }

@@ -292,6 +292,28 @@ fn check_exits_1_on_an_empty_key_set() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
+/// The provider's capabilities are checked before anything is written: a
+/// file has no stages to promote in and no states to disable.
+#[test]
+fn rotate_refuses_what_the_store_cannot_do_before_publishing() {
+    let keys = KeyFile::new(&[KEY_A]);
+    for flag in ["--promote", "--disable-old"] {
+        let out = keyroll(&["rotate", "--keys", &keys.uri(), flag]);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing was published"),
+            "{flag}: {}",
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "", "{flag}");
+        assert_eq!(
+            std::fs::read_to_string(&keys.path).unwrap().trim(),
+            KEY_A,
+            "{flag}"
+        );
+    }
+}
+
 #[test]
 fn rotate_writes_a_new_current_key_and_old_tokens_still_verify_with_a_resign_hint() {
     let keys = KeyFile::new(&[KEY_A]);

@@ -46,7 +46,7 @@ pub use policy::{
     DEFAULT_FALLBACK_WINDOW, DEFAULT_MAX_FALLBACKS, FirstSeen, KeyStrength, Policy, PolicyError, Weakness,
 };
 pub use provider::{
-    ChangeWatch, FromSource, KeyProvider, ProviderError, ProviderErrorKind, Published, Reach,
+    Capabilities, ChangeWatch, FromSource, KeyProvider, ProviderError, ProviderErrorKind, Published, Reach,
 };
 pub use refresher::{
     CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, StartError,

@@ -69,6 +69,16 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
         std::any::type_name::<Self>().to_owned()
     }
 
+    /// What this provider can do with its store besides reading it: callers
+    /// (`keyroll::ops::rotate`) check it before they write anything, and the
+    /// conformance suite holds every provider to it. Read-only by default;
+    /// a provider that overrides [`rotate`](Self::rotate),
+    /// [`promote`](Self::promote), [`disable`](Self::disable) or
+    /// [`watch`](Self::watch) declares it here.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
     /// Publishes `material` as the store's newest version (what `keyroll
     /// rotate` does), for stores keyroll can write. When it starts signing is
     /// still the policy's decision (staged activation). The default refuses
@@ -171,6 +181,9 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
     fn set_version_limit(&self, versions: usize) {
         (**self).set_version_limit(versions);
     }
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
         (**self).rotate(material).await
     }
@@ -179,6 +192,61 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
     }
     async fn disable(&self, id: &str) -> Result<(), ProviderError> {
         (**self).disable(id).await
+    }
+}
+
+/// What a provider can do with its store besides reading its versions
+/// ([`KeyProvider::capabilities`]), after OpenDAL's `Capability`: declared
+/// once by the provider, read by whoever would act.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// [`KeyProvider::watch`] pushes changes.
+    pub push: bool,
+    /// [`KeyProvider::rotate`] publishes a new version.
+    pub publish: bool,
+    /// [`KeyProvider::promote`] makes a version the current one (stores with
+    /// stage labels).
+    pub promote: bool,
+    /// [`KeyProvider::disable`] disables a version (stores with states).
+    pub disable: bool,
+}
+
+impl Capabilities {
+    /// Reading only.
+    pub const READ_ONLY: Self = Self {
+        push: false,
+        publish: false,
+        promote: false,
+        disable: false,
+    };
+
+    /// Also pushes changes.
+    #[must_use]
+    pub const fn with_push(mut self) -> Self {
+        self.push = true;
+        self
+    }
+
+    /// Also publishes new versions.
+    #[must_use]
+    pub const fn with_publish(mut self) -> Self {
+        self.publish = true;
+        self
+    }
+
+    /// Also promotes versions.
+    #[must_use]
+    pub const fn with_promote(mut self) -> Self {
+        self.promote = true;
+        self
+    }
+
+    /// Also disables versions.
+    #[must_use]
+    pub const fn with_disable(mut self) -> Self {
+        self.disable = true;
+        self
     }
 }
 

@@ -72,7 +72,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use keyroll_core::{
-    ChangeWatch, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
+    Capabilities, ChangeWatch, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
     ProviderErrorKind, Published, Reach, async_trait,
 };
 use keyroll_file::FileProvider;
@@ -254,6 +254,10 @@ impl KeyProvider for DockerProvider {
     fn watch(&self) -> Result<Option<ChangeWatch>, ProviderError> {
         let paths: Vec<PathBuf> = self.secrets().map(|name| self.root.join(name)).collect();
         keyroll_file::watch_files(paths.iter().map(PathBuf::as_path)).map(Some)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::READ_ONLY.with_push()
     }
 
     fn reach(&self) -> Reach {

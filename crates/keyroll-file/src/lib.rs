@@ -139,8 +139,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use keyroll_core::{
-    ChangeWatch, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError, Published,
-    Reach, async_trait,
+    Capabilities, ChangeWatch, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
+    Published, Reach, async_trait,
 };
 use zeroize::Zeroizing;
 
@@ -324,6 +324,10 @@ impl KeyProvider for FileProvider {
 
     fn watch(&self) -> Result<Option<ChangeWatch>, ProviderError> {
         watch_files([self.path.as_path()]).map(Some)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::READ_ONLY.with_push().with_publish()
     }
 
     /// As given ([`with_reach`](FileProvider::with_reach), `?reach=`), else

@@ -208,30 +208,22 @@ fn source_reads_back_the_same_file_whatever_its_name() {
 
 #[tokio::test]
 async fn plain_text_file_passes_the_conformance_suite() {
-    conformance::run::<FileProvider>(&TextFile::new(), Capabilities::new().with_rotate().with_push()).await;
+    conformance::run::<FileProvider>(&TextFile::new(), Capabilities::new()).await;
 }
 
 #[tokio::test]
 async fn json_key_set_passes_the_conformance_suite() {
-    let caps = Capabilities::new()
-        .with_rotate()
-        .with_created_times()
-        .with_disable()
-        .with_push();
+    let caps = Capabilities::new().with_created_times().with_disable();
     conformance::run::<FileProvider>(&JsonFile::new(), caps).await;
 }
 
 #[tokio::test]
 async fn plain_file_written_by_rotate_passes_the_conformance_suite() {
-    conformance::run::<FileProvider>(
-        &RotatedFile::new("keys", Format::Text),
-        Capabilities::new().with_rotate().with_push(),
-    )
-    .await;
+    conformance::run::<FileProvider>(&RotatedFile::new("keys", Format::Text), Capabilities::new()).await;
 }
 
 #[tokio::test]
 async fn json_file_written_by_rotate_passes_the_conformance_suite() {
-    let caps = Capabilities::new().with_rotate().with_created_times().with_push();
+    let caps = Capabilities::new().with_created_times();
     conformance::run::<FileProvider>(&RotatedFile::new("keys.json", Format::Json), caps).await;
 }

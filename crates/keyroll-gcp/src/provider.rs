@@ -14,8 +14,8 @@ use google_cloud_secretmanager_v1::model::{
 };
 use keyroll_core::remote::{CheckedConnection, FetchedVersions, INSECURE_HTTP, insecure_http_param};
 use keyroll_core::{
-    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion,
-    ProviderError, ProviderErrorKind, Published, Reach, async_trait,
+    Capabilities, DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState,
+    KeyVersion, ProviderError, ProviderErrorKind, Published, Reach, async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -427,6 +427,10 @@ impl KeyProvider for GcpProvider {
 
     fn reach(&self) -> Reach {
         Reach::Shared
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::READ_ONLY.with_publish().with_disable()
     }
 
     /// Reads at most this many enabled versions, newest first.

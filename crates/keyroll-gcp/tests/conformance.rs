@@ -68,11 +68,7 @@ impl TestStore for GcpStore {
 
 /// A shared store, written by the provider's own `rotate` too.
 fn caps() -> Capabilities {
-    Capabilities::new()
-        .shared()
-        .with_rotate()
-        .with_created_times()
-        .with_disable()
+    Capabilities::new().shared().with_created_times().with_disable()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,7 +3,8 @@
 //!
 //! A provider's tests implement [`TestStore`] for a store they control (an
 //! environment variable, a temp file, a dev server) and call [`run`] with the
-//! [`Capabilities`] the provider has; each check is also a public function, so
+//! [`Capabilities`] the test knows of the store (what the provider can do it
+//! declares itself: [`KeyProvider::capabilities`]); each check is also a public function, so
 //! a test can run one alone. Every check publishes fresh random keys, so the
 //! checks run in sequence on one store.
 //!
@@ -38,7 +39,7 @@
 //!
 //! // `P` is the provider type, which opens from the URIs its `source()` shows.
 //! # async fn test<P: keyroll_core::FromSource>(store: MyStore) {
-//! conformance::run::<P>(&store, Capabilities::new().with_push()).await;
+//! conformance::run::<P>(&store, Capabilities::new()).await;
 //! # }
 //! ```
 
@@ -61,19 +62,20 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// Poll interval of the refreshers the checks start.
 const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// What a provider can do beyond reporting versions. Checks that need a
-/// capability the provider lacks are skipped by [`run`].
+/// What the test knows of its store, which the provider cannot declare for
+/// every store of its kind: who reads it, whether this store's versions carry
+/// creation times, whether the test can disable a version. What the provider
+/// itself can do (publish, promote, disable, push) it declares
+/// ([`KeyProvider::capabilities`]): [`run`] reads that, and
+/// [`declared_capabilities_hold`] holds the provider to it. Checks that need
+/// what the store lacks are skipped by [`run`].
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct Capabilities {
     /// Who else reads the store: what [`KeyProvider::reach`] must say.
     pub reach: Reach,
-    /// The provider publishes keys itself ([`KeyProvider::rotate`]).
-    pub rotate: bool,
     /// The store keeps a creation time per version and the provider reports it.
     pub created_times: bool,
-    /// The provider pushes change notifications ([`KeyProvider::watch`]).
-    pub push: bool,
     /// Versions can be disabled in the store ([`TestStore::disable`]).
     pub disable: bool,
 }
@@ -82,9 +84,7 @@ impl Default for Capabilities {
     fn default() -> Self {
         Self {
             reach: Reach::Local,
-            rotate: false,
             created_times: false,
-            push: false,
             disable: false,
         }
     }
@@ -102,21 +102,9 @@ impl Capabilities {
         self
     }
 
-    /// The provider's own [`KeyProvider::rotate`] publishes keys.
-    pub fn with_rotate(mut self) -> Self {
-        self.rotate = true;
-        self
-    }
-
     /// The provider reports creation times.
     pub fn with_created_times(mut self) -> Self {
         self.created_times = true;
-        self
-    }
-
-    /// The provider pushes change notifications.
-    pub fn with_push(mut self) -> Self {
-        self.push = true;
         self
     }
 
@@ -163,10 +151,13 @@ pub fn strong_key() -> String {
         .collect()
 }
 
-/// Runs every check that `caps` allows, in sequence, on `store`, whose
+/// Runs every check that `caps` and the provider's own
+/// [`KeyProvider::capabilities`] allow, in sequence, on `store`, whose
 /// providers are `P`s.
 pub async fn run<P: FromSource>(store: &dyn TestStore, caps: Capabilities) {
+    let declared = store.provider().capabilities();
     reach_is_stated(store, caps.reach);
+    declared_capabilities_hold(store).await;
     missing_source_is_not_found(store).await;
     empty_source_is_invalid(store).await;
     published_key_is_reported_first(store).await;
@@ -176,7 +167,7 @@ pub async fn run<P: FromSource>(store: &dyn TestStore, caps: Capabilities) {
     if caps.created_times {
         versions_are_newest_first_by_creation(store).await;
     }
-    if caps.push {
+    if declared.push {
         watch_reports_a_rotation(store).await;
     }
     refresher_follows_a_rotation(store).await;
@@ -186,7 +177,7 @@ pub async fn run<P: FromSource>(store: &dyn TestStore, caps: Capabilities) {
     debug_output_never_contains_material(store).await;
     logs_never_contain_material(store).await;
     // Last: a store with stages keeps the rotated version pending.
-    if caps.rotate {
+    if declared.publish {
         rotate_publishes_the_newest_version(store).await;
     }
 }
@@ -366,6 +357,49 @@ pub async fn versions_are_newest_first_by_creation(store: &dyn TestStore) {
     assert!(
         times.windows(2).all(|w| w[0] >= w[1]),
         "versions must be newest first by creation time; got {versions:?}"
+    );
+}
+
+/// What the provider declares it cannot do, it refuses as
+/// [`Unsupported`](ProviderErrorKind::Unsupported) without changing the
+/// store; it returns a watch exactly when it declares push.
+pub async fn declared_capabilities_hold(store: &dyn TestStore) {
+    store.publish(&strong_key()).await;
+    let provider = store.provider();
+    let declared = provider.capabilities();
+    let source = provider.source();
+    let watch = provider.watch().expect("watch starts");
+    assert_eq!(
+        watch.is_some(),
+        declared.push,
+        "{source}: a watch exactly when push is declared"
+    );
+    let before = provider.fetch().await.expect("fetch");
+    let id = before[0].id.clone();
+    let unsupported = |what: &str, result: Result<(), ProviderError>| match result {
+        Err(error) => assert_eq!(
+            error.kind(),
+            ProviderErrorKind::Unsupported,
+            "{source}: {what} is not declared, so it must be refused as unsupported: {error}"
+        ),
+        Ok(()) => panic!("{source}: {what} is not declared, yet it succeeded"),
+    };
+    if !declared.publish {
+        let published = provider.rotate(&KeyMaterial::from(strong_key())).await;
+        unsupported("publish", published.map(|_| ()));
+    }
+    if !declared.promote {
+        unsupported("promote", provider.promote(&id).await);
+    }
+    if !declared.disable {
+        unsupported("disable", provider.disable(&id).await);
+    }
+    let after = provider.fetch().await.expect("fetch");
+    let ids = |versions: &[KeyVersion]| versions.iter().map(|v| v.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&after),
+        ids(&before),
+        "{source}: a refused write changed the store"
     );
 }
 

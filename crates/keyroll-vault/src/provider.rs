@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use keyroll_core::remote::{FetchedVersions, JsonSecret};
 use keyroll_core::{
-    DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion,
-    ProviderError, Published, Reach, async_trait,
+    Capabilities, DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState,
+    KeyVersion, ProviderError, Published, Reach, async_trait,
 };
 use serde_json::{Map, Value};
 use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
@@ -473,6 +473,10 @@ impl KeyProvider for VaultProvider {
 
     fn reach(&self) -> Reach {
         Reach::Shared
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::READ_ONLY.with_publish().with_disable()
     }
 
     /// Reports as many enabled versions as the policy can use, unless the

@@ -99,11 +99,7 @@ async fn vault_provider_passes_the_conformance_suite() {
         bao,
         path: "conformance".to_owned(),
     };
-    let caps = Capabilities::new()
-        .shared()
-        .with_rotate()
-        .with_created_times()
-        .with_disable();
+    let caps = Capabilities::new().shared().with_created_times().with_disable();
     conformance::run::<VaultProvider>(&store, caps).await;
 }
 
