@@ -1,0 +1,362 @@
+//! The command line: every subcommand, flag and help text (clap), and the
+//! parsers of flag values. The work they ask for is the library's
+//! (`keyroll::ops`, the formats), called from `main.rs`.
+
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyroll",
+    version,
+    about = "Zero-downtime secret-key rotation",
+    long_about = None,
+    after_help = "`keyroll COMMAND --help` shows a command's options and an example; `keyroll --version` the stores \
+                  and formats this build includes."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Source {
+    #[arg(long, env = "KEYROLL_KEYS", value_name = "URI", help = keys_help())]
+    pub(crate) keys: String,
+    /// How long a superseded key keeps verifying (e.g. 30d, 12h, 90s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) fallback_window: Option<Duration>,
+    /// How long a new key only verifies before it signs (default: 0 for local sources, staged for shared stores).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) activation_delay: Option<Duration>,
+    /// How many superseded keys keep verifying at most.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_fallbacks: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// keyroll's native format: names its key, one HMAC per verification.
+    Keyroll,
+    /// Django's django.core.signing format.
+    #[cfg(feature = "django")]
+    Django,
+    /// HS256 JSON Web Token, `kid` = the signing key's id; the value is a JSON object of claims.
+    #[cfg(feature = "jwt")]
+    Jwt,
+    /// Flask's session cookie; the value is the session as Flask's tagged JSON.
+    #[cfg(feature = "flask")]
+    Flask,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SignOptions {
+    /// Token format.
+    #[arg(long, value_enum, default_value_t = Format::Keyroll)]
+    pub(crate) format: Format,
+    /// Namespace: a token signed for one salt never verifies for another
+    /// (default: none for keyroll, Django's class-name salts for django).
+    #[arg(long)]
+    pub(crate) salt: Option<String>,
+    /// Put (sign) or require (verify) a timestamp.
+    #[arg(long)]
+    pub(crate) timestamp: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print a new random key (refused below the strength floor every replica enforces).
+    #[command(
+        after_help = "Examples:\n  keyroll generate > keys            # 50 characters of Django's alphabet\n  keyroll generate --bytes 32        # a Fernet key"
+    )]
+    Generate {
+        #[command(flatten)]
+        kind: KeyKind,
+    },
+    /// List the keys of a source with their roles; never prints key material.
+    #[command(after_help = "Example:\n  keyroll check --keys vault://127.0.0.1:8200/secret/myapp?tls=false")]
+    Check {
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Sign VALUE with the current key and print the token.
+    #[command(
+        after_help = "Examples:\n  keyroll sign --keys file:///etc/myapp/keys --timestamp user=42\n  keyroll sign --keys file:///etc/myapp/keys --format jwt --ttl 3600 '{\"sub\":\"42\"}'"
+    )]
+    Sign {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        options: SignOptions,
+        /// With --format jwt: add `iat` = now and `exp` = now + SECS. Required
+        /// unless the claims carry `exp`: verify refuses a JWT without it.
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<u64>,
+        /// The value to sign.
+        value: String,
+    },
+    /// Verify TOKEN and print the value that was signed.
+    #[command(
+        after_help = "Example:\n  keyroll verify --keys file:///etc/myapp/keys --timestamp --max-age 3600 \"$TOKEN\""
+    )]
+    Verify {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        options: SignOptions,
+        /// Refuse tokens older than this many seconds.
+        #[arg(long, value_name = "SECS")]
+        max_age: Option<u64>,
+        /// The token to verify.
+        token: String,
+    },
+    /// Print one line per key set change until interrupted; with
+    /// `--metrics`, also every interval each fallback key's verifications
+    /// in the last `--window`, read from the serving process's metrics.
+    #[command(
+        after_help = "Examples:\n  keyroll watch --keys file:///etc/myapp/keys\n  keyroll watch --keys vault://vault.internal:8200/secret/myapp --metrics http://127.0.0.1:9000/metrics --window 1h"
+    )]
+    Watch {
+        #[command(flatten)]
+        source: Source,
+        /// Poll interval backstop (push-capable sources apply changes at
+        /// once), and how often `--metrics` is read.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+        interval: Duration,
+        /// A service's metrics endpoint in Prometheus' text format (the
+        /// `metrics` feature of the keyroll crate, see examples/metrics.rs),
+        /// as http://HOST:PORT/PATH: its `keyroll_verifications_total`
+        /// counts tell how much each fallback key still verifies. A key with
+        /// none over a window as long as its tokens live is safe to retire.
+        #[arg(long, value_name = "URL")]
+        metrics: Option<String>,
+        /// The span the `--metrics` counts cover (e.g. 1h, 30m).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h", requires = "metrics")]
+        window: Duration,
+    },
+    /// Write a freshly generated key to the store as its newest version.
+    #[command(
+        after_help = "Examples:\n  keyroll rotate --keys vault://vault.internal:8200/secret/myapp --disable-old\n  keyroll rotate --keys file:///etc/myapp/fernet-keys --for fernet"
+    )]
+    Rotate {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        kind: KeyKind,
+        /// What the key is for: `fernet` (32 random bytes as URL-safe base64,
+        /// a Fernet key) or `signing` (50 characters of Django's alphabet).
+        /// Default: the form of the key the source serves now, else signing.
+        #[arg(long = "for", value_name = "fernet|signing", conflicts_with_all = ["chars", "bytes"])]
+        key_use: Option<KeyUse>,
+        /// Make the new version the store's current one at once (stores with
+        /// stages, such as AWS); staged activation still applies.
+        #[arg(long)]
+        promote: bool,
+        /// Then disable every version the policy has retired (past its fallback
+        /// window or beyond the maximum number of fallbacks), as decided by
+        /// the core policy (`Policy::retired`) with the policy options given
+        /// here: give the fleet's own `--fallback-window` and `--max-fallbacks`.
+        #[arg(long)]
+        disable_old: bool,
+    },
+    #[cfg(feature = "django")]
+    /// Sign a JSON value like Django's `signing.dumps` (timestamped, salt `django.core.signing`).
+    #[command(after_help = "Example:\n  keyroll dumps --keys env://SECRET_KEY --compress '{\"user\": 42}'")]
+    Dumps {
+        #[command(flatten)]
+        source: Source,
+        /// Salt (default Django's `django.core.signing`).
+        #[arg(long)]
+        salt: Option<String>,
+        /// zlib-compress the payload when that makes it shorter.
+        #[arg(long)]
+        compress: bool,
+        /// The JSON value to sign.
+        json: String,
+    },
+    #[cfg(feature = "django")]
+    /// Verify a Django `signing.dumps` token and print its JSON.
+    #[command(after_help = "Example:\n  keyroll loads --keys env://SECRET_KEY --max-age 86400 \"$TOKEN\"")]
+    Loads {
+        #[command(flatten)]
+        source: Source,
+        /// Salt (default Django's `django.core.signing`).
+        #[arg(long)]
+        salt: Option<String>,
+        /// Refuse tokens older than this many seconds.
+        #[arg(long, value_name = "SECS")]
+        max_age: Option<u64>,
+        /// The token to verify.
+        token: String,
+    },
+    #[cfg(feature = "fernet")]
+    /// Encrypt VALUE (or standard input) into a Fernet token with the current key.
+    #[command(
+        after_help = "Example:\n  keyroll encrypt --keys file:///etc/myapp/fernet-keys < api-token.txt"
+    )]
+    Encrypt {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        derive: DeriveOption,
+        /// The value to encrypt; read from standard input when absent.
+        value: Option<String>,
+    },
+    #[cfg(feature = "fernet")]
+    /// Decrypt a Fernet TOKEN (or standard input) with any verifying key and print the plaintext.
+    #[command(
+        after_help = "Example:\n  keyroll decrypt --keys file:///etc/myapp/fernet-keys --ttl 86400 \"$TOKEN\""
+    )]
+    Decrypt {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        derive: DeriveOption,
+        /// Refuse tokens older than this many seconds (60 s of clock skew tolerated).
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<u64>,
+        /// The token; read from standard input when absent.
+        token: Option<String>,
+    },
+    /// Write what the store holds to a JSON key file (`file://PATH` for every process on the host), again whenever it changes.
+    ///
+    /// One store request per interval per host instead of per process. The file is replaced atomically,
+    /// mode 0600, and declares the store's reach so readers stage activation from the store's own times.
+    #[command(
+        after_help = "Example:\n  keyroll agent --keys vault://vault.internal:8200/secret/myapp --out /run/myapp/keys.json --interval 30s"
+    )]
+    Agent {
+        #[command(flatten)]
+        source: Source,
+        /// The key file to write.
+        #[arg(long, value_name = "PATH")]
+        out: std::path::PathBuf,
+        /// Time between two reads of the store.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+        interval: Duration,
+        /// Write once and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    #[cfg(feature = "fernet")]
+    /// Re-encrypt Fernet tokens line by line (stdin to stdout) with the current key.
+    ///
+    /// Lines no key decrypts are written through unchanged and counted; exit 1 if there were any.
+    #[command(
+        after_help = "Example:\n  keyroll reencrypt --keys file:///etc/myapp/fernet-keys < tokens > tokens.new"
+    )]
+    Reencrypt {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        derive: DeriveOption,
+    },
+    /// Print the shell completion script for SHELL.
+    #[command(
+        after_help = "Examples:\n  keyroll completions bash > /etc/bash_completion.d/keyroll\n  \
+                            keyroll completions zsh > \"${fpath[1]}/_keyroll\"\n  \
+                            keyroll completions fish > ~/.config/fish/completions/keyroll.fish"
+    )]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff); scripts/release writes it to dist/keyroll.1.
+    #[command(
+        hide = true,
+        after_help = "Example:\n  keyroll manpage > keyroll.1 && man ./keyroll.1"
+    )]
+    Manpage,
+}
+
+/// The command line's definition, with the version text of this build.
+pub(crate) fn cli() -> clap::Command {
+    Cli::command().version(version_text())
+}
+
+/// `keyroll --version`: the version, the commit it was built from, and the
+/// stores and formats compiled in.
+fn version_text() -> &'static str {
+    let stores: Vec<&str> = keyroll::SCHEMES
+        .iter()
+        .filter(|scheme| scheme.enabled)
+        .map(|scheme| scheme.name)
+        .collect();
+    let formats: Vec<&str> = [
+        ("keyroll", true),
+        ("django", cfg!(feature = "django")),
+        ("jwt", cfg!(feature = "jwt")),
+        ("flask", cfg!(feature = "flask")),
+        ("fernet", cfg!(feature = "fernet")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let text = format!(
+        "{} (commit {})\nstores: {}\nformats: {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("KEYROLL_GIT_COMMIT"),
+        stores.join(" "),
+        formats.join(" ")
+    );
+    // Built once per process, for clap, which keeps `&'static str`s.
+    Box::leak(text.into_boxed_str())
+}
+
+/// What a rotated key is for, which decides its form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeyUse {
+    /// A Fernet key: 32 random bytes, URL-safe base64.
+    Fernet,
+    /// A signing key: 50 characters of Django's key alphabet.
+    Signing,
+}
+
+/// What kind of key to generate.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct KeyKind {
+    /// Number of characters from Django's key alphabet (default 50).
+    #[arg(long, value_name = "N", conflicts_with = "bytes")]
+    pub(crate) chars: Option<usize>,
+    /// Number of random bytes, as URL-safe base64 text (`--bytes 32` is a Fernet key).
+    #[arg(long, value_name = "N")]
+    pub(crate) bytes: Option<usize>,
+}
+
+#[cfg(feature = "fernet")]
+#[derive(Debug, clap::Args)]
+pub(crate) struct DeriveOption {
+    /// How keys become Fernet keys: `raw` (each key is a Fernet key) or `hkdf`
+    /// (derived from any secret like django-fernet-fields).
+    #[arg(long, value_name = "raw|hkdf", default_value = "raw")]
+    pub(crate) derive: keyroll::fernet::Derive,
+}
+
+/// The `--keys` help: an example of every store this build includes.
+fn keys_help() -> String {
+    let examples: Vec<&str> = keyroll::SCHEMES
+        .iter()
+        .filter(|scheme| scheme.enabled)
+        .map(|scheme| scheme.example)
+        .collect();
+    format!("Key source URI: {}", examples.join(", "))
+}
+
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 90s, 15m, 12h or 30d"))?;
+    let unit_millis = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}`; use ms, s, m, h or d")),
+    };
+    Ok(Duration::from_millis(number.saturating_mul(unit_millis)))
+}

@@ -1,0 +1,68 @@
+//! `generate`, `check` and `rotate`: the library's operations (`keyroll::ops`), printed.
+
+use std::time::SystemTime;
+
+use keyroll::ops::{self, KeyForm, OpError, RotateOptions};
+
+use crate::args::{KeyKind, KeyUse};
+use crate::{Failure, Source, builder, load};
+
+/// The form `--chars`/`--bytes` ask for, if either is given.
+pub(crate) fn asked_form(kind: &KeyKind) -> Option<KeyForm> {
+    kind.bytes.map(KeyForm::Bytes).or(kind.chars.map(KeyForm::Chars))
+}
+
+/// What an operation's failure exits with, in the flags' words.
+pub(crate) fn op_failure(error: OpError) -> Failure {
+    match error {
+        OpError::Empty(unit) => Failure::Error(format!(
+            "--{} must be at least 1",
+            if unit == "byte" { "bytes" } else { "chars" }
+        )),
+        OpError::Weak { weakness, min } => Failure::Error(format!(
+            "the generated key would be weak ({weakness}); keyroll and every replica refuse it: \
+             use at least --chars {min} or --bytes {min}"
+        )),
+        OpError::Provider(error) => error.into(),
+        OpError::Refresh(error) => error.into(),
+        OpError::Policy(error) => Failure::Rejected(error.to_string()),
+        other => Failure::Error(other.to_string()),
+    }
+}
+
+pub(crate) async fn check(source: &Source) -> Result<(), Failure> {
+    let set = load(source).await?;
+    println!("{}", source.keys);
+    for key in ops::describe(&set, SystemTime::now()) {
+        println!("  {key}");
+    }
+    Ok(())
+}
+
+pub(crate) async fn rotate(
+    source: &Source,
+    kind: KeyKind,
+    key_use: Option<KeyUse>,
+    promote: bool,
+    disable_old: bool,
+) -> Result<(), Failure> {
+    let form = asked_form(&kind).or(key_use.map(|key_use| match key_use {
+        KeyUse::Fernet => KeyForm::FERNET,
+        KeyUse::Signing => KeyForm::SIGNING,
+    }));
+    let mut options = RotateOptions::default().promote(promote).disable_old(disable_old);
+    options.form = form;
+    ops::rotate(&builder(source)?, &options, |step| println!("{step}"))
+        .await
+        .map_err(|error| {
+            // Refused before anything was written.
+            let unwritten = matches!(error, OpError::Empty(_) | OpError::Weak { .. });
+            match op_failure(error) {
+                Failure::Error(reason) if unwritten => {
+                    Failure::Error(format!("{reason}; nothing was published"))
+                }
+                other => other,
+            }
+        })?;
+    Ok(())
+}
