@@ -38,8 +38,11 @@ def test_the_request_cost_benchmark_reports_every_case_and_gunicorn() -> None:
     cases = {framework: [row["case"] for row in rows] for framework, rows in result["frameworks"].items()}
     assert cases == {
         "django": ["request", "signing.loads", "SECRET_KEY read", "SECRET_KEY_FALLBACKS read", "DEBUG read"],
-        "flask": ["request"],
+        "flask": ["request", "request, hook on and off in one process"],
     }
+    targets = {(framework, row["case"]): row["target"] for framework, rows in result["frameworks"].items()
+               for row in rows}
+    assert targets[("flask", "request, hook on and off in one process")] == 1.02
     for rows in result["frameworks"].values():
         for row in rows:
             assert row["keyroll_ns"] > 0 and row["static_ns"] > 0
