@@ -79,9 +79,9 @@ impl Default for KeyForm {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpError {
-    /// A key form of zero characters or bytes.
-    #[error("a key needs at least 1 {0}")]
-    Empty(&'static str),
+    /// A key form of zero characters or bytes (the form asked for).
+    #[error("a key needs at least 1 {}", match .0 { KeyForm::Chars(_) => "character", KeyForm::Bytes(_) => "byte" })]
+    Empty(KeyForm),
     /// The generated key would be refused by every replica.
     #[error(
         "the generated key would be weak ({weakness}); keyroll and every replica refuse it: use at least \
@@ -118,8 +118,7 @@ pub enum OpError {
 pub fn generate(form: KeyForm, strength: &KeyStrength) -> Result<KeyMaterial, OpError> {
     let mut rng = rand::rng();
     let text = match form {
-        KeyForm::Bytes(0) => return Err(OpError::Empty("byte")),
-        KeyForm::Chars(0) => return Err(OpError::Empty("character")),
+        KeyForm::Bytes(0) | KeyForm::Chars(0) => return Err(OpError::Empty(form)),
         KeyForm::Bytes(n) => {
             let random: Vec<u8> = (0..n).map(|_| rng.random()).collect();
             base64::engine::general_purpose::URL_SAFE.encode(random)
@@ -451,11 +450,11 @@ mod tests {
         let strength = KeyStrength::default();
         assert!(matches!(
             generate(KeyForm::Chars(0), &strength),
-            Err(OpError::Empty("character"))
+            Err(OpError::Empty(KeyForm::Chars(0)))
         ));
         assert!(matches!(
             generate(KeyForm::Bytes(0), &strength),
-            Err(OpError::Empty("byte"))
+            Err(OpError::Empty(KeyForm::Bytes(0)))
         ));
         let weak = generate(KeyForm::Chars(5), &strength).expect_err("weak");
         assert!(matches!(weak, OpError::Weak { min: 32, .. }), "{weak}");

@@ -15,9 +15,12 @@ pub(crate) fn asked_form(kind: &KeyKind) -> Option<KeyForm> {
 /// What an operation's failure exits with, in the flags' words.
 pub(crate) fn op_failure(error: OpError) -> Failure {
     match error {
-        OpError::Empty(unit) => Failure::Error(format!(
+        OpError::Empty(form) => Failure::Error(format!(
             "--{} must be at least 1",
-            if unit == "byte" { "bytes" } else { "chars" }
+            match form {
+                KeyForm::Bytes(_) => "bytes",
+                _ => "chars",
+            }
         )),
         OpError::Weak { weakness, min } => Failure::Error(format!(
             "the generated key would be weak ({weakness}); keyroll and every replica refuse it: \

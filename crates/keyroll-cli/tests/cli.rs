@@ -91,6 +91,14 @@ fn generate_refuses_keys_below_the_strength_floor_that_check_and_rotate_enforce(
             "{weak:?}: {reason}"
         );
     }
+    for (empty, flag) in [
+        ("--chars", "--chars must be at least 1"),
+        ("--bytes", "--bytes must be at least 1"),
+    ] {
+        let out = keyroll(&["generate", empty, "0"]);
+        assert_eq!(out.status.code(), Some(2), "{empty}");
+        assert!(stderr(&out).contains(flag), "{empty}: {}", stderr(&out));
+    }
     // At the floor: accepted, and `check` accepts what it printed.
     for strong in [&["--chars", "32"][..], &["--bytes", "24"][..]] {
         let out = keyroll(&[&["generate"][..], strong].concat());
