@@ -49,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start()
         .await?;
     let signer = Signer::new(refresher.keyring().clone()).with_salt("example");
-    let before = signer.sign("signed before the rotation");
+    let before = signer.sign("signed before the rotation")?;
     let old = signer.verify(&before)?.key.id;
     println!("version {old} signs");
 
@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let published = store.rotate(&KeyMaterial::from(strong_key())).await?;
     println!("rotated: added version {}", published.id);
     let started = Instant::now();
-    while &*signer.verify(&signer.sign("probe"))?.key.id != published.id.as_str() {
+    while &*signer.verify(&signer.sign("probe")?)?.key.id != published.id.as_str() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("version {} signs after {:?}", published.id, started.elapsed());

@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let signer = Signer::new(keyring.clone()).with_salt("sessions");
     tokio::spawn(async move {
         loop {
-            let _ = signer.verify(&signer.sign("user=42"));
+            let _ = signer.verify(&signer.sign("user=42").unwrap());
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });

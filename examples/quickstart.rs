@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_salt("sessions")
         .with_timestamps();
 
-    let old_token = signer.sign("user=42");
+    let old_token = signer.sign("user=42")?;
     println!("   Signed a session token: {old_token}");
 
     println!("2. Rotate: the new key goes first, the old one moves to the second line.");
@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         verified.key.id,
         verified.needs_resign()
     );
-    let new_token = signer.sign(&verified.value);
+    let new_token = signer.sign(&verified.value)?;
     let reverified = signer.verify(&new_token)?;
     println!(
         "   Re-signed: {new_token}\n   verified by {} key {}.",

@@ -35,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start()
         .await?;
     let signer = Signer::new(refresher.keyring().clone()).with_salt("example");
-    let first = signer.sign("signed at start-up");
+    let first = signer.sign("signed at start-up")?;
 
     loop {
         let keys = refresher.keyring().load();

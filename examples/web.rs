@@ -31,10 +31,14 @@ async fn index() -> &'static str {
     "POST /login (user=NAME), GET /me, POST /logout, GET /ready\n"
 }
 
-async fn login(cookies: SignedCookies, Form(form): Form<HashMap<String, String>>) -> String {
+async fn login(
+    cookies: SignedCookies,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<String, CookieRejection> {
     let user = form.get("user").map(String::as_str).unwrap_or("anonymous");
-    cookies.add(SESSION, &format!("user={user}"));
-    format!("welcome {user}\n")
+    // Refused (503) once the keyring has failed closed: nothing signs then.
+    cookies.add(SESSION, &format!("user={user}"))?;
+    Ok(format!("welcome {user}\n"))
 }
 
 async fn me(cookies: SignedCookies) -> Result<String, CookieRejection> {

@@ -9,7 +9,7 @@
 //!     .start()
 //!     .await?;
 //! let signer = keyroll::Signer::new(refresher.keyring().clone()).with_salt("sessions");
-//! let token = signer.sign("user=42");
+//! let token = signer.sign("user=42")?; // refused once the keyring has failed closed
 //! let verified = signer.verify(&token)?;
 //! if verified.needs_resign() {
 //!     // verified with an older key: hand out signer.sign(&verified.value)
@@ -33,8 +33,8 @@ pub use keyroll_core::{
     CLOCK_SKEW_MARGIN, Capabilities, Closed, DEFAULT_FALLBACK_WINDOW, DEFAULT_INTERVAL,
     DEFAULT_MAX_FALLBACKS, FallbackUsage, Format, Health, KeyEntry, KeyMaterial, KeyProvider, KeySet,
     KeySetError, KeySource, KeyStrength, Keyring, Policy, PolicyError, ProviderError, ProviderErrorKind,
-    Reach, RefreshError, Refresher, RefresherBuilder, Role, Signer, StartError, Status, UsageHistory,
-    UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
+    Reach, RefreshError, Refresher, RefresherBuilder, Role, SignError, Signer, StartError, Status,
+    UsageHistory, UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
 };
 
 use keyroll_core::FromSource;

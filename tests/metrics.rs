@@ -73,7 +73,7 @@ async fn a_scrape_across_a_rotation_shows_usage_roles_and_refreshes() {
     }));
 
     let signer = Signer::new(keyring.clone()).with_salt("sessions");
-    let old = signer.sign("user=42");
+    let old = signer.sign("user=42").unwrap();
     for _ in 0..3 {
         signer.verify(&old).unwrap();
     }

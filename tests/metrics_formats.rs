@@ -60,7 +60,7 @@ fn every_format_counts_each_refused_token_once_and_each_reissue() {
         // payload is not the JSON asked for (counted by verify_value alone).
         let native = Signer::new(keyring.clone());
         assert!(native.verify("not a token").is_err());
-        assert!(native.verify_value::<u32>(&native.sign("text")).is_err());
+        assert!(native.verify_value::<u32>(&native.sign("text").unwrap()).is_err());
 
         // Django: verify_object and the session call verify's check once;
         // a cookie only the legacy salt verifies is not refused.
@@ -76,7 +76,12 @@ fn every_format_counts_each_refused_token_once_and_each_reissue() {
             .salt(keyroll::django::cookie::legacy_cookie_salt("theme", ""))
             .build()
             .unwrap();
-        assert!(cookies.verify(&legacy.sign("dark"), None).unwrap().legacy_salt);
+        assert!(
+            cookies
+                .verify(&legacy.sign("dark").unwrap(), None)
+                .unwrap()
+                .legacy_salt
+        );
         assert!(cookies.verify("dark:1r31eq:AAAA", None).is_err());
 
         // Fernet, JWT, Flask.
@@ -91,7 +96,7 @@ fn every_format_counts_each_refused_token_once_and_each_reissue() {
         // A signed cookie of the first key, read once the second signs: set
         // again with the current key, and counted.
         let keys = CookieKeys::builder(keyring.clone()).build().unwrap();
-        let old = keys.sign("session", "user=42");
+        let old = keys.sign("session", "user=42").unwrap();
         keyring.install(rotated());
         let jar = Cookies::default();
         jar.add(Cookie::new("session", old.clone()));

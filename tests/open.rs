@@ -179,7 +179,7 @@ async fn a_service_follows_a_rotation_through_the_facade_alone() {
         .await
         .unwrap();
     let signer = Signer::new(refresher.keyring().clone()).with_salt("facade");
-    let token = signer.sign("v");
+    let token = signer.sign("v").unwrap();
     let mut changes = refresher.keyring().subscribe();
     let staging = dir.path().join("keys.tmp");
     std::fs::write(
@@ -194,6 +194,6 @@ async fn a_service_follows_a_rotation_through_the_facade_alone() {
         .unwrap();
     let verified = signer.verify(&token).unwrap();
     assert!(verified.needs_resign());
-    assert!(!signer.verify(&signer.sign("v")).unwrap().needs_resign());
+    assert!(!signer.verify(&signer.sign("v").unwrap()).unwrap().needs_resign());
     refresher.shutdown().await;
 }

@@ -104,7 +104,7 @@ async fn rotate_and_promote_are_picked_up_by_a_running_keyring() {
     let v1 = create(&admin(&moto), &secret, &strong_key(), None).await;
     let running = refresher(provider(&moto, &secret), policy()).await;
     let signer = Signer::new(running.keyring().clone()).with_salt("live");
-    let before = signer.sign("signed by v1");
+    let before = signer.sign("signed by v1").unwrap();
     assert_eq!(signing_id(&running), v1);
 
     // `keyroll rotate --keys aws-sm://…` from another process: its own provider.
@@ -127,7 +127,10 @@ async fn rotate_and_promote_are_picked_up_by_a_running_keyring() {
         .expect("a token of the previous key still verifies");
     assert_eq!(&*verified.key.id, v1.as_str());
     assert!(verified.needs_resign());
-    assert_eq!(&*signer.verify(&signer.sign("new")).unwrap().key.id, v2.as_str());
+    assert_eq!(
+        &*signer.verify(&signer.sign("new").unwrap()).unwrap().key.id,
+        v2.as_str()
+    );
     running.shutdown().await;
 }
 
@@ -139,11 +142,11 @@ async fn two_rotations_in_quick_succession_keep_tokens_of_the_first_key_valid() 
     let v1 = create(&client, &secret, &strong_key(), None).await;
     let running = refresher(provider(&moto, &secret), policy()).await;
     let signer = Signer::new(running.keyring().clone()).with_salt("quick");
-    let first = signer.sign("signed by the first key");
+    let first = signer.sign("signed by the first key").unwrap();
 
     let v2 = put(&client, &secret, &strong_key()).await;
     wait_until("the second key signs", || signing_id(&running) == v2).await;
-    let second = signer.sign("signed by the second key");
+    let second = signer.sign("signed by the second key").unwrap();
     let v3 = put(&client, &secret, &strong_key()).await;
     wait_until("the third key signs", || signing_id(&running) == v3).await;
 

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use keyroll_core::{Keyring, Role, Signer, Verified, VerifiedBy};
+use keyroll_core::{Closed, Keyring, Role, Signer, Verified, VerifiedBy};
 use keyroll_django::SignedCookieSessions;
 use keyroll_fernet::{Derive, Encrypter, KeyError};
 use tower_cookies::Cookie;
@@ -92,7 +92,7 @@ pub enum BuildError {
 ///     .on_reissue(|r| println!("re-issued {} ({}), was verified by {}", r.name, r.kind, r.verified_by.id))
 ///     .build()
 ///     .unwrap();
-/// let token = keys.sign("session", "user=42");
+/// let token = keys.sign("session", "user=42").unwrap();
 /// assert_eq!(keys.verify("session", &token).unwrap().value, "user=42");
 /// assert!(keys.verify("theme", &token).is_none(), "the cookie name is bound into the MAC");
 /// ```
@@ -251,7 +251,11 @@ impl CookieKeys {
 
     /// The signed-cookie value for cookie `name` holding `value`, issued now:
     /// what [`SignedCookies::add`](crate::SignedCookies::add) sets.
-    pub fn sign(&self, name: &str, value: &str) -> String {
+    ///
+    /// # Errors
+    /// [`Closed`] once the keyring has failed closed or its signing key is
+    /// past its expiry: nothing signs then.
+    pub fn sign(&self, name: &str, value: &str) -> Result<String, Closed> {
         self.sign_issued(name, value.as_bytes(), unix_seconds(SystemTime::now()))
     }
 
@@ -267,13 +271,21 @@ impl CookieKeys {
     /// The private-cookie value for cookie `name` holding `value`: a Fernet
     /// token (keys derived with HKDF, so any key material works) over the
     /// name-bound plaintext.
-    pub fn encrypt(&self, name: &str, value: &str) -> String {
+    ///
+    /// # Errors
+    /// As [`sign`](Self::sign).
+    pub fn encrypt(&self, name: &str, value: &str) -> Result<String, Closed> {
         let mut plaintext = context("private", &self.inner.salt, name).into_bytes();
         plaintext.extend_from_slice(value.as_bytes());
         self.inner
             .encrypter
             .encrypt(plaintext)
-            .expect("every key was checked usable under HKDF, which accepts any key")
+            .map_err(|error| match error {
+                KeyError::Closed(closed) => closed,
+                // Every key was checked usable under HKDF, which accepts any key:
+                // a key the encrypter refuses is one nothing may use.
+                _ => Closed::FailedClosed,
+            })
     }
 
     /// Decrypts the value of private cookie `name`; `None` as for [`verify`](Self::verify).
@@ -322,7 +334,7 @@ impl CookieKeys {
         Arc::clone(signer)
     }
 
-    pub(crate) fn sign_issued(&self, name: &str, value: &[u8], issued: u64) -> String {
+    pub(crate) fn sign_issued(&self, name: &str, value: &[u8], issued: u64) -> Result<String, Closed> {
         let mut payload = Vec::with_capacity(8 + value.len());
         payload.extend_from_slice(&issued.to_be_bytes());
         payload.extend_from_slice(value);

@@ -16,6 +16,8 @@
 //!   first issue time, and reported to an [`on_reissue`](CookieKeysBuilder::on_reissue) hook;
 //! - a cookie that does not verify is simply absent (`get` returns `None`,
 //!   `require` answers `401` with no detail);
+//! - once the keyring has failed closed (or its key expired) nothing is
+//!   signed: `add` returns [`CookieRejection::Closed`], a `503`;
 //! - [`HealthLayer`] answers readiness probes from the
 //!   [`Refresher`](keyroll_core::Refresher)'s status (200 healthy, 503 degraded).
 //!
@@ -24,9 +26,9 @@
 //! use keyroll_axum::{CookieKeys, CookieRejection, HealthLayer, SignedCookies};
 //! use tower_cookies::CookieManagerLayer;
 //!
-//! async fn login(cookies: SignedCookies) -> &'static str {
-//!     cookies.add("session", "user=42");
-//!     "logged in\n"
+//! async fn login(cookies: SignedCookies) -> Result<&'static str, CookieRejection> {
+//!     cookies.add("session", "user=42")?;
+//!     Ok("logged in\n")
 //! }
 //!
 //! async fn me(cookies: SignedCookies) -> Result<String, CookieRejection> {

@@ -16,11 +16,19 @@ pub enum CookieRejection {
     /// The cookie is there but does not verify.
     #[error("the cookie does not verify")]
     Invalid,
+    /// Nothing signs: the keyring has failed closed or its signing key is
+    /// past its expiry (a `503`: the keys are unavailable, not the user
+    /// unauthorized).
+    #[error(transparent)]
+    Closed(#[from] keyroll_core::Closed),
 }
 
 impl IntoResponse for CookieRejection {
     fn into_response(self) -> Response {
-        (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response()
+        match self {
+            Self::Closed(_) => (StatusCode::SERVICE_UNAVAILABLE, "keys unavailable\n").into_response(),
+            _ => (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response(),
+        }
     }
 }
 

@@ -60,25 +60,38 @@ impl SignedCookies {
             .verify_signed(name, cookie.value())
             .ok_or(CookieRejection::Invalid)?;
         if should_reissue(&verified.key) {
-            let value = self.keys.sign_issued(name, verified.value.as_bytes(), issued);
-            self.cookies.add(self.keys.cookie(name, value));
-            self.keys.report(name, CookieKind::Signed, verified.key.clone());
+            match self.keys.sign_issued(name, verified.value.as_bytes(), issued) {
+                Ok(value) => {
+                    self.cookies.add(self.keys.cookie(name, value));
+                    self.keys.report(name, CookieKind::Signed, verified.key.clone());
+                }
+                Err(error) => tracing::warn!(cookie = name, %error, "signed cookie not re-issued"),
+            }
         }
         Ok(verified)
     }
 
     /// Sets cookie `name` to `value`, signed with the current key, with the
     /// template's attributes.
-    pub fn add(&self, name: &str, value: &str) {
-        self.cookies
-            .add(self.keys.cookie(name, self.keys.sign(name, value)));
+    ///
+    /// # Errors
+    /// [`CookieRejection::Closed`] (a 503) once the keyring has failed closed
+    /// or its signing key is past its expiry: nothing is set then.
+    pub fn add(&self, name: &str, value: &str) -> Result<(), CookieRejection> {
+        let value = self.keys.sign(name, value)?;
+        self.cookies.add(self.keys.cookie(name, value));
+        Ok(())
     }
 
     /// Sets `cookie` with its own attributes, its value signed for its name.
-    pub fn add_cookie(&self, mut cookie: Cookie<'static>) {
-        let value = self.keys.sign(cookie.name(), cookie.value());
+    ///
+    /// # Errors
+    /// As [`add`](Self::add).
+    pub fn add_cookie(&self, mut cookie: Cookie<'static>) -> Result<(), CookieRejection> {
+        let value = self.keys.sign(cookie.name(), cookie.value())?;
         cookie.set_value(value);
         self.cookies.add(cookie);
+        Ok(())
     }
 
     /// Removes cookie `name` (an expired `Set-Cookie` with the template's path
@@ -135,16 +148,24 @@ impl PrivateCookies {
 
     /// Sets cookie `name` to `value`, encrypted with the current key, with
     /// the template's attributes.
-    pub fn add(&self, name: &str, value: &str) {
-        self.cookies
-            .add(self.keys.cookie(name, self.keys.encrypt(name, value)));
+    ///
+    /// # Errors
+    /// As [`SignedCookies::add`].
+    pub fn add(&self, name: &str, value: &str) -> Result<(), CookieRejection> {
+        let value = self.keys.encrypt(name, value)?;
+        self.cookies.add(self.keys.cookie(name, value));
+        Ok(())
     }
 
     /// Sets `cookie` with its own attributes, its value encrypted for its name.
-    pub fn add_cookie(&self, mut cookie: Cookie<'static>) {
-        let value = self.keys.encrypt(cookie.name(), cookie.value());
+    ///
+    /// # Errors
+    /// As [`SignedCookies::add`].
+    pub fn add_cookie(&self, mut cookie: Cookie<'static>) -> Result<(), CookieRejection> {
+        let value = self.keys.encrypt(cookie.name(), cookie.value())?;
         cookie.set_value(value);
         self.cookies.add(cookie);
+        Ok(())
     }
 
     /// Removes cookie `name`.

@@ -135,7 +135,7 @@ async fn tampered_and_foreign_cookies_are_rejected_with_401_and_no_detail() {
         .salt("other")
         .build()
         .unwrap();
-    forged.push(other_app.sign("session", "user=admin"));
+    forged.push(other_app.sign("session", "user=admin").unwrap());
     // Not a token at all.
     forged.push("user=admin".to_owned());
 

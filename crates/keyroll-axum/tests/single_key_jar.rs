@@ -44,7 +44,7 @@ fn single_key_jar_refuses_every_cookie_once_the_key_rotates() {
 fn keyroll_keeps_the_cookie_across_the_same_rotation() {
     let keyring = Keyring::new(KeySet::single("old", KeyMaterial::new(OLD)).unwrap());
     let keys = CookieKeys::builder(keyring.clone()).build().unwrap();
-    let session = keys.sign("session", "user=alice");
+    let session = keys.sign("session", "user=alice").unwrap();
 
     let now = SystemTime::now();
     keyring.install(
@@ -80,7 +80,7 @@ fn single_key_jar_accepts_a_value_moved_to_another_cookie_name_keyroll_does_not(
 
     let keyring = Keyring::new(KeySet::single("old", KeyMaterial::new(OLD)).unwrap());
     let keys = CookieKeys::builder(keyring).build().unwrap();
-    let theme = keys.sign("theme", "user=admin");
+    let theme = keys.sign("theme", "user=admin").unwrap();
     assert!(keys.verify("session", &theme).is_none());
     assert_eq!(keys.verify("theme", &theme).unwrap().value, "user=admin");
 }

@@ -66,7 +66,7 @@ pub fn run() -> Vec<AllocRow> {
     );
     row(
         "`Signer::sign`, 1 key",
-        per_call(10_000, || !one.sign(VALUE).is_empty()),
+        per_call(10_000, || !one.sign(VALUE).unwrap().is_empty()),
     );
     let (encrypter, token) = crate::fernet::one_key();
     row(

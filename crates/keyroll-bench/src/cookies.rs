@@ -73,9 +73,9 @@ pub fn run(effort: Effort) -> CookieResults {
 
     let axum_one = axum_keys(1);
     let axum_sixteen = axum_keys(ROTATION_KEYS);
-    let axum_one_value = axum_one.sign(NAME, VALUE);
+    let axum_one_value = axum_one.sign(NAME, VALUE).unwrap();
     let single = |i: usize| axum_keys_single(i);
-    let axum_oldest_value = single(ROTATION_KEYS - 1).sign(NAME, VALUE);
+    let axum_oldest_value = single(ROTATION_KEYS - 1).sign(NAME, VALUE).unwrap();
 
     let native_one = signer(1);
     let native_sixteen = signer(ROTATION_KEYS);

@@ -38,13 +38,13 @@ pub(crate) async fn sign(
         if let Some(salt) = salt {
             builder = builder.salt(salt);
         }
-        builder.build().map_err(usage)?.sign(value)
+        builder.build().map_err(usage)?.sign(value)?
     } else {
         let mut builder = Signer::builder(keyring);
         if let Some(salt) = salt {
             builder = builder.salt(salt);
         }
-        builder.build().map_err(usage)?.sign(value)
+        builder.build().map_err(usage)?.sign(value)?
     })
 }
 

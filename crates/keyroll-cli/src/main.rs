@@ -49,6 +49,13 @@ impl From<keyroll::ProviderError> for Failure {
     }
 }
 
+/// Nothing signs (the source's keys are past their expiry): no usable key set, exit 1.
+impl From<keyroll::Closed> for Failure {
+    fn from(closed: keyroll::Closed) -> Self {
+        Failure::Rejected(closed.to_string())
+    }
+}
+
 impl From<RefreshError> for Failure {
     fn from(error: RefreshError) -> Self {
         match error {
@@ -118,7 +125,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 Format::Jwt => jwt::sign(&source, &options, ttl, &value).await?,
                 #[cfg(feature = "flask")]
                 Format::Flask => flask::sign(&source, options.salt.as_deref(), &value).await?,
-                Format::Keyroll => native::signer(&source, &options).await?.sign(&value),
+                Format::Keyroll => native::signer(&source, &options).await?.sign(&value)?,
             };
             println!("{token}");
             Ok(())

@@ -54,7 +54,7 @@ async fn watch_lists_each_fallback_keys_verifications_in_the_window() {
         .unwrap();
     let keyring = refresher.keyring().clone();
     let signer = Signer::new(keyring.clone()).with_salt("sessions");
-    let old_token = signer.sign("user=42");
+    let old_token = signer.sign("user=42").unwrap();
     let mut changes = keyring.subscribe();
     write_keys(&path, &[KEY_B, KEY_A]);
     tokio::time::timeout(Duration::from_secs(10), changes.changed())

@@ -40,6 +40,7 @@ fn token_of(i: usize) -> String {
     Signer::new(Keyring::new(KeySet::single("k", key(i)).unwrap()))
         .with_salt("sessions")
         .sign(VALUE)
+        .unwrap()
 }
 
 struct Raw {

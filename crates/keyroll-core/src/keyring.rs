@@ -11,7 +11,7 @@ use arc_swap::{ArcSwap, Guard};
 use thread_local::ThreadLocal;
 use tokio::sync::watch;
 
-use crate::{KeySet, RoleSnapshot};
+use crate::{KeyEntry, KeySet, Role, RoleSnapshot};
 
 /// Why a keyring serves no key at all. The one rule every door reads (each
 /// format's sign and verify, the Python package's keys and settings, the
@@ -170,6 +170,24 @@ impl Keyring {
             return Err(Closed::Expired);
         }
         Ok(set)
+    }
+
+    /// The key of `set` (a set this keyring holds) that signs at `now`, or
+    /// why nothing may sign: the rule every format's sign applies (as
+    /// [`serving_at`](Self::serving_at) is the rule of every read).
+    ///
+    /// # Errors
+    /// [`Closed::FailedClosed`] once the keyring has failed closed;
+    /// [`Closed::Expired`] when the key that would sign is past its expiry.
+    pub fn signing_key<'s>(&self, set: &'s KeySet, now: SystemTime) -> Result<&'s KeyEntry, Closed> {
+        if self.is_closed() {
+            return Err(Closed::FailedClosed);
+        }
+        let key = set.signing_key_at(now);
+        if key.role_at(now) == Role::Retired {
+            return Err(Closed::Expired);
+        }
+        Ok(key)
     }
 
     /// Forces the keyring closed (or lifts that), independently of the stale

@@ -11,7 +11,7 @@
 //!
 //! let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("0123456789abcdefghijklmnopqrstuvwxyz")).unwrap());
 //! let signer = Signer::new(keyring).with_salt("password-reset");
-//! let token = signer.sign("user:42");
+//! let token = signer.sign("user:42").expect("the keyring serves");
 //! assert_eq!(signer.verify(&token).unwrap().value, "user:42");
 //! ```
 
@@ -41,7 +41,7 @@ pub use keyring::{Closed, Derived, DerivedCache, DerivedRef, Keyring};
 pub use keyset::{KeyEntry, KeySet, KeySetError, Role};
 pub use mac_text::{MAC_TEXT_LEN, MacText};
 pub use material::KeyMaterial;
-pub use native::{Signer, Verified, VerifiedBy, VerifyError};
+pub use native::{SignError, Signer, Verified, VerifiedBy, VerifyError};
 pub use policy::{
     DEFAULT_FALLBACK_WINDOW, DEFAULT_MAX_FALLBACKS, FirstSeen, KeyStrength, Policy, PolicyError, Weakness,
 };

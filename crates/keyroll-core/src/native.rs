@@ -21,7 +21,8 @@ use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
 use crate::{
-    Derived, DerivedCache, Format, KeySet, Keyring, MacText, Role, RolesNow, VersionId, record_rejection,
+    Closed, Derived, DerivedCache, Format, KeySet, Keyring, MacText, Role, RolesNow, VersionId,
+    record_rejection,
 };
 
 const UNTIMED: &str = "kr1";
@@ -32,6 +33,18 @@ const MAC_LEN: usize = 43;
 /// How far in the future a token's timestamp may be (clock skew between
 /// replicas) before it is refused.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// Why [`Signer::sign_value`] signed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// Nothing signs: the keyring has failed closed or its key expired.
+    #[error(transparent)]
+    Closed(#[from] Closed),
+    /// The value cannot be written as JSON.
+    #[error("the value is not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
 
 /// Why a token did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,7 +145,7 @@ impl<T> Verified<T> {
 ///
 /// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 /// let signer = Signer::new(keyring).with_salt("sessions");
-/// let token = signer.sign("user=42");
+/// let token = signer.sign("user=42").unwrap(); // Err(Closed) once nothing may sign
 /// let verified = signer.verify(&token).unwrap();
 /// assert_eq!(verified.value, "user=42");
 /// assert!(!verified.needs_resign());
@@ -203,14 +216,28 @@ impl Signer {
     }
 
     /// Signs a string.
-    pub fn sign(&self, value: &str) -> String {
+    ///
+    /// # Errors
+    /// [`Closed`] once the keyring has failed closed or its signing key is
+    /// past its expiry ([`Keyring::signing_key`]): nothing signs then.
+    pub fn sign(&self, value: &str) -> Result<String, Closed> {
         self.sign_bytes(value.as_bytes())
     }
 
     /// Signs bytes.
-    pub fn sign_bytes(&self, value: &[u8]) -> String {
+    ///
+    /// # Errors
+    /// As [`sign`](Self::sign).
+    pub fn sign_bytes(&self, value: &[u8]) -> Result<String, Closed> {
         let derived = self.keys.get(&self.keyring);
-        let native = &derived.state.keys[self.roles(&derived).signing()];
+        let signing = self.keyring.signing_key(&derived.keys, self.now())?;
+        let position = derived
+            .keys
+            .keys()
+            .iter()
+            .position(|key| std::ptr::eq(key, signing))
+            .expect("the signing key is one of the set's keys");
+        let native = &derived.state.keys[position];
         let mut token = String::with_capacity(32 + value.len().div_ceil(3) * 4 + MAC_LEN);
         token.push_str(if self.timestamped { TIMED } else { UNTIMED });
         token.push('.');
@@ -229,12 +256,16 @@ impl Signer {
         let mac = native.mac(token.as_bytes());
         token.push('.');
         B64.encode_string(mac, &mut token);
-        token
+        Ok(token)
     }
 
     /// Signs a value as JSON.
-    pub fn sign_value<T: Serialize + ?Sized>(&self, value: &T) -> Result<String, serde_json::Error> {
-        Ok(self.sign_bytes(&serde_json::to_vec(value)?))
+    ///
+    /// # Errors
+    /// [`SignError::Json`] when the value is not JSON; [`SignError::Closed`]
+    /// as [`sign`](Self::sign).
+    pub fn sign_value<T: Serialize + ?Sized>(&self, value: &T) -> Result<String, SignError> {
+        Ok(self.sign_bytes(&serde_json::to_vec(value)?)?)
     }
 
     /// Verifies a token and returns its payload still base64url-encoded, without

@@ -40,7 +40,7 @@ fn verifies_never_fail_while_key_sets_are_swapped_thousands_of_times_per_second(
         .map(|k| {
             Signer::new(Keyring::new(KeySet::single("k", KeyMaterial::from(*k)).unwrap())).with_salt("s")
         })
-        .map(|signer| signer.sign("payload"))
+        .map(|signer| signer.sign("payload").unwrap())
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let verified = Arc::new(AtomicU64::new(0));
@@ -59,7 +59,7 @@ fn verifies_never_fail_while_key_sets_are_swapped_thousands_of_times_per_second(
                         };
                     }
                     // Newly signed tokens verify too, whichever key signs.
-                    if signer.verify(&signer.sign("fresh")).is_err() {
+                    if signer.verify(&signer.sign("fresh").unwrap()).is_err() {
                         rejected.fetch_add(1, Ordering::Relaxed);
                     }
                 }

@@ -97,7 +97,7 @@ async fn no_log_error_or_debug_output_contains_key_material() {
         .await
         .unwrap();
     let signer = Signer::new(refresher.keyring().clone()).with_salt("s");
-    let token = signer.sign("value");
+    let token = signer.sign("value").unwrap();
 
     let mut shown = Vec::new();
     store.hold(&[B, A]);

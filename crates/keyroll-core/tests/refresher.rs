@@ -435,7 +435,7 @@ async fn past_the_stale_limit_every_verification_is_refused_until_the_store_answ
         .await
         .unwrap();
     let signer = keyroll_core::Signer::new(refresher.keyring().clone());
-    let token = signer.sign("session");
+    let token = signer.sign("session").unwrap();
 
     store.fail(ProviderErrorKind::Unavailable);
     eventually("degraded", || refresher.status().health == Health::Degraded).await;
@@ -447,6 +447,11 @@ async fn past_the_stale_limit_every_verification_is_refused_until_the_store_answ
     assert_eq!(refresher.status().health, Health::Stale);
     assert!(refresher.status().staleness() >= Duration::from_millis(300));
     assert_eq!(signer.verify(&token), Err(keyroll_core::VerifyError::Stale));
+    assert_eq!(
+        signer.sign("while closed"),
+        Err(keyroll_core::Closed::FailedClosed),
+        "nothing signs once failed closed"
+    );
 
     store.set(&[A]);
     eventually("reopened", || !refresher.keyring().is_closed()).await;
@@ -459,7 +464,7 @@ async fn without_a_stale_limit_the_last_good_keys_keep_serving() {
     let store = Scripted::holding(&[A]);
     let refresher = started(&store, Duration::from_millis(20)).await;
     let signer = keyroll_core::Signer::new(refresher.keyring().clone());
-    let token = signer.sign("session");
+    let token = signer.sign("session").unwrap();
     store.fail(ProviderErrorKind::Unavailable);
     // Well past where a limit of a few polls would have closed it.
     eventually("many failed polls", || {
@@ -560,7 +565,7 @@ fn task_end_is_reported(runtime: tokio::runtime::Runtime, polls: usize) {
         )
         .unwrap();
     let signer = keyroll_core::Signer::new(refresher.keyring().clone());
-    let token = signer.sign("session");
+    let token = signer.sign("session").unwrap();
     let started = store.fetches();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while store.fetches() < started + polls {
@@ -647,7 +652,7 @@ async fn a_revocation_applies_even_when_the_new_key_set_is_refused() {
     store.set_versions(vec![version("a", A)]);
     let refresher = started(&store, Duration::from_millis(20)).await;
     let signer = keyroll_core::Signer::new(refresher.keyring().clone());
-    let by_a = signer.sign("signed by a");
+    let by_a = signer.sign("signed by a").unwrap();
     store.set_versions(vec![version("b", B), version("a", A)]);
     eventually("b signs", || signing_id(&refresher) == "b").await;
     assert!(signer.verify(&by_a).is_ok(), "a is a fallback");
@@ -672,7 +677,7 @@ async fn a_revoked_signing_key_without_a_usable_replacement_fails_closed_until_o
     store.set_versions(vec![version("a", A)]);
     let refresher = started(&store, Duration::from_millis(20)).await;
     let signer = keyroll_core::Signer::new(refresher.keyring().clone());
-    let by_a = signer.sign("signed by a");
+    let by_a = signer.sign("signed by a").unwrap();
 
     store.set_versions(vec![
         version("weak", "short"),
@@ -683,6 +688,7 @@ async fn a_revoked_signing_key_without_a_usable_replacement_fails_closed_until_o
     assert_eq!(status.health, Health::Stale);
     assert!(status.last_error.unwrap().contains("revoked"));
     assert_eq!(signer.verify(&by_a), Err(keyroll_core::VerifyError::Stale));
+    assert_eq!(signer.sign("revoked"), Err(keyroll_core::Closed::FailedClosed));
 
     store.set_versions(vec![
         version("b", B),
@@ -694,7 +700,7 @@ async fn a_revoked_signing_key_without_a_usable_replacement_fails_closed_until_o
     .await;
     assert_eq!(refresher.status().health, Health::Healthy);
     assert!(signer.verify(&by_a).is_err());
-    assert!(signer.verify(&signer.sign("new")).is_ok());
+    assert!(signer.verify(&signer.sign("new").unwrap()).is_ok());
 }
 
 #[tokio::test]
@@ -705,11 +711,11 @@ async fn a_signing_key_past_its_expiry_hands_signing_to_the_next_key() {
     let refresher = started(&store, Duration::from_secs(3600)).await;
     let signer = keyroll_core::Signer::new(refresher.keyring().clone());
     assert_eq!(signing_id(&refresher), "b");
-    let by_b = signer.sign("signed by b");
+    let by_b = signer.sign("signed by b").unwrap();
     eventually("a signs after b's expiry", || signing_id(&refresher) == "a").await;
     assert!(SystemTime::now() >= expiry);
     assert!(signer.verify(&by_b).is_err(), "b expired");
-    let by_a = signer.sign("signed by a");
+    let by_a = signer.sign("signed by a").unwrap();
     assert!(
         signer.verify(&by_a).is_ok(),
         "the replica verifies its own tokens"
@@ -754,6 +760,10 @@ async fn the_only_key_past_its_expiry_closes_the_keyring_for_every_door() {
     assert_eq!(
         keyring.serving_at(SystemTime::now()).err(),
         Some(keyroll_core::Closed::FailedClosed)
+    );
+    assert_eq!(
+        keyroll_core::Signer::new(keyring.clone()).sign("x"),
+        Err(keyroll_core::Closed::FailedClosed)
     );
     let status = refresher.status();
     assert_eq!(status.health, Health::Stale);
@@ -800,6 +810,12 @@ fn a_key_set_whose_keys_all_expired_serves_nothing_even_without_a_refresher() {
     assert!(keyring.serving_at(start).is_ok());
     let closed = keyring.serving_at(until).err().unwrap();
     assert_eq!(closed, keyroll_core::Closed::Expired);
+    // The rule every format's sign applies: nothing signs past the expiry.
+    assert!(keyring.signing_key(&keyring.load(), start).is_ok());
+    assert_eq!(
+        keyring.signing_key(&keyring.load(), until).err(),
+        Some(keyroll_core::Closed::Expired)
+    );
     assert!(closed.to_string().contains("nothing signs or verifies"));
 }
 

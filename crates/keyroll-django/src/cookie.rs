@@ -97,7 +97,7 @@ impl CookieSignerBuilder {
 ///
 /// let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 /// let theme = CookieSigner::builder(keyring, "theme").salt("ui").build();
-/// let cookie = theme.sign("dark");
+/// let cookie = theme.sign("dark").unwrap();
 /// let read = theme.verify(&cookie, None).unwrap();
 /// assert_eq!(read.value, "dark");
 /// assert!(!read.needs_resign());
@@ -132,7 +132,10 @@ impl CookieSigner {
     }
 
     /// The value to set, as `set_signed_cookie` computes it.
-    pub fn sign(&self, value: &str) -> String {
+    ///
+    /// # Errors
+    /// As [`Signer::sign`](crate::Signer::sign).
+    pub fn sign(&self, value: &str) -> Result<String, keyroll_core::Closed> {
         self.current.sign(value)
     }
 

@@ -65,6 +65,10 @@ pub enum Error {
         "the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to verify"
     )]
     Stale,
+    /// Nothing signs: the keyring has failed closed or its signing key is
+    /// past its expiry.
+    #[error(transparent)]
+    Closed(#[from] keyroll_core::Closed),
 }
 
 impl Error {
@@ -98,6 +102,7 @@ impl Error {
             Self::TooLarge { .. } => "too_large",
             Self::Serialize(_) => "serialize",
             Self::Stale => "stale",
+            Self::Closed(_) => "closed",
         }
     }
 

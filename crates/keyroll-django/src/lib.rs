@@ -15,7 +15,7 @@
 //!
 //! let keyring = Keyring::new(KeySet::single("v1", KeyMaterial::from("a sufficiently long secret key, 32+ bytes")).unwrap());
 //! let signer = Signer::new(keyring.clone());
-//! assert_eq!(signer.verify(&signer.sign("user:42")).unwrap().value, "user:42");
+//! assert_eq!(signer.verify(&signer.sign("user:42").unwrap()).unwrap().value, "user:42");
 //!
 //! let token = dumps(&keyring, &serde_json::json!({"user": 42}), None, true).unwrap();
 //! let value: serde_json::Value = loads(&keyring, &token, None, None).unwrap().value;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use keyroll_core::{
-    Derived, DerivedCache, Format, KeyEntry, KeySet, Keyring, MAC_TEXT_LEN, MacText, Role, RolesNow,
+    Closed, Derived, DerivedCache, Format, KeyEntry, KeySet, Keyring, MAC_TEXT_LEN, MacText, Role, RolesNow,
     Verified, VerifiedBy,
 };
 use serde::Serialize;
@@ -154,16 +154,16 @@ impl Core {
     }
 
     /// `value + sep + signature(value)` with the key that signs at `now`.
-    pub(crate) fn sign(&self, value: &str, now: SystemTime) -> String {
+    pub(crate) fn sign(&self, value: &str, now: SystemTime) -> Result<String, Closed> {
         let derived = self.macs.get(&self.keyring);
         let keys = derived.keys.keys();
-        let position = position_of(keys, derived.keys.signing_key_at(now));
+        let position = position_of(keys, self.keyring.signing_key(&derived.keys, now)?);
         let (_, macs) = &derived.state.by_algorithm[0];
         let mut signed = String::with_capacity(value.len() + self.options.separator.len() + 88);
         signed.push_str(value);
         signed.push_str(&self.options.separator);
         macs[position].sign_into(value.as_bytes(), &mut signed);
-        signed
+        Ok(signed)
     }
 
     /// Splits off and checks the signature: current key first, then pending
@@ -322,7 +322,7 @@ pub(crate) fn decode_object<T: DeserializeOwned>(payload: &str, limit: usize) ->
 ///
 /// let keyring = Keyring::new(KeySet::single_with_strength("v1", KeyMaterial::from("predictable-secret"), &keyroll_core::KeyStrength::any_non_empty()).unwrap());
 /// let signer = Signer::builder(keyring).salt("extra").separator("/").accept_legacy(Algorithm::Sha1).build()?;
-/// assert_eq!(signer.sign("hello"), "hello/e3m_xPu0LyRVmRanDRnQV8PdEEIWCQlolm6HK02XZwA");
+/// assert_eq!(signer.sign("hello").unwrap(), "hello/e3m_xPu0LyRVmRanDRnQV8PdEEIWCQlolm6HK02XZwA");
 /// # Ok::<(), keyroll_django::ConfigError>(())
 /// ```
 pub struct SignerBuilder<S> {
@@ -419,7 +419,7 @@ impl<S> fmt::Debug for SignerBuilder<S> {
 ///
 /// let keyring = Keyring::new(KeySet::single_with_strength("v1", KeyMaterial::from("predictable-secret"), &keyroll_core::KeyStrength::any_non_empty()).unwrap());
 /// let signer = Signer::new(keyring);
-/// let signed = signer.sign("foo");
+/// let signed = signer.sign("foo").unwrap();
 /// assert_eq!(signed, "foo:jZQoX_FtSO70jX9HLRGg2A_2s4kdDBxz1QoO_OpEQb0");
 /// let verified = signer.verify(&signed).unwrap();
 /// assert_eq!(verified.value, "foo");
@@ -451,7 +451,11 @@ impl Signer {
     }
 
     /// `value:signature` with the current key (Django's `sign`).
-    pub fn sign(&self, value: &str) -> String {
+    ///
+    /// # Errors
+    /// [`Closed`] once the keyring has failed closed or its signing key is
+    /// past its expiry: nothing signs then.
+    pub fn sign(&self, value: &str) -> Result<String, Closed> {
         self.core.sign(value, self.core.now())
     }
 
@@ -475,7 +479,7 @@ impl Signer {
     /// Signs `value` as JSON, compressed when asked and worthwhile (Django's
     /// `sign_object`).
     pub fn sign_object<T: Serialize + ?Sized>(&self, value: &T, compress: bool) -> Result<String, Error> {
-        Ok(self.sign(&encode_object(value, compress)?))
+        Ok(self.sign(&encode_object(value, compress)?)?)
     }
 
     /// Verifies and decodes a signed object (Django's `unsign_object`).
@@ -504,7 +508,7 @@ impl Signer {
 /// let keyring = Keyring::new(KeySet::single_with_strength("v1", KeyMaterial::from("predictable-secret"), &keyroll_core::KeyStrength::any_non_empty()).unwrap());
 /// let at = || SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
 /// let signer = TimestampSigner::builder(keyring).clock(at).build().unwrap();
-/// let signed = signer.sign("hello");
+/// let signed = signer.sign("hello").unwrap();
 /// assert_eq!(signed, "hello:1r31eq:ESnvh0UG3MKjmlEh8oOo4AB3aBbzEzE2OxtKdYRmPIU");
 /// assert_eq!(signer.verify(&signed, Some(Duration::from_secs(60))).unwrap().value, "hello");
 /// ```
@@ -539,14 +543,20 @@ impl TimestampSigner {
     }
 
     /// `value:timestamp:signature` with the current key and the clock's time.
-    pub fn sign(&self, value: &str) -> String {
+    ///
+    /// # Errors
+    /// As [`Signer::sign`].
+    pub fn sign(&self, value: &str) -> Result<String, Closed> {
         self.sign_issued(value, self.core.now())
     }
 
     /// `value:timestamp:signature` with the current key and the timestamp
     /// `issued`: re-signing a value verified with a superseded key keeps its
     /// first issue time, so re-issuing never extends its life.
-    pub fn sign_issued(&self, value: &str, issued: SystemTime) -> String {
+    ///
+    /// # Errors
+    /// As [`Signer::sign`].
+    pub fn sign_issued(&self, value: &str, issued: SystemTime) -> Result<String, Closed> {
         let options = self.core.options();
         let mut stamped = String::with_capacity(value.len() + options.separator.len() + 8);
         stamped.push_str(value);
@@ -588,7 +598,7 @@ impl TimestampSigner {
     /// Django's `signing.dumps`.
     #[doc(alias = "dumps")]
     pub fn sign_object<T: Serialize + ?Sized>(&self, value: &T, compress: bool) -> Result<String, Error> {
-        Ok(self.sign(&encode_object(value, compress)?))
+        Ok(self.sign(&encode_object(value, compress)?)?)
     }
 
     /// [`sign_object`](Self::sign_object) with the timestamp `issued` (see
@@ -599,7 +609,7 @@ impl TimestampSigner {
         compress: bool,
         issued: SystemTime,
     ) -> Result<String, Error> {
-        Ok(self.sign_issued(&encode_object(value, compress)?, issued))
+        Ok(self.sign_issued(&encode_object(value, compress)?, issued)?)
     }
 
     /// Verifies, checks the age of and decodes a signed object. With salt

@@ -136,7 +136,7 @@ fn rust_and_django_make_identical_values() {
             "Signer defaults",
             main.clone(),
             json!({"op": "sign", "value": "hello world"}),
-            Box::new(|k| Signer::new(k).sign("hello world")),
+            Box::new(|k| Signer::new(k).sign("hello world").unwrap()),
         ),
         (
             "Signer custom salt, unicode value",
@@ -148,13 +148,21 @@ fn rust_and_django_make_identical_values() {
                     .build()
                     .unwrap()
                     .sign(UNICODE_VALUE)
+                    .unwrap()
             }),
         ),
         (
             "Signer separator /",
             main.clone(),
             json!({"op": "sign", "value": "a:b/c", "sep": "/"}),
-            Box::new(|k| Signer::builder(k).separator("/").build().unwrap().sign("a:b/c")),
+            Box::new(|k| {
+                Signer::builder(k)
+                    .separator("/")
+                    .build()
+                    .unwrap()
+                    .sign("a:b/c")
+                    .unwrap()
+            }),
         ),
         (
             "Signer multi-character separator",
@@ -166,6 +174,7 @@ fn rust_and_django_make_identical_values() {
                     .build()
                     .unwrap()
                     .sign("value")
+                    .unwrap()
             }),
         ),
         (
@@ -178,6 +187,7 @@ fn rust_and_django_make_identical_values() {
                     .build()
                     .unwrap()
                     .sign("hello")
+                    .unwrap()
             }),
         ),
         (
@@ -190,19 +200,20 @@ fn rust_and_django_make_identical_values() {
                     .build()
                     .unwrap()
                     .sign("hello")
+                    .unwrap()
             }),
         ),
         (
             "Signer unicode keys",
             unicode_keys(),
             json!({"op": "sign", "value": UNICODE_VALUE}),
-            Box::new(|k| Signer::new(k).sign(UNICODE_VALUE)),
+            Box::new(|k| Signer::new(k).sign(UNICODE_VALUE).unwrap()),
         ),
         (
             "Signer binary key",
             byte_keys(),
             json!({"op": "sign", "value": "hello"}),
-            Box::new(|k| Signer::new(k).sign("hello")),
+            Box::new(|k| Signer::new(k).sign("hello").unwrap()),
         ),
         (
             "TimestampSigner defaults",
@@ -214,6 +225,7 @@ fn rust_and_django_make_identical_values() {
                     .build()
                     .unwrap()
                     .sign("hello")
+                    .unwrap()
             }),
         ),
         (
@@ -226,7 +238,7 @@ fn rust_and_django_make_identical_values() {
                     .separator(",")
                     .clock(at_t)
                     .build();
-                signer.unwrap().sign(UNICODE_VALUE)
+                signer.unwrap().sign(UNICODE_VALUE).unwrap()
             }),
         ),
         (
@@ -285,7 +297,13 @@ fn rust_and_django_make_identical_values() {
             "set_signed_cookie",
             main.clone(),
             json!({"op": "set_cookie", "name": "theme", "value": "dark"}),
-            Box::new(|k| CookieSigner::builder(k, "theme").clock(at_t).build().sign("dark")),
+            Box::new(|k| {
+                CookieSigner::builder(k, "theme")
+                    .clock(at_t)
+                    .build()
+                    .sign("dark")
+                    .unwrap()
+            }),
         ),
         (
             "set_signed_cookie with salt, unicode keys",
@@ -297,6 +315,7 @@ fn rust_and_django_make_identical_values() {
                     .clock(at_t)
                     .build()
                     .sign("lang=de")
+                    .unwrap()
             }),
         ),
         (
@@ -474,17 +493,17 @@ fn rust_made_values_verify_in_django() {
         let session = serde_json::from_str::<Value>(SESSION_JSON).unwrap();
         let cases = [
             (
-                json!({"op": "unsign", "token": Signer::new(keyring.clone()).sign(UNICODE_VALUE)}),
+                json!({"op": "unsign", "token": Signer::new(keyring.clone()).sign(UNICODE_VALUE).unwrap()}),
                 json!(UNICODE_VALUE),
             ),
             (
                 json!({"op": "unsign", "sep": "/", "salt": "s",
-                       "token": Signer::builder(keyring.clone()).separator("/").salt("s").build().unwrap().sign("x/y")}),
+                       "token": Signer::builder(keyring.clone()).separator("/").salt("s").build().unwrap().sign("x/y").unwrap()}),
                 json!("x/y"),
             ),
             (
                 json!({"op": "ts_unsign", "max_age": 60,
-                       "token": TimestampSigner::new(keyring.clone()).sign(UNICODE_VALUE)}),
+                       "token": TimestampSigner::new(keyring.clone()).sign(UNICODE_VALUE).unwrap()}),
                 json!(UNICODE_VALUE),
             ),
             (
@@ -504,7 +523,7 @@ fn rust_made_values_verify_in_django() {
             ),
             (
                 json!({"op": "get_cookie", "name": "prefs", "salt": "ui", "max_age": 60,
-                       "token": CookieSigner::builder(keyring.clone(), "prefs").salt("ui").build().sign("lang=de")}),
+                       "token": CookieSigner::builder(keyring.clone(), "prefs").salt("ui").build().sign("lang=de").unwrap()}),
                 json!("lang=de"),
             ),
             (
@@ -544,7 +563,8 @@ fn expiry_is_enforced_both_ways() {
         .clock(hour_before_t)
         .build()
         .unwrap()
-        .sign("hello");
+        .sign("hello")
+        .unwrap();
     let rust_old_dumps = TimestampSigner::builder(keyring.clone())
         .salt(DUMPS_SALT)
         .clock(hour_before_t)
@@ -555,7 +575,8 @@ fn expiry_is_enforced_both_ways() {
     let rust_old_cookie = CookieSigner::builder(keyring.clone(), "theme")
         .clock(hour_before_t)
         .build()
-        .sign("dark");
+        .sign("dark")
+        .unwrap();
     let mut ops = ops;
     for max_age in [60, 7200] {
         ops.push(op(
@@ -633,19 +654,20 @@ fn tampering_is_refused_both_ways() {
     let keyring = main.keyring();
     let signer = Signer::new(keyring.clone());
     let dumps = TimestampSigner::for_dumps(keyring.clone());
-    let rust_signed = signer.sign("amount=10");
+    let rust_signed = signer.sign("amount=10").unwrap();
     let rust_dumped = dumps.sign_object(&JsonText(REPETITIVE_JSON), true).unwrap();
     assert!(rust_dumped.starts_with('.'), "compressed");
     let tampered_rust = [
         rust_signed.replace("10", "99"),
         format!("{}A", rust_signed),
         rust_signed.replacen(':', "", 1),
-        Signer::new(stranger.keyring()).sign("amount=10"),
+        Signer::new(stranger.keyring()).sign("amount=10").unwrap(),
         Signer::builder(keyring.clone())
             .salt("other")
             .build()
             .unwrap()
-            .sign("amount=10"),
+            .sign("amount=10")
+            .unwrap(),
     ];
     let mut ops: Vec<Value> = tampered_rust
         .iter()

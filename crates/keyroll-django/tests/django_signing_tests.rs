@@ -31,7 +31,7 @@ fn base64_hmac(salt: &str, value: &[u8], key: &[u8]) -> String {
 
 /// The signature part of `value:signature`.
 fn signature_of(signer: &Signer, value: &str) -> String {
-    let signed = signer.sign(value);
+    let signed = signer.sign(value).unwrap();
     signed.rsplit_once(':').unwrap().1.to_owned()
 }
 
@@ -106,7 +106,7 @@ fn test_sign_unsign() {
         "jkw osanteuh ,rcuh nthu aou oauh ,ud du",
         "\u{2019}",
     ] {
-        let signed = signer.sign(example);
+        let signed = signer.sign(example).unwrap();
         assert_ne!(signed, example);
         assert_eq!(signer.verify(&signed).unwrap().value, example);
     }
@@ -117,7 +117,7 @@ fn test_sign_unsign_non_string() {
     // Django signs str(value); in Rust the caller formats, with Python's forms.
     let signer = Signer::new(single("predictable-secret"));
     for example in ["123", "1.23", "True", "2024-05-01"] {
-        let signed = signer.sign(example);
+        let signed = signer.sign(example).unwrap();
         assert_ne!(signed, example);
         assert_eq!(signer.verify(&signed).unwrap().value, example);
     }
@@ -126,7 +126,7 @@ fn test_sign_unsign_non_string() {
 #[test]
 fn test_unsign_detects_tampering() {
     let signer = Signer::new(single("predictable-secret"));
-    let signed = signer.sign("This value is unchanged");
+    let signed = signer.sign("This value is unchanged").unwrap();
     let tampered = [
         signed.to_uppercase(),
         format!("{signed}a"),
@@ -196,7 +196,7 @@ fn test_decode_detects_tampering() {
 fn test_works_with_non_ascii_keys() {
     let signer = Signer::new(keyring(b"\xe7", &[]));
     assert_eq!(
-        signer.sign("foo"),
+        signer.sign("foo").unwrap(),
         "foo:EE4qGC5MEKyQG5msxYA0sBohAxLC0BJf8uRhemh0BGU"
     );
 }
@@ -209,7 +209,7 @@ fn test_valid_sep() {
             .build()
             .unwrap();
         assert_eq!(
-            signer.sign("foo"),
+            signer.sign("foo").unwrap(),
             format!("foo{sep}jZQoX_FtSO70jX9HLRGg2A_2s4kdDBxz1QoO_OpEQb0")
         );
     }
@@ -234,7 +234,7 @@ fn test_invalid_sep() {
 #[test]
 fn test_verify_with_non_default_key() {
     let old_signer = Signer::new(single("secret"));
-    let signed = old_signer.sign("abc");
+    let signed = old_signer.sign("abc").unwrap();
     let signer = Signer::new(keyring(b"newsecret", &[b"othersecret", b"secret"]));
     let verified = signer.verify(&signed).unwrap();
     assert_eq!(verified.value, "abc");
@@ -245,8 +245,8 @@ fn test_verify_with_non_default_key() {
 fn test_sign_unsign_multiple_keys() {
     let secret = Signer::new(single("secret"));
     let signer = Signer::new(keyring(b"secret", &[b"oldsecret"]));
-    let signed = signer.sign("abc");
-    assert_eq!(signed, secret.sign("abc"), "signs with the primary key");
+    let signed = signer.sign("abc").unwrap();
+    assert_eq!(signed, secret.sign("abc").unwrap(), "signs with the primary key");
     let verified = signer.verify(&signed).unwrap();
     assert_eq!(verified.value, "abc");
     assert_eq!(&*verified.key.id, "current");
@@ -257,7 +257,7 @@ fn test_sign_unsign_ignore_secret_key_fallbacks() {
     // Django: an explicit `fallback_keys=[]` rejects old signatures. keyroll:
     // a key that is no longer a fallback (retired) verifies nothing.
     let old_signer = Signer::new(single("oldsecret"));
-    let signed = old_signer.sign("abc");
+    let signed = old_signer.sign("abc").unwrap();
     let now = std::time::SystemTime::now();
     let retired = KeyEntry::new(
         "old",
@@ -285,7 +285,7 @@ fn test_sign_unsign_ignore_secret_key_fallbacks() {
 #[test]
 fn test_default_keys_verification() {
     let old_signer = Signer::new(single("oldsecret"));
-    let signed = old_signer.sign("abc");
+    let signed = old_signer.sign("abc").unwrap();
     let signer = Signer::new(keyring(b"secret", &[b"oldsecret"]));
     assert_eq!(signer.verify(&signed).unwrap().value, "abc");
 }
@@ -301,8 +301,8 @@ fn test_timestamp_signer() {
         .build()
         .unwrap();
     let plain = Signer::new(keys.clone());
-    let ts = at_signing.sign(value);
-    assert_ne!(ts, plain.sign(value));
+    let ts = at_signing.sign(value).unwrap();
+    assert_ne!(ts, plain.sign(value).unwrap());
     assert_eq!(at_signing.verify(&ts, None).unwrap().value, value);
 
     let later = TimestampSigner::builder(keys)
@@ -362,7 +362,7 @@ fn test_loads_reads_utf_8_bytes() {
         .salt(DUMPS_SALT)
         .build()
         .unwrap();
-    let token = raw.sign(&B64.encode("{\"text\":\"h\u{e9}llo\"}"));
+    let token = raw.sign(&B64.encode("{\"text\":\"h\u{e9}llo\"}")).unwrap();
     let value: Value = dumps_signer(keys).verify_object(&token, None).unwrap().value;
     assert_eq!(value, json!({"text": "héllo"}));
 }
@@ -375,9 +375,11 @@ fn test_loads_reads_utf_8_bytes() {
 /// is refused, for the current key and for a fallback.
 #[test]
 fn only_the_exact_signature_text_verifies() {
-    let old = Signer::new(single("the-old-key-0123456789")).sign("value");
+    let old = Signer::new(single("the-old-key-0123456789"))
+        .sign("value")
+        .unwrap();
     let signer = Signer::new(keyring(b"the-new-key-0123456789", &[b"the-old-key-0123456789"]));
-    let current = signer.sign("value");
+    let current = signer.sign("value").unwrap();
     for token in [&current, &old] {
         assert_eq!(signer.verify(token).unwrap().value, "value");
         let (value, signature) = token.rsplit_once(':').unwrap();

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use keyroll_core::Closed;
 use keyroll_core::{Health, Policy, Refresher};
-use keyroll_django::{Error, Signer};
+use keyroll_django::{CookieSigner, Error, Signer, TimestampSigner};
 use keyroll_file::FileProvider;
 
 #[tokio::test]
@@ -20,7 +21,7 @@ async fn a_keyring_that_failed_closed_refuses_django_values_until_the_store_answ
         .await
         .unwrap();
     let signer = Signer::new(refresher.keyring().clone());
-    let value = signer.sign("hello");
+    let value = signer.sign("hello").unwrap();
 
     let moved = dir.path().join("keys.away");
     std::fs::rename(&path, &moved).unwrap();
@@ -28,6 +29,19 @@ async fn a_keyring_that_failed_closed_refuses_django_values_until_the_store_answ
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(signer.verify(&value).unwrap_err(), Error::Stale);
+    // Nothing signs either, in any of Django's forms.
+    let keyring = refresher.keyring().clone();
+    assert_eq!(signer.sign("x"), Err(Closed::FailedClosed));
+    assert_eq!(
+        TimestampSigner::new(keyring.clone()).sign("x"),
+        Err(Closed::FailedClosed)
+    );
+    assert_eq!(
+        signer.sign_object(&serde_json::json!({"user": 42}), false),
+        Err(Error::Closed(Closed::FailedClosed))
+    );
+    let cookies = CookieSigner::builder(keyring, "sessionid").build();
+    assert_eq!(cookies.sign("x"), Err(Closed::FailedClosed));
 
     std::fs::rename(&moved, &path).unwrap();
     while refresher.keyring().is_closed() {

@@ -141,7 +141,7 @@ async fn fleet(volumes: &[&Volume], reach: &str) -> Fleet {
         async move {
             for round in 0usize.. {
                 let (from, to) = (&signers[round % 2], &signers[(round + 1) % 2]);
-                let token = from.sign("session");
+                let token = from.sign("session").unwrap();
                 signed.fetch_add(1, Ordering::Relaxed);
                 if to.verify(&token).is_err() {
                     rejected.fetch_add(1, Ordering::Relaxed);

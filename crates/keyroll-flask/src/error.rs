@@ -69,6 +69,10 @@ pub enum Error {
     /// within the configured limit, so nothing verifies.
     #[error("keys are stale (the store has not confirmed them within the limit); refusing to verify")]
     Stale,
+    /// Nothing signs: the keyring has failed closed or its signing key is
+    /// past its expiry.
+    #[error(transparent)]
+    Closed(#[from] keyroll_core::Closed),
 }
 
 impl Error {
@@ -87,6 +91,7 @@ impl Error {
             Self::TooLarge { .. } => "too_large",
             Self::Serialize(_) => "serialize",
             Self::Stale => "stale",
+            Self::Closed(_) => "closed",
         }
     }
 

@@ -144,7 +144,7 @@ impl SecureCookieSessions {
         B64.encode_string(&seconds[first..], &mut cookie);
 
         let derived = self.macs.get(&self.keyring);
-        let signing = derived.keys.signing_key_at(now);
+        let signing = self.keyring.signing_key(&derived.keys, now)?;
         let index = derived
             .keys
             .keys()

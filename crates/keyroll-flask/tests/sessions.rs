@@ -339,3 +339,22 @@ fn a_retired_key_is_refused_at_once_even_without_a_refresher() {
     assert!(matches!(sessions.load(&cookie), Err(Error::BadSignature)));
     assert_eq!(keyring.generation(), 1, "no new generation was installed");
 }
+
+/// The one rule of every format's sign (`Keyring::signing_key`): nothing is
+/// signed once the key that would sign is past its expiry.
+#[test]
+fn nothing_is_saved_once_the_only_key_is_past_its_expiry() {
+    use keyroll_core::{Closed, KeyEntry, KeyMaterial, KeySet, Keyring};
+    let expired_at = at(T - 60);
+    let only = KeyEntry::new(
+        "only",
+        KeyMaterial::from(CURRENT),
+        Some(at(0)),
+        Some(expired_at),
+        Some(expired_at),
+    );
+    let keyring = Keyring::new(KeySet::new(vec![only], at(T - 120)).unwrap());
+    let sessions = SecureCookieSessions::builder(keyring).clock(at_t).build();
+    let value = Value::from_tagged_json(r#"{"user":42}"#).unwrap();
+    assert_eq!(sessions.save(&value), Err(Error::Closed(Closed::Expired)));
+}

@@ -20,7 +20,7 @@ async fn a_stopped_server_keeps_the_last_good_keys_and_a_restarted_one_is_follow
     server.add_version(SECRET, first.as_bytes());
     let refresher = refresher(provider(&server, SECRET)).await;
     let signer = Signer::new(refresher.keyring().clone()).with_salt("outage");
-    let before = signer.sign("user=7");
+    let before = signer.sign("user=7").unwrap();
 
     server.stop().await;
     wait_until("the refresher notices the outage", || {

@@ -17,7 +17,7 @@ async fn a_rotation_is_picked_up_by_a_running_keyring() {
     server.add_version(SECRET, first.as_bytes());
     let refresher = refresher(provider(&server, SECRET)).await;
     let signer = Signer::new(refresher.keyring().clone());
-    let before = signer.sign("before");
+    let before = signer.sign("before").unwrap();
 
     let second = strong_key();
     let published = provider(&server, SECRET)
@@ -35,7 +35,10 @@ async fn a_rotation_is_picked_up_by_a_running_keyring() {
 
     wait_until("the new version signs", || signs_with(&refresher, &second)).await;
     assert!(signer.verify(&before).unwrap().needs_resign());
-    assert_eq!(&*signer.verify(&signer.sign("after")).unwrap().key.id, "2");
+    assert_eq!(
+        &*signer.verify(&signer.sign("after").unwrap()).unwrap().key.id,
+        "2"
+    );
     refresher.shutdown().await;
 }
 
@@ -60,7 +63,7 @@ async fn disabling_a_retired_version_revokes_it() {
     server.add_version(SECRET, old.as_bytes());
     let refresher = refresher(provider(&server, SECRET)).await;
     let signer = Signer::new(refresher.keyring().clone());
-    let token = signer.sign("old");
+    let token = signer.sign("old").unwrap();
     let store = provider(&server, SECRET);
     store.rotate(&KeyMaterial::from(new.as_str())).await.unwrap();
     wait_until("the new version signs", || signs_with(&refresher, &new)).await;

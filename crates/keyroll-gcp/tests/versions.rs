@@ -110,7 +110,7 @@ async fn a_payload_whose_checksum_does_not_match_is_refused_and_the_last_good_ke
     server.add_version(SECRET, good.as_bytes());
     let refresher = refresher(provider(&server, SECRET)).await;
     let signer = Signer::new(refresher.keyring().clone());
-    let token = signer.sign("before");
+    let token = signer.sign("before").unwrap();
 
     let corrupted = server.add_version(SECRET, strong_key().as_bytes());
     server.corrupt_checksum(&corrupted);

@@ -274,10 +274,11 @@ impl DjangoSigner {
     /// `value:signature` (or `value:timestamp:signature`) with the current key.
     fn sign(&self, value: &str) -> PyResult<String> {
         let signer = self.signer()?;
-        Ok(match &signer.as_ref().expect("bound").signer {
+        match &signer.as_ref().expect("bound").signer {
             DjangoKind::Plain(signer) => signer.sign(value),
             DjangoKind::Timestamp(signer) => signer.sign(value),
-        })
+        }
+        .map_err(failed_closed)
     }
 
     /// The signed value, as Django's `unsign`; raises `BadSignature` or
@@ -409,7 +410,12 @@ impl NativeSigner {
 impl NativeSigner {
     /// A token for `value` with the current key.
     fn sign(&self, value: &str) -> PyResult<String> {
-        Ok(self.signer()?.as_ref().expect("bound").signer.sign(value))
+        self.signer()?
+            .as_ref()
+            .expect("bound")
+            .signer
+            .sign(value)
+            .map_err(failed_closed)
     }
 
     /// The signed value; raises `BadSignature` or `SignatureExpired`.

@@ -435,7 +435,7 @@ pub async fn refresher_follows_a_rotation(store: &dyn TestStore) {
         signs_with(&refresher, &old),
         "the refresher must start with the published key signing"
     );
-    let before = signer.sign("made before the rotation");
+    let before = signer.sign("made before the rotation").unwrap();
     let old_id = signer.verify(&before).expect("fresh token verifies").key.id;
 
     store.publish(&new).await;
@@ -451,7 +451,7 @@ pub async fn refresher_follows_a_rotation(store: &dyn TestStore) {
         "a token verified by a superseded key needs re-signing"
     );
 
-    let after = signer.sign("made after the rotation");
+    let after = signer.sign("made after the rotation").unwrap();
     let verified = signer.verify(&after).expect("a new token verifies");
     assert!(
         !verified.needs_resign(),
@@ -473,7 +473,7 @@ pub async fn disabled_version_stops_verifying(store: &dyn TestStore) {
     store.publish(&old).await;
     let refresher = start_refresher(store).await;
     let signer = Signer::new(refresher.keyring().clone()).with_salt("conformance");
-    let token = signer.sign("signed with the key to disable");
+    let token = signer.sign("signed with the key to disable").unwrap();
     store.publish(&new).await;
     crate::wait_until_within(PATIENCE, "the new key signs", || signs_with(&refresher, &new)).await;
     assert!(
@@ -498,7 +498,7 @@ pub async fn disabled_version_stops_verifying(store: &dyn TestStore) {
     })
     .await;
     assert!(
-        signer.verify(&signer.sign("still signing")).is_ok(),
+        signer.verify(&signer.sign("still signing").unwrap()).is_ok(),
         "the current key keeps working"
     );
     refresher.shutdown().await;

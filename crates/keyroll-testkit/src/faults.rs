@@ -375,7 +375,7 @@ pub async fn ride_out(
     bound: Duration,
 ) -> RideOut {
     let signer = Signer::new(refresher.keyring().clone()).with_salt("keyroll-fault-injection");
-    let before = signer.sign("signed before the fault");
+    let before = signer.sign("signed before the fault").unwrap();
     let signing = refresher.keyring().load().signing_key().id().to_owned();
     let generation = refresher.keyring().generation();
     assert_eq!(
@@ -423,7 +423,7 @@ pub async fn ride_out(
         .unwrap_or_else(|e| panic!("{name}: a token signed before the fault must verify during it: {e}"));
     assert_eq!(old.value, "signed before the fault");
     let during = signer
-        .verify(&signer.sign("signed during the fault"))
+        .verify(&signer.sign("signed during the fault").unwrap())
         .unwrap_or_else(|e| panic!("{name}: signing keeps working during the fault: {e}"));
     assert_eq!(during.key.id.as_ref(), signing, "{name}: the same key signs");
 

@@ -243,7 +243,7 @@ async fn with_a_stale_limit_the_keys_fail_closed_after_it_and_reopen_when_the_st
     let unlimited = start(builder(&bao, "app").build().unwrap()).await;
     let closing = Signer::new(limited.keyring().clone()).with_salt("stale");
     let serving = Signer::new(unlimited.keyring().clone()).with_salt("stale");
-    let (closing_token, serving_token) = (closing.sign("user=7"), serving.sign("user=7"));
+    let (closing_token, serving_token) = (closing.sign("user=7").unwrap(), serving.sign("user=7").unwrap());
 
     bao.bao(&["operator", "seal"]);
     let sealed = Instant::now();
@@ -317,7 +317,7 @@ async fn a_store_down_at_startup_starts_degraded_on_the_break_glass_keys_and_swi
         "{status:?}"
     );
     let signer = Signer::new(refresher.keyring().clone()).with_salt("break-glass");
-    let token = signer.sign("user=7");
+    let token = signer.sign("user=7").unwrap();
     assert_eq!(signer.verify(&token).unwrap().key.id.as_ref(), "break-glass");
 
     bao.bao(&["operator", "unseal", &bao.unseal_key()]);
@@ -329,7 +329,12 @@ async fn a_store_down_at_startup_starts_degraded_on_the_break_glass_keys_and_swi
     let switched_after = unsealed.elapsed();
     assert!(switched_after <= bound(), "switched after {switched_after:?}");
     assert_eq!(
-        signer.verify(&signer.sign("user=8")).unwrap().key.id.as_ref(),
+        signer
+            .verify(&signer.sign("user=8").unwrap())
+            .unwrap()
+            .key
+            .id
+            .as_ref(),
         "1"
     );
     eprintln!(

@@ -79,7 +79,7 @@ async fn run_fleet(bao: &OpenBao, path: &str, staged: bool) -> Outcome {
                         (signer, (signer + rng.random_range(1..REPLICAS)) % REPLICAS)
                     };
                     n += 1;
-                    let token = signers[signer].sign(&format!("user={n}"));
+                    let token = signers[signer].sign(&format!("user={n}")).unwrap();
                     match signers[verifier].verify(&token) {
                         Ok(v) => {
                             verified.fetch_add(1, Ordering::Relaxed);

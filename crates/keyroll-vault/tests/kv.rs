@@ -531,7 +531,7 @@ async fn rotate_is_picked_up_by_a_running_keyring() {
         .await
         .unwrap();
     let signer = Signer::new(refresher.keyring().clone()).with_salt("sessions");
-    let before = signer.sign("user=42");
+    let before = signer.sign("user=42").unwrap();
     assert_eq!(signer.verify(&before).unwrap().key.id.as_ref(), "1");
 
     let new = strong_key();
@@ -545,7 +545,7 @@ async fn rotate_is_picked_up_by_a_running_keyring() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let after = signer.sign("user=42");
+    let after = signer.sign("user=42").unwrap();
     assert_eq!(signer.verify(&after).unwrap().key.id.as_ref(), "2");
     let old_token = signer.verify(&before).unwrap();
     assert!(

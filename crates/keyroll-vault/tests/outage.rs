@@ -24,7 +24,7 @@ async fn a_killed_server_keeps_the_last_good_keys_and_a_restarted_one_is_followe
         .await
         .unwrap();
     let signer = Signer::new(refresher.keyring().clone()).with_salt("outage");
-    let before = signer.sign("user=7");
+    let before = signer.sign("user=7").unwrap();
 
     bao.kill();
     wait_until("the refresher notices the outage", || {
@@ -42,7 +42,12 @@ async fn a_killed_server_keeps_the_last_good_keys_and_a_restarted_one_is_followe
     // Still serving: the last good keys sign and verify.
     assert_eq!(signer.verify(&before).unwrap().value, "user=7");
     assert_eq!(
-        signer.verify(&signer.sign("during")).unwrap().key.id.as_ref(),
+        signer
+            .verify(&signer.sign("during").unwrap())
+            .unwrap()
+            .key
+            .id
+            .as_ref(),
         "1"
     );
 

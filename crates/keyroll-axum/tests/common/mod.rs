@@ -45,10 +45,14 @@ struct Login {
     user: String,
 }
 
-async fn login(signed: SignedCookies, private: PrivateCookies, Form(login): Form<Login>) -> String {
-    signed.add("session", &format!("user={}", login.user));
-    private.add("prefs", &format!("theme=dark;owner={}", login.user));
-    format!("welcome {}\n", login.user)
+async fn login(
+    signed: SignedCookies,
+    private: PrivateCookies,
+    Form(login): Form<Login>,
+) -> Result<String, CookieRejection> {
+    signed.add("session", &format!("user={}", login.user))?;
+    private.add("prefs", &format!("theme=dark;owner={}", login.user))?;
+    Ok(format!("welcome {}\n", login.user))
 }
 
 async fn me(signed: SignedCookies) -> Result<String, CookieRejection> {
