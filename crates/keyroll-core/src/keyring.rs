@@ -11,7 +11,7 @@ use arc_swap::{ArcSwap, Guard};
 use thread_local::ThreadLocal;
 use tokio::sync::watch;
 
-use crate::{KeyEntry, KeySet, Role, RoleSnapshot};
+use crate::{KeySet, Role, RoleSnapshot};
 
 /// Why a keyring serves no key at all. The one rule every door reads (each
 /// format's sign and verify, the Python package's keys and settings, the
@@ -172,14 +172,15 @@ impl Keyring {
         Ok(set)
     }
 
-    /// The key of `set` (a set this keyring holds) that signs at `now`, or
-    /// why nothing may sign: the rule every format's sign applies (as
-    /// [`serving_at`](Self::serving_at) is the rule of every read).
+    /// The position in `set.keys()` (a set this keyring holds) of the key
+    /// that signs at `now`, or why nothing may sign: the rule every format's
+    /// sign applies (as [`serving_at`](Self::serving_at) is the rule of every
+    /// read). Formats index their per-key state with it.
     ///
     /// # Errors
     /// [`Closed::FailedClosed`] once the keyring has failed closed;
     /// [`Closed::Expired`] when the key that would sign is past its expiry.
-    pub fn signing_key<'s>(&self, set: &'s KeySet, now: SystemTime) -> Result<&'s KeyEntry, Closed> {
+    pub fn signing_position(&self, set: &KeySet, now: SystemTime) -> Result<usize, Closed> {
         if self.is_closed() {
             return Err(Closed::FailedClosed);
         }
@@ -187,7 +188,11 @@ impl Keyring {
         if key.role_at(now) == Role::Retired {
             return Err(Closed::Expired);
         }
-        Ok(key)
+        Ok(set
+            .keys()
+            .iter()
+            .position(|entry| std::ptr::eq(entry, key))
+            .expect("the signing key is one of the set's keys"))
     }
 
     /// Forces the keyring closed (or lifts that), independently of the stale

@@ -219,7 +219,7 @@ impl Signer {
     ///
     /// # Errors
     /// [`Closed`] once the keyring has failed closed or its signing key is
-    /// past its expiry ([`Keyring::signing_key`]): nothing signs then.
+    /// past its expiry ([`Keyring::signing_position`]): nothing signs then.
     pub fn sign(&self, value: &str) -> Result<String, Closed> {
         self.sign_bytes(value.as_bytes())
     }
@@ -230,14 +230,7 @@ impl Signer {
     /// As [`sign`](Self::sign).
     pub fn sign_bytes(&self, value: &[u8]) -> Result<String, Closed> {
         let derived = self.keys.get(&self.keyring);
-        let signing = self.keyring.signing_key(&derived.keys, self.now())?;
-        let position = derived
-            .keys
-            .keys()
-            .iter()
-            .position(|key| std::ptr::eq(key, signing))
-            .expect("the signing key is one of the set's keys");
-        let native = &derived.state.keys[position];
+        let native = &derived.state.keys[self.keyring.signing_position(&derived.keys, self.now())?];
         let mut token = String::with_capacity(32 + value.len().div_ceil(3) * 4 + MAC_LEN);
         token.push_str(if self.timestamped { TIMED } else { UNTIMED });
         token.push('.');

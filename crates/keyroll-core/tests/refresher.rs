@@ -811,9 +811,9 @@ fn a_key_set_whose_keys_all_expired_serves_nothing_even_without_a_refresher() {
     let closed = keyring.serving_at(until).err().unwrap();
     assert_eq!(closed, keyroll_core::Closed::Expired);
     // The rule every format's sign applies: nothing signs past the expiry.
-    assert!(keyring.signing_key(&keyring.load(), start).is_ok());
+    assert!(keyring.signing_position(&keyring.load(), start).is_ok());
     assert_eq!(
-        keyring.signing_key(&keyring.load(), until).err(),
+        keyring.signing_position(&keyring.load(), until).err(),
         Some(keyroll_core::Closed::Expired)
     );
     assert!(closed.to_string().contains("nothing signs or verifies"));

@@ -94,15 +94,6 @@ fn derive_macs(set: &KeySet, salt: &str, key_prefix: &[u8], algorithms: &[Algori
     Macs { by_algorithm }
 }
 
-/// The position of `entry` inside `keys` (it is an element of that slice).
-fn position_of(keys: &[KeyEntry], entry: &KeyEntry) -> usize {
-    // Address arithmetic instead of a scan: constant time with many fallbacks.
-    let offset = (entry as *const KeyEntry as usize) - (keys.as_ptr() as usize);
-    let position = offset / std::mem::size_of::<KeyEntry>().max(1);
-    debug_assert!(std::ptr::eq(&keys[position], entry));
-    position
-}
-
 /// The plain signer every public kind is built on: `value + sep + signature`.
 pub(crate) struct Core {
     keyring: Keyring,
@@ -156,8 +147,7 @@ impl Core {
     /// `value + sep + signature(value)` with the key that signs at `now`.
     pub(crate) fn sign(&self, value: &str, now: SystemTime) -> Result<String, Closed> {
         let derived = self.macs.get(&self.keyring);
-        let keys = derived.keys.keys();
-        let position = position_of(keys, self.keyring.signing_key(&derived.keys, now)?);
+        let position = self.keyring.signing_position(&derived.keys, now)?;
         let (_, macs) = &derived.state.by_algorithm[0];
         let mut signed = String::with_capacity(value.len() + self.options.separator.len() + 88);
         signed.push_str(value);

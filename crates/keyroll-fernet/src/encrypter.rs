@@ -194,9 +194,8 @@ impl Encrypter {
     /// [`KeyError::Closed`] once the keyring has failed closed.
     pub fn encrypt(&self, plaintext: impl AsRef<[u8]>) -> Result<String, KeyError> {
         let now = self.now();
-        self.keyring.serving_at(now)?;
         let derived = self.keys.get(&self.keyring);
-        let key = signing_key(&derived.keys, &derived.state, now)?;
+        let key = signing_key(&self.keyring, &derived.keys, &derived.state, now)?;
         Ok(key.encrypt_at(plaintext.as_ref(), now))
     }
 
@@ -294,7 +293,7 @@ impl Encrypter {
     /// Encrypts with the key that signs at `now`, stamped `timestamp`.
     pub(crate) fn seal(&self, plaintext: &[u8], timestamp: u64, now: SystemTime) -> Result<String, KeyError> {
         let derived = self.keys.get(&self.keyring);
-        let key = signing_key(&derived.keys, &derived.state, now)?;
+        let key = signing_key(&self.keyring, &derived.keys, &derived.state, now)?;
         Ok(key.encrypt_stamped(plaintext, timestamp))
     }
 
@@ -319,14 +318,16 @@ fn derive_keys(set: &KeySet, derive: Derive) -> DerivedKeys {
         .collect()
 }
 
-fn signing_key<'a>(set: &KeySet, keys: &'a DerivedKeys, now: SystemTime) -> Result<&'a FernetKey, KeyError> {
-    let signing = set.signing_key_at(now);
-    let position = set
-        .keys()
-        .iter()
-        .position(|k| std::ptr::eq(k, signing))
-        .expect("the signing key belongs to its set");
-    keys[position].as_ref().map_err(Clone::clone)
+/// The Fernet key that signs at `now`, or why none may ([`Keyring::signing_position`]).
+fn signing_key<'a>(
+    keyring: &Keyring,
+    set: &KeySet,
+    keys: &'a DerivedKeys,
+    now: SystemTime,
+) -> Result<&'a FernetKey, KeyError> {
+    keys[keyring.signing_position(set, now)?]
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// pyca's order and arithmetic: `timestamp + ttl < now` is expired,

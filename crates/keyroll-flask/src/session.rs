@@ -144,13 +144,7 @@ impl SecureCookieSessions {
         B64.encode_string(&seconds[first..], &mut cookie);
 
         let derived = self.macs.get(&self.keyring);
-        let signing = self.keyring.signing_key(&derived.keys, now)?;
-        let index = derived
-            .keys
-            .keys()
-            .iter()
-            .position(|key| std::ptr::eq(key, signing))
-            .expect("the signing key is one of the set's keys");
+        let index = self.keyring.signing_position(&derived.keys, now)?;
         let mut signature = String::with_capacity(SIGNATURE_LEN);
         derived.state[index].sign_into(cookie.as_bytes(), &mut signature);
         cookie.push('.');

@@ -340,7 +340,7 @@ fn a_retired_key_is_refused_at_once_even_without_a_refresher() {
     assert_eq!(keyring.generation(), 1, "no new generation was installed");
 }
 
-/// The one rule of every format's sign (`Keyring::signing_key`): nothing is
+/// The one rule of every format's sign (`Keyring::signing_position`): nothing is
 /// signed once the key that would sign is past its expiry.
 #[test]
 fn nothing_is_saved_once_the_only_key_is_past_its_expiry() {
