@@ -229,8 +229,18 @@ impl Signer {
     /// # Errors
     /// As [`sign`](Self::sign).
     pub fn sign_bytes(&self, value: &[u8]) -> Result<String, Closed> {
+        // Keyring::signing_position's rule, read from the generation's role
+        // snapshot (the signing key's place is computed once per generation).
+        if self.keyring.is_closed() {
+            return Err(Closed::FailedClosed);
+        }
         let derived = self.keys.get(&self.keyring);
-        let native = &derived.state.keys[self.keyring.signing_position(&derived.keys, self.now())?];
+        let roles = self.roles(&derived);
+        let position = roles.signing();
+        if roles.role(position) == Role::Retired {
+            return Err(Closed::Expired);
+        }
+        let native = &derived.state.keys[position];
         let mut token = String::with_capacity(32 + value.len().div_ceil(3) * 4 + MAC_LEN);
         token.push_str(if self.timestamped { TIMED } else { UNTIMED });
         token.push('.');

@@ -816,6 +816,16 @@ fn a_key_set_whose_keys_all_expired_serves_nothing_even_without_a_refresher() {
         keyring.signing_position(&keyring.load(), until).err(),
         Some(keyroll_core::Closed::Expired)
     );
+    // The native signer reads it from its role snapshot: the same answer.
+    fn an_hour_on() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(3600)
+    }
+    let signer = keyroll_core::Signer::new(keyring.clone());
+    assert!(signer.sign("now").is_ok());
+    assert_eq!(
+        signer.with_clock(an_hour_on).sign("later"),
+        Err(keyroll_core::Closed::Expired)
+    );
     assert!(closed.to_string().contains("nothing signs or verifies"));
 }
 
