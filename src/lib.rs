@@ -29,6 +29,7 @@
 // is built from lives in [`raw`].
 #[cfg(feature = "metrics")]
 pub use keyroll_core::metrics;
+pub use keyroll_core::options;
 pub use keyroll_core::{
     CLOCK_SKEW_MARGIN, Capabilities, Closed, DEFAULT_FALLBACK_WINDOW, DEFAULT_INTERVAL,
     DEFAULT_MAX_FALLBACKS, FallbackUsage, Format, Health, KeyEntry, KeyMaterial, KeyProvider, KeySet,

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use keyroll::options::{OPTIONS, Options, Scope, Unit, Value, parse_duration};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,15 +25,80 @@ pub(crate) struct Cli {
 pub(crate) struct Source {
     #[arg(long, env = "KEYROLL_KEYS", value_name = "URI", help = keys_help())]
     pub(crate) keys: String,
-    /// How long a superseded key keeps verifying (e.g. 30d, 12h, 90s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub(crate) fallback_window: Option<Duration>,
-    /// How long a new key only verifies before it signs (default: 0 for local sources, staged for shared stores).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub(crate) activation_delay: Option<Duration>,
-    /// How many superseded keys keep verifying at most.
-    #[arg(long, value_name = "N")]
-    pub(crate) max_fallbacks: Option<usize>,
+    /// The policy's options (`keyroll::options::OPTIONS`).
+    #[command(flatten)]
+    pub(crate) policy: Flags<false>,
+}
+
+/// A flag for every option of the library's table ([`OPTIONS`]) of one
+/// scope: the policy's (`Flags<false>`, every command that reads keys) or the
+/// refresher's (`Flags<true>`, commands that keep reading the store).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Flags<const REFRESHER: bool>(pub(crate) Options);
+
+impl<const REFRESHER: bool> Flags<REFRESHER> {
+    fn options() -> impl Iterator<Item = &'static keyroll::options::RefreshOption> {
+        let scope = if REFRESHER {
+            Scope::Refresher
+        } else {
+            Scope::Policy
+        };
+        OPTIONS.iter().filter(move |option| option.scope == scope)
+    }
+}
+
+impl<const REFRESHER: bool> clap::Args for Flags<REFRESHER> {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        Self::options().fold(command, |command, option| {
+            let value_name = match option.unit {
+                Unit::Count => "N",
+                _ => "DURATION",
+            };
+            command.arg(
+                Arg::new(option.name)
+                    .long(option.name.replace('_', "-"))
+                    .value_name(value_name)
+                    .help(format!(
+                        "{} (default: {}).",
+                        capitalized(option.doc),
+                        option.default
+                    ))
+                    .allow_negative_numbers(true)
+                    .value_parser(move |text: &str| option.parse(text)),
+            )
+        })
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl<const REFRESHER: bool> FromArgMatches for Flags<REFRESHER> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut options = Options::new();
+        for option in Self::options() {
+            if let Some(&value) = matches.get_one::<Value>(option.name) {
+                options
+                    .set(option.name, value)
+                    .map_err(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, e))?;
+            }
+        }
+        Ok(Self(options))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,18 +178,21 @@ pub(crate) enum Command {
         token: String,
     },
     /// Print one line per key set change until interrupted; with
-    /// `--metrics`, also every interval each fallback key's verifications
-    /// in the last `--window`, read from the serving process's metrics.
+    /// `--metrics`, also every `--interval` (here 5 s by default) each
+    /// fallback key's verifications in the last `--window`, read from the
+    /// serving process's metrics.
     #[command(
-        after_help = "Examples:\n  keyroll watch --keys file:///etc/myapp/keys\n  keyroll watch --keys vault://vault.internal:8200/secret/myapp --metrics http://127.0.0.1:9000/metrics --window 1h"
+        after_help = "Examples:\n  keyroll watch --keys file:///etc/myapp/keys\n  keyroll watch --keys vault://vault.internal:8200/secret/myapp --metrics http://127.0.0.1:9000/metrics --window 1h",
+        mut_arg("interval", |arg| arg
+            .default_value(WATCH_INTERVAL)
+            .help("Time between two reads of the store (push-capable sources apply changes at once), and of `--metrics`."))
     )]
     Watch {
         #[command(flatten)]
         source: Source,
-        /// Poll interval backstop (push-capable sources apply changes at
-        /// once), and how often `--metrics` is read.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
-        interval: Duration,
+        /// The refresher's options (`keyroll::options::OPTIONS`).
+        #[command(flatten)]
+        refresher: Flags<true>,
         /// A service's metrics endpoint in Prometheus' text format (the
         /// `metrics` feature of the keyroll crate, see examples/metrics.rs),
         /// as http://HOST:PORT/PATH: its `keyroll_verifications_total`
@@ -270,6 +339,9 @@ pub(crate) enum Command {
     Manpage,
 }
 
+/// `keyroll watch`'s default `--interval`: a person is watching.
+const WATCH_INTERVAL: &str = "5s";
+
 /// The command line's definition, with the version text of this build.
 pub(crate) fn cli() -> clap::Command {
     Cli::command().version(version_text())
@@ -341,22 +413,4 @@ fn keys_help() -> String {
         .map(|scheme| scheme.example)
         .collect();
     format!("Key source URI: {}", examples.join(", "))
-}
-
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 90s, 15m, 12h or 30d"))?;
-    let unit_millis = match unit {
-        "ms" => 1,
-        "" | "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("unknown unit `{unit}` in `{text}`; use ms, s, m, h or d")),
-    };
-    Ok(Duration::from_millis(number.saturating_mul(unit_millis)))
 }

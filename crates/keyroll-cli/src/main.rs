@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use keyroll::ops;
-use keyroll::{KeySet, KeyStrength, Policy, RefreshError, Refresher, Role};
+use keyroll::{KeySet, KeyStrength, RefreshError, Refresher, Role};
 
 mod agent;
 mod args;
@@ -180,12 +180,12 @@ async fn run(command: Command) -> Result<(), Failure> {
         } => django::loads(&source, salt.as_deref(), max_age, token.trim()).await,
         Command::Watch {
             source,
-            interval,
+            refresher,
             metrics,
             window,
         } => {
             let usage = metrics.map(|url| watch::Usage::new(&url, window)).transpose()?;
-            watch::watch(&source, interval, usage).await
+            watch::watch(&source, &refresher.0, usage).await
         }
         Command::Rotate {
             source,
@@ -227,17 +227,10 @@ async fn run(command: Command) -> Result<(), Failure> {
 }
 
 pub(crate) fn builder(source: &Source) -> Result<keyroll::RefresherBuilder, Failure> {
-    let mut policy = Policy::default();
-    if let Some(window) = source.fallback_window {
-        policy = policy.with_fallback_window(window);
-    }
-    if let Some(delay) = source.activation_delay {
-        policy = policy.with_activation_delay(delay);
-    }
-    if let Some(max) = source.max_fallbacks {
-        policy = policy.with_max_fallbacks(max);
-    }
-    Ok(Refresher::builder(keyroll::open(&source.keys)?).policy(policy))
+    Ok(source
+        .policy
+        .0
+        .apply(Refresher::builder(keyroll::open(&source.keys)?)))
 }
 
 pub(crate) async fn load(source: &Source) -> Result<KeySet, Failure> {

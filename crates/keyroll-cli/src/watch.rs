@@ -16,6 +16,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use keyroll::options::{Options, Value};
 use keyroll::{Keyring, UsageWindow};
 
 use keyroll::ops::{self, rfc3339};
@@ -202,13 +203,18 @@ fn split_labels(text: &str) -> Option<(Vec<(String, String)>, &str)> {
 }
 
 /// Prints the key set now and on every change until interrupted; with
-/// `usage`, also every interval the fallback keys' recent verifications.
+/// `usage`, also every interval the fallback keys' recent verifications;
+/// `options` are the refresher's.
 pub(crate) async fn watch(
     source: &Source,
-    interval: Duration,
+    options: &Options,
     mut usage: Option<Usage>,
 ) -> Result<(), Failure> {
-    let refresher = builder(source)?.interval(interval).start().await.map_err(|e| {
+    let interval = options
+        .get("interval")
+        .and_then(Value::duration)
+        .unwrap_or(keyroll::DEFAULT_INTERVAL);
+    let refresher = options.apply(builder(source)?).start().await.map_err(|e| {
         let message = e.to_string();
         match Failure::from(e.last) {
             Failure::Rejected(_) => Failure::Rejected(message),

@@ -26,6 +26,7 @@ mod material;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod native;
+pub mod options;
 mod policy;
 mod provider;
 mod refresher;

@@ -125,7 +125,7 @@ pub struct RefresherBuilder {
     jitter: Option<Duration>,
     fetch_timeout: Duration,
     startup_timeout: Duration,
-    backoff_initial: Duration,
+    backoff_initial: Option<Duration>,
     backoff_max: Option<Duration>,
     clock_skew_margin: Duration,
     fail_closed_after: Option<Duration>,
@@ -144,6 +144,31 @@ impl RefresherBuilder {
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
         self
+    }
+
+    /// The builder with its policy changed by `change`.
+    fn map_policy(mut self, change: impl FnOnce(Policy) -> Policy) -> Self {
+        self.policy = change(std::mem::take(&mut self.policy));
+        self
+    }
+
+    /// How long a newly published key only verifies before it signs
+    /// ([`Policy::activation_delay`]; default: chosen from the provider's
+    /// reach, see [`effective_policy`](Self::effective_policy)).
+    pub fn activation_delay(self, delay: Duration) -> Self {
+        self.map_policy(|policy| policy.with_activation_delay(delay))
+    }
+
+    /// How long a superseded key keeps verifying ([`Policy::fallback_window`];
+    /// default 30 days).
+    pub fn fallback_window(self, window: Duration) -> Self {
+        self.map_policy(|policy| policy.with_fallback_window(window))
+    }
+
+    /// How many superseded keys keep verifying at most
+    /// ([`Policy::max_fallbacks`]; default 4).
+    pub fn max_fallbacks(self, max: usize) -> Self {
+        self.map_policy(|policy| policy.with_max_fallbacks(max))
     }
 
     /// Time between polls (default 30 s). Push notifications, where the
@@ -173,9 +198,10 @@ impl RefresherBuilder {
     }
 
     /// First retry delay after a failure, doubled on each further failure up
-    /// to `max` (defaults 500 ms and the interval).
+    /// to `max` (defaults 500 ms, or the interval when shorter, and the
+    /// interval).
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.backoff_initial = initial;
+        self.backoff_initial = Some(initial);
         self.backoff_max = Some(max);
         self
     }
@@ -207,6 +233,11 @@ impl RefresherBuilder {
     pub fn clock_skew_margin(mut self, margin: Duration) -> Self {
         self.clock_skew_margin = margin;
         self
+    }
+
+    fn backoff_initial_value(&self) -> Duration {
+        self.backoff_initial
+            .unwrap_or(Duration::from_millis(500).min(self.interval))
     }
 
     fn jitter_value(&self) -> Duration {
@@ -268,7 +299,7 @@ impl RefresherBuilder {
         let deadline = Instant::now() + self.startup_timeout;
         let mut first_seen = FirstSeen::new();
         let mut attempts = 0;
-        let mut backoff = self.backoff_initial;
+        let mut backoff = self.backoff_initial_value();
         let (versions, set, start_error) = loop {
             attempts += 1;
             let attempt = async {
@@ -340,6 +371,7 @@ impl RefresherBuilder {
                 None
             }
         };
+        let backoff_initial = self.backoff_initial_value();
         let task = Task {
             failures: u32::from(start_error.is_some()),
             fail_closed_after: self.fail_closed_after,
@@ -351,7 +383,7 @@ impl RefresherBuilder {
             policy,
             interval: self.interval,
             fetch_timeout: self.fetch_timeout,
-            backoff_initial: self.backoff_initial,
+            backoff_initial,
             keyring: keyring.clone(),
             status: Arc::clone(&status),
             first_seen,
@@ -437,7 +469,7 @@ impl Refresher {
             jitter: None,
             fetch_timeout: Duration::from_secs(10),
             startup_timeout: Duration::from_secs(10),
-            backoff_initial: Duration::from_millis(500),
+            backoff_initial: None,
             backoff_max: None,
             clock_skew_margin: CLOCK_SKEW_MARGIN,
             fail_closed_after: None,

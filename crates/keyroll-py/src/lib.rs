@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 
 mod formats;
 mod ops;
+mod options;
 mod ring;
 mod settings;
 
@@ -58,6 +59,8 @@ fn _keyroll(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidToken", py.get_type::<InvalidToken>())?;
     m.add_function(wrap_pyfunction!(ring::open, m)?)?;
     m.add_function(wrap_pyfunction!(ops::rotate, m)?)?;
+    m.add_function(wrap_pyfunction!(options::check_option, m)?)?;
+    m.add("OPTIONS", options::table(py)?)?;
     m.add_class::<ring::KeyRing>()?;
     m.add_class::<formats::Verified>()?;
     m.add_class::<formats::DjangoSigner>()?;

@@ -25,12 +25,7 @@ use crate::ring::{Config, open_error, runtime};
 /// ``KeyrollError`` when the store refuses or fails, naming any step already
 /// done.
 #[pyfunction]
-#[pyo3(signature = (
-    uri, *, chars=None, bytes=None, promote=false, disable_old=false, interval=30.0, jitter=None,
-    clock_skew_margin=None, fallback_window=None, max_fallbacks=None, fail_closed_after=None,
-    activation_delay=None,
-))]
-#[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+#[pyo3(signature = (uri, *, chars=None, bytes=None, promote=false, disable_old=false, **options))]
 pub(crate) fn rotate<'py>(
     py: Python<'py>,
     uri: &str,
@@ -38,24 +33,9 @@ pub(crate) fn rotate<'py>(
     bytes: Option<usize>,
     promote: bool,
     disable_old: bool,
-    interval: f64,
-    jitter: Option<f64>,
-    clock_skew_margin: Option<f64>,
-    fallback_window: Option<f64>,
-    max_fallbacks: Option<usize>,
-    fail_closed_after: Option<f64>,
-    activation_delay: Option<f64>,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let config = Config::new(
-        uri,
-        interval,
-        jitter,
-        clock_skew_margin,
-        fallback_window,
-        max_fallbacks,
-        fail_closed_after,
-        activation_delay,
-    )?;
+    let config = Config::new("rotate", uri, options)?;
     rotate_config(py, &config, chars, bytes, promote, disable_old)
 }
 

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::{ArcSwapOption, Guard};
+use keyroll::options::{MAX_DURATION, Options, Value};
 use keyroll::{
-    Closed, Health, KeyEntry, KeySet, Keyring, Policy, ProviderError, ProviderErrorKind, Reach, RefreshError,
-    Refresher, RefresherBuilder, StartError, Status,
+    Closed, DEFAULT_INTERVAL, Health, KeyEntry, KeySet, Keyring, ProviderError, ProviderErrorKind, Reach,
+    RefreshError, Refresher, RefresherBuilder, StartError, Status,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -20,16 +21,13 @@ use tokio::runtime::Runtime;
 use crate::formats::{DjangoSigner, Fernet, NativeSigner};
 use crate::{FailedClosed, KeyrollError};
 
-/// The longest duration any option accepts: a century, far beyond any
-/// sensible window, and safe to add to the system clock.
-const MAX_SECONDS: f64 = 100.0 * 365.0 * 86_400.0;
-
 /// `seconds` as a [`Duration`]; negative, NaN, infinite or absurdly large
-/// values are a `ValueError` naming the option.
+/// values (beyond [`MAX_DURATION`]) are a `ValueError` naming the argument.
 pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    if !(0.0..=MAX_SECONDS).contains(&value) {
+    if !(0.0..=MAX_DURATION.as_secs_f64()).contains(&value) {
         return Err(PyValueError::new_err(format!(
-            "{name} must be a number of seconds between 0 and {MAX_SECONDS}, not {value}"
+            "{name} must be a number of seconds between 0 and {}, not {value}",
+            MAX_DURATION.as_secs()
         )));
     }
     Ok(Duration::from_secs_f64(value))
@@ -40,67 +38,29 @@ pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     uri: String,
-    interval: Duration,
-    jitter: Option<Duration>,
-    clock_skew_margin: Option<Duration>,
-    fail_closed_after: Option<Duration>,
-    policy: Policy,
+    options: Options,
 }
 
 impl Config {
-    /// The options of `keyroll.open` (and `keyroll.rotate`), checked.
-    #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
-    pub(crate) fn new(
-        uri: &str,
-        interval: f64,
-        jitter: Option<f64>,
-        clock_skew_margin: Option<f64>,
-        fallback_window: Option<f64>,
-        max_fallbacks: Option<usize>,
-        fail_closed_after: Option<f64>,
-        activation_delay: Option<f64>,
-    ) -> PyResult<Self> {
-        let interval = seconds("interval", interval)?;
-        if interval < Duration::from_millis(10) {
-            return Err(PyValueError::new_err("interval must be at least 0.01 seconds"));
-        }
-        let optional = |name: &str, value: Option<f64>| value.map(|v| seconds(name, v)).transpose();
-        let mut policy = Policy::default();
-        if let Some(window) = optional("fallback_window", fallback_window)? {
-            policy = policy.with_fallback_window(window);
-        }
-        if let Some(delay) = optional("activation_delay", activation_delay)? {
-            policy = policy.with_activation_delay(delay);
-        }
-        if let Some(max) = max_fallbacks {
-            policy = policy.with_max_fallbacks(max);
-        }
+    /// The options of `keyroll.open` (and `keyroll.rotate`) for `function`,
+    /// checked by the library's table.
+    pub(crate) fn new(function: &str, uri: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         Ok(Self {
             uri: uri.to_owned(),
-            interval,
-            jitter: optional("jitter", jitter)?,
-            clock_skew_margin: optional("clock_skew_margin", clock_skew_margin)?,
-            fail_closed_after: optional("fail_closed_after", fail_closed_after)?,
-            policy,
+            options: crate::options::from_kwargs(function, options)?,
         })
     }
 
+    /// The time between two reads of the store.
+    fn interval(&self) -> Duration {
+        self.options
+            .get("interval")
+            .and_then(Value::duration)
+            .unwrap_or(DEFAULT_INTERVAL)
+    }
+
     pub(crate) fn builder(&self) -> Result<RefresherBuilder, ProviderError> {
-        let mut builder = Refresher::builder(keyroll::open(&self.uri)?)
-            .policy(self.policy.clone())
-            .interval(self.interval)
-            // Backoff after failures never waits longer than one interval.
-            .backoff(Duration::from_millis(500).min(self.interval), self.interval);
-        if let Some(jitter) = self.jitter {
-            builder = builder.jitter(jitter);
-        }
-        if let Some(margin) = self.clock_skew_margin {
-            builder = builder.clock_skew_margin(margin);
-        }
-        if let Some(limit) = self.fail_closed_after {
-            builder = builder.fail_closed_after(limit);
-        }
-        Ok(builder)
+        Ok(self.options.apply(Refresher::builder(keyroll::open(&self.uri)?)))
     }
 }
 
@@ -260,33 +220,12 @@ impl fmt::Debug for KeyRing {
 
 /// Opens the key source `uri` and waits (without the GIL) for a first good
 /// key set.
+///
+/// `options` are the library's table (`keyroll._keyroll.OPTIONS`).
 #[pyfunction]
-#[pyo3(signature = (
-    uri, *, interval=30.0, jitter=None, clock_skew_margin=None, fallback_window=None,
-    max_fallbacks=None, fail_closed_after=None, activation_delay=None,
-))]
-#[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
-pub(crate) fn open(
-    py: Python<'_>,
-    uri: &str,
-    interval: f64,
-    jitter: Option<f64>,
-    clock_skew_margin: Option<f64>,
-    fallback_window: Option<f64>,
-    max_fallbacks: Option<usize>,
-    fail_closed_after: Option<f64>,
-    activation_delay: Option<f64>,
-) -> PyResult<KeyRing> {
-    let config = Config::new(
-        uri,
-        interval,
-        jitter,
-        clock_skew_margin,
-        fallback_window,
-        max_fallbacks,
-        fail_closed_after,
-        activation_delay,
-    )?;
+#[pyo3(signature = (uri, **options))]
+pub(crate) fn open(py: Python<'_>, uri: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<KeyRing> {
+    let config = Config::new("open", uri, options)?;
     let builder = config
         .builder()
         .map_err(|e| open_error(py, "config", e.to_string()))?;
@@ -388,7 +327,7 @@ async fn restart(shared: Weak<Shared>, interim_epoch: u64) {
                 }
                 drop(shared);
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(config.interval);
+                backoff = (backoff * 2).min(config.interval());
             }
         }
     }

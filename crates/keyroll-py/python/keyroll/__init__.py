@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import Optional, Union
+from typing import TYPE_CHECKING
 
 from . import _keyroll
 from ._keyroll import (
@@ -27,6 +27,11 @@ from ._keyroll import (
     rotate,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._keyroll import Options
+
 __all__ = [
     "BadSignature",
     "DjangoSigner",
@@ -42,39 +47,23 @@ __all__ = [
     "rotate",
 ]
 
-Seconds = Union[int, float]
-
 # Every open key ring, so the fork hooks can restart their refreshers.
 _rings: "weakref.WeakSet[KeyRing]" = weakref.WeakSet()
 
 
-def open(  # noqa: A001 - the natural name: keyroll.open(uri)
-    uri: str,
-    *,
-    interval: Seconds = 30.0,
-    jitter: Optional[Seconds] = None,
-    clock_skew_margin: Optional[Seconds] = None,
-    fallback_window: Optional[Seconds] = None,
-    max_fallbacks: Optional[int] = None,
-    fail_closed_after: Optional[Seconds] = None,
-    activation_delay: Optional[Seconds] = None,
-) -> KeyRing:
+def open(uri: str, **options: Unpack[Options]) -> KeyRing:  # noqa: A001 - the natural name: keyroll.open(uri)
     """Opens the key source ``uri`` and waits for a first good key set.
 
-    Durations are seconds (int or float). Raises :class:`KeyrollError` with the
-    reason (the message ``keyroll check`` prints) when no usable key set comes:
-    unknown scheme, unreachable store, weak or empty keys.
+    ``options`` are the library's (``keyroll._keyroll.OPTIONS``, the table in
+    docs/PYTHON.md): ``interval``, ``jitter``, ``clock_skew_margin``,
+    ``activation_delay``, ``fallback_window``, ``fail_closed_after`` in seconds
+    (int or float) and ``max_fallbacks``, a count; ``None`` keeps the default.
+    Raises :class:`KeyrollError` with the reason (the message ``keyroll
+    check`` prints) when no usable key set comes: unknown scheme, unreachable
+    store, weak or empty keys; ``ValueError`` for a bad value, ``TypeError``
+    for an unknown option.
     """
-    ring = _keyroll.open(
-        uri,
-        interval=float(interval),
-        jitter=None if jitter is None else float(jitter),
-        clock_skew_margin=None if clock_skew_margin is None else float(clock_skew_margin),
-        fallback_window=None if fallback_window is None else float(fallback_window),
-        max_fallbacks=max_fallbacks,
-        fail_closed_after=None if fail_closed_after is None else float(fail_closed_after),
-        activation_delay=None if activation_delay is None else float(activation_delay),
-    )
+    ring = _keyroll.open(uri, **options)
     _rings.add(ring)
     return ring
 

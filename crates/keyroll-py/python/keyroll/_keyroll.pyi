@@ -10,7 +10,7 @@ from types import TracebackType
 from collections.abc import Callable
 from typing import Any, Literal, final
 
-from typing_extensions import Self
+from typing_extensions import Self, TypedDict, Unpack
 
 class KeyrollError(Exception):
     """A keyroll failure: no usable key set, a closed key ring, a configuration error."""
@@ -197,17 +197,27 @@ def django_settings(
     """The two descriptors ``(SECRET_KEY, SECRET_KEY_FALLBACKS)`` over one
     shared state (``keyroll.django`` internals)."""
 
-def open(  # noqa: A001
-    uri: str,
-    *,
-    interval: float = 30.0,
-    jitter: float | None = None,
-    clock_skew_margin: float | None = None,
-    fallback_window: float | None = None,
-    max_fallbacks: int | None = None,
-    fail_closed_after: float | None = None,
-    activation_delay: float | None = None,
-) -> KeyRing:
+class Options(TypedDict, total=False):
+    """The options of ``keyroll.open`` and ``keyroll.rotate``: the library's
+    table, ``OPTIONS`` (a test holds these fields to it). Durations are
+    seconds; ``None`` keeps the default."""
+
+    interval: float | None
+    jitter: float | None
+    clock_skew_margin: float | None
+    activation_delay: float | None
+    fallback_window: float | None
+    max_fallbacks: int | None
+    fail_closed_after: float | None
+
+OPTIONS: tuple[tuple[str, Literal["seconds", "count"], str, str], ...]
+"""``(name, unit, default, doc)`` of every option, from the Rust table."""
+
+def check_option(name: str, value: object) -> str | None:
+    """``None`` when ``value`` suits the option ``name``, else what is wrong
+    with it ("must not be negative"). ``KeyError`` for an unknown name."""
+
+def open(uri: str, **options: Unpack[Options]) -> KeyRing:  # noqa: A001
     """Opens the key source ``uri`` and waits for a first good key set."""
 
 def rotate(
@@ -217,13 +227,7 @@ def rotate(
     bytes: int | None = None,
     promote: bool = False,
     disable_old: bool = False,
-    interval: float = 30.0,
-    jitter: float | None = None,
-    clock_skew_margin: float | None = None,
-    fallback_window: float | None = None,
-    max_fallbacks: int | None = None,
-    fail_closed_after: float | None = None,
-    activation_delay: float | None = None,
+    **options: Unpack[Options],
 ) -> dict[str, Any]:
     """Publishes a new key in the store ``uri`` names, as ``keyroll rotate``
     does (the same Rust code): ``chars`` characters of Django's alphabet or

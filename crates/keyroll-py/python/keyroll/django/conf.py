@@ -2,21 +2,15 @@
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-# KEYROLL key -> keyroll.open() keyword.
-DURATIONS = {
-    "INTERVAL": "interval",
-    "JITTER": "jitter",
-    "CLOCK_SKEW_MARGIN": "clock_skew_margin",
-    "FALLBACK_WINDOW": "fallback_window",
-    "FAIL_CLOSED_AFTER": "fail_closed_after",
-    "ACTIVATION_DELAY": "activation_delay",
-}
-COUNTS = {"MAX_FALLBACKS": "max_fallbacks"}
-KNOWN = ("KEYS", "ENABLED", *DURATIONS, *COUNTS)
+from .._keyroll import OPTIONS, check_option
+
+# KEYROLL key -> keyroll.open() keyword: the library's table of options.
+KEYWORDS = {name.upper(): name for name, _unit, _default, _doc in OPTIONS}
+KNOWN = ("KEYS", "ENABLED", *KEYWORDS)
 
 
 @dataclass(frozen=True)
@@ -25,15 +19,6 @@ class Config:
     enabled: bool = True
     # keyroll.open() keywords: seconds (int or float) and counts (int).
     options: dict[str, Any] = field(default_factory=dict)
-
-
-def _number(name: str, value: Any, kind: Union[type[int], tuple[type[int], type[float]]]) -> Union[int, float]:
-    if isinstance(value, bool) or not isinstance(value, kind):
-        expected = "an int" if kind is int else "a number of seconds (int or float)"
-        raise ImproperlyConfigured(f"KEYROLL[{name!r}] must be {expected}, not {type(value).__name__}.")
-    if value < 0:
-        raise ImproperlyConfigured(f"KEYROLL[{name!r}] must not be negative.")
-    return value
 
 
 def parse(value: object) -> Config:
@@ -63,10 +48,10 @@ def parse(value: object) -> Config:
             "KEYROLL['KEYS'] must be a key source URI such as 'vault:///secret/myapp' or 'file:///etc/myapp/keys'."
         )
     options: dict[str, Any] = {}
-    for name, keyword in DURATIONS.items():
-        if name in value and value[name] is not None:
-            options[keyword] = _number(name, value[name], (int, float))
-    for name, keyword in COUNTS.items():
-        if name in value and value[name] is not None:
-            options[keyword] = _number(name, value[name], int)
+    for name, keyword in KEYWORDS.items():
+        if value.get(name) is not None:
+            problem = check_option(keyword, value[name])
+            if problem is not None:
+                raise ImproperlyConfigured(f"KEYROLL[{name!r}] {problem}.")
+            options[keyword] = value[name]
     return Config(keys=keys.strip(), enabled=enabled, options=options)
