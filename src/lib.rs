@@ -63,7 +63,7 @@ pub mod ops;
 ///
 /// #[async_trait]
 /// impl KeyProvider for Argv {
-///     async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+///     async fn fetch_newest(&self, _versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
 ///         Ok(vec![KeyVersion::new("1", self.0.as_bytes().to_vec())])
 ///     }
 ///     fn reach(&self) -> Reach {

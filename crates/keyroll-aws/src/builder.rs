@@ -60,7 +60,8 @@ impl AwsProviderBuilder {
         connect_timeout: Duration,
         /// How many versions without stage labels to report; 0 reports only
         /// labelled versions. Default: as many as the policy in use keeps as
-        /// fallbacks ([`DEFAULT_MAX_DEPRECATED`] until a refresher says).
+        /// fallbacks (the number
+        /// [`KeyProvider::fetch_newest`](keyroll_core::KeyProvider::fetch_newest) is given, less 2).
         max_deprecated: usize,
     }
 

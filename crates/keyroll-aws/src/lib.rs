@@ -56,7 +56,7 @@ mod provider;
 pub use builder::{
     AwsProviderBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS,
 };
-pub use provider::{AwsProvider, DEFAULT_MAX_DEPRECATED};
+pub use provider::AwsProvider;
 
 /// The AWS SDK types this crate's API uses ([`SdkConfig`](aws_config::SdkConfig)
 /// for [`AwsProviderBuilder::sdk_config`]), re-exported so callers use the

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use aws_sdk_secretsmanager::Client;
@@ -12,8 +12,8 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::Blob;
 use keyroll_core::remote::{FetchedVersions, INSECURE_HTTP, JsonSecret, insecure_http_param};
 use keyroll_core::{
-    Capabilities, DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion,
-    ProviderError, ProviderErrorKind, Published, Reach, Stage, async_trait,
+    Capabilities, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
+    ProviderErrorKind, Published, Reach, Stage, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, OnceCell};
@@ -23,13 +23,6 @@ use crate::AwsProviderBuilder;
 use crate::builder::{Settings, build_client};
 use crate::errors::provider_error;
 use crate::payload::{material_of, system_time};
-
-/// How many versions without stage labels ("deprecated" versions) a fetch
-/// reports, newest first, until a [`Refresher`](keyroll_core::Refresher)
-/// tells the provider its policy
-/// ([`set_version_limit`](KeyProvider::set_version_limit)): as many as the
-/// default policy keeps as fallbacks. Each is read once per process.
-pub const DEFAULT_MAX_DEPRECATED: usize = DEFAULT_MAX_FALLBACKS;
 
 const AWSCURRENT: &str = "AWSCURRENT";
 const AWSPENDING: &str = "AWSPENDING";
@@ -51,8 +44,6 @@ struct Inner {
     field: Option<String>,
     /// Set on the builder: wins over the policy's number.
     max_deprecated: Option<usize>,
-    /// From the policy in use (`set_version_limit`).
-    policy_deprecated: AtomicUsize,
     settings: Settings,
     /// What `source()` shows: id, region, field, endpoint; never credentials.
     display: String,
@@ -66,8 +57,9 @@ struct Inner {
 /// What the last successful fetch saw.
 #[derive(Default)]
 struct Cache {
-    /// `DescribeSecret`'s `VersionIdsToStages` of the last fetch.
-    stages: Option<HashMap<String, Vec<String>>>,
+    /// `DescribeSecret`'s `VersionIdsToStages` of the last fetch, and how
+    /// many unlabelled versions it reported at most.
+    stages: Option<(HashMap<String, Vec<String>>, usize)>,
     /// What the last fetch reported.
     versions: Vec<KeyVersion>,
     /// Versions already read, by id: version contents never change in AWS.
@@ -97,7 +89,6 @@ impl AwsProvider {
                 secret_id,
                 field,
                 max_deprecated,
-                policy_deprecated: AtomicUsize::new(DEFAULT_MAX_DEPRECATED),
                 settings,
                 display,
                 client: OnceCell::new(),
@@ -331,12 +322,17 @@ impl FromSource for AwsProvider {
 
 #[async_trait]
 impl KeyProvider for AwsProvider {
-    /// `DescribeSecret`; when the labels changed since the last fetch, also
-    /// `ListSecretVersionIds` and `GetSecretValue` for each version not held yet.
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    /// `DescribeSecret`; when the labels (or `versions`) changed since the
+    /// last fetch, also `ListSecretVersionIds` and `GetSecretValue` for each
+    /// version not held yet. Reports the labelled versions and as many
+    /// unlabelled ones as the policy has fallbacks (`versions` less the
+    /// current and pending ones), unless the builder set
+    /// [`max_deprecated`](AwsProviderBuilder::max_deprecated).
+    async fn fetch_newest(&self, versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
+        let max_deprecated = self.inner.max_deprecated.unwrap_or(versions.saturating_sub(2));
         let client = self.client().await?;
         let mut cache = self.inner.cache.lock().await;
-        let stages = self.describe(client).await?;
+        let stages = (self.describe(client).await?, max_deprecated);
         if cache.stages.as_ref() == Some(&stages) && !cache.versions.is_empty() {
             return Ok(cache.versions.clone());
         }
@@ -344,10 +340,6 @@ impl KeyProvider for AwsProvider {
         let mut listed = self.list(client).await?;
         listed.sort_by(|a, b| newest_first((a.created, a.stage, a.order), (b.created, b.stage, b.order)));
         // Labelled versions, and the newest few that lost their labels.
-        let max_deprecated = self
-            .inner
-            .max_deprecated
-            .unwrap_or_else(|| self.inner.policy_deprecated.load(Ordering::Relaxed));
         let mut deprecated = 0;
         listed.retain(|v| {
             v.stage.is_some() || {
@@ -406,15 +398,6 @@ impl KeyProvider for AwsProvider {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::READ_ONLY.with_publish().with_promote()
-    }
-
-    /// Reports as many deprecated versions as the policy has fallbacks (the
-    /// versions it uses, less the current and pending ones), unless the
-    /// builder set [`max_deprecated`](AwsProviderBuilder::max_deprecated).
-    fn set_version_limit(&self, versions: usize) {
-        self.inner
-            .policy_deprecated
-            .store(versions.saturating_sub(2), Ordering::Relaxed);
     }
 
     fn source(&self) -> String {

@@ -101,7 +101,7 @@ struct Counted {
 
 #[async_trait]
 impl KeyProvider for Counted {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    async fn fetch_newest(&self, _versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
         self.polls.fetch_add(1, Ordering::Relaxed);
         self.inner.fetch().await
     }

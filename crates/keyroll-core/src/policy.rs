@@ -117,7 +117,7 @@ impl Policy {
 
     /// How many versions this policy can use at most: the signing key, one
     /// pending key and [`max_fallbacks`](Self::max_fallbacks). What
-    /// [`KeyProvider::set_version_limit`](crate::KeyProvider::set_version_limit) is told.
+    /// [`KeyProvider::fetch_newest`](crate::KeyProvider::fetch_newest) is given.
     pub fn versions_used(&self) -> usize {
         self.max_fallbacks.saturating_add(2)
     }

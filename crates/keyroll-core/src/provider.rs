@@ -29,7 +29,22 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
     ///
     /// Disabled and destroyed versions may be included (with their state) or
     /// left out; the policy never lets them verify either way.
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError>;
+    ///
+    /// `versions` is how many versions the policy in use can use at most
+    /// ([`Policy::versions_used`](crate::Policy::versions_used): the signing
+    /// key, one pending key and the fallbacks). Providers that read versions
+    /// one request at a time (Vault, AWS, GCP) read no more than that many
+    /// enabled versions, newest first, unless configured with their own cap;
+    /// the others may report more. The [`Refresher`](crate::Refresher)
+    /// passes its policy's number, so `max_fallbacks(10)` gets ten fallbacks
+    /// from every store.
+    async fn fetch_newest(&self, versions: usize) -> Result<Vec<KeyVersion>, ProviderError>;
+
+    /// [`fetch_newest`](Self::fetch_newest) with what the default policy
+    /// uses.
+    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+        self.fetch_newest(crate::Policy::default().versions_used()).await
+    }
 
     /// Starts watching the store for changes, for providers that can push
     /// (files). The refresher calls it once and refreshes as soon as the
@@ -42,18 +57,6 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
     /// shared by a fleet) or it is local to this process. Decides the default
     /// activation delay: a shared store needs staged activation.
     fn reach(&self) -> Reach;
-
-    /// Tells the provider how many versions the policy in use can use at
-    /// most ([`Policy::versions_used`](crate::Policy::versions_used): the
-    /// signing key, one pending key and the fallbacks). Providers that read
-    /// versions one request at a time (Vault, AWS, GCP) read no more than
-    /// that many enabled versions, newest first, unless configured with their
-    /// own cap; the others ignore it (the default). The
-    /// [`Refresher`](crate::Refresher) calls it before its first fetch, so
-    /// `max_fallbacks(10)` gets ten fallbacks from every store.
-    fn set_version_limit(&self, versions: usize) {
-        let _ = versions;
-    }
 
     /// How long the store itself may take to deliver a change to every
     /// reader, beyond their polling (a Kubernetes volume: the kubelet's sync
@@ -163,8 +166,8 @@ impl Published {
 
 #[async_trait]
 impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
-        (**self).fetch().await
+    async fn fetch_newest(&self, versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
+        (**self).fetch_newest(versions).await
     }
     fn watch(&self) -> Result<Option<ChangeWatch>, ProviderError> {
         (**self).watch()
@@ -177,9 +180,6 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
     }
     fn source(&self) -> String {
         (**self).source()
-    }
-    fn set_version_limit(&self, versions: usize) {
-        (**self).set_version_limit(versions);
     }
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()

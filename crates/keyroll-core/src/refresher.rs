@@ -276,8 +276,7 @@ impl RefresherBuilder {
     /// uses: what the store holds, whatever the policy will make of it
     /// (`keyroll agent` copies it to a file whose readers evaluate it).
     pub async fn fetch_once(&self) -> Result<Vec<KeyVersion>, RefreshError> {
-        self.provider.set_version_limit(self.policy.versions_used());
-        fetch(&self.provider, self.fetch_timeout).await
+        fetch(&self.provider, self.policy.versions_used(), self.fetch_timeout).await
     }
 
     /// Evaluates `versions`, just fetched, with the
@@ -295,7 +294,6 @@ impl RefresherBuilder {
     pub async fn start(mut self) -> Result<Refresher, StartError> {
         let source = self.provider.source();
         let policy = self.effective_policy();
-        self.provider.set_version_limit(policy.versions_used());
         let deadline = Instant::now() + self.startup_timeout;
         let mut first_seen = FirstSeen::new();
         let mut attempts = 0;
@@ -303,7 +301,7 @@ impl RefresherBuilder {
         let (versions, set, start_error) = loop {
             attempts += 1;
             let attempt = async {
-                let versions = fetch(&self.provider, self.fetch_timeout).await?;
+                let versions = fetch(&self.provider, policy.versions_used(), self.fetch_timeout).await?;
                 let now = SystemTime::now();
                 first_seen.observe(&versions, now);
                 let set = evaluate(&policy, &versions, &first_seen, now)?;
@@ -526,11 +524,16 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Fetches once in a task of its own, so a panicking provider is reported
-/// as a failed refresh instead of ending the refresher.
-async fn fetch(provider: &Arc<dyn KeyProvider>, timeout: Duration) -> Result<Vec<KeyVersion>, RefreshError> {
+/// Fetches once (at most the `versions` the policy uses) in a task of its
+/// own, so a panicking provider is reported as a failed refresh instead of
+/// ending the refresher.
+async fn fetch(
+    provider: &Arc<dyn KeyProvider>,
+    versions: usize,
+    timeout: Duration,
+) -> Result<Vec<KeyVersion>, RefreshError> {
     let provider = Arc::clone(provider);
-    let fetching = tokio::spawn(async move { provider.fetch().await });
+    let fetching = tokio::spawn(async move { provider.fetch_newest(versions).await });
     let abort = fetching.abort_handle();
     match tokio::time::timeout(timeout, fetching).await {
         Ok(Ok(result)) => Ok(result?),
@@ -765,7 +768,7 @@ impl Task {
     }
 
     async fn refresh(&mut self) -> Result<(), RefreshError> {
-        let versions = fetch(&self.provider, self.fetch_timeout).await?;
+        let versions = fetch(&self.provider, self.policy.versions_used(), self.fetch_timeout).await?;
         self.first_seen.observe(&versions, SystemTime::now());
         self.versions = Some(versions);
         self.reevaluate()

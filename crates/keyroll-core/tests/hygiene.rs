@@ -29,7 +29,7 @@ impl Store {
 
 #[async_trait]
 impl KeyProvider for Store {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    async fn fetch_newest(&self, _versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
         self.0
             .lock()
             .unwrap()

@@ -69,15 +69,13 @@ struct Store {
 
 #[async_trait]
 impl KeyProvider for Store {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    async fn fetch_newest(&self, limit: usize) -> Result<Vec<KeyVersion>, ProviderError> {
+        *self.limit.lock().unwrap() = Some(limit);
         self.fetches.fetch_add(1, Ordering::SeqCst);
         Ok(versions())
     }
     fn reach(&self) -> keyroll_core::Reach {
         keyroll_core::Reach::Local
-    }
-    fn set_version_limit(&self, versions: usize) {
-        *self.limit.lock().unwrap() = Some(versions);
     }
 }
 

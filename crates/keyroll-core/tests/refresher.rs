@@ -48,7 +48,7 @@ impl Scripted {
 
 #[async_trait]
 impl KeyProvider for Scripted {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    async fn fetch_newest(&self, _versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
         if self.panics.load(Ordering::SeqCst) {
             panic!("scripted provider bug");
@@ -359,7 +359,7 @@ async fn shared_stores_get_staged_activation_by_default() {
     struct Shared(Scripted);
     #[async_trait]
     impl KeyProvider for Shared {
-        async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+        async fn fetch_newest(&self, _versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
             self.0.fetch().await
         }
         fn reach(&self) -> keyroll_core::Reach {

@@ -226,7 +226,7 @@ impl FromSource for DockerProvider {
 
 #[async_trait]
 impl KeyProvider for DockerProvider {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    async fn fetch_newest(&self, _versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
         let mut versions: Vec<KeyVersion> = Vec::new();
         for name in self.secrets() {
             let path = self.root.join(name);

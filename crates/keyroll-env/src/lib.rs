@@ -70,7 +70,7 @@ impl FromSource for EnvProvider {
 
 #[async_trait]
 impl KeyProvider for EnvProvider {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    async fn fetch_newest(&self, _versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
         let key = match std::env::var(&self.key_var) {
             Ok(key) => key,
             Err(std::env::VarError::NotPresent) => {

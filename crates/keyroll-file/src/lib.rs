@@ -313,7 +313,7 @@ impl FromSource for FileProvider {
 
 #[async_trait]
 impl KeyProvider for FileProvider {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    async fn fetch_newest(&self, _versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
         let provider = self.clone();
         tokio::task::spawn_blocking(move || provider.read())
             .await

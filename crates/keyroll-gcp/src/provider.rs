@@ -1,7 +1,6 @@
 //! The Secret Manager provider: names, client setup, fetch, store operations.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use google_cloud_gax::error::Error as GaxError;
@@ -14,8 +13,8 @@ use google_cloud_secretmanager_v1::model::{
 };
 use keyroll_core::remote::{CheckedConnection, FetchedVersions, INSECURE_HTTP, insecure_http_param};
 use keyroll_core::{
-    Capabilities, DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState,
-    KeyVersion, ProviderError, ProviderErrorKind, Published, Reach, async_trait,
+    Capabilities, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
+    ProviderErrorKind, Published, Reach, async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -30,12 +29,6 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 2;
 /// Each attempt gives up after this long; a call, retries included, after
 /// this times the attempts.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// How many enabled versions a fetch reads (newest first) until a
-/// [`Refresher`](keyroll_core::Refresher) tells the provider its policy
-/// ([`set_version_limit`](KeyProvider::set_version_limit)): the signing
-/// key, one pending key and the default policy's fallbacks.
-pub const DEFAULT_MAX_VERSIONS: usize = DEFAULT_MAX_FALLBACKS + 2;
 
 /// The global Secret Manager endpoint.
 const GLOBAL_ENDPOINT: &str = "https://secretmanager.googleapis.com";
@@ -129,7 +122,6 @@ pub struct GcpProvider {
     attempt_timeout: Duration,
     client: OnceCell<SecretManagerService>,
     held: FetchedVersions<String>,
-    max_versions: AtomicUsize,
 }
 
 impl fmt::Debug for GcpProvider {
@@ -140,7 +132,6 @@ impl fmt::Debug for GcpProvider {
             .field("max_attempts", &self.max_attempts)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("held_versions", &self.held.len())
-            .field("max_versions", &self.max_versions.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -161,7 +152,6 @@ impl GcpProvider {
             attempt_timeout: connection.attempt_timeout,
             client: OnceCell::new(),
             held: FetchedVersions::new(),
-            max_versions: AtomicUsize::new(DEFAULT_MAX_VERSIONS),
         }
     }
 
@@ -369,12 +359,13 @@ impl FromSource for GcpProvider {
 
 #[async_trait]
 impl KeyProvider for GcpProvider {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    /// Reads at most `versions` enabled versions, newest first.
+    async fn fetch_newest(&self, versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
         let client = self.client().await?;
         let mut listed = self.list(client).await?;
         // Newest first: version numbers grow with creation.
         listed.sort_by_key(|v| std::cmp::Reverse(version_id(&v.name).parse::<u64>().unwrap_or(0)));
-        let max_versions = self.max_versions.load(Ordering::Relaxed).max(1);
+        let max_versions = versions.max(1);
         let mut versions = Vec::with_capacity(listed.len());
         let mut enabled = Vec::new();
         for listed in &listed {
@@ -431,11 +422,6 @@ impl KeyProvider for GcpProvider {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::READ_ONLY.with_publish().with_disable()
-    }
-
-    /// Reads at most this many enabled versions, newest first.
-    fn set_version_limit(&self, versions: usize) {
-        self.max_versions.store(versions, Ordering::Relaxed);
     }
 
     fn source(&self) -> String {

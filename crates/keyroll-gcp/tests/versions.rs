@@ -88,8 +88,7 @@ async fn versions_on_more_than_one_page_are_all_reported() {
     }
     let provider = provider(&server, SECRET);
     // A policy that uses all eight (the default uses six).
-    provider.set_version_limit(8);
-    let versions = provider.fetch().await.unwrap();
+    let versions = provider.fetch_newest(8).await.unwrap();
     let ids: Vec<&str> = versions.iter().map(|v| v.id.as_str()).collect();
     assert_eq!(ids, ["8", "7", "6", "5", "4", "3", "2", "1"]);
     for (version, key) in versions.iter().zip(keys.iter().rev()) {

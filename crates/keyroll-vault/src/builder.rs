@@ -40,7 +40,7 @@ pub struct VaultProviderBuilder {
     pub(crate) ca_cert: Option<PathBuf>,
     /// How to authenticate. Default: token from `VAULT_TOKEN` (or `~/.vault-token`).
     pub(crate) auth: Option<Auth>,
-    /// How many enabled versions to report at most. Default [`DEFAULT_MAX_VERSIONS`].
+    /// How many enabled versions to report at most. Default: the policy's number.
     pub(crate) max_versions: Option<usize>,
     /// Read the metadata at least every this many fetches. Default [`DEFAULT_METADATA_EVERY`].
     pub(crate) metadata_every: Option<u32>,
@@ -63,8 +63,8 @@ impl VaultProviderBuilder {
         /// Sets how to authenticate.
         auth: Auth,
         /// Sets how many enabled versions a fetch reports at most (at least 1).
-        /// Default: as many as the policy in use can use
-        /// ([`DEFAULT_MAX_VERSIONS`] until a refresher says).
+        /// Default: as many as the policy in use can use (the number
+        /// [`KeyProvider::fetch_newest`](keyroll_core::KeyProvider::fetch_newest) is given).
         max_versions: usize,
         /// Reads the secret's metadata at least every `fetches` fetches (at
         /// least 1; 1 reads it on every fetch). The fetches in between read only

@@ -69,4 +69,4 @@ pub mod fuzzing;
 
 pub use auth::{Auth, Credential, SERVICE_ACCOUNT_TOKEN};
 pub use builder::{DEFAULT_ATTEMPT_TIMEOUT, VaultProviderBuilder};
-pub use provider::{DEFAULT_MAX_VERSIONS, DEFAULT_METADATA_EVERY, VaultProvider};
+pub use provider::{DEFAULT_METADATA_EVERY, VaultProvider};

@@ -2,14 +2,13 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use keyroll_core::remote::{FetchedVersions, JsonSecret};
 use keyroll_core::{
-    Capabilities, DEFAULT_MAX_FALLBACKS, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState,
-    KeyVersion, ProviderError, Published, Reach, async_trait,
+    Capabilities, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
+    Published, Reach, async_trait,
 };
 use serde_json::{Map, Value};
 use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
@@ -20,12 +19,6 @@ use crate::VaultProviderBuilder;
 use crate::auth::Session;
 use crate::client::{Authed, provider_error, status_of};
 use crate::payload::{enabled_version, key_version, parse_time, state_of};
-
-/// How many enabled versions a fetch reports until a
-/// [`Refresher`](keyroll_core::Refresher) tells the provider its policy
-/// ([`set_version_limit`](KeyProvider::set_version_limit)): the one that
-/// signs, one pending, and the default policy's number of fallbacks.
-pub const DEFAULT_MAX_VERSIONS: usize = DEFAULT_MAX_FALLBACKS + 2;
 
 /// How often a fetch reads the secret's metadata by default: every 10th
 /// fetch, and whenever the newest version is not what the last fetch leads
@@ -60,8 +53,6 @@ struct Inner {
     field: String,
     /// Set on the builder: wins over the policy's number.
     max_versions: Option<usize>,
-    /// From the policy in use (`set_version_limit`).
-    policy_versions: AtomicUsize,
     /// What `source()` shows: the address, mount, path and field, no credentials.
     display: String,
     metadata_every: u32,
@@ -81,6 +72,8 @@ struct Report {
     versions: Vec<KeyVersion>,
     /// Fetches since the metadata was last read.
     since_metadata: u32,
+    /// How many enabled versions it holds at most.
+    max_versions: usize,
 }
 
 impl VaultProvider {
@@ -100,7 +93,6 @@ impl VaultProvider {
                 path,
                 field,
                 max_versions,
-                policy_versions: AtomicUsize::new(DEFAULT_MAX_VERSIONS),
                 metadata_every,
                 display,
                 held: FetchedVersions::new(),
@@ -259,15 +251,6 @@ impl VaultProvider {
         ))
     }
 
-    /// How many enabled versions a fetch reports: the builder's number, else
-    /// the policy's.
-    fn max_versions(&self) -> usize {
-        self.inner
-            .max_versions
-            .unwrap_or_else(|| self.inner.policy_versions.load(Ordering::Relaxed))
-            .max(1)
-    }
-
     fn last(&self) -> std::sync::MutexGuard<'_, Option<Report>> {
         self.inner.last.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -277,12 +260,18 @@ impl VaultProvider {
         format!("{}/{}", self.inner.mount, self.inner.path)
     }
 
-    /// Carries the last report forward with one read of the newest version;
-    /// `None` when the metadata must be read instead.
-    async fn poll_newest(&self) -> Result<Option<Vec<KeyVersion>>, ProviderError> {
+    /// Carries the last report, of at most `max_versions` enabled versions,
+    /// forward with one read of the newest version; `None` when the metadata
+    /// must be read instead.
+    async fn poll_newest(&self, max_versions: usize) -> Result<Option<Vec<KeyVersion>>, ProviderError> {
         let inner = &self.inner;
         let expected = match &*self.last() {
-            Some(report) if report.since_metadata + 1 < inner.metadata_every => report.newest.clone(),
+            Some(report)
+                if report.since_metadata + 1 < inner.metadata_every
+                    && report.max_versions == max_versions =>
+            {
+                report.newest.clone()
+            }
             _ => return Ok(None),
         };
         // None: the newest version is deleted or destroyed; the metadata says which.
@@ -317,7 +306,6 @@ impl VaultProvider {
             report.newest = newest;
             report.versions.insert(0, version);
             let mut enabled = 0;
-            let max_versions = self.max_versions();
             if let Some(cut) = report.versions.iter().position(|version| {
                 enabled += usize::from(version.state == KeyState::Enabled);
                 enabled > max_versions
@@ -332,8 +320,9 @@ impl VaultProvider {
         Ok(Some(report.versions.clone()))
     }
 
-    /// Reads the metadata, then the enabled versions not held yet.
-    async fn read_all(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    /// Reads the metadata, then the enabled versions not held yet, at most
+    /// `max_versions` of them.
+    async fn read_all(&self, max_versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
         let inner = &self.inner;
         let what = self.what("reading the metadata of");
         let metadata = self
@@ -351,7 +340,6 @@ impl VaultProvider {
         let newest = numbered.first().map(|(n, meta)| (*n, meta.created_time.clone()));
 
         let now = SystemTime::now();
-        let max_versions = self.max_versions();
         let mut versions = Vec::new();
         let mut enabled = 0;
         let mut keep = Vec::new();
@@ -411,6 +399,7 @@ impl VaultProvider {
             newest,
             versions: versions.clone(),
             since_metadata,
+            max_versions,
         });
         Ok(versions)
     }
@@ -462,12 +451,15 @@ impl KeyProvider for VaultProvider {
     /// answer) while it is the one the last fetch reported or the one right
     /// after it; the metadata (then only the versions not held yet) on the
     /// first fetch, every [`metadata_every`](VaultProviderBuilder::metadata_every)
-    /// fetches, after [`disable`](KeyProvider::disable), and whenever the
-    /// newest version is anything else.
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
-        match self.poll_newest().await? {
+    /// fetches, after [`disable`](KeyProvider::disable), whenever the
+    /// newest version is anything else or `versions` changed. At most
+    /// `versions` enabled versions, unless the builder set
+    /// [`max_versions`](VaultProviderBuilder::max_versions).
+    async fn fetch_newest(&self, versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
+        let max_versions = self.inner.max_versions.unwrap_or(versions).max(1);
+        match self.poll_newest(max_versions).await? {
             Some(versions) => Ok(versions),
-            None => self.read_all().await,
+            None => self.read_all(max_versions).await,
         }
     }
 
@@ -477,12 +469,6 @@ impl KeyProvider for VaultProvider {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::READ_ONLY.with_publish().with_disable()
-    }
-
-    /// Reports as many enabled versions as the policy can use, unless the
-    /// builder set [`max_versions`](VaultProviderBuilder::max_versions).
-    fn set_version_limit(&self, versions: usize) {
-        self.inner.policy_versions.store(versions, Ordering::Relaxed);
     }
 
     /// Soft-deletes version `id` (`vault kv delete -versions=ID`): it stops
@@ -535,7 +521,7 @@ impl fmt::Debug for VaultProvider {
         f.debug_struct("VaultProvider")
             .field("source", &self.inner.display)
             .field("auth", self.inner.session.auth())
-            .field("max_versions", &self.max_versions())
+            .field("max_versions", &self.inner.max_versions)
             .field("held_versions", &self.inner.held.len())
             .finish()
     }
