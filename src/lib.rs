@@ -38,12 +38,10 @@ pub use keyroll_core::{
     UsageHistory, UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
 };
 
-use keyroll_core::FromSource;
-
 pub mod ops;
 
 /// For those who write a key provider or a token format, not for services:
-/// the provider contract ([`KeyProvider`], [`FromSource`]),
+/// the provider contract ([`KeyProvider`], [`FromSource`](raw::FromSource)),
 /// what a store reports
 /// ([`KeyVersion`](raw::KeyVersion)), the shared parts of remote stores
 /// ([`remote`](raw::remote)) and the per-generation caches formats verify
@@ -139,7 +137,7 @@ macro_rules! stores {
         $(
             #[cfg(feature = $feature)]
             const _: () = assert!(
-                same(<$krate::$provider as FromSource>::SCHEME, $scheme),
+                same(<$krate::$provider as keyroll_core::FromSource>::SCHEME, $scheme),
                 concat!(stringify!($provider), "::SCHEME is not `", $scheme, "` as the table of stores says"),
             );
         )*
@@ -149,7 +147,7 @@ macro_rules! stores {
             $(
                 #[cfg(feature = $feature)]
                 if source.scheme() == $scheme {
-                    return Ok(Box::new(<$krate::$provider as FromSource>::from_source(source)?));
+                    return Ok(Box::new(<$krate::$provider as keyroll_core::FromSource>::from_source(source)?));
                 }
             )*
             Err(not_available(source.scheme()))

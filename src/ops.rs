@@ -7,7 +7,9 @@
 //! - [`describe`]: what a key set serves, key by key (ids, roles, the
 //!   moments roles change; never material);
 //! - [`rotate`]: publish a new key, optionally promote it, optionally disable
-//!   what the policy has retired, reporting each step as it is done.
+//!   what the policy has retired, reporting each step as it is done;
+//! - [`Agent`] (with the `file` feature): copy what a store holds to a key
+//!   file for every process on a host, again whenever it changes.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +30,11 @@ use keyroll_core::{
     Role, Weakness,
 };
 use rand::Rng as _;
+
+#[cfg(feature = "file")]
+mod agent;
+#[cfg(feature = "file")]
+pub use agent::{Agent, AgentError, MIN_AGENT_INTERVAL, Marked, Polled};
 
 /// Django's secret-key alphabet (`django.core.management.utils.get_random_secret_key`).
 pub const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";

@@ -301,8 +301,8 @@ pub(crate) enum Command {
         /// The key file to write.
         #[arg(long, value_name = "PATH")]
         out: std::path::PathBuf,
-        /// Time between two reads of the store.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+        /// Time between two reads of the store (at least 10ms).
+        #[arg(long, value_name = "DURATION", value_parser = agent_interval, default_value = "30s")]
         interval: Duration,
         /// Write once and exit.
         #[arg(long)]
@@ -337,6 +337,17 @@ pub(crate) enum Command {
         after_help = "Example:\n  keyroll manpage > keyroll.1 && man ./keyroll.1"
     )]
     Manpage,
+}
+
+/// `keyroll agent --interval`: a duration of at least
+/// [`MIN_AGENT_INTERVAL`](keyroll::ops::MIN_AGENT_INTERVAL).
+fn agent_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    let minimum = keyroll::ops::MIN_AGENT_INTERVAL;
+    if interval < minimum {
+        return Err(format!("must be at least {minimum:?}"));
+    }
+    Ok(interval)
 }
 
 /// `keyroll watch`'s default `--interval`: a person is watching.

@@ -1,0 +1,213 @@
+//! The agent's work (`keyroll agent`): one poller per host or pod writes what
+//! the store holds to a JSON key file that every process on the host reads
+//! with `file://PATH`.
+//!
+//! The file holds the store's versions as reported (ids, material, creation
+//! times, states, stages), not the policy's output, and declares the store's
+//! reach: readers of a shared store's copy stage activation from the store's
+//! own times, so every process on every host switches at the same instant.
+//!
+//! The rule: a reader of the file behaves as a reader of the store. So the
+//! agent writes every answer of the store, including one its policy refuses
+//! (a revoked signing key with no replacement, a weak key): the readers
+//! evaluate it as the store's readers do, and fail closed where they do.
+//! Withdrawn versions are written with their state and no material. While
+//! the store cannot be read, the file is marked unavailable, so its readers
+//! fail their reads as the store's readers do (and their `fail_closed_after`
+//! applies); the next answer clears the mark.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use keyroll_core::{Reach, RefreshError, RefresherBuilder};
+
+use crate::file::{KeyFileError, key_file_json, mark_unavailable, write_if_changed};
+
+/// The shortest time between two polls [`Agent::run`] keeps.
+pub const MIN_AGENT_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Writes what the store of a [`RefresherBuilder`] holds to a key file.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use keyroll::ops::Agent;
+///
+/// let builder = keyroll::Refresher::builder(keyroll::open("vault://vault:8200/secret/myapp")?);
+/// let agent = Agent::new(builder, "/run/myapp/keys.json");
+/// agent.poll().await?;
+/// agent
+///     .run(Duration::from_secs(30), tokio::signal::ctrl_c(), |poll| match poll {
+///         Ok(polled) => println!("{}", polled.line(agent.out())),
+///         Err(error) => eprintln!("{error}"),
+///     })
+///     .await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Agent {
+    builder: RefresherBuilder,
+    out: PathBuf,
+    reach: Reach,
+}
+
+/// What one [`Agent::poll`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Polled {
+    /// Whether the file changed (it is rewritten only when the store's
+    /// answer did).
+    pub written: bool,
+    /// How many versions the store reported.
+    pub versions: usize,
+    /// The newest version's id.
+    pub newest: Option<String>,
+    /// Why the policy refuses what was written, if it does: the verdict
+    /// every reader of the file reaches (they fail closed where the store's
+    /// readers do).
+    pub refused: Option<RefreshError>,
+}
+
+impl Polled {
+    /// The line `keyroll agent` prints after a write, or `None` when the
+    /// file was left as it was.
+    pub fn line(&self, out: &Path) -> Option<String> {
+        self.written.then(|| {
+            format!(
+                "{} wrote {} version(s) to {} (newest {})",
+                super::rfc3339(SystemTime::now()),
+                self.versions,
+                out.display(),
+                self.newest.as_deref().unwrap_or("-"),
+            )
+        })
+    }
+}
+
+/// Whether the file was marked unavailable after the store failed to answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Marked {
+    /// Marked: its readers fail their reads until the store answers.
+    Yes(PathBuf),
+    /// There was no file to mark yet.
+    NoFile,
+    /// Marking failed.
+    Failed(PathBuf, io::Error),
+}
+
+impl fmt::Display for Marked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Marked::Yes(out) => write!(f, "; marked {} unavailable until it answers", out.display()),
+            Marked::NoFile => Ok(()),
+            Marked::Failed(out, error) => write!(f, "; cannot mark {} unavailable: {error}", out.display()),
+        }
+    }
+}
+
+/// Why an [`Agent::poll`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The store did not answer, or answered what is not a key set.
+    #[error("cannot read the store: {error}{marked}")]
+    Unreadable {
+        /// Why.
+        #[source]
+        error: RefreshError,
+        /// What became of the file.
+        marked: Marked,
+    },
+    /// The store's answer cannot be written as a key file.
+    #[error("{error}; {} is kept as it is", out.display())]
+    Encode {
+        /// Why.
+        #[source]
+        error: KeyFileError,
+        /// The file.
+        out: PathBuf,
+    },
+    /// The file could not be written.
+    #[error("cannot write {}: {error}", out.display())]
+    Write {
+        /// Why.
+        #[source]
+        error: io::Error,
+        /// The file.
+        out: PathBuf,
+    },
+}
+
+impl Agent {
+    /// An agent copying the store of `builder` (its policy decides how many
+    /// versions are read, and judges what is written) to `out`.
+    pub fn new(builder: RefresherBuilder, out: impl Into<PathBuf>) -> Self {
+        let reach = builder.provider().reach();
+        Self {
+            builder,
+            out: out.into(),
+            reach,
+        }
+    }
+
+    /// The key file written.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// Reads the store once and writes its answer (or marks the file
+    /// unavailable when the store does not answer), then reports the
+    /// policy's verdict on the answer in [`Polled::refused`].
+    pub async fn poll(&self) -> Result<Polled, AgentError> {
+        let out = &self.out;
+        let versions = match self.builder.fetch_once().await {
+            Ok(versions) => versions,
+            Err(error) => {
+                let marked = match mark_unavailable(out, SystemTime::now()) {
+                    Ok(true) => Marked::Yes(out.clone()),
+                    Ok(false) => Marked::NoFile,
+                    Err(e) => Marked::Failed(out.clone(), e),
+                };
+                return Err(AgentError::Unreadable { error, marked });
+            }
+        };
+        let contents = key_file_json(&versions, self.reach).map_err(|error| AgentError::Encode {
+            error,
+            out: out.clone(),
+        })?;
+        let written = write_if_changed(out, &contents).map_err(|error| AgentError::Write {
+            error,
+            out: out.clone(),
+        })?;
+        Ok(Polled {
+            written,
+            versions: versions.len(),
+            newest: versions.first().map(|version| version.id.clone()),
+            refused: self.builder.evaluate_once(&versions).err(),
+        })
+    }
+
+    /// Polls every `interval` (at least [`MIN_AGENT_INTERVAL`]), the first
+    /// time after one interval, until `stop` completes, handing each result
+    /// to `report`: a failed poll is reported and the next one comes as
+    /// usual.
+    pub async fn run(
+        &self,
+        interval: Duration,
+        stop: impl Future,
+        mut report: impl FnMut(Result<Polled, AgentError>),
+    ) {
+        let interval = interval.max(MIN_AGENT_INTERVAL);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => report(self.poll().await),
+                _ = &mut stop => return,
+            }
+        }
+    }
+}
