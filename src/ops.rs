@@ -8,6 +8,9 @@
 //!   moments roles change; never material);
 //! - [`rotate`]: publish a new key, optionally promote it, optionally disable
 //!   what the policy has retired, reporting each step as it is done;
+//! - [`rotate_if_older_than`]: the same once the newest key is older than a
+//!   period, with the store's compare-and-set, so that many hosts running it
+//!   at once publish exactly one key (cron on every host);
 //! - [`Agent`] (with the `file` feature): copy what a store holds to a key
 //!   file for every process on a host, again whenever it changes.
 //!
@@ -26,10 +29,13 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use keyroll_core::{
-    FirstSeen, KeyMaterial, KeySet, KeyStrength, PolicyError, ProviderError, RefreshError, RefresherBuilder,
-    Role, Weakness,
+    FirstSeen, KeyMaterial, KeyProvider, KeySet, KeyStrength, PolicyError, ProviderError, RefreshError,
+    RefresherBuilder, Role, Weakness,
 };
 use rand::Rng as _;
+
+mod due;
+pub use due::{Due, rotate_if_older_than};
 
 #[cfg(feature = "file")]
 mod agent;
@@ -363,12 +369,31 @@ pub struct Rotation {
 pub async fn rotate(
     builder: &RefresherBuilder,
     options: &RotateOptions,
-    mut on_step: impl FnMut(&RotateStep),
+    on_step: impl FnMut(&RotateStep),
 ) -> Result<Rotation, OpError> {
-    let policy = builder.effective_policy();
     let provider = builder.provider();
-    // What the store cannot do is refused before anything is written (a
-    // store that cannot publish at all refuses the publish itself).
+    refuse_what_the_store_cannot_do(provider, options)?;
+    let form = match options.form {
+        Some(form) => form,
+        // A store that cannot be read publishes a signing key, as a new one would.
+        None => builder
+            .load_once()
+            .await
+            .ok()
+            .map_or(KeyForm::SIGNING, |(_, set)| KeyForm::of(&set)),
+    };
+    // Every replica refuses a weak key: never publish one.
+    let material = generate(form, &builder.effective_policy().strength)?;
+    let published = provider.rotate(&material).await?;
+    after_publishing(builder, options, &material, published.id, on_step).await
+}
+
+/// What the store cannot do is refused before anything is written (a store
+/// that cannot publish at all refuses the publish itself).
+fn refuse_what_the_store_cannot_do(
+    provider: &dyn KeyProvider,
+    options: &RotateOptions,
+) -> Result<(), OpError> {
     let capabilities = provider.capabilities();
     if options.promote && !capabilities.promote {
         return Err(OpError::Unsupported(format!(
@@ -382,19 +407,19 @@ pub async fn rotate(
             provider.source()
         )));
     }
-    let form = match options.form {
-        Some(form) => form,
-        // A store that cannot be read publishes a signing key, as a new one would.
-        None => builder
-            .load_once()
-            .await
-            .ok()
-            .map_or(KeyForm::SIGNING, |(_, set)| KeyForm::of(&set)),
-    };
-    // Every replica refuses a weak key: never publish one.
-    let material = generate(form, &policy.strength)?;
-    let published = provider.rotate(&material).await?;
-    let id = published.id;
+    Ok(())
+}
+
+/// Reports the publish of `id`, then promotes it, reads the store back and
+/// disables what the policy retired, as `options` ask.
+async fn after_publishing(
+    builder: &RefresherBuilder,
+    options: &RotateOptions,
+    material: &KeyMaterial,
+    id: String,
+    mut on_step: impl FnMut(&RotateStep),
+) -> Result<Rotation, OpError> {
+    let provider = builder.provider();
     let fingerprint = material.fingerprint();
     on_step(&RotateStep::Published {
         id: id.clone(),
@@ -415,7 +440,7 @@ pub async fn rotate(
     if options.disable_old {
         let mut first_seen = FirstSeen::new();
         first_seen.observe(&versions, now);
-        for retired in policy.retired(&versions, &first_seen, now)? {
+        for retired in builder.effective_policy().retired(&versions, &first_seen, now)? {
             provider.disable(&retired).await?;
             on_step(&RotateStep::Disabled { id: retired.clone() });
             disabled.push(retired);

@@ -2,11 +2,11 @@
 
 use keyroll::Capabilities;
 
-/// The README's rows: store, push, publish, promote, disable.
-fn readme_rows() -> Vec<(String, [bool; 4])> {
+/// The README's rows: store, push, publish, promote, disable, compare-and-set.
+fn readme_rows() -> Vec<(String, [bool; 5])> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     let table = readme
-        .split("| store | push | publish | promote | disable |")
+        .split("| store | push | publish | promote | disable | compare-and-set |")
         .nth(1)
         .expect("the capability table");
     table
@@ -21,7 +21,7 @@ fn readme_rows() -> Vec<(String, [bool; 4])> {
                 "" => false,
                 other => panic!("{store}: `{other}` is neither yes nor empty"),
             };
-            let flags = [flag(2), flag(3), flag(4), flag(5)];
+            let flags = [flag(2), flag(3), flag(4), flag(5), flag(6)];
             (store, flags)
         })
         .collect()
@@ -43,9 +43,15 @@ fn the_readme_table_is_what_every_provider_declares() {
             publish,
             promote,
             disable,
+            compare_and_set,
             ..
         } = provider.capabilities();
         let (_, row) = rows.iter().find(|(store, _)| store == scheme.name).expect("row");
-        assert_eq!(*row, [push, publish, promote, disable], "{}", scheme.name);
+        assert_eq!(
+            *row,
+            [push, publish, promote, disable, compare_and_set],
+            "{}",
+            scheme.name
+        );
     }
 }

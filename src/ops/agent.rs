@@ -41,7 +41,7 @@ pub const MIN_AGENT_INTERVAL: Duration = Duration::from_millis(10);
 /// agent.poll().await?;
 /// agent
 ///     .run(Duration::from_secs(30), tokio::signal::ctrl_c(), |poll| match poll {
-///         Ok(polled) => println!("{}", polled.line(agent.out())),
+///         Ok(polled) => polled.line(agent.out()).into_iter().for_each(|line| println!("{line}")),
 ///         Err(error) => eprintln!("{error}"),
 ///     })
 ///     .await;

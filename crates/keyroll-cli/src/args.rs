@@ -206,7 +206,7 @@ pub(crate) enum Command {
     },
     /// Write a freshly generated key to the store as its newest version.
     #[command(
-        after_help = "Examples:\n  keyroll rotate --keys vault://vault.internal:8200/secret/myapp --disable-old\n  keyroll rotate --keys file:///etc/myapp/fernet-keys --for fernet"
+        after_help = "Examples:\n  keyroll rotate --keys vault://vault.internal:8200/secret/myapp --disable-old\n  keyroll rotate --keys file:///etc/myapp/fernet-keys --for fernet\n  keyroll rotate --keys vault://vault.internal:8200/secret/myapp --if-older-than 30d   # from cron, on every host"
     )]
     Rotate {
         #[command(flatten)]
@@ -228,6 +228,12 @@ pub(crate) enum Command {
         /// here: give the fleet's own `--fallback-window` and `--max-fallbacks`.
         #[arg(long)]
         disable_old: bool,
+        /// Only when the newest key is at least this old (by the store's own
+        /// creation time) or the store holds none, and with the store's
+        /// compare-and-set: run it from cron on every host, exactly one
+        /// publishes. Prints `rotated: ID` or `not due: …`; exit 0 either way.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        if_older_than: Option<Duration>,
     },
     #[cfg(feature = "django")]
     /// Sign a JSON value like Django's `signing.dumps` (timestamped, salt `django.core.signing`).

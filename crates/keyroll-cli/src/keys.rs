@@ -1,8 +1,8 @@
 //! `generate`, `check` and `rotate`: the library's operations (`keyroll::ops`), printed.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use keyroll::ops::{self, KeyForm, OpError, RotateOptions};
+use keyroll::ops::{self, KeyForm, OpError, RotateOptions, RotateStep};
 
 use crate::args::{KeyKind, KeyUse};
 use crate::{Failure, Source, builder, load};
@@ -48,6 +48,7 @@ pub(crate) async fn rotate(
     key_use: Option<KeyUse>,
     promote: bool,
     disable_old: bool,
+    if_older_than: Option<Duration>,
 ) -> Result<(), Failure> {
     let form = asked_form(&kind).or(key_use.map(|key_use| match key_use {
         KeyUse::Fernet => KeyForm::FERNET,
@@ -55,17 +56,21 @@ pub(crate) async fn rotate(
     }));
     let mut options = RotateOptions::default().promote(promote).disable_old(disable_old);
     options.form = form;
-    ops::rotate(&builder(source)?, &options, |step| println!("{step}"))
-        .await
-        .map_err(|error| {
-            // Refused before anything was written.
-            let unwritten = matches!(error, OpError::Empty(_) | OpError::Weak { .. });
-            match op_failure(error) {
-                Failure::Error(reason) if unwritten => {
-                    Failure::Error(format!("{reason}; nothing was published"))
-                }
-                other => other,
-            }
-        })?;
+    let builder = builder(source)?;
+    let print = |step: &RotateStep| println!("{step}");
+    let done = match if_older_than {
+        Some(period) => ops::rotate_if_older_than(&builder, period, &options, print)
+            .await
+            .map(|due| println!("{due}")),
+        None => ops::rotate(&builder, &options, print).await.map(drop),
+    };
+    done.map_err(|error| {
+        // Refused before anything was written.
+        let unwritten = matches!(error, OpError::Empty(_) | OpError::Weak { .. });
+        match op_failure(error) {
+            Failure::Error(reason) if unwritten => Failure::Error(format!("{reason}; nothing was published")),
+            other => other,
+        }
+    })?;
     Ok(())
 }

@@ -193,7 +193,8 @@ async fn run(command: Command) -> Result<(), Failure> {
             key_use,
             promote,
             disable_old,
-        } => keys::rotate(&source, kind, key_use, promote, disable_old).await,
+            if_older_than,
+        } => keys::rotate(&source, kind, key_use, promote, disable_old, if_older_than).await,
         #[cfg(feature = "fernet")]
         Command::Encrypt {
             source,

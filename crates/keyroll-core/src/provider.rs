@@ -97,6 +97,30 @@ pub trait KeyProvider: fmt::Debug + Send + Sync + 'static {
         ))
     }
 
+    /// Publishes `material` as the store's newest version **only if** the
+    /// newest version the store holds is still `expected` (`None`: only if
+    /// the store holds no version yet), with the store's own compare-and-set,
+    /// so that many writers acting on the same reading make exactly one
+    /// change. A writer that lost gets
+    /// [`ProviderErrorKind::Conflict`] and nothing was written: it re-reads
+    /// and sees the winner's key. Stores that declare
+    /// [`Capabilities::compare_and_set`] implement it; the default refuses
+    /// with [`ProviderErrorKind::Unsupported`].
+    async fn publish_if(
+        &self,
+        material: &KeyMaterial,
+        expected: Option<&str>,
+    ) -> Result<Published, ProviderError> {
+        let _ = (material, expected);
+        Err(ProviderError::new(
+            ProviderErrorKind::Unsupported,
+            format!(
+                "{} has no compare-and-set: writers on many hosts could each publish a key",
+                self.source()
+            ),
+        ))
+    }
+
     /// Makes version `id` the store's current one, for stores with stage
     /// labels (`keyroll rotate --promote`). Staged activation still applies:
     /// the policy holds a newly current version verify-only for the activation
@@ -187,6 +211,13 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Box<P> {
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
         (**self).rotate(material).await
     }
+    async fn publish_if(
+        &self,
+        material: &KeyMaterial,
+        expected: Option<&str>,
+    ) -> Result<Published, ProviderError> {
+        (**self).publish_if(material, expected).await
+    }
     async fn promote(&self, id: &str) -> Result<(), ProviderError> {
         (**self).promote(id).await
     }
@@ -210,6 +241,10 @@ pub struct Capabilities {
     pub promote: bool,
     /// [`KeyProvider::disable`] disables a version (stores with states).
     pub disable: bool,
+    /// [`KeyProvider::publish_if`] publishes only over the version expected
+    /// (the store's compare-and-set): what rotating from many hosts at once
+    /// needs.
+    pub compare_and_set: bool,
 }
 
 impl Capabilities {
@@ -219,6 +254,7 @@ impl Capabilities {
         publish: false,
         promote: false,
         disable: false,
+        compare_and_set: false,
     };
 
     /// Also pushes changes.
@@ -246,6 +282,13 @@ impl Capabilities {
     #[must_use]
     pub const fn with_disable(mut self) -> Self {
         self.disable = true;
+        self
+    }
+
+    /// Also publishes conditionally (compare-and-set).
+    #[must_use]
+    pub const fn with_compare_and_set(mut self) -> Self {
+        self.compare_and_set = true;
         self
     }
 }

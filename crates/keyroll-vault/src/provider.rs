@@ -468,7 +468,10 @@ impl KeyProvider for VaultProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::READ_ONLY.with_publish().with_disable()
+        Capabilities::READ_ONLY
+            .with_publish()
+            .with_disable()
+            .with_compare_and_set()
     }
 
     /// Soft-deletes version `id` (`vault kv delete -versions=ID`): it stops
@@ -513,6 +516,22 @@ impl KeyProvider for VaultProvider {
             Err(error) => return Err(error.into()),
         };
         self.publish_after(material, current).await
+    }
+
+    /// [`publish_after`](VaultProvider::publish_after) the version `expected`
+    /// names (`None`: only while the secret does not exist, `cas=0`).
+    async fn publish_if(
+        &self,
+        material: &KeyMaterial,
+        expected: Option<&str>,
+    ) -> Result<Published, ProviderError> {
+        let expected = match expected {
+            None => 0,
+            Some(id) => id
+                .parse()
+                .map_err(|_| ProviderError::invalid(format!("`{id}` is not a Vault version number")))?,
+        };
+        self.publish_after(material, expected).await
     }
 }
 
