@@ -100,6 +100,8 @@ fn status_of<E>(error: &SdkError<E>) -> Option<u16> {
 fn kind_of(code: &str, status: Option<u16>) -> ProviderErrorKind {
     match code {
         "ResourceNotFoundException" => ProviderErrorKind::NotFound,
+        // PutSecretValue with a ClientRequestToken already used for another value.
+        "ResourceExistsException" => ProviderErrorKind::Conflict,
         "AccessDeniedException"
         | "AccessDenied"
         | "UnrecognizedClientException"

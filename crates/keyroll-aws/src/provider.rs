@@ -26,6 +26,9 @@ use crate::payload::{material_of, system_time};
 
 const AWSCURRENT: &str = "AWSCURRENT";
 const AWSPENDING: &str = "AWSPENDING";
+/// keyroll's label on a version `publish_if` is writing, until it moves
+/// `AWSPENDING` there.
+const PUBLISHING: &str = "keyroll-publishing";
 const AWSPREVIOUS: &str = "AWSPREVIOUS";
 
 /// Reads the versions of one AWS Secrets Manager secret, with their stage
@@ -397,7 +400,10 @@ impl KeyProvider for AwsProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::READ_ONLY.with_publish().with_promote()
+        Capabilities::READ_ONLY
+            .with_publish()
+            .with_promote()
+            .with_compare_and_set()
     }
 
     fn source(&self) -> String {
@@ -408,55 +414,61 @@ impl KeyProvider for AwsProvider {
     /// everywhere before anything signs with it. With a `field`, the other
     /// fields of the current JSON object are kept.
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
+        self.put(material, &uuid::Uuid::new_v4().to_string(), AWSPENDING)
+            .await
+    }
+
+    /// `PutSecretValue` with a `ClientRequestToken` derived from the secret
+    /// and the version `expected` (the new version's id): every writer that
+    /// read the same newest version sends the same token, and AWS makes one
+    /// version of it — a second writer's different value is refused
+    /// (`ResourceExistsException`, a [`Conflict`](ProviderErrorKind::Conflict)).
+    /// A version already holding the token is a conflict before any write.
+    ///
+    /// The version is written with a label of keyroll's own, then given
+    /// `AWSPENDING`: moto (not AWS) lets a second writer overwrite a version
+    /// labelled `AWSPENDING` under the same token.
+    async fn publish_if(
+        &self,
+        material: &KeyMaterial,
+        expected: Option<&str>,
+    ) -> Result<Published, ProviderError> {
+        let token = successor_token(&self.inner.secret_id, expected);
         let client = self.client().await?;
-        let token = uuid::Uuid::new_v4().to_string();
-        let secret = &self.inner.secret_id;
+        let lost = || {
+            ProviderError::new(
+                ProviderErrorKind::Conflict,
+                format!(
+                    "AWS secret `{}` already has the version that follows {}: another writer published it. \
+                     Nothing was written",
+                    self.inner.secret_id,
+                    expected.unwrap_or("its empty state")
+                ),
+            )
+        };
+        if self.list(client).await?.iter().any(|listed| listed.id == token) {
+            return Err(lost());
+        }
+        let published = match self.put(material, &token, PUBLISHING).await {
+            Err(error) if error.kind() == ProviderErrorKind::Conflict => return Err(lost()),
+            done => done?,
+        };
         let request = client
-            .put_secret_value()
-            .secret_id(secret)
-            .client_request_token(&token)
-            .version_stages(AWSPENDING);
-        let text = std::str::from_utf8(material.expose_secret());
-        let request = match (&self.inner.field, text) {
-            (None, Ok(text)) => request.secret_string(text),
-            (None, Err(_)) => request.secret_binary(Blob::new(material.expose_secret().to_vec())),
-            (Some(field), Err(_)) => {
-                return Err(ProviderError::invalid(format!(
-                    "the new key is not UTF-8 text, so it cannot go into JSON field `{field}` of AWS secret `{secret}`; \
-                     generate a text key or leave `field` out"
-                )));
-            }
-            (Some(field), Ok(text)) => {
-                let mut object = match self.current_string(client).await? {
-                    None => JsonSecret::from_value(Value::Object(Map::new())),
-                    Some(current) => JsonSecret::parse(&current).map_err(|problem| {
-                        ProviderError::invalid(format!(
-                            "the current version of AWS secret `{secret}` {problem}, so field `{field}` cannot be set"
-                        ))
-                    })?,
-                };
-                let Value::Object(map) = object.value_mut() else {
-                    return Err(ProviderError::invalid(format!(
-                        "the current version of AWS secret `{secret}` is not a JSON object, so field `{field}` cannot be set"
-                    )));
-                };
-                map.insert(field.clone(), Value::String(text.to_owned()));
-                let body = Zeroizing::new(object.value().to_string());
-                request.secret_string(body.as_str())
-            }
-        };
-        let output = self.call("PutSecretValue", request.send()).await?;
-        let id = output.version_id().unwrap_or(&token).to_owned();
-        // PutSecretValue does not say when; GetSecretValue does (best effort).
-        let created = match self.read_version(client, &id).await {
-            Ok(held) => {
-                let created = held.created;
-                self.inner.cache.lock().await.held.insert(id.clone(), held);
-                created
-            }
-            Err(_) => None,
-        };
-        Ok(Published::new(id, created))
+            .update_secret_version_stage()
+            .secret_id(&self.inner.secret_id)
+            .version_stage(AWSPENDING)
+            .move_to_version_id(&published.id)
+            .set_remove_from_version_id(self.labelled(client, AWSPENDING).await?)
+            .send();
+        self.call("UpdateSecretVersionStage", request).await?;
+        let request = client
+            .update_secret_version_stage()
+            .secret_id(&self.inner.secret_id)
+            .version_stage(PUBLISHING)
+            .remove_from_version_id(&published.id)
+            .send();
+        self.call("UpdateSecretVersionStage", request).await?;
+        Ok(published)
     }
 
     /// Moves `AWSCURRENT` to version `id` (AWS moves `AWSPREVIOUS` to the
@@ -492,6 +504,90 @@ impl KeyProvider for AwsProvider {
             self.call("UpdateSecretVersionStage", request).await?;
         }
         Ok(())
+    }
+}
+
+/// The `ClientRequestToken` of the version that follows `expected` in
+/// `secret` (`None`: the first): a UUID from SHA-256 of both, the same for
+/// every writer.
+fn successor_token(secret: &str, expected: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"keyroll successor of\0")
+        .chain_update(secret.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(expected.unwrap_or_default().as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+impl AwsProvider {
+    /// The version labelled `label`, if any.
+    async fn labelled(&self, client: &Client, label: &str) -> Result<Option<String>, ProviderError> {
+        let stages = self.describe(client).await?;
+        Ok(stages
+            .into_iter()
+            .find(|(_, labels)| labels.iter().any(|l| l == label))
+            .map(|(id, _)| id))
+    }
+
+    /// Writes `material` as a new version labelled `stage`, with `token` as its id.
+    async fn put(
+        &self,
+        material: &KeyMaterial,
+        token: &str,
+        stage: &str,
+    ) -> Result<Published, ProviderError> {
+        let client = self.client().await?;
+        let secret = &self.inner.secret_id;
+        let request = client
+            .put_secret_value()
+            .secret_id(secret)
+            .client_request_token(token)
+            .version_stages(stage);
+        let text = std::str::from_utf8(material.expose_secret());
+        let request = match (&self.inner.field, text) {
+            (None, Ok(text)) => request.secret_string(text),
+            (None, Err(_)) => request.secret_binary(Blob::new(material.expose_secret().to_vec())),
+            (Some(field), Err(_)) => {
+                return Err(ProviderError::invalid(format!(
+                    "the new key is not UTF-8 text, so it cannot go into JSON field `{field}` of AWS secret `{secret}`; \
+                     generate a text key or leave `field` out"
+                )));
+            }
+            (Some(field), Ok(text)) => {
+                let mut object = match self.current_string(client).await? {
+                    None => JsonSecret::from_value(Value::Object(Map::new())),
+                    Some(current) => JsonSecret::parse(&current).map_err(|problem| {
+                        ProviderError::invalid(format!(
+                            "the current version of AWS secret `{secret}` {problem}, so field `{field}` cannot be set"
+                        ))
+                    })?,
+                };
+                let Value::Object(map) = object.value_mut() else {
+                    return Err(ProviderError::invalid(format!(
+                        "the current version of AWS secret `{secret}` is not a JSON object, so field `{field}` cannot be set"
+                    )));
+                };
+                map.insert(field.clone(), Value::String(text.to_owned()));
+                let body = Zeroizing::new(object.value().to_string());
+                request.secret_string(body.as_str())
+            }
+        };
+        let output = self.call("PutSecretValue", request.send()).await?;
+        let id = output.version_id().unwrap_or(token).to_owned();
+        // PutSecretValue does not say when; GetSecretValue does (best effort).
+        let created = match self.read_version(client, &id).await {
+            Ok(held) => {
+                let created = held.created;
+                self.inner.cache.lock().await.held.insert(id.clone(), held);
+                created
+            }
+            Err(_) => None,
+        };
+        Ok(Published::new(id, created))
     }
 }
 
