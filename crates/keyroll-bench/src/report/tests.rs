@@ -1,7 +1,7 @@
 use super::*;
 use crate::cores::{Contention, Scaling};
 use crate::django::DjangoRow;
-use crate::fleet::FleetConfig;
+use crate::fleet::{FleetConfig, Publication};
 use crate::frameworks::CaseRow;
 use crate::measure::Timing;
 use crate::native::ByKeys;
