@@ -1,6 +1,9 @@
 //! The server against the REST reference's documented requests and
 //! responses, spoken to with a plain HTTP client.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
 use super::*;
 
 const SECRET: &str = "projects/project-id/secrets/secret-id";
