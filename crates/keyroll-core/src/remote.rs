@@ -8,16 +8,16 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde_json::Value;
-use zeroize::Zeroize;
-
 use crate::{KeyMaterial, KeySource, ProviderError};
+
+mod json;
+
+pub use json::{FieldProblem, JsonSecret};
 
 /// The one name, in every remote store's URI (`?insecure_http=true`) and
 /// builder (`allow_insecure_http`), that allows plain `http://` to a host
@@ -413,141 +413,6 @@ pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A JSON secret parsed for one field: every string in it is wiped from
-/// memory when it is dropped, and errors name fields and types, never values.
-///
-/// ```
-/// use keyroll_core::remote::JsonSecret;
-///
-/// let secret = JsonSecret::parse(r#"{"key":"k3y-0123456789","user":"app"}"#)?;
-/// assert_eq!(secret.field("key")?.expose_secret(), b"k3y-0123456789");
-/// assert!(secret.field("user").is_ok());
-/// let problem = JsonSecret::parse(r#"{"key":7}"#)?.field("key").unwrap_err();
-/// assert_eq!(problem.to_string(), "field `key` is a number, not a string");
-/// # Ok::<(), keyroll_core::remote::FieldProblem>(())
-/// ```
-pub struct JsonSecret(Value);
-
-impl JsonSecret {
-    /// Parses `text`. The parser's own message, which may quote the text, is
-    /// not kept: only the position.
-    ///
-    /// # Errors
-    /// [`FieldProblem::NotJson`].
-    pub fn parse(text: &str) -> Result<Self, FieldProblem> {
-        serde_json::from_str(text)
-            .map(Self)
-            .map_err(|e| FieldProblem::NotJson {
-                line: e.line(),
-                column: e.column(),
-            })
-    }
-
-    /// Takes a document parsed elsewhere (such as a client library's answer).
-    pub fn from_value(value: Value) -> Self {
-        Self(value)
-    }
-
-    /// The document.
-    pub fn value(&self) -> &Value {
-        &self.0
-    }
-
-    /// The document, to change before it is written back (it is still
-    /// wiped on drop).
-    pub fn value_mut(&mut self) -> &mut Value {
-        &mut self.0
-    }
-
-    /// The string in `field` of the object, as key material (possibly empty:
-    /// emptiness is the caller's rule).
-    ///
-    /// # Errors
-    /// [`FieldProblem::NotObject`], [`FieldProblem::Missing`] or
-    /// [`FieldProblem::NotString`].
-    pub fn field(&self, field: &str) -> Result<KeyMaterial, FieldProblem> {
-        let Value::Object(map) = &self.0 else {
-            return Err(FieldProblem::NotObject(type_name(&self.0)));
-        };
-        match map.get(field) {
-            Some(Value::String(text)) => Ok(KeyMaterial::new(text.as_bytes())),
-            Some(other) => Err(FieldProblem::NotString {
-                field: field.to_owned(),
-                found: type_name(other),
-            }),
-            None => Err(FieldProblem::Missing {
-                field: field.to_owned(),
-                fields: map.keys().cloned().collect(),
-            }),
-        }
-    }
-}
-
-impl Drop for JsonSecret {
-    fn drop(&mut self) {
-        fn wipe(value: &mut Value) {
-            match value {
-                Value::String(text) => text.zeroize(),
-                Value::Array(items) => items.iter_mut().for_each(wipe),
-                Value::Object(fields) => fields.values_mut().for_each(wipe),
-                _ => {}
-            }
-        }
-        wipe(&mut self.0);
-    }
-}
-
-impl fmt::Debug for JsonSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JsonSecret(..)")
-    }
-}
-
-/// Why [`JsonSecret`] found no key. The message names fields and JSON types,
-/// never values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FieldProblem {
-    /// The text is not JSON.
-    #[error("is not JSON (line {line}, column {column})")]
-    NotJson {
-        /// Line of the first error.
-        line: usize,
-        /// Column of the first error.
-        column: usize,
-    },
-    /// The document is not an object; it is this JSON type.
-    #[error("is JSON {0}, not an object with fields")]
-    NotObject(&'static str),
-    /// The object has no such field.
-    #[error("has no field `{field}` (fields: {})", fields.join(", "))]
-    Missing {
-        /// The field asked for.
-        field: String,
-        /// The fields it has.
-        fields: Vec<String>,
-    },
-    /// The field is not a string.
-    #[error("field `{field}` is {found}, not a string")]
-    NotString {
-        /// The field asked for.
-        field: String,
-        /// Its JSON type.
-        found: &'static str,
-    },
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The versions a provider already fetched, by a key of its choice (a
 /// version id, a number and creation time): store contents of a version never
 /// change, so each is read once. Shared by clones of a provider and kept
@@ -609,107 +474,4 @@ impl<K: Eq + Hash, V: Clone> FetchedVersions<K, V> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn userinfo_is_redacted_wherever_a_url_holds_it() {
-        let cases = [
-            (
-                "vault://user:pass@host:8200/secret/app",
-                "vault://***@host:8200/secret/app",
-            ),
-            ("vault://token@host/secret/app", "vault://***@host/secret/app"),
-            (
-                "aws-sm://app?endpoint=http://u:pw@h&regoin=x",
-                "aws-sm://app?endpoint=http://***@h&regoin=x",
-            ),
-            ("http://a@b@c/x", "http://***@c/x"),
-            ("https://host/path@not-userinfo", "https://host/path@not-userinfo"),
-            ("no url here: a@b", "no url here: a@b"),
-            ("x://", "x://"),
-        ];
-        for (text, shown) in cases {
-            assert_eq!(redact_userinfo(text), shown, "{text}");
-        }
-    }
-
-    #[test]
-    fn endpoints_with_credentials_or_plaintext_to_the_network_are_refused() {
-        let check = |url: &str, allow| Endpoint::check("Test", "the token", url, allow);
-        for url in [
-            "http://127.0.0.1:8200",
-            "http://127.9.9.9",
-            "http://localhost:4566/",
-            "http://app.localhost",
-            "http://[::1]:8085",
-            "https://vault.example.com:8200",
-            "https://[2001:db8::1]:8200",
-        ] {
-            assert!(check(url, false).is_ok(), "{url}");
-        }
-        for url in [
-            "http://vault:8200",
-            "http://10.0.0.1",
-            "http://[2001:db8::1]:80",
-            "http://localhost.evil.com",
-        ] {
-            let err = check(url, false).unwrap_err();
-            assert_eq!(err.kind(), crate::ProviderErrorKind::Config);
-            assert!(err.to_string().contains("insecure_http=true"), "{err}");
-            assert!(check(url, true).unwrap().is_plaintext());
-        }
-        for url in [
-            "http://u:s3cr3t@127.0.0.1:8200",
-            "https://s3cr3t@host",
-            "https://a:s3cr3t@h/p?q=1",
-        ] {
-            let err = check(url, true).unwrap_err();
-            assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{err}");
-            assert!(err.to_string().contains("credentials"), "{err}");
-        }
-        for url in [
-            "ftp://host",
-            "host:8200",
-            "http://",
-            "https://:8200",
-            "file:///x@y",
-        ] {
-            assert!(check(url, true).is_err(), "{url}");
-        }
-    }
-
-    #[test]
-    fn json_problems_name_fields_and_types_never_values() {
-        let secret =
-            JsonSecret::parse(r#"{"key":"s3cr3t-value","n":42,"other":"s3cr3t-neighbour"}"#).unwrap();
-        assert_eq!(secret.field("key").unwrap().expose_secret(), b"s3cr3t-value");
-        for problem in [
-            secret.field("missing").unwrap_err(),
-            secret.field("n").unwrap_err(),
-            JsonSecret::parse(r#"["s3cr3t-value"]"#)
-                .unwrap()
-                .field("key")
-                .unwrap_err(),
-            JsonSecret::parse("s3cr3t-value").err().unwrap(),
-            JsonSecret::parse(r#"{"key":"s3cr3t-value\"}"#).err().unwrap(),
-        ] {
-            let shown = format!("{problem} {problem:?}");
-            assert!(!shown.contains("s3cr3t"), "{shown}");
-        }
-        assert_eq!(format!("{:?}", secret), "JsonSecret(..)");
-    }
-
-    #[test]
-    fn fetched_versions_are_kept_until_retained_away() {
-        let cache: FetchedVersions<u64> = FetchedVersions::new();
-        cache.insert(1, KeyMaterial::from("one"));
-        cache.insert(2, KeyMaterial::from("two"));
-        assert_eq!(cache.get(&1).unwrap().expose_secret(), b"one");
-        cache.retain(|n| *n == 2);
-        assert!(cache.get(&1).is_none());
-        assert_eq!(cache.len(), 1);
-        cache.remove(&2);
-        assert!(cache.is_empty());
-    }
-}
+mod tests;
