@@ -29,6 +29,7 @@ pub enum HmacAlgorithm {
 
 impl HmacAlgorithm {
     /// Length of the MAC in bytes.
+    #[inline]
     pub fn mac_len(self) -> usize {
         match self {
             Self::Sha1 => 20,
@@ -39,6 +40,7 @@ impl HmacAlgorithm {
     }
 
     /// Its lowercase name (`sha256`), as hashlib and Django spell it.
+    #[inline]
     pub fn name(self) -> &'static str {
         ["sha1", "sha256", "sha384", "sha512"][self as usize]
     }
