@@ -43,10 +43,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let read = encrypter.decrypt(&column[0], Some(Duration::from_secs(3600)))?;
     println!(
         "decrypted {:?} with key {} ({}); needs rotation: {}",
-        String::from_utf8_lossy(&read.plaintext),
+        String::from_utf8_lossy(&read.value),
         read.key.id,
         read.key.role,
-        read.needs_rotation()
+        read.needs_resign()
     );
 
     // Or re-encrypt the whole column in one streaming pass (`keyroll reencrypt`).
@@ -60,12 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for line in String::from_utf8(output)?.lines().take(3) {
         let row = encrypter.decrypt(line, None)?;
-        assert!(!row.needs_rotation());
-        println!(
-            "  {} -> key {}",
-            String::from_utf8_lossy(&row.plaintext),
-            row.key.id
-        );
+        assert!(!row.needs_resign());
+        println!("  {} -> key {}", String::from_utf8_lossy(&row.value), row.key.id);
     }
     Ok(())
 }

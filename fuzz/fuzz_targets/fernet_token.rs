@@ -67,7 +67,7 @@ fn time_verdict(timestamp: u64, ttl: Option<u64>) -> Option<&'static str> {
     }
 }
 
-fn assert_time_error(result: &Result<keyroll_fernet::Decrypted, DecryptError>, verdict: &str) {
+fn assert_time_error(result: &Result<keyroll_fernet::Verified<Vec<u8>>, DecryptError>, verdict: &str) {
     match verdict {
         "expired" => assert!(matches!(result, Err(DecryptError::Expired { .. })), "{result:?}"),
         _ => assert!(
@@ -113,13 +113,13 @@ fuzz_target!(|input: Input| {
             match &result {
                 Ok(d) => {
                     // PKCS#7 strips 1..=16 bytes.
-                    assert!(d.plaintext.len() < ciphertext.len());
-                    assert!(d.plaintext.len() + 16 >= ciphertext.len());
+                    assert!(d.value.len() < ciphertext.len());
+                    assert!(d.value.len() + 16 >= ciphertext.len());
                     assert_eq!(d.key.role, if fallback { Role::Fallback } else { Role::Current });
-                    assert_eq!(d.timestamp, UNIX_EPOCH + Duration::from_secs(timestamp));
+                    assert_eq!(d.timestamp, Some(UNIX_EPOCH + Duration::from_secs(timestamp)));
                     let again = encrypter.rotate(&token).expect("a decryptable token rotates");
                     let back = encrypter.decrypt(&again, None).expect("a rotated token decrypts");
-                    assert_eq!(back.plaintext, d.plaintext);
+                    assert_eq!(back.value, d.value);
                     assert_eq!(back.timestamp, d.timestamp);
                     assert_eq!(back.key.role, Role::Current);
                 }
@@ -145,13 +145,13 @@ fuzz_target!(|input: Input| {
                 assert_time_error(&result, verdict);
             } else if UNIX_EPOCH.checked_add(Duration::from_secs(timestamp)).is_some() {
                 let d = result.unwrap_or_else(|e| panic!("own token {token:?} does not decrypt: {e}"));
-                assert_eq!(d.plaintext, plaintext);
-                assert_eq!(d.needs_rotation(), fallback);
+                assert_eq!(d.value, plaintext);
+                assert_eq!(d.needs_resign(), fallback);
             }
             let surrounded = format!(" \n{token}\t ");
             assert_eq!(
-                encrypter.decrypt(&surrounded, None).map(|d| d.plaintext).ok(),
-                encrypter.decrypt(&token, None).map(|d| d.plaintext).ok()
+                encrypter.decrypt(&surrounded, None).map(|d| d.value).ok(),
+                encrypter.decrypt(&token, None).map(|d| d.value).ok()
             );
             if let Some(bad) = common::tampered(&token, tamper_at, tamper_with)
                 && bad.trim_ascii() != token

@@ -298,7 +298,7 @@ impl CookieKeys {
             }
         };
         let prefix = context("private", &self.inner.salt, name);
-        let Some(value) = decrypted.plaintext.strip_prefix(prefix.as_bytes()) else {
+        let Some(value) = decrypted.value.strip_prefix(prefix.as_bytes()) else {
             tracing::debug!(
                 cookie = name,
                 "private cookie refused: made for another cookie name or salt"
@@ -312,7 +312,7 @@ impl CookieKeys {
         Some(Verified {
             value,
             key: decrypted.key,
-            timestamp: Some(decrypted.timestamp),
+            timestamp: decrypted.timestamp,
         })
     }
 
@@ -363,7 +363,7 @@ impl CookieKeys {
                     tracing::debug!(cookie = name, ?age, ?max_age, "signed cookie refused: expired");
                     return None;
                 }
-                Err(ahead) if ahead.duration() > keyroll_core::native::MAX_CLOCK_SKEW => {
+                Err(ahead) if ahead.duration() > keyroll_core::kit::MAX_CLOCK_SKEW => {
                     tracing::debug!(cookie = name, "signed cookie refused: issued in the future");
                     return None;
                 }

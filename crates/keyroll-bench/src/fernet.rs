@@ -106,7 +106,7 @@ pub fn run(effort: Effort) -> FernetResults {
             Box::new(|| {
                 encrypter
                     .decrypt(&token, None)
-                    .is_ok_and(|d| d.plaintext.len() == PLAINTEXT.len())
+                    .is_ok_and(|d| d.value.len() == PLAINTEXT.len())
             }),
         ),
     ];

@@ -59,7 +59,7 @@ pub(crate) async fn decrypt(
                 Failure::Error(e.to_string())
             }
         })?;
-    if decrypted.needs_rotation() {
+    if decrypted.needs_resign() {
         eprintln!(
             "keyroll: decrypted with {} key {}: run `keyroll reencrypt` to move it to the current key",
             decrypted.key.role, decrypted.key.id
@@ -67,7 +67,7 @@ pub(crate) async fn decrypt(
     }
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(&decrypted.plaintext)
+        .write_all(&decrypted.value)
         .and_then(|()| stdout.write_all(b"\n"))
         .map_err(|e| Failure::Error(format!("cannot write standard output: {e}")))
 }

@@ -21,6 +21,7 @@ mod history;
 mod id;
 mod keyring;
 mod keyset;
+pub mod kit;
 mod mac_text;
 mod material;
 #[cfg(feature = "metrics")]

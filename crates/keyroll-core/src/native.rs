@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
+use crate::kit::{KeysNow, Rejection, Unverified};
 use crate::{
     Closed, Derived, DerivedCache, Format, KeySet, Keyring, MacText, Role, RolesNow, VersionId,
     record_rejection,
@@ -30,9 +31,7 @@ const TIMED: &str = "kr1t";
 const KID_LEN: usize = 11;
 const MAC_LEN: usize = 43;
 
-/// How far in the future a token's timestamp may be (clock skew between
-/// replicas) before it is refused.
-pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
+pub use crate::kit::MAX_CLOCK_SKEW;
 
 /// Why [`Signer::sign_value`] signed nothing.
 #[derive(Debug, thiserror::Error)]
@@ -78,9 +77,7 @@ pub enum VerifyError {
     Payload(&'static str),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// for longer than the configured limit, so nothing verifies.
-    #[error(
-        "the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to verify"
-    )]
+    #[error("{}", Rejection::Stale)]
     Stale,
 }
 
@@ -98,6 +95,19 @@ impl VerifyError {
             Self::FromTheFuture => "from_the_future",
             Self::Payload(_) => "payload",
             Self::Stale => "stale",
+        }
+    }
+
+    /// The kind of refusal, in the words every format shares.
+    pub fn rejection(&self) -> Rejection {
+        match self {
+            Self::Malformed(_) => Rejection::Malformed,
+            Self::UnknownKey => Rejection::UnknownKey,
+            Self::BadSignature => Rejection::BadSignature,
+            Self::Expired { .. } => Rejection::Expired,
+            Self::MissingTimestamp | Self::Payload(_) => Rejection::Payload,
+            Self::FromTheFuture => Rejection::FromTheFuture,
+            Self::Stale => Rejection::Stale,
         }
     }
 }
@@ -127,6 +137,13 @@ impl<T> Verified<T> {
     /// again with the current key and hand out the new token.
     pub fn needs_resign(&self) -> bool {
         self.key.role != Role::Current
+    }
+
+    /// [`needs_resign`](Self::needs_resign) under the name `keyroll-fernet`'s
+    /// `Decrypted` gave it.
+    #[deprecated(note = "use needs_resign: Fernet's decrypt returns Verified like every format")]
+    pub fn needs_rotation(&self) -> bool {
+        self.needs_resign()
     }
 
     fn map<U>(self, f: impl FnOnce(T) -> U) -> Verified<U> {
@@ -281,59 +298,46 @@ impl Signer {
     /// whole result to inspect it made the accepted path build its result
     /// in a temporary and copy it out, which costs a store-forwarding stall.
     pub fn verify_encoded<'t>(&self, token: &'t str) -> Result<Verified<&'t str>, VerifyError> {
-        if self.keyring.is_closed() {
+        let Ok(keys) = KeysNow::open(&self.keyring, &self.keys, self.clock) else {
             return Err(rejected(VerifyError::Stale));
-        }
+        };
         let parsed = Parsed::parse(token).map_err(rejected)?;
-        let derived = self.keys.get(&self.keyring);
-        let roles = self.roles(&derived);
-        let mut known = false;
-        for position in derived.state.with_kid(parsed.kid) {
-            let role = roles.role(position);
-            if role == Role::Retired {
-                continue;
-            }
-            known = true;
-            let mut state = derived.state.keys[position].mac.clone();
-            state.update(parsed.signed.as_bytes());
-            // Decoding the token's MAC (rather than encoding the computed
-            // one) does not depend on the HMAC: placed between its first
-            // block and its last ones, it is issued while those rounds, a
-            // long chain of dependent instructions, are in flight, and costs
-            // little. The decoder refuses non-canonical trailing bits: one
-            // MAC has one text.
-            let Some(mac) = MacText::decode(parsed.mac) else {
-                return Err(rejected(VerifyError::Malformed(
-                    "signature is not base64url of 32 bytes",
-                )));
-            };
-            let expected: [u8; 32] = state.finalize().into_bytes().into();
-            if mac.matches(&expected) {
+        let found = keys.first_named(
+            Format::Native,
+            keys.state().with_kid(parsed.kid),
+            |state, position| {
+                let mut mac = state.keys[position].mac.clone();
+                mac.update(parsed.signed.as_bytes());
+                // Decoding the token's MAC (rather than encoding the computed
+                // one) does not depend on the HMAC: placed between its first
+                // block and its last ones, it is issued while those rounds, a
+                // long chain of dependent instructions, are in flight, and costs
+                // little. The decoder refuses non-canonical trailing bits: one
+                // MAC has one text.
+                let Some(text) = MacText::decode(parsed.mac) else {
+                    return Err(VerifyError::Malformed("signature is not base64url of 32 bytes"));
+                };
+                let expected: [u8; 32] = mac.finalize().into_bytes().into();
+                if !text.matches(&expected) {
+                    return Ok(None);
+                }
                 let timestamp = parsed.timestamp.map(|s| UNIX_EPOCH + Duration::from_secs(s));
                 if timestamp.is_some() || self.max_age.is_some() {
-                    let now = match roles {
-                        RolesNow::At(_, now) => now,
-                        RolesNow::Snapshot(_) => self.now(),
-                    };
-                    self.check_age(timestamp, now).map_err(rejected)?;
+                    self.check_age(timestamp, self.now())?;
                 }
-                let key = &derived.keys.keys()[position];
-                key.record_verification(Format::Native, role);
-                return Ok(Verified {
-                    value: parsed.payload,
-                    key: VerifiedBy {
-                        id: key.version_id(),
-                        role,
-                    },
-                    timestamp,
-                });
-            }
+                Ok(Some(timestamp))
+            },
+        );
+        match found {
+            Ok((timestamp, key)) => Ok(Verified {
+                value: parsed.payload,
+                key,
+                timestamp,
+            }),
+            Err(Unverified::Refused(error)) => Err(rejected(error)),
+            Err(Unverified::NoMatch) => Err(rejected(VerifyError::BadSignature)),
+            Err(_) => Err(rejected(VerifyError::UnknownKey)),
         }
-        Err(rejected(if known {
-            VerifyError::BadSignature
-        } else {
-            VerifyError::UnknownKey
-        }))
     }
 
     /// The roles for this call: the generation's snapshot (exact past its

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use keyroll_core::kit::Rejection;
+
 /// Why a Django-format value did not verify or decode.
 ///
 /// [`MissingSeparator`](Error::MissingSeparator), [`BadSignature`](Error::BadSignature)
@@ -61,9 +63,7 @@ pub enum Error {
     Serialize(String),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// within the configured limit, so nothing verifies.
-    #[error(
-        "the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to verify"
-    )]
+    #[error("{}", Rejection::Stale)]
     Stale,
     /// Nothing signs: the keyring has failed closed or its signing key is
     /// past its expiry.
@@ -104,6 +104,21 @@ impl Error {
             Self::Stale => "stale",
             Self::Closed(_) => "closed",
         }
+    }
+
+    /// The kind of refusal, in the words every format shares; `None` for
+    /// errors that refuse no token ([`Serialize`](Error::Serialize),
+    /// [`Closed`](Error::Closed): nothing was signed).
+    pub fn rejection(&self) -> Option<Rejection> {
+        Some(match self {
+            Self::MissingSeparator { .. } => Rejection::Malformed,
+            Self::BadSignature => Rejection::BadSignature,
+            Self::SignatureExpired { .. } => Rejection::Expired,
+            Self::BadTimestamp | Self::Payload { .. } => Rejection::Payload,
+            Self::TooLarge { .. } => Rejection::TooLarge,
+            Self::Stale => Rejection::Stale,
+            Self::Serialize(_) | Self::Closed(_) => return None,
+        })
     }
 
     /// Counts this refusal (`keyroll_rejections_total`, format `django`).

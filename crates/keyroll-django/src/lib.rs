@@ -35,7 +35,9 @@ mod signer;
 
 use std::time::Duration;
 
-pub use algorithm::{Algorithm, KeyedMac};
+pub use algorithm::Algorithm;
+#[allow(deprecated)]
+pub use algorithm::KeyedMac;
 pub use cookie::{CookieSigner, CookieSignerBuilder, VerifiedCookie};
 pub use error::{ConfigError, Error};
 pub use keyroll_core::{Verified, VerifiedBy};

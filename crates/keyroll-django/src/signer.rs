@@ -1,20 +1,20 @@
 //! Django's `Signer` and `TimestampSigner`, signing with the keyring's current
 //! key and verifying with every key the keyring accepts.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use keyroll_core::kit::{KeyedHmac, KeysNow};
 use keyroll_core::{
-    Closed, Derived, DerivedCache, Format, KeyEntry, KeySet, Keyring, MAC_TEXT_LEN, MacText, Role, RolesNow,
-    Verified, VerifiedBy,
+    Closed, DerivedCache, Format, KeySet, Keyring, MAC_TEXT_LEN, MacText, Verified, VerifiedBy,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::algorithm::KeyedMac;
 use crate::codec::{self, time_of, unix_seconds};
 use crate::{Algorithm, ConfigError, Error, base62, json};
 
@@ -66,7 +66,7 @@ fn separator_is_unsafe(separator: &str) -> bool {
 /// One MAC state per key of the set, for each accepted algorithm; the first
 /// algorithm signs.
 struct Macs {
-    by_algorithm: Vec<(Algorithm, Vec<KeyedMac>)>,
+    by_algorithm: Vec<(Algorithm, Vec<KeyedHmac>)>,
 }
 
 fn derive_macs(set: &KeySet, salt: &str, key_prefix: &[u8], algorithms: &[Algorithm]) -> Macs {
@@ -77,7 +77,7 @@ fn derive_macs(set: &KeySet, salt: &str, key_prefix: &[u8], algorithms: &[Algori
                 .keys()
                 .iter()
                 .map(|key| {
-                    KeyedMac::derive(
+                    KeyedHmac::derived(
                         algorithm,
                         &[
                             salt.as_bytes(),
@@ -159,9 +159,7 @@ impl Core {
     /// Splits off and checks the signature: current key first, then pending
     /// keys, then fallbacks newest first.
     pub(crate) fn unsign<'t>(&self, signed: &'t str) -> Result<(&'t str, VerifiedBy), Error> {
-        if self.keyring.is_closed() {
-            return Err(Error::Stale);
-        }
+        let keys = KeysNow::open(&self.keyring, &self.macs, self.options.clock).map_err(|_| Error::Stale)?;
         // SHA-256 (Django's default) with a one-byte separator: when the 43
         // last characters are a MAC's text and the separator precedes them,
         // that is the last separator (Django refuses separators made of
@@ -172,7 +170,7 @@ impl Core {
             && bytes[at] == separator
             && let Some(text) = MacText::decode(&bytes[at + 1..])
         {
-            return self.verify_sha256(&signed[..at], &text);
+            return Self::verify_sha256(&keys, &signed[..at], &text);
         }
         let split = match self.separator_char {
             Some(separator) => signed.rsplit_once(separator),
@@ -185,7 +183,7 @@ impl Core {
             // SHA-256 again (SHA-1 signatures have 27 characters, SHA-512
             // 86); MacText accepts what the strict decoder below accepts.
             let text = MacText::decode(signature.as_bytes()).ok_or(Error::BadSignature)?;
-            return self.verify_sha256(value, &text);
+            return Self::verify_sha256(&keys, value, &text);
         }
         if signature.len() > Algorithm::Sha512.signature_len() {
             return Err(Error::BadSignature);
@@ -196,59 +194,56 @@ impl Core {
         let length = B64
             .decode_slice(signature, &mut raw)
             .map_err(|_| Error::BadSignature)?;
-        let derived = self.macs.get(&self.keyring);
-        let Some((_, macs)) = derived
-            .state
+        let Some(index) = keys
+            .state()
             .by_algorithm
             .iter()
-            .find(|(algorithm, _)| algorithm.digest_len() == length)
+            .position(|(algorithm, _)| algorithm.digest_len() == length)
         else {
             return Err(Error::BadSignature);
         };
-        for (position, role) in self.roles(&derived).verifying() {
-            if macs[position].verify(value.as_bytes(), &raw[..length]) {
-                return Ok((value, Self::verified_by(&derived.keys.keys()[position], role)));
-            }
-        }
-        Err(Error::BadSignature)
+        let signature = &raw[..length];
+        let macs = &keys.state().by_algorithm[index].1;
+        Self::first_match(&keys, |position| {
+            macs[position].verify(value.as_bytes(), signature)
+        })
+        .map(|key| (value, key))
     }
 
     /// Checks a SHA-256 signature, decoded to four words, which the computed
     /// MACs are compared with.
-    fn verify_sha256<'t>(&self, value: &'t str, text: &MacText) -> Result<(&'t str, VerifiedBy), Error> {
-        let derived = self.macs.get(&self.keyring);
-        let Some((_, macs)) = derived
-            .state
+    fn verify_sha256<'t>(
+        keys: &KeysNow<'_, Macs>,
+        value: &'t str,
+        text: &MacText,
+    ) -> Result<(&'t str, VerifiedBy), Error> {
+        let Some(index) = keys
+            .state()
             .by_algorithm
             .iter()
-            .find(|(algorithm, _)| *algorithm == Algorithm::Sha256)
+            .position(|(algorithm, _)| *algorithm == Algorithm::Sha256)
         else {
             return Err(Error::BadSignature);
         };
-        for (position, role) in self.roles(&derived).verifying() {
-            if macs[position].verify_sha256(value.as_bytes(), text) {
-                return Ok((value, Self::verified_by(&derived.keys.keys()[position], role)));
-            }
-        }
-        Err(Error::BadSignature)
+        let macs = &keys.state().by_algorithm[index].1;
+        Self::first_match(keys, |position| {
+            macs[position].verify_text(value.as_bytes(), text)
+        })
+        .map(|key| (value, key))
     }
 
-    /// The roles for this call: the generation's snapshot (exact past its
-    /// deadline), or computed at the test clock's time.
-    fn roles<'a>(&self, derived: &'a Derived<Macs>) -> RolesNow<'a> {
-        match self.options.clock {
-            None => derived.roles.now(&derived.keys),
-            Some(clock) => RolesNow::At(&derived.keys, clock()),
-        }
-    }
-
-    /// Counts the verification on the key and names it.
+    /// The first verifying key (current, pending, fallbacks newest first)
+    /// for which `matches` holds.
     #[inline]
-    fn verified_by(entry: &KeyEntry, role: Role) -> VerifiedBy {
-        entry.record_verification(Format::Django, role);
-        VerifiedBy {
-            id: entry.version_id(),
-            role,
+    fn first_match(
+        keys: &KeysNow<'_, Macs>,
+        mut matches: impl FnMut(usize) -> bool,
+    ) -> Result<VerifiedBy, Error> {
+        match keys.first_verifying(Format::Django, |_, position| {
+            Ok::<_, Infallible>(matches(position).then_some(()))
+        }) {
+            Ok(((), key)) => Ok(key),
+            Err(_) => Err(Error::BadSignature),
         }
     }
 }

@@ -3,14 +3,12 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Role, RolesNow, VerifiedBy};
+pub use keyroll_core::kit::MAX_CLOCK_SKEW;
+use keyroll_core::kit::{KeysNow, Rejection, Unverified};
+use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Verified, VerifiedBy};
 
 use crate::key::{Derive, FernetKey, KeyError, OpenFailure};
 use crate::token::RawToken;
-
-/// How far in the future a token's timestamp may lie before a decryption
-/// with a TTL refuses it (pyca's `_MAX_CLOCK_SKEW`).
-pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// Why a token did not decrypt.
 ///
@@ -56,9 +54,7 @@ pub enum DecryptError {
     Key(#[from] KeyError),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// within the configured limit, so nothing decrypts.
-    #[error(
-        "the keyring has failed closed (the store has not confirmed the keys within the limit, or revoked the signing key); refusing to decrypt"
-    )]
+    #[error("{}", Rejection::Stale)]
     Stale,
 }
 
@@ -85,31 +81,30 @@ impl DecryptError {
         }
     }
 
+    /// The kind of refusal, in the words every format shares; `None` for
+    /// [`Key`](DecryptError::Key): the configuration is at fault, not the token.
+    pub fn rejection(&self) -> Option<Rejection> {
+        Some(match self {
+            Self::Malformed(_) => Rejection::Malformed,
+            Self::Expired { .. } => Rejection::Expired,
+            Self::FromTheFuture { .. } => Rejection::FromTheFuture,
+            Self::NoMatchingKey => Rejection::BadSignature,
+            Self::BadPadding => Rejection::Payload,
+            Self::Stale => Rejection::Stale,
+            Self::Key(_) => return None,
+        })
+    }
+
     /// Counts this refusal (`keyroll_rejections_total`, format `fernet`).
     fn count(&self) {
         keyroll_core::record_rejection(Format::Fernet, self.reason());
     }
 }
 
-/// A decrypted token, with the key that decrypted it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Decrypted {
-    /// The plaintext.
-    pub plaintext: Vec<u8>,
-    /// Which key decrypted it, and its role at that moment.
-    pub key: VerifiedBy,
-    /// When the token was made (kept across [`rotate`](Encrypter::rotate)).
-    pub timestamp: SystemTime,
-}
-
-impl Decrypted {
-    /// True when a key other than the current one decrypted it: store
-    /// [`Encrypter::rotate`]'s token in its place.
-    pub fn needs_rotation(&self) -> bool {
-        self.key.role != Role::Current
-    }
-}
+/// A decrypted token, with the key that decrypted it: the plaintext is
+/// `value`, the token's time `timestamp` (always set).
+#[deprecated(note = "decrypt returns keyroll_core::Verified<Vec<u8>>: the plaintext is `value`")]
+pub type Decrypted = Verified<Vec<u8>>;
 
 /// Per key of the set, in the set's order: the ready Fernet key, or why the
 /// key is unusable.
@@ -131,7 +126,7 @@ pub(crate) type DerivedKeys = Vec<Result<FernetKey, KeyError>>;
 /// let encrypter = Encrypter::new(keyring, Derive::Raw).unwrap();
 /// let token = encrypter.encrypt("api-secret-of-a-customer").unwrap();
 /// let decrypted = encrypter.decrypt(&token, None).unwrap();
-/// assert_eq!(decrypted.plaintext, b"api-secret-of-a-customer");
+/// assert_eq!(decrypted.value, b"api-secret-of-a-customer");
 /// assert_eq!(&*decrypted.key.id, "v1");
 /// ```
 pub struct Encrypter {
@@ -207,25 +202,27 @@ impl Encrypter {
     /// [`MAX_CLOCK_SKEW`] ahead is [`FromTheFuture`](DecryptError::FromTheFuture);
     /// both are checked before the MAC, as the spec and pyca do. Without a
     /// TTL the timestamp is not checked at all.
-    pub fn decrypt(&self, token: &str, ttl: Option<Duration>) -> Result<Decrypted, DecryptError> {
+    pub fn decrypt(&self, token: &str, ttl: Option<Duration>) -> Result<Verified<Vec<u8>>, DecryptError> {
         self.decrypt_uncounted(token, ttl)
             .inspect_err(DecryptError::count)
     }
 
     /// [`decrypt`](Self::decrypt) without counting a refusal.
-    fn decrypt_uncounted(&self, token: &str, ttl: Option<Duration>) -> Result<Decrypted, DecryptError> {
-        if self.keyring.is_closed() {
-            return Err(DecryptError::Stale);
-        }
+    fn decrypt_uncounted(
+        &self,
+        token: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Verified<Vec<u8>>, DecryptError> {
+        let keys = KeysNow::open(&self.keyring, &self.keys, self.clock).map_err(|_| DecryptError::Stale)?;
         let raw = RawToken::parse(token)?;
         if let Some(ttl) = ttl {
             check_time(raw.timestamp(), ttl, self.now())?;
         }
-        let opened = self.open(raw)?;
-        Ok(Decrypted {
-            plaintext: opened.plaintext,
+        let opened = open(&keys, raw)?;
+        Ok(Verified {
+            value: opened.plaintext,
             key: opened.key,
-            timestamp: to_system_time(opened.timestamp)?,
+            timestamp: Some(to_system_time(opened.timestamp)?),
         })
     }
 
@@ -235,59 +232,17 @@ impl Encrypter {
     /// and always produces a new token.
     pub fn rotate(&self, token: &str) -> Result<String, DecryptError> {
         let now = self.now();
+        let keys = self.keys_for_rotation()?;
         let opened = RawToken::parse(token)
-            .and_then(|raw| self.open(raw))
+            .and_then(|raw| open(&keys, raw))
             .inspect_err(DecryptError::count)?;
         Ok(self.seal(&opened.plaintext, opened.timestamp, now)?)
     }
 
-    /// Tries the verifying keys in order: current, pending, fallbacks. The
-    /// token's buffer becomes the plaintext (one allocation per decrypt).
-    pub(crate) fn open(&self, mut raw: RawToken) -> Result<Opened, DecryptError> {
-        let derived = self.keys.get(&self.keyring);
-        let set = &derived.keys;
-        let roles = match self.clock {
-            None => derived.roles.now(set),
-            Some(clock) => RolesNow::At(set, clock()),
-        };
-        let mut failure = DecryptError::NoMatchingKey;
-        for wanted in [Role::Current, Role::Pending, Role::Fallback] {
-            for (position, (entry, key)) in set.keys().iter().zip(&derived.state).enumerate() {
-                if roles.role(position) != wanted {
-                    continue;
-                }
-                let key = match key {
-                    Ok(key) => key,
-                    Err(error) => {
-                        failure = DecryptError::Key(error.clone());
-                        continue;
-                    }
-                };
-                if !key.mac_matches(&raw) {
-                    continue;
-                }
-                match key.decrypt_in_place(&mut raw) {
-                    Ok(len) => {
-                        entry.record_verification(Format::Fernet, wanted);
-                        let timestamp = raw.timestamp();
-                        return Ok(Opened {
-                            plaintext: raw.into_plaintext(len),
-                            key: VerifiedBy {
-                                id: entry.version_id(),
-                                role: wanted,
-                            },
-                            timestamp,
-                        });
-                    }
-                    Err(OpenFailure::Padding) => {
-                        if failure == DecryptError::NoMatchingKey {
-                            failure = DecryptError::BadPadding;
-                        }
-                    }
-                }
-            }
-        }
-        Err(failure)
+    /// The keys to re-encrypt with: none once the keyring has failed closed
+    /// ([`KeyError::Closed`], as the encrypt that would follow says).
+    pub(crate) fn keys_for_rotation(&self) -> Result<KeysNow<'_, DerivedKeys>, KeyError> {
+        Ok(KeysNow::open(&self.keyring, &self.keys, self.clock)?)
     }
 
     /// Encrypts with the key that signs at `now`, stamped `timestamp`.
@@ -353,4 +308,46 @@ fn to_system_time(timestamp: u64) -> Result<SystemTime, DecryptError> {
     UNIX_EPOCH
         .checked_add(Duration::from_secs(timestamp))
         .ok_or(DecryptError::Malformed("timestamp out of range"))
+}
+
+/// Tries the verifying keys in order (current, pending, fallbacks). The
+/// token's buffer becomes the plaintext (one allocation per decrypt). When
+/// no key opens it: the first unusable key's error if any, else
+/// [`BadPadding`](DecryptError::BadPadding) if a MAC matched, else
+/// [`NoMatchingKey`](DecryptError::NoMatchingKey).
+pub(crate) fn open(keys: &KeysNow<'_, DerivedKeys>, mut raw: RawToken) -> Result<Opened, DecryptError> {
+    let mut failure = DecryptError::NoMatchingKey;
+    let found = keys.first_verifying(Format::Fernet, |derived, position| {
+        let key = match &derived[position] {
+            Ok(key) => key,
+            Err(error) => {
+                failure = DecryptError::Key(error.clone());
+                return Ok(None);
+            }
+        };
+        if !key.mac_matches(&raw) {
+            return Ok(None);
+        }
+        match key.decrypt_in_place(&mut raw) {
+            Ok(len) => Ok(Some(len)),
+            Err(OpenFailure::Padding) => {
+                if failure == DecryptError::NoMatchingKey {
+                    failure = DecryptError::BadPadding;
+                }
+                Ok(None)
+            }
+        }
+    });
+    match found {
+        Ok((len, key)) => {
+            let timestamp = raw.timestamp();
+            Ok(Opened {
+                plaintext: raw.into_plaintext(len),
+                key,
+                timestamp,
+            })
+        }
+        Err(Unverified::Refused(error)) => Err(error),
+        Err(_) => Err(failure),
+    }
 }

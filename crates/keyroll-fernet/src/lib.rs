@@ -32,7 +32,7 @@
 //!
 //! let read = encrypter.decrypt(&stored, None).unwrap();
 //! assert_eq!(&*read.key.id, "v1");
-//! assert!(read.needs_rotation());
+//! assert!(read.needs_resign());
 //! let rotated = encrypter.rotate(&stored).unwrap();
 //! assert_eq!(&*encrypter.decrypt(&rotated, None).unwrap().key.id, "v2");
 //! ```
@@ -45,8 +45,11 @@ mod key;
 mod reencrypt;
 mod token;
 
-pub use encrypter::{DecryptError, Decrypted, Encrypter, MAX_CLOCK_SKEW};
+#[allow(deprecated)]
+pub use encrypter::Decrypted;
+pub use encrypter::{DecryptError, Encrypter, MAX_CLOCK_SKEW};
 pub use key::{
     Derive, FernetKey, HKDF_INFO, HKDF_SALT, KeyError, UnknownDerive, generate_key, hkdf_fernet_key,
 };
+pub use keyroll_core::{Verified, VerifiedBy};
 pub use reencrypt::{ReencryptCounts, ReencryptError};

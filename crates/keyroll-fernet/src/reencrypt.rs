@@ -4,6 +4,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 
 use keyroll_core::Role;
 
+use crate::encrypter::open;
 use crate::token::RawToken;
 use crate::{DecryptError, Encrypter, KeyError};
 
@@ -127,7 +128,7 @@ impl Encrypter {
         let opened = std::str::from_utf8(token)
             .map_err(|_| DecryptError::Malformed("not UTF-8"))
             .and_then(RawToken::parse)
-            .and_then(|raw| self.open(raw));
+            .and_then(|raw| open(&self.keys_for_rotation()?, raw));
         match opened {
             Ok(opened) if opened.key.role == Role::Current => {
                 counts.already_current += 1;

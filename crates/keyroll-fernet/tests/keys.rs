@@ -39,11 +39,7 @@ fn raw_keys_are_accepted_padded_unpadded_trimmed_or_in_the_standard_alphabet() {
         STANDARD.encode(&bytes),
     ] {
         let other = encrypter(KeyMaterial::from(spelling.clone()), Derive::Raw).unwrap();
-        assert_eq!(
-            other.decrypt(&token, None).unwrap().plaintext,
-            b"x",
-            "{spelling:?}"
-        );
+        assert_eq!(other.decrypt(&token, None).unwrap().value, b"x", "{spelling:?}");
     }
 }
 
@@ -94,11 +90,11 @@ fn hkdf_turns_any_secret_into_a_fernet_key_deterministically() {
     let writer = encrypter(secret.clone(), Derive::Hkdf).unwrap();
     let reader = encrypter(secret.clone(), Derive::Hkdf).unwrap();
     let token = writer.encrypt("x").unwrap();
-    assert_eq!(reader.decrypt(&token, None).unwrap().plaintext, b"x");
+    assert_eq!(reader.decrypt(&token, None).unwrap().value, b"x");
     // The derived key is an ordinary Fernet key: a raw encrypter holding it reads the same tokens.
     let derived = hkdf_fernet_key(secret.expose_secret());
     let raw = encrypter(derived, Derive::Raw).unwrap();
-    assert_eq!(raw.decrypt(&token, None).unwrap().plaintext, b"x");
+    assert_eq!(raw.decrypt(&token, None).unwrap().value, b"x");
 }
 
 #[test]

@@ -91,7 +91,7 @@ fn encrypts_with_the_signing_key_only() {
     let multi = encrypter(&Keyring::new(keys.set()));
     let token = multi.encrypt("secret").unwrap();
     assert_eq!(
-        only("v2", &keys.current).decrypt(&token, None).unwrap().plaintext,
+        only("v2", &keys.current).decrypt(&token, None).unwrap().value,
         b"secret"
     );
     for other in [&keys.pending, &keys.fallback, &keys.retired] {
@@ -114,9 +114,9 @@ fn decrypt_reports_which_key_and_its_role() {
     ] {
         let token = only("elsewhere", key).encrypt(id).unwrap();
         let decrypted = multi.decrypt(&token, None).unwrap();
-        assert_eq!(decrypted.plaintext, id.as_bytes());
+        assert_eq!(decrypted.value, id.as_bytes());
         assert_eq!((&*decrypted.key.id, decrypted.key.role), (id, role));
-        assert_eq!(decrypted.needs_rotation(), role != Role::Current, "{id}");
+        assert_eq!(decrypted.needs_resign(), role != Role::Current, "{id}");
     }
 }
 
@@ -258,9 +258,12 @@ fn rotate_re_encrypts_with_the_current_key_keeping_the_original_timestamp() {
     set_now(T0 + 10);
     let rotated = multi.rotate(&old).unwrap();
     let decrypted = multi.decrypt(&rotated, None).unwrap();
-    assert_eq!(decrypted.plaintext, b"card-token");
+    assert_eq!(decrypted.value, b"card-token");
     assert_eq!((&*decrypted.key.id, decrypted.key.role), ("v2", Role::Current));
-    assert_eq!(decrypted.timestamp, UNIX_EPOCH + Duration::from_secs(T0 - 3600));
+    assert_eq!(
+        decrypted.timestamp,
+        Some(UNIX_EPOCH + Duration::from_secs(T0 - 3600))
+    );
     // The age keeps counting from creation: a TTL shorter than that refuses it.
     assert!(matches!(
         multi.decrypt(&rotated, Some(Duration::from_secs(600))),
@@ -282,7 +285,7 @@ fn rotation_across_a_live_key_change() {
     let encrypter = encrypter(&keyring);
     set_now(T0);
     let stored = encrypter.encrypt("db-password").unwrap();
-    assert!(!encrypter.decrypt(&stored, None).unwrap().needs_rotation());
+    assert!(!encrypter.decrypt(&stored, None).unwrap().needs_resign());
 
     // A refresher installs the rotated set: v2 signs, v1 falls back.
     let t1 = set_now(T0 + 100);
@@ -298,7 +301,7 @@ fn rotation_across_a_live_key_change() {
     );
     let read = encrypter.decrypt(&stored, None).unwrap();
     assert_eq!((&*read.key.id, read.key.role), ("v1", Role::Fallback));
-    assert!(read.needs_rotation());
+    assert!(read.needs_resign());
     let fresh = encrypter.encrypt("new row").unwrap();
     assert_eq!(&*encrypter.decrypt(&fresh, None).unwrap().key.id, "v2");
     let rotated = encrypter.rotate(&stored).unwrap();
@@ -308,8 +311,8 @@ fn rotation_across_a_live_key_change() {
     keyring.install(KeySet::single("v2", k2).unwrap());
     assert_eq!(encrypter.decrypt(&stored, None), Err(DecryptError::NoMatchingKey));
     let survived = encrypter.decrypt(&rotated, None).unwrap();
-    assert_eq!(survived.plaintext, b"db-password");
-    assert_eq!(survived.timestamp, UNIX_EPOCH + Duration::from_secs(T0));
+    assert_eq!(survived.value, b"db-password");
+    assert_eq!(survived.timestamp, Some(UNIX_EPOCH + Duration::from_secs(T0)));
 }
 
 #[test]
@@ -351,7 +354,7 @@ fn encrypting_and_decrypting_never_fail_while_key_sets_swap() {
                 while !stop.load(Ordering::Relaxed) {
                     let token = encrypter.encrypt(rounds.to_string()).unwrap();
                     let decrypted = encrypter.decrypt(&token, Some(Duration::from_secs(60))).unwrap();
-                    assert_eq!(decrypted.plaintext, rounds.to_string().as_bytes());
+                    assert_eq!(decrypted.value, rounds.to_string().as_bytes());
                     if rounds == 0 {
                         started.fetch_add(1, Ordering::Relaxed);
                     }
@@ -461,7 +464,7 @@ fn a_bad_padding_under_one_key_leaves_the_token_intact_for_the_next() {
     );
     for _ in 0..3 {
         let decrypted = multi.decrypt(&token, None).unwrap();
-        assert_eq!(decrypted.plaintext, b"forty-two bytes of a third party's secret");
+        assert_eq!(decrypted.value, b"forty-two bytes of a third party's secret");
         assert_eq!((&*decrypted.key.id, decrypted.key.role), ("v1", Role::Fallback));
         let rotated = multi.rotate(&token).unwrap();
         assert_eq!(multi.decrypt(&rotated, None).unwrap().key.role, Role::Current);

@@ -49,6 +49,6 @@ async fn a_keyring_that_failed_closed_refuses_to_decrypt_until_the_store_answers
     while refresher.keyring().is_closed() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(encrypter.decrypt(&token, None).unwrap().plaintext, b"secret");
+    assert_eq!(encrypter.decrypt(&token, None).unwrap().value, b"secret");
     assert!(encrypter.encrypt("new").is_ok());
 }

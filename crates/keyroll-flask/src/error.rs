@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use keyroll_core::kit::Rejection;
+
 /// Why a Flask session cookie did not verify, decode or encode.
 ///
 /// [`MissingSeparator`](Error::MissingSeparator), [`BadSignature`](Error::BadSignature),
@@ -67,7 +69,7 @@ pub enum Error {
     Serialize(String),
     /// The keyring has failed closed: the store has not confirmed the keys
     /// within the configured limit, so nothing verifies.
-    #[error("keys are stale (the store has not confirmed them within the limit); refusing to verify")]
+    #[error("{}", Rejection::Stale)]
     Stale,
     /// Nothing signs: the keyring has failed closed or its signing key is
     /// past its expiry.
@@ -93,6 +95,22 @@ impl Error {
             Self::Stale => "stale",
             Self::Closed(_) => "closed",
         }
+    }
+
+    /// The kind of refusal, in the words every format shares; `None` for
+    /// errors that refuse no cookie ([`Serialize`](Error::Serialize),
+    /// [`Closed`](Error::Closed): nothing was signed).
+    pub fn rejection(&self) -> Option<Rejection> {
+        Some(match self {
+            Self::MissingSeparator => Rejection::Malformed,
+            Self::BadSignature => Rejection::BadSignature,
+            Self::Expired { .. } => Rejection::Expired,
+            Self::FromTheFuture { .. } => Rejection::FromTheFuture,
+            Self::BadTimestamp | Self::Payload { .. } | Self::Tag { .. } => Rejection::Payload,
+            Self::TooLarge { .. } => Rejection::TooLarge,
+            Self::Stale => Rejection::Stale,
+            Self::Serialize(_) | Self::Closed(_) => return None,
+        })
     }
 
     /// Counts this refusal (`keyroll_rejections_total`, format `flask`).

@@ -8,8 +8,9 @@
 //! are the current key, pending keys, then fallbacks newest first: what
 //! Flask ≥ 3.1.1 does with `SECRET_KEY_FALLBACKS` listed oldest first. The
 //! result says which key verified ([`Verified::needs_resign`](keyroll_core::Verified::needs_resign)):
-//! re-issue the cookie then. The per-key HMAC states are derived once per
-//! key-set generation, never per call; the encoding pieces are keyroll-django's
+//! re-issue the cookie then. The per-key HMAC states
+//! ([`keyroll_core::kit::KeyedHmac`]) are derived once per key-set
+//! generation, never per call; the encoding pieces are keyroll-django's
 //! ([`keyroll_django::codec`]).
 //!
 //! ```

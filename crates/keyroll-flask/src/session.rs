@@ -2,14 +2,16 @@
 //! `URLSafeTimedSerializer` with salt `cookie-session`, `hmac` key
 //! derivation and SHA-1.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use keyroll_core::{DerivedCache, Format, KeySet, Keyring, RolesNow, Verified, VerifiedBy};
+use keyroll_core::kit::{HmacAlgorithm, KeyedHmac, KeysNow};
+use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Verified, VerifiedBy};
+use keyroll_django::DEFAULT_MAX_DECOMPRESSED;
 use keyroll_django::codec::{self, PayloadError};
-use keyroll_django::{Algorithm, DEFAULT_MAX_DECOMPRESSED, KeyedMac};
 
 use crate::{Error, Value};
 
@@ -67,7 +69,8 @@ impl SecureCookieSessionsBuilder {
             set.keys()
                 .iter()
                 .map(|key| {
-                    KeyedMac::new(Algorithm::Sha1, key.material().expose_secret()).rekeyed(salt.as_bytes())
+                    KeyedHmac::new(HmacAlgorithm::Sha1, key.material().expose_secret())
+                        .rekeyed(salt.as_bytes())
                 })
                 .collect::<Vec<_>>()
         });
@@ -109,7 +112,7 @@ pub struct SecureCookieSessions {
     /// `None`: the system clock, and roles from the key set generation's snapshot.
     clock: Option<fn() -> SystemTime>,
     /// `HMAC-SHA1(HMAC-SHA1(secret, salt), ·)` per key, in the set's order.
-    macs: DerivedCache<Vec<KeyedMac>>,
+    macs: DerivedCache<Vec<KeyedHmac>>,
 }
 
 impl SecureCookieSessions {
@@ -163,7 +166,7 @@ impl SecureCookieSessions {
     /// [`load`](Self::load) without counting a refusal.
     fn check(&self, cookie: &str) -> Result<Verified<Value>, Error> {
         let now = self.now();
-        let (stamped, key) = self.unsign(cookie, now)?;
+        let (stamped, key) = self.unsign(cookie)?;
         let (payload, timestamp) = stamped.rsplit_once('.').ok_or(Error::BadTimestamp)?;
         let signed_at = self.check_age(timestamp, now)?;
         let value = self.decode(payload)?;
@@ -175,10 +178,8 @@ impl SecureCookieSessions {
     }
 
     /// The signature check: current key, pending keys, then fallbacks newest first.
-    fn unsign<'c>(&self, cookie: &'c str, now: SystemTime) -> Result<(&'c str, VerifiedBy), Error> {
-        if self.keyring.is_closed() {
-            return Err(Error::Stale);
-        }
+    fn unsign<'c>(&self, cookie: &'c str) -> Result<(&'c str, VerifiedBy), Error> {
+        let keys = KeysNow::open(&self.keyring, &self.macs, self.clock).map_err(|_| Error::Stale)?;
         let (stamped, signature) = cookie.rsplit_once('.').ok_or(Error::MissingSeparator)?;
         if signature.len() != SIGNATURE_LEN {
             return Err(Error::BadSignature);
@@ -186,27 +187,12 @@ impl SecureCookieSessions {
         let mut raw = [0u8; 20];
         B64.decode_slice(signature, &mut raw)
             .map_err(|_| Error::BadSignature)?;
-        let derived = self.macs.get(&self.keyring);
-        let keys = derived.keys.keys();
-        // Roles from the generation's snapshot while it holds (computed
-        // exactly past its deadline, so a retired key never verifies), or at
-        // the test clock's time.
-        let roles = match self.clock {
-            None => derived.roles.now(&derived.keys),
-            Some(_) => RolesNow::At(&derived.keys, now),
-        };
-        let (index, role) = roles
-            .verifying()
-            .find(|&(index, _)| derived.state[index].verify(stamped.as_bytes(), &raw))
-            .ok_or(Error::BadSignature)?;
-        keys[index].record_verification(Format::Flask, role);
-        Ok((
-            stamped,
-            VerifiedBy {
-                id: keys[index].version_id(),
-                role,
-            },
-        ))
+        let ((), key) = keys
+            .first_verifying(Format::Flask, |macs, position| {
+                Ok::<_, Infallible>(macs[position].verify(stamped.as_bytes(), &raw).then_some(()))
+            })
+            .map_err(|_| Error::BadSignature)?;
+        Ok((stamped, key))
     }
 
     fn now(&self) -> SystemTime {

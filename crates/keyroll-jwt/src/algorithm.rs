@@ -1,10 +1,10 @@
-//! The HMAC algorithms of RFC 7518 §3.2 and their pre-keyed states.
+//! The HMAC algorithms of RFC 7518 §3.2; their pre-keyed states are
+//! keyroll-core's ([`KeyedHmac`](keyroll_core::kit::KeyedHmac)).
 
 use std::fmt;
 use std::str::FromStr;
 
-use hmac::{Hmac, Mac};
-use sha2::{Sha256, Sha384, Sha512};
+use keyroll_core::kit::HmacAlgorithm;
 
 use crate::ConfigError;
 
@@ -33,11 +33,7 @@ impl Algorithm {
 
     /// Length of the MAC in bytes.
     pub fn mac_len(self) -> usize {
-        match self {
-            Self::Hs256 => 32,
-            Self::Hs384 => 48,
-            Self::Hs512 => 64,
-        }
+        HmacAlgorithm::from(self).mac_len()
     }
 
     pub(crate) fn from_header(alg: &str) -> Option<Self> {
@@ -69,54 +65,12 @@ impl FromStr for Algorithm {
     }
 }
 
-/// HMAC keyed once with a key's material, cloned for each token.
-#[derive(Clone)]
-pub(crate) enum KeyedHmac {
-    Hs256(Hmac<Sha256>),
-    Hs384(Hmac<Sha384>),
-    Hs512(Hmac<Sha512>),
-}
-
-impl KeyedHmac {
-    /// JWS keys the HMAC with the secret as it is (RFC 7518 §3.2).
-    pub(crate) fn new(algorithm: Algorithm, key: &[u8]) -> Self {
-        const ANY_LENGTH: &str = "HMAC accepts keys of any length";
+impl From<Algorithm> for HmacAlgorithm {
+    fn from(algorithm: Algorithm) -> Self {
         match algorithm {
-            Algorithm::Hs256 => Self::Hs256(Mac::new_from_slice(key).expect(ANY_LENGTH)),
-            Algorithm::Hs384 => Self::Hs384(Mac::new_from_slice(key).expect(ANY_LENGTH)),
-            Algorithm::Hs512 => Self::Hs512(Mac::new_from_slice(key).expect(ANY_LENGTH)),
+            Algorithm::Hs256 => Self::Sha256,
+            Algorithm::Hs384 => Self::Sha384,
+            Algorithm::Hs512 => Self::Sha512,
         }
-    }
-
-    /// The MAC of `message`, written to the front of `out`; returns its length.
-    pub(crate) fn mac_into(&self, message: &[u8], out: &mut [u8; 64]) -> usize {
-        fn finish<M: Mac + Clone>(mac: &M, message: &[u8], out: &mut [u8]) -> usize {
-            let tag = mac.clone().chain_update(message).finalize().into_bytes();
-            out[..tag.len()].copy_from_slice(&tag);
-            tag.len()
-        }
-        match self {
-            Self::Hs256(mac) => finish(mac, message, out),
-            Self::Hs384(mac) => finish(mac, message, out),
-            Self::Hs512(mac) => finish(mac, message, out),
-        }
-    }
-
-    /// True when `signature` is the MAC of `message`, compared in constant time.
-    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        let mut expected = [0u8; 64];
-        let length = self.mac_into(message, &mut expected);
-        constant_time_eq::constant_time_eq(&expected[..length], signature)
-    }
-}
-
-impl fmt::Debug for KeyedHmac {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let algorithm = match self {
-            Self::Hs256(_) => Algorithm::Hs256,
-            Self::Hs384(_) => Algorithm::Hs384,
-            Self::Hs512(_) => Algorithm::Hs512,
-        };
-        write!(f, "KeyedHmac({algorithm}, redacted)")
     }
 }

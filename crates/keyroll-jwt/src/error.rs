@@ -1,5 +1,7 @@
 //! Typed errors: why a token did not verify, and why a signer could not be built.
 
+use keyroll_core::kit::Rejection;
+
 /// Why a JWT did not verify, or could not be made.
 ///
 /// Every variant but [`Serialize`](Error::Serialize) means: do not trust the
@@ -77,9 +79,7 @@ pub enum Error {
     /// the store has not confirmed the keys within the configured limit, or
     /// revoked the signing key, or every key expired, so nothing signs or
     /// verifies.
-    #[error(
-        "the keyring has failed closed (the store has not confirmed the keys within the limit, revoked the signing key, or every key expired); refusing to sign or verify"
-    )]
+    #[error("{}", Rejection::Stale)]
     Stale,
 }
 
@@ -110,6 +110,29 @@ impl Error {
             Self::Serialize(_) => "serialize",
             Self::Stale => "stale",
         }
+    }
+
+    /// The kind of refusal, in the words every format shares; `None` for
+    /// [`Serialize`](Error::Serialize) (nothing was signed).
+    pub fn rejection(&self) -> Option<Rejection> {
+        Some(match self {
+            Self::TooLarge { .. } => Rejection::TooLarge,
+            Self::Malformed(_)
+            | Self::NoneAlgorithm
+            | Self::AsymmetricAlgorithm(_)
+            | Self::AlgorithmNotAccepted(_)
+            | Self::UnsupportedCritical(_)
+            | Self::MissingKeyId => Rejection::Malformed,
+            Self::UnknownKey => Rejection::UnknownKey,
+            Self::BadSignature => Rejection::BadSignature,
+            Self::Expired { .. } => Rejection::Expired,
+            Self::NotYetValid { .. } => Rejection::FromTheFuture,
+            Self::MissingClaim(_) | Self::InvalidIssuer | Self::InvalidAudience | Self::Claims(_) => {
+                Rejection::Payload
+            }
+            Self::Stale => Rejection::Stale,
+            Self::Serialize(_) => return None,
+        })
     }
 
     /// Counts this refusal (`keyroll_rejections_total`, format `jwt`).

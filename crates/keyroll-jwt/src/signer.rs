@@ -2,17 +2,18 @@
 //! verify picks the key by `kid` (one HMAC whatever the number of keys).
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Role, RolesNow, Verified, VerifiedBy};
+use keyroll_core::kit::{KeyedHmac, KeysNow, Unverified};
+use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Verified, VerifiedBy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::algorithm::KeyedHmac;
 use crate::claims::{Header, Registered, WrittenHeader};
 use crate::{Algorithm, Error};
 
@@ -322,7 +323,7 @@ impl Signer {
     /// [`verify`](Self::verify) without counting a refusal.
     fn check<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, Error> {
         let now = self.now();
-        let (payload, key) = self.check_signature(token, now)?;
+        let (payload, key) = self.check_signature(token)?;
         let iat = self.check_claims(&payload, now)?;
         let value = serde_json::from_slice(&payload).map_err(|e| Error::Claims(e.to_string()))?;
         Ok(Verified {
@@ -337,15 +338,13 @@ impl Signer {
     }
 
     /// Header, key choice and MAC: returns the decoded payload and the key.
-    fn check_signature(&self, token: &str, now: SystemTime) -> Result<(Vec<u8>, VerifiedBy), Error> {
+    fn check_signature(&self, token: &str) -> Result<(Vec<u8>, VerifiedBy), Error> {
         if token.len() > self.options.max_token_len {
             return Err(Error::TooLarge {
                 limit: self.options.max_token_len,
             });
         }
-        if self.keyring.is_closed() {
-            return Err(Error::Stale);
-        }
+        let keys = KeysNow::open(&self.keyring, &self.keys, self.options.clock).map_err(|_| Error::Stale)?;
         const NOT_JWS: &str = "not three base64url parts separated by dots";
         let (signed, signature) = token.rsplit_once('.').ok_or(Error::Malformed(NOT_JWS))?;
         let (header, payload) = signed.split_once('.').ok_or(Error::Malformed(NOT_JWS))?;
@@ -373,47 +372,30 @@ impl Signer {
             .map_err(|_| Error::BadSignature)?;
         let signature = &raw[..length];
 
-        let derived = self.keys.get(&self.keyring);
-        let keys = derived.keys.keys();
-        let macs = &derived.state.macs[algorithm.index()];
-        // Roles from the generation's snapshot while it holds (computed
-        // exactly past its deadline, so a retired key never verifies), or at
-        // the test clock's time.
-        let roles = match self.options.clock {
-            None => derived.roles.now(&derived.keys),
-            Some(_) => RolesNow::At(&derived.keys, now),
+        let macs = |state: &Keys, index: usize| {
+            Ok::<_, Infallible>(
+                state.macs[algorithm.index()][index]
+                    .verify(signed.as_bytes(), signature)
+                    .then_some(()),
+            )
         };
-        let matched = match header.kid {
+        let found = match header.kid {
             Some(kid) => {
-                let index = *derived.state.by_id.get(&*kid).ok_or(Error::UnknownKey)?;
-                let role = roles.role(index);
-                if role == Role::Retired {
-                    return Err(Error::UnknownKey);
-                }
-                if !macs[index].verify(signed.as_bytes(), signature) {
-                    return Err(Error::BadSignature);
-                }
-                (index, role)
+                let index = keys.state().by_id.get(&*kid).copied();
+                keys.first_named(Format::Jwt, index, macs)
             }
             None if self.options.without_kid == WithoutKid::Refuse => return Err(Error::MissingKeyId),
             // The order of `KeySet::verifying_keys_at`: current, then the rest as stored.
-            None => roles
-                .verifying()
-                .find(|&(index, _)| macs[index].verify(signed.as_bytes(), signature))
-                .ok_or(Error::BadSignature)?,
+            None => keys.first_verifying(Format::Jwt, macs),
         };
-        let (index, role) = matched;
-        keys[index].record_verification(Format::Jwt, role);
+        let ((), key) = found.map_err(|error| match error {
+            Unverified::UnknownKey => Error::UnknownKey,
+            _ => Error::BadSignature,
+        })?;
         let payload = B64
             .decode(payload)
             .map_err(|_| Error::Malformed("the payload is not base64url"))?;
-        Ok((
-            payload,
-            VerifiedBy {
-                id: keys[index].version_id(),
-                role,
-            },
-        ))
+        Ok((payload, key))
     }
 
     fn now(&self) -> SystemTime {

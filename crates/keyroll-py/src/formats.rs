@@ -548,8 +548,8 @@ impl Fernet {
             .signer
             .decrypt(&token, ttl)
             .map_err(fernet_error)?;
-        let plaintext = PyBytes::new(py, &decrypted.plaintext).into_any().unbind();
-        Ok(Verified::new(plaintext, decrypted.key, Some(decrypted.timestamp)))
+        let plaintext = PyBytes::new(py, &decrypted.value).into_any().unbind();
+        Ok(Verified::new(plaintext, decrypted.key, decrypted.timestamp))
     }
 }
 

@@ -11,6 +11,7 @@ pub mod conformance;
 pub mod endpoints;
 pub mod fake;
 pub mod faults;
+pub mod formats;
 pub mod gcp;
 pub mod moto;
 pub mod openbao;
