@@ -33,7 +33,7 @@ pub enum Unit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Scope {
-    /// The [`Policy`]: it decides roles, so it matters to every reader of
+    /// The [`Policy`](crate::Policy): it decides roles, so it matters to every reader of
     /// the keys, even one that evaluates them once (`keyroll check`,
     /// `keyroll sign`).
     Policy,

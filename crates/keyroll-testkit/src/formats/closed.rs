@@ -12,7 +12,7 @@ struct Unreachable;
 
 #[keyroll_core::async_trait]
 impl KeyProvider for Unreachable {
-    async fn fetch(&self) -> Result<Vec<KeyVersion>, ProviderError> {
+    async fn fetch_newest(&self, _versions: usize) -> Result<Vec<KeyVersion>, ProviderError> {
         Err(ProviderError::unavailable(
             "the format suite's store never answers",
         ))
