@@ -82,6 +82,7 @@ pub mod ops;
 /// # Ok::<(), ProviderError>(())
 /// ```
 pub mod raw {
+    pub use keyroll_core::kit;
     pub use keyroll_core::remote;
     pub use keyroll_core::{
         ChangeWatch, Derived, DerivedCache, DerivedRef, FirstSeen, FromSource, KeyState, KeyVersion,

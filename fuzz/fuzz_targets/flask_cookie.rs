@@ -14,7 +14,7 @@ use arbitrary::Arbitrary;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
-use keyroll_flask::{Error, SecureCookieSessions, Value};
+use keyroll_flask::{Error, PayloadError, SecureCookieSessions, Value};
 use libfuzzer_sys::fuzz_target;
 use sha1::Sha1;
 
@@ -118,7 +118,7 @@ fuzz_target!(|input: Input| {
             match oracle {
                 Err(_) => assert!(got.is_err()),
                 Ok(_) if inflated.len() > LIMIT => {
-                    assert_eq!(got.unwrap_err(), Error::TooLarge { limit: LIMIT })
+                    assert_eq!(got.unwrap_err(), Error::Encoding(PayloadError::TooLarge { limit: LIMIT }))
                 }
                 Ok(_) => match serde_json::from_slice::<serde_json::Value>(&inflated) {
                     Err(_) => assert_eq!(got.unwrap_err(), Error::Payload { what: "JSON" }),

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD as B64};
+use keyroll_core::kit::Rejection;
 
 /// Python's `urlsafe_b64decode` after re-padding, as Django's `b64_decode`
 /// and itsdangerous' `base64_decode` use it: base64url, padding optional,
@@ -55,16 +56,42 @@ pub fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
     Ok(out)
 }
 
-/// Why [`decode_payload`] refused a payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why [`decode_payload`] refused a payload: the encoding layer every format
+/// built on it shares, nested in Django's and Flask's errors
+/// (`Error::Encoding`). Only a value with a valid signature gets this far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayloadError {
     /// Not base64url.
+    #[error("the signed payload is not valid base64")]
     Base64,
     /// Marked compressed, but not a valid zlib stream.
+    #[error("the signed payload is not valid zlib data")]
     Zlib,
     /// Inflates to more than the bound.
-    TooLarge,
+    #[error(
+        "the compressed payload inflates to more than {limit} bytes; \
+         raise the bound with max_decompressed_size() if such payloads are legitimate"
+    )]
+    TooLarge {
+        /// The bound in bytes.
+        limit: usize,
+    },
+}
+
+impl PayloadError {
+    /// `too_large` or `payload`, as metrics label it.
+    pub fn reason(self) -> &'static str {
+        self.rejection().reason()
+    }
+
+    /// The kind of refusal in the words every format shares.
+    pub fn rejection(self) -> Rejection {
+        match self {
+            Self::TooLarge { .. } => Rejection::TooLarge,
+            _ => Rejection::Payload,
+        }
+    }
 }
 
 /// The payload of a signed object (Django's `sign_object`, itsdangerous'
@@ -96,7 +123,7 @@ pub fn decode_payload(payload: &str, limit: usize) -> Result<Vec<u8>, PayloadErr
         return Ok(data);
     }
     inflate(&data, limit).map_err(|error| match error {
-        InflateError::TooLarge => PayloadError::TooLarge,
+        InflateError::TooLarge => PayloadError::TooLarge { limit },
         InflateError::Corrupt => PayloadError::Zlib,
     })
 }
@@ -141,7 +168,10 @@ mod tests {
         let compressed = encode_payload(&long, true);
         assert!(compressed.starts_with('.'));
         assert_eq!(decode_payload(&compressed, 100).unwrap(), long);
-        assert_eq!(decode_payload(&compressed, 99), Err(PayloadError::TooLarge));
+        assert_eq!(
+            decode_payload(&compressed, 99),
+            Err(PayloadError::TooLarge { limit: 99 })
+        );
         assert_eq!(decode_payload(&encode_payload(&long, false), 1).unwrap(), long);
         assert_eq!(decode_payload("!", 1), Err(PayloadError::Base64));
         assert_eq!(decode_payload(".e30", 1), Err(PayloadError::Zlib));

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use keyroll_core::kit::Rejection;
+use crate::codec::PayloadError;
+use keyroll_core::kit::{Rejection, Unserved};
 
 /// Why a Django-format value did not verify or decode.
 ///
@@ -46,40 +47,23 @@ pub enum Error {
     /// Django's `dumps` produces.
     #[error("the signed payload is not valid {what}: it was not made by dumps/sign_object with JSON")]
     Payload {
-        /// What it should have been: `base64`, `zlib data` or `JSON`.
+        /// What it should have been: `JSON`.
         what: &'static str,
     },
-    /// A compressed payload inflates beyond the configured bound.
-    #[error(
-        "the compressed payload inflates to more than {limit} bytes; \
-         raise the bound with max_decompressed_size() if such values are legitimate"
-    )]
-    TooLarge {
-        /// The bound in bytes.
-        limit: usize,
-    },
+    /// The payload's encoding (base64, zlib, the bound on its inflated
+    /// size): the layer Django and itsdangerous share.
+    #[error(transparent)]
+    Encoding(#[from] PayloadError),
     /// The value to sign cannot be written as JSON.
     #[error("the value cannot be serialized as JSON: {0}")]
     Serialize(String),
-    /// The keyring has failed closed: the store has not confirmed the keys
-    /// within the configured limit, so nothing verifies.
-    #[error("{}", Rejection::Stale)]
-    Stale,
-    /// Nothing signs: the keyring has failed closed or its signing key is
-    /// past its expiry.
+    /// The keys, not the value: the keyring has failed closed (nothing
+    /// verifies) or nothing may sign.
     #[error(transparent)]
-    Closed(#[from] keyroll_core::Closed),
+    Keys(#[from] Unserved),
 }
 
 impl Error {
-    pub(crate) fn from_payload(error: crate::codec::PayloadError, limit: usize) -> Self {
-        match error {
-            crate::codec::PayloadError::TooLarge => Self::TooLarge { limit },
-            crate::codec::PayloadError::Zlib => Self::Payload { what: "zlib data" },
-            _ => Self::Payload { what: "base64" },
-        }
-    }
-
     /// True for the errors Django raises as `BadSignature` (including its subclass
     /// `SignatureExpired`): the value is not to be trusted.
     pub fn is_bad_signature(&self) -> bool {
@@ -91,7 +75,7 @@ impl Error {
 
     /// A short name for the kind of rejection (`missing_separator`,
     /// `bad_signature`, `expired`, `bad_timestamp`, `payload`, `too_large`,
-    /// `serialize`, `stale`), as metrics label it.
+    /// `serialize`, `stale`, `closed`), as metrics label it.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::MissingSeparator { .. } => "missing_separator",
@@ -99,25 +83,24 @@ impl Error {
             Self::SignatureExpired { .. } => "expired",
             Self::BadTimestamp => "bad_timestamp",
             Self::Payload { .. } => "payload",
-            Self::TooLarge { .. } => "too_large",
+            Self::Encoding(encoding) => encoding.reason(),
             Self::Serialize(_) => "serialize",
-            Self::Stale => "stale",
-            Self::Closed(_) => "closed",
+            Self::Keys(keys) => keys.reason(),
         }
     }
 
     /// The kind of refusal, in the words every format shares; `None` for
     /// errors that refuse no token ([`Serialize`](Error::Serialize),
-    /// [`Closed`](Error::Closed): nothing was signed).
+    /// [`Keys`](Error::Keys) when nothing was signed).
     pub fn rejection(&self) -> Option<Rejection> {
         Some(match self {
             Self::MissingSeparator { .. } => Rejection::Malformed,
             Self::BadSignature => Rejection::BadSignature,
             Self::SignatureExpired { .. } => Rejection::Expired,
             Self::BadTimestamp | Self::Payload { .. } => Rejection::Payload,
-            Self::TooLarge { .. } => Rejection::TooLarge,
-            Self::Stale => Rejection::Stale,
-            Self::Serialize(_) | Self::Closed(_) => return None,
+            Self::Encoding(encoding) => encoding.rejection(),
+            Self::Keys(keys) => return keys.rejection(),
+            Self::Serialize(_) => return None,
         })
     }
 

@@ -38,8 +38,10 @@ use std::time::Duration;
 pub use algorithm::Algorithm;
 #[allow(deprecated)]
 pub use algorithm::KeyedMac;
+pub use codec::PayloadError;
 pub use cookie::{CookieSigner, CookieSignerBuilder, VerifiedCookie};
 pub use error::{ConfigError, Error};
+pub use keyroll_core::kit::Unserved;
 pub use keyroll_core::{Verified, VerifiedBy};
 pub use session::SignedCookieSessions;
 pub use signer::{

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use keyroll_core::kit::{KeyedHmac, KeysNow};
+use keyroll_core::kit::{KeyedHmac, KeysNow, Unserved};
 use keyroll_core::{
     Closed, DerivedCache, Format, KeySet, Keyring, MAC_TEXT_LEN, MacText, Verified, VerifiedBy,
 };
@@ -159,7 +159,8 @@ impl Core {
     /// Splits off and checks the signature: current key first, then pending
     /// keys, then fallbacks newest first.
     pub(crate) fn unsign<'t>(&self, signed: &'t str) -> Result<(&'t str, VerifiedBy), Error> {
-        let keys = KeysNow::open(&self.keyring, &self.macs, self.options.clock).map_err(|_| Error::Stale)?;
+        let keys = KeysNow::open(&self.keyring, &self.macs, self.options.clock)
+            .map_err(|_| Error::Keys(Unserved::Stale))?;
         // SHA-256 (Django's default) with a one-byte separator: when the 43
         // last characters are a MAC's text and the separator precedes them,
         // that is the last separator (Django refuses separators made of
@@ -295,7 +296,7 @@ pub(crate) fn encode_object<T: Serialize + ?Sized>(value: &T, compress: bool) ->
 /// Django's `unsign_object` after the signature check: strip `.`, decode,
 /// inflate (at most `limit` bytes), parse JSON (as UTF-8, like Django 6).
 pub(crate) fn decode_object<T: DeserializeOwned>(payload: &str, limit: usize) -> Result<T, Error> {
-    let data = codec::decode_payload(payload, limit).map_err(|error| Error::from_payload(error, limit))?;
+    let data = codec::decode_payload(payload, limit)?;
     serde_json::from_slice(&data).map_err(|_| Error::Payload { what: "JSON" })
 }
 
@@ -464,7 +465,9 @@ impl Signer {
     /// Signs `value` as JSON, compressed when asked and worthwhile (Django's
     /// `sign_object`).
     pub fn sign_object<T: Serialize + ?Sized>(&self, value: &T, compress: bool) -> Result<String, Error> {
-        Ok(self.sign(&encode_object(value, compress)?)?)
+        Ok(self
+            .sign(&encode_object(value, compress)?)
+            .map_err(Unserved::from)?)
     }
 
     /// Verifies and decodes a signed object (Django's `unsign_object`).
@@ -583,7 +586,9 @@ impl TimestampSigner {
     /// Django's `signing.dumps`.
     #[doc(alias = "dumps")]
     pub fn sign_object<T: Serialize + ?Sized>(&self, value: &T, compress: bool) -> Result<String, Error> {
-        Ok(self.sign(&encode_object(value, compress)?)?)
+        Ok(self
+            .sign(&encode_object(value, compress)?)
+            .map_err(Unserved::from)?)
     }
 
     /// [`sign_object`](Self::sign_object) with the timestamp `issued` (see
@@ -594,7 +599,9 @@ impl TimestampSigner {
         compress: bool,
         issued: SystemTime,
     ) -> Result<String, Error> {
-        Ok(self.sign_issued(&encode_object(value, compress)?, issued)?)
+        Ok(self
+            .sign_issued(&encode_object(value, compress)?, issued)
+            .map_err(Unserved::from)?)
     }
 
     /// Verifies, checks the age of and decodes a signed object. With salt

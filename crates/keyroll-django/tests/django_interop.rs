@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use common::at;
 use keyroll_core::{Keyring, Role};
+use keyroll_django::PayloadError;
 use keyroll_django::json::JsonText;
 use keyroll_django::{
     Algorithm, CookieSigner, DUMPS_SALT, Error, SignedCookieSessions, Signer, TimestampSigner, VerifiedBy,
@@ -737,7 +738,7 @@ fn zip_bomb_from_django_is_bounded() {
     let default = TimestampSigner::for_dumps(main.keyring());
     assert_eq!(
         default.verify_object::<Value>(token, None).unwrap_err(),
-        Error::TooLarge { limit: 1 << 20 }
+        Error::Encoding(PayloadError::TooLarge { limit: 1 << 20 })
     );
     let generous = TimestampSigner::builder(main.keyring())
         .salt(DUMPS_SALT)

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use common::{at, keyring, single};
 use keyroll_core::{KeyEntry, KeyMaterial, KeySet, Keyring, Role};
+use keyroll_django::PayloadError;
 use keyroll_django::cookie::{cookie_salt, legacy_cookie_salt};
 use keyroll_django::{
     Algorithm, ConfigError, CookieSigner, DUMPS_SALT, Error, SignedCookieSessions, Signer, TimestampSigner,
@@ -224,7 +225,7 @@ fn compressed_payload_is_bounded_even_with_a_valid_signature() {
         .unwrap();
     assert_eq!(
         bounded.verify_object::<String>(&token, None).unwrap_err(),
-        Error::TooLarge { limit: 100_000 }
+        Error::Encoding(PayloadError::TooLarge { limit: 100_000 })
     );
     assert_eq!(
         TimestampSigner::for_dumps(keys)
@@ -303,7 +304,7 @@ fn objects_that_are_not_json_are_refused_after_the_signature_check() {
     let not_zlib = raw.sign(".bm90IHpsaWI").unwrap();
     assert_eq!(
         dumps.verify_object::<Value>(&not_zlib, None).unwrap_err(),
-        Error::Payload { what: "zlib data" }
+        Error::Encoding(PayloadError::Zlib)
     );
 }
 

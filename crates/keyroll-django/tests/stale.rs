@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use keyroll_core::Closed;
 use keyroll_core::{Health, Policy, Refresher};
+use keyroll_django::Unserved;
 use keyroll_django::{CookieSigner, Error, Signer, TimestampSigner};
 use keyroll_file::FileProvider;
 
@@ -28,7 +29,7 @@ async fn a_keyring_that_failed_closed_refuses_django_values_until_the_store_answ
     while refresher.status().health != Health::Stale {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(signer.verify(&value).unwrap_err(), Error::Stale);
+    assert_eq!(signer.verify(&value).unwrap_err(), Error::Keys(Unserved::Stale));
     // Nothing signs either, in any of Django's forms.
     let keyring = refresher.keyring().clone();
     assert_eq!(signer.sign("x"), Err(Closed::FailedClosed));
@@ -38,7 +39,7 @@ async fn a_keyring_that_failed_closed_refuses_django_values_until_the_store_answ
     );
     assert_eq!(
         signer.sign_object(&serde_json::json!({"user": 42}), false),
-        Err(Error::Closed(Closed::FailedClosed))
+        Err(Error::Keys(Unserved::Closed(Closed::FailedClosed)))
     );
     let cookies = CookieSigner::builder(keyring, "sessionid").build();
     assert_eq!(cookies.sign("x"), Err(Closed::FailedClosed));

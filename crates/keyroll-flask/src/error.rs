@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use keyroll_core::kit::Rejection;
+use keyroll_core::kit::{Rejection, Unserved};
+use keyroll_django::codec::PayloadError;
 
 /// Why a Flask session cookie did not verify, decode or encode.
 ///
@@ -44,7 +45,7 @@ pub enum Error {
     /// The payload is not what Flask writes.
     #[error("the signed payload is not valid {what}")]
     Payload {
-        /// What it should have been: `base64`, `zlib data` or `JSON`.
+        /// What it should have been: `JSON`.
         what: &'static str,
     },
     /// A tagged value (` t`, ` b`, ` u`, ` d`, …) does not decode.
@@ -55,32 +56,23 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A compressed payload inflates beyond the configured bound.
-    #[error(
-        "the compressed payload inflates to more than {limit} bytes; \
-         raise the bound with max_decompressed_size() if such sessions are legitimate"
-    )]
-    TooLarge {
-        /// The bound in bytes.
-        limit: usize,
-    },
+    /// The payload's encoding (base64, zlib, the bound on its inflated
+    /// size): the layer Django and itsdangerous share.
+    #[error(transparent)]
+    Encoding(#[from] PayloadError),
     /// The value to sign cannot be written as Flask's JSON.
     #[error("the session cannot be serialized: {0}")]
     Serialize(String),
-    /// The keyring has failed closed: the store has not confirmed the keys
-    /// within the configured limit, so nothing verifies.
-    #[error("{}", Rejection::Stale)]
-    Stale,
-    /// Nothing signs: the keyring has failed closed or its signing key is
-    /// past its expiry.
+    /// The keys, not the value: the keyring has failed closed (nothing
+    /// verifies) or nothing may sign.
     #[error(transparent)]
-    Closed(#[from] keyroll_core::Closed),
+    Keys(#[from] Unserved),
 }
 
 impl Error {
     /// A short name for the kind of rejection (`missing_separator`,
     /// `bad_signature`, `bad_timestamp`, `expired`, `from_the_future`,
-    /// `payload`, `tag`, `too_large`, `serialize`, `stale`), as metrics label it.
+    /// `payload`, `tag`, `too_large`, `serialize`, `stale`, `closed`), as metrics label it.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::MissingSeparator => "missing_separator",
@@ -90,16 +82,15 @@ impl Error {
             Self::FromTheFuture { .. } => "from_the_future",
             Self::Payload { .. } => "payload",
             Self::Tag { .. } => "tag",
-            Self::TooLarge { .. } => "too_large",
+            Self::Encoding(encoding) => encoding.reason(),
             Self::Serialize(_) => "serialize",
-            Self::Stale => "stale",
-            Self::Closed(_) => "closed",
+            Self::Keys(keys) => keys.reason(),
         }
     }
 
     /// The kind of refusal, in the words every format shares; `None` for
     /// errors that refuse no cookie ([`Serialize`](Error::Serialize),
-    /// [`Closed`](Error::Closed): nothing was signed).
+    /// [`Keys`](Error::Keys) when nothing was signed).
     pub fn rejection(&self) -> Option<Rejection> {
         Some(match self {
             Self::MissingSeparator => Rejection::Malformed,
@@ -107,9 +98,9 @@ impl Error {
             Self::Expired { .. } => Rejection::Expired,
             Self::FromTheFuture { .. } => Rejection::FromTheFuture,
             Self::BadTimestamp | Self::Payload { .. } | Self::Tag { .. } => Rejection::Payload,
-            Self::TooLarge { .. } => Rejection::TooLarge,
-            Self::Stale => Rejection::Stale,
-            Self::Serialize(_) | Self::Closed(_) => return None,
+            Self::Encoding(encoding) => encoding.rejection(),
+            Self::Keys(keys) => return keys.rejection(),
+            Self::Serialize(_) => return None,
         })
     }
 

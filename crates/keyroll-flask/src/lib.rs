@@ -31,7 +31,9 @@ mod session;
 mod tagged;
 
 pub use error::Error;
+pub use keyroll_core::kit::Unserved;
 pub use keyroll_core::{Verified, VerifiedBy};
+pub use keyroll_django::codec::PayloadError;
 pub use session::{
     PERMANENT_SESSION_LIFETIME, SESSION_SALT, SecureCookieSessions, SecureCookieSessionsBuilder,
 };

@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use keyroll_core::kit::{HmacAlgorithm, KeyedHmac, KeysNow};
+use keyroll_core::kit::{HmacAlgorithm, KeyedHmac, KeysNow, Unserved};
 use keyroll_core::{DerivedCache, Format, KeySet, Keyring, Verified, VerifiedBy};
 use keyroll_django::DEFAULT_MAX_DECOMPRESSED;
-use keyroll_django::codec::{self, PayloadError};
+use keyroll_django::codec;
 
 use crate::{Error, Value};
 
@@ -147,7 +147,10 @@ impl SecureCookieSessions {
         B64.encode_string(&seconds[first..], &mut cookie);
 
         let derived = self.macs.get(&self.keyring);
-        let index = self.keyring.signing_position(&derived.keys, now)?;
+        let index = self
+            .keyring
+            .signing_position(&derived.keys, now)
+            .map_err(Unserved::from)?;
         let mut signature = String::with_capacity(SIGNATURE_LEN);
         derived.state[index].sign_into(cookie.as_bytes(), &mut signature);
         cookie.push('.');
@@ -179,7 +182,8 @@ impl SecureCookieSessions {
 
     /// The signature check: current key, pending keys, then fallbacks newest first.
     fn unsign<'c>(&self, cookie: &'c str) -> Result<(&'c str, VerifiedBy), Error> {
-        let keys = KeysNow::open(&self.keyring, &self.macs, self.clock).map_err(|_| Error::Stale)?;
+        let keys =
+            KeysNow::open(&self.keyring, &self.macs, self.clock).map_err(|_| Error::Keys(Unserved::Stale))?;
         let (stamped, signature) = cookie.rsplit_once('.').ok_or(Error::MissingSeparator)?;
         if signature.len() != SIGNATURE_LEN {
             return Err(Error::BadSignature);
@@ -227,12 +231,7 @@ impl SecureCookieSessions {
 
     /// `load_payload`: strip `.`, decode, inflate (bounded), untag.
     fn decode(&self, payload: &str) -> Result<Value, Error> {
-        let limit = self.max_decompressed;
-        let data = codec::decode_payload(payload, limit).map_err(|error| match error {
-            PayloadError::TooLarge => Error::TooLarge { limit },
-            PayloadError::Zlib => Error::Payload { what: "zlib data" },
-            _ => Error::Payload { what: "base64" },
-        })?;
+        let data = codec::decode_payload(payload, self.max_decompressed)?;
         let json = serde_json::from_slice(&data).map_err(|_| Error::Payload { what: "JSON" })?;
         Value::untag(json)
     }

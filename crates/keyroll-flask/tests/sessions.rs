@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::{CURRENT, NEWER, OLDER, RETIRED, T, at, at_t, only, rotated};
 use keyroll_core::Role;
 use keyroll_flask::{Error, SecureCookieSessions, Value};
+use keyroll_flask::{PayloadError, Unserved};
 use time::macros::datetime;
 
 fn sessions() -> SecureCookieSessions {
@@ -202,15 +203,15 @@ fn malformed_truncated_and_tampered_cookies_are_typed_errors() {
     );
     assert_eq!(
         load(&signed("!!")).unwrap_err(),
-        Error::Payload { what: "base64" }
+        Error::Encoding(PayloadError::Base64)
     );
     assert_eq!(
         load(&signed(".!!")).unwrap_err(),
-        Error::Payload { what: "base64" }
+        Error::Encoding(PayloadError::Base64)
     );
     assert_eq!(
         load(&signed(&format!(".{}", B64.encode("not zlib")))).unwrap_err(),
-        Error::Payload { what: "zlib data" }
+        Error::Encoding(PayloadError::Zlib)
     );
     assert_eq!(
         load(&signed(&B64.encode("{nope"))).unwrap_err(),
@@ -233,7 +234,7 @@ fn decompression_is_bounded_like_the_django_reader() {
     let bomb = format!(".{}", B64.encode(encoder.finish().unwrap()));
     assert_eq!(
         load(&signed(&bomb)).unwrap_err(),
-        Error::TooLarge { limit: 1 << 20 }
+        Error::Encoding(PayloadError::TooLarge { limit: 1 << 20 })
     );
     let roomy = SecureCookieSessions::builder(rotated())
         .clock(at_t)
@@ -248,7 +249,10 @@ fn decompression_is_bounded_like_the_django_reader() {
         .save(&Value::dict([("pad", Value::from("x".repeat(100)))]))
         .unwrap();
     assert!(cookie.starts_with('.'));
-    assert_eq!(tight.load(&cookie).unwrap_err(), Error::TooLarge { limit: 10 });
+    assert_eq!(
+        tight.load(&cookie).unwrap_err(),
+        Error::Encoding(PayloadError::TooLarge { limit: 10 })
+    );
 }
 
 #[test]
@@ -356,5 +360,8 @@ fn nothing_is_saved_once_the_only_key_is_past_its_expiry() {
     let keyring = Keyring::new(KeySet::new(vec![only], at(T - 120)).unwrap());
     let sessions = SecureCookieSessions::builder(keyring).clock(at_t).build();
     let value = Value::from_tagged_json(r#"{"user":42}"#).unwrap();
-    assert_eq!(sessions.save(&value), Err(Error::Closed(Closed::Expired)));
+    assert_eq!(
+        sessions.save(&value),
+        Err(Error::Keys(Unserved::Closed(Closed::Expired)))
+    );
 }

@@ -150,7 +150,7 @@ fn django_error(error: django::Error) -> PyErr {
     let message = error.to_string();
     match error {
         django::Error::SignatureExpired { .. } => SignatureExpired::new_err(message),
-        django::Error::Stale => FailedClosed::new_err(message),
+        django::Error::Keys(django::Unserved::Stale) => FailedClosed::new_err(message),
         django::Error::Serialize(_) => KeyrollError::new_err(message),
         _ => BadSignature::new_err(message),
     }

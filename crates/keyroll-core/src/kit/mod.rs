@@ -49,7 +49,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 pub use self::hmac::{HmacAlgorithm, KeyedHmac};
-pub use self::rejection::Rejection;
+pub use self::rejection::{Rejection, Unserved};
 use crate::{
     Closed, DerivedCache, DerivedRef, Format, KeyEntry, KeySet, Keyring, Role, RolesNow, VerifiedBy,
 };

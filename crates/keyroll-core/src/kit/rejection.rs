@@ -80,3 +80,38 @@ impl fmt::Display for Rejection {
         })
     }
 }
+
+/// Why a format signed or verified nothing at all: the keys, not the token.
+/// Nested in every Django and Flask error (`Error::Keys`), after rustls'
+/// nested errors: one vocabulary, one wording.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unserved {
+    /// The keyring has failed closed: the store has not confirmed the keys
+    /// within the configured limit, so nothing verifies.
+    #[error("{}", Rejection::Stale)]
+    Stale,
+    /// Nothing signs: the keyring has failed closed or its signing key is
+    /// past its expiry.
+    #[error(transparent)]
+    Closed(#[from] crate::Closed),
+}
+
+impl Unserved {
+    /// `stale` or `closed`, as metrics label it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Stale => "stale",
+            Self::Closed(_) => "closed",
+        }
+    }
+
+    /// [`Rejection::Stale`] for a refused verification; `None` when nothing
+    /// was signed ([`Closed`](Unserved::Closed)).
+    pub fn rejection(&self) -> Option<Rejection> {
+        match self {
+            Self::Stale => Some(Rejection::Stale),
+            Self::Closed(_) => None,
+        }
+    }
+}
