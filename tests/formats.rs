@@ -44,7 +44,13 @@ fn every_crate_that_verifies_tokens_runs_the_format_suite() {
     formats.sort();
     assert_eq!(
         formats,
-        ["keyroll-core", "keyroll-django", "keyroll-fernet", "keyroll-flask", "keyroll-jwt"],
+        [
+            "keyroll-core",
+            "keyroll-django",
+            "keyroll-fernet",
+            "keyroll-flask",
+            "keyroll-jwt"
+        ],
         "the formats found"
     );
 }

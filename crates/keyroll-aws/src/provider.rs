@@ -9,13 +9,11 @@ use std::time::SystemTime;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_secretsmanager::primitives::Blob;
-use keyroll_core::remote::{FetchedVersions, INSECURE_HTTP, JsonSecret, insecure_http_param};
+use keyroll_core::remote::{FetchedVersions, INSECURE_HTTP, insecure_http_param};
 use keyroll_core::{
     Capabilities, FromSource, KeyMaterial, KeyProvider, KeySource, KeyVersion, ProviderError,
     ProviderErrorKind, Published, Reach, Stage, async_trait,
 };
-use serde_json::{Map, Value};
 use tokio::sync::{Mutex, OnceCell};
 use zeroize::Zeroizing;
 
@@ -507,90 +505,6 @@ impl KeyProvider for AwsProvider {
     }
 }
 
-/// The `ClientRequestToken` of the version that follows `expected` in
-/// `secret` (`None`: the first): a UUID from SHA-256 of both, the same for
-/// every writer.
-fn successor_token(secret: &str, expected: Option<&str>) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(b"keyroll successor of\0")
-        .chain_update(secret.as_bytes())
-        .chain_update(b"\0")
-        .chain_update(expected.unwrap_or_default().as_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
-}
-
-impl AwsProvider {
-    /// The version labelled `label`, if any.
-    async fn labelled(&self, client: &Client, label: &str) -> Result<Option<String>, ProviderError> {
-        let stages = self.describe(client).await?;
-        Ok(stages
-            .into_iter()
-            .find(|(_, labels)| labels.iter().any(|l| l == label))
-            .map(|(id, _)| id))
-    }
-
-    /// Writes `material` as a new version labelled `stage`, with `token` as its id.
-    async fn put(
-        &self,
-        material: &KeyMaterial,
-        token: &str,
-        stage: &str,
-    ) -> Result<Published, ProviderError> {
-        let client = self.client().await?;
-        let secret = &self.inner.secret_id;
-        let request = client
-            .put_secret_value()
-            .secret_id(secret)
-            .client_request_token(token)
-            .version_stages(stage);
-        let text = std::str::from_utf8(material.expose_secret());
-        let request = match (&self.inner.field, text) {
-            (None, Ok(text)) => request.secret_string(text),
-            (None, Err(_)) => request.secret_binary(Blob::new(material.expose_secret().to_vec())),
-            (Some(field), Err(_)) => {
-                return Err(ProviderError::invalid(format!(
-                    "the new key is not UTF-8 text, so it cannot go into JSON field `{field}` of AWS secret `{secret}`; \
-                     generate a text key or leave `field` out"
-                )));
-            }
-            (Some(field), Ok(text)) => {
-                let mut object = match self.current_string(client).await? {
-                    None => JsonSecret::from_value(Value::Object(Map::new())),
-                    Some(current) => JsonSecret::parse(&current).map_err(|problem| {
-                        ProviderError::invalid(format!(
-                            "the current version of AWS secret `{secret}` {problem}, so field `{field}` cannot be set"
-                        ))
-                    })?,
-                };
-                let Value::Object(map) = object.value_mut() else {
-                    return Err(ProviderError::invalid(format!(
-                        "the current version of AWS secret `{secret}` is not a JSON object, so field `{field}` cannot be set"
-                    )));
-                };
-                map.insert(field.clone(), Value::String(text.to_owned()));
-                let body = Zeroizing::new(object.value().to_string());
-                request.secret_string(body.as_str())
-            }
-        };
-        let output = self.call("PutSecretValue", request.send()).await?;
-        let id = output.version_id().unwrap_or(token).to_owned();
-        // PutSecretValue does not say when; GetSecretValue does (best effort).
-        let created = match self.read_version(client, &id).await {
-            Ok(held) => {
-                let created = held.created;
-                self.inner.cache.lock().await.held.insert(id.clone(), held);
-                created
-            }
-            Err(_) => None,
-        };
-        Ok(Published::new(id, created))
-    }
-}
-
 impl fmt::Debug for AwsProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwsProvider")
@@ -601,79 +515,7 @@ impl fmt::Debug for AwsProvider {
 }
 
 #[cfg(test)]
-mod tests {
-    use keyroll_testkit::conformance::uris_are_refused;
+mod tests;
+mod write;
 
-    use super::*;
-
-    #[test]
-    fn a_name_with_slashes_is_one_secret_id() {
-        let p = AwsProvider::from_uri("aws-sm://prod/myapp/signing-key?region=eu-west-1").unwrap();
-        assert_eq!(p.secret_id(), "prod/myapp/signing-key");
-        assert_eq!(p.source(), "aws-sm://prod/myapp/signing-key?region=eu-west-1");
-    }
-
-    #[test]
-    fn an_arn_is_one_secret_id_and_gives_the_region() {
-        let arn = "arn:aws:secretsmanager:ap-south-1:123456789012:secret:team/app-key-AbCdEf";
-        let p = AwsProvider::from_uri(&format!("aws-sm://{arn}")).unwrap();
-        assert_eq!(p.secret_id(), arn);
-        assert!(p.source().contains("region=ap-south-1"), "{}", p.source());
-        let p = AwsProvider::from_uri(&format!("aws-sm://{arn}?region=us-west-2")).unwrap();
-        assert!(p.source().contains("region=us-west-2"), "an explicit region wins");
-    }
-
-    #[test]
-    fn percent_escapes_in_the_id_are_decoded() {
-        let p = AwsProvider::from_uri("aws-sm://my%20secret%3Fx?field=key").unwrap();
-        assert_eq!(p.secret_id(), "my secret?x");
-    }
-
-    #[test]
-    fn unknown_parameters_are_config_errors() {
-        let err = AwsProvider::from_uri("aws-sm://app?regoin=eu-west-1").unwrap_err();
-        assert_eq!(err.kind(), ProviderErrorKind::Config);
-        assert!(err.to_string().contains("regoin"), "{err}");
-    }
-
-    #[test]
-    fn empty_ids_fields_and_bad_endpoints_are_config_errors() {
-        uris_are_refused::<AwsProvider>(
-            &[
-                "aws-sm://",
-                "aws-sm://?region=eu-west-1",
-                "aws-sm://app?field=",
-                "aws-sm://app?endpoint=localhost:4566",
-                "aws-sm://app?endpoint=http://user:pw-s3cr3t@localhost:4566",
-            ],
-            "s3cr3t",
-        );
-        assert!(AwsProvider::from_uri("aws-sm://app?endpoint=http://localhost:4566/a@b").is_ok());
-    }
-
-    #[test]
-    fn debug_and_source_never_show_credentials() {
-        let p = AwsProvider::builder()
-            .secret_id("app")
-            .credentials("AKIAEXAMPLEKEYID", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-            .build()
-            .unwrap();
-        let shown = format!("{p:?} {}", p.source());
-        assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
-        assert!(!shown.contains("AKIAEXAMPLEKEYID"), "{shown}");
-    }
-
-    #[test]
-    fn labels_give_stages_and_a_finished_rotation_is_current() {
-        let labels = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(stage_of(&labels(&["AWSCURRENT"])), Some(Stage::Current));
-        assert_eq!(
-            stage_of(&labels(&["AWSPENDING", "AWSCURRENT"])),
-            Some(Stage::Current)
-        );
-        assert_eq!(stage_of(&labels(&["AWSPENDING"])), Some(Stage::Pending));
-        assert_eq!(stage_of(&labels(&["AWSPREVIOUS"])), Some(Stage::Previous));
-        assert_eq!(stage_of(&labels(&["custom"])), None);
-        assert_eq!(stage_of(&[]), None);
-    }
-}
+use write::successor_token;
