@@ -40,7 +40,7 @@ pub use due::{Due, rotate_if_older_than};
 #[cfg(feature = "file")]
 mod agent;
 #[cfg(feature = "file")]
-pub use agent::{Agent, AgentError, MIN_AGENT_INTERVAL, Marked, Polled};
+pub use agent::{Agent, AgentError, Marked, Polled};
 
 /// Django's secret-key alphabet (`django.core.management.utils.get_random_secret_key`).
 pub const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";

@@ -26,9 +26,6 @@ use keyroll_core::{Reach, RefreshError, RefresherBuilder};
 
 use crate::file::{KeyFileError, key_file_json, mark_unavailable, write_if_changed};
 
-/// The shortest time between two polls [`Agent::run`] keeps.
-pub const MIN_AGENT_INTERVAL: Duration = Duration::from_millis(10);
-
 /// Writes what the store of a [`RefresherBuilder`] holds to a key file.
 ///
 /// ```no_run
@@ -191,7 +188,8 @@ impl Agent {
         })
     }
 
-    /// Polls every `interval` (at least [`MIN_AGENT_INTERVAL`]), the first
+    /// Polls every `interval` (at least
+    /// [`MIN_INTERVAL`](crate::options::MIN_INTERVAL)), the first
     /// time after one interval, until `stop` completes, handing each result
     /// to `report`: a failed poll is reported and the next one comes as
     /// usual.
@@ -201,7 +199,7 @@ impl Agent {
         stop: impl Future,
         mut report: impl FnMut(Result<Polled, AgentError>),
     ) {
-        let interval = interval.max(MIN_AGENT_INTERVAL);
+        let interval = interval.max(crate::options::MIN_INTERVAL);
         tokio::pin!(stop);
         loop {
             tokio::select! {

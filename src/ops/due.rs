@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use keyroll_core::{KeyState, KeyVersion, ProviderErrorKind, RefreshError, RefresherBuilder};
+use keyroll_core::{KeyVersion, ProviderErrorKind, RefreshError, RefresherBuilder};
 
 use super::{
     KeyForm, OpError, RotateOptions, RotateStep, Rotation, after_publishing, generate,
@@ -150,9 +150,7 @@ pub async fn rotate_if_older_than(
 /// still waiting to sign counts, so a rotation never stacks on another.
 fn newest_usable(versions: &[KeyVersion]) -> Option<&KeyVersion> {
     let now = SystemTime::now();
-    versions
-        .iter()
-        .find(|version| version.state == KeyState::Enabled && version.expires.is_none_or(|at| at > now))
+    versions.iter().find(|version| version.usable_at(now))
 }
 
 #[cfg(test)]

@@ -346,10 +346,10 @@ pub(crate) enum Command {
 }
 
 /// `keyroll agent --interval`: a duration of at least
-/// [`MIN_AGENT_INTERVAL`](keyroll::ops::MIN_AGENT_INTERVAL).
+/// [`MIN_INTERVAL`](keyroll::options::MIN_INTERVAL).
 fn agent_interval(text: &str) -> Result<Duration, String> {
     let interval = parse_duration(text)?;
-    let minimum = keyroll::ops::MIN_AGENT_INTERVAL;
+    let minimum = keyroll::options::MIN_INTERVAL;
     if interval < minimum {
         return Err(format!("must be at least {minimum:?}"));
     }

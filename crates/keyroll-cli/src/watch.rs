@@ -16,7 +16,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use keyroll::options::{Options, Value};
+use keyroll::options::Options;
 use keyroll::{Keyring, UsageWindow};
 
 use keyroll::ops::{self, rfc3339};
@@ -210,10 +210,7 @@ pub(crate) async fn watch(
     options: &Options,
     mut usage: Option<Usage>,
 ) -> Result<(), Failure> {
-    let interval = options
-        .get("interval")
-        .and_then(Value::duration)
-        .unwrap_or(keyroll::DEFAULT_INTERVAL);
+    let interval = options.interval();
     let refresher = options.apply(builder(source)?).start().await.map_err(|e| {
         let message = e.to_string();
         match Failure::from(e.last) {

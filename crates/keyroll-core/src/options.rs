@@ -18,6 +18,10 @@ use crate::RefresherBuilder;
 /// sensible window, and safe to add to the system clock.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
+/// The shortest time between two reads of a store any door accepts (the
+/// `interval` option, `keyroll agent --interval`).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// What an option's value measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -96,7 +100,7 @@ pub static OPTIONS: &[RefreshOption] = &[
         scope: Scope::Refresher,
         default: "30 s",
         doc: "time between two reads of the store (push-capable sources apply changes at once)",
-        minimum: Value::Duration(Duration::from_millis(10)),
+        minimum: Value::Duration(MIN_INTERVAL),
         apply: |builder, value| builder.interval(value.duration().unwrap_or_default()),
     },
     RefreshOption {
@@ -363,6 +367,14 @@ impl Options {
             .iter()
             .find(|(option, _)| option.name == name)
             .map(|&(_, value)| value)
+    }
+
+    /// The `interval` set here, else the refresher's default
+    /// ([`DEFAULT_INTERVAL`](crate::DEFAULT_INTERVAL)).
+    pub fn interval(&self) -> Duration {
+        self.get("interval")
+            .and_then(Value::duration)
+            .unwrap_or(crate::DEFAULT_INTERVAL)
     }
 
     /// `builder` with every option set here applied (in [`OPTIONS`]' order).

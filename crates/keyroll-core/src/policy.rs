@@ -136,10 +136,7 @@ impl Policy {
         let mut usable: Vec<&KeyVersion> = Vec::with_capacity(versions.len());
         for version in versions {
             // The same key listed twice counts once, where it first appears.
-            if version.state == KeyState::Enabled
-                && version.expires.is_none_or(|at| at > now)
-                && !usable.iter().any(|u| u.id == version.id)
-            {
+            if version.usable_at(now) && !usable.iter().any(|u| u.id == version.id) {
                 usable.push(version);
             }
         }
@@ -265,11 +262,7 @@ impl Policy {
         versions: &[KeyVersion],
         now: SystemTime,
     ) -> Option<Result<KeySet, PolicyError>> {
-        let revoked = |key: &KeyEntry| {
-            versions.iter().any(|v| {
-                v.id == key.id() && (v.state != KeyState::Enabled || v.expires.is_some_and(|at| at <= now))
-            })
-        };
+        let revoked = |key: &KeyEntry| versions.iter().any(|v| v.id == key.id() && !v.usable_at(now));
         previous.retain(|key| !revoked(key), now).map(|set| {
             set.map_err(|_| PolicyError::SigningKeyRevoked {
                 id: (previous.keys().iter())

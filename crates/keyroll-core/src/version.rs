@@ -104,6 +104,12 @@ impl KeyVersion {
         self
     }
 
+    /// Whether it may still verify at `now`: enabled and not past its
+    /// explicit expiry (the policy's first rule).
+    pub fn usable_at(&self, now: SystemTime) -> bool {
+        self.state == KeyState::Enabled && self.expires.is_none_or(|at| at > now)
+    }
+
     /// Sets an explicit expiry moment.
     pub fn with_expires(mut self, at: SystemTime) -> Self {
         self.expires = Some(at);

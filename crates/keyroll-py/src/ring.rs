@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::{ArcSwapOption, Guard};
-use keyroll::options::{MAX_DURATION, Options, Value};
+use keyroll::options::{MAX_DURATION, Options};
 use keyroll::{
-    Closed, DEFAULT_INTERVAL, Health, KeyEntry, KeySet, Keyring, ProviderError, ProviderErrorKind, Reach,
-    RefreshError, Refresher, RefresherBuilder, StartError, Status,
+    Closed, Health, KeyEntry, KeySet, Keyring, ProviderError, ProviderErrorKind, Reach, RefreshError,
+    Refresher, RefresherBuilder, StartError, Status,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -49,14 +49,6 @@ impl Config {
             uri: uri.to_owned(),
             options: crate::options::from_kwargs(function, options)?,
         })
-    }
-
-    /// The time between two reads of the store.
-    fn interval(&self) -> Duration {
-        self.options
-            .get("interval")
-            .and_then(Value::duration)
-            .unwrap_or(DEFAULT_INTERVAL)
     }
 
     pub(crate) fn builder(&self) -> Result<RefresherBuilder, ProviderError> {
@@ -327,7 +319,7 @@ async fn restart(shared: Weak<Shared>, interim_epoch: u64) {
                 }
                 drop(shared);
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(config.interval());
+                backoff = (backoff * 2).min(config.options.interval());
             }
         }
     }
