@@ -27,12 +27,8 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use base64::Engine as _;
-use keyroll_core::{
-    FirstSeen, KeyMaterial, KeyProvider, KeySet, KeyStrength, PolicyError, ProviderError, RefreshError,
-    RefresherBuilder, Role, Weakness,
-};
-use rand::Rng as _;
+use keyroll_core::rotation;
+use keyroll_core::{KeyProvider, KeySet, PolicyError, ProviderError, RefreshError, RefresherBuilder, Role};
 
 mod due;
 pub use due::{Due, rotate_if_older_than};
@@ -42,70 +38,17 @@ mod agent;
 #[cfg(feature = "file")]
 pub use agent::{Agent, AgentError, Marked, Polled};
 
-/// Django's secret-key alphabet (`django.core.management.utils.get_random_secret_key`).
-pub const DJANGO_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
-
-/// Characters of a generated signing key: what Django's own check accepts.
-pub const DJANGO_KEY_CHARS: usize = 50;
-
-/// Random bytes of a Fernet key.
-pub const FERNET_KEY_BYTES: usize = 32;
-
-/// The form of a generated key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeyForm {
-    /// Characters of [`DJANGO_ALPHABET`]; the first is never `#` (a plain
-    /// text key file reads such a line as a comment) nor `@` (`vault kv put
-    /// key=@…` reads a file of that name).
-    Chars(usize),
-    /// Random bytes as URL-safe base64 with padding: the form Fernet keys
-    /// take (`Bytes(32)` is a Fernet key).
-    Bytes(usize),
-}
-
-impl KeyForm {
-    /// A signing key as Django generates one: [`DJANGO_KEY_CHARS`] characters.
-    pub const SIGNING: Self = Self::Chars(DJANGO_KEY_CHARS);
-    /// A Fernet key: [`FERNET_KEY_BYTES`] random bytes.
-    pub const FERNET: Self = Self::Bytes(FERNET_KEY_BYTES);
-
-    /// The form of the key `set` signs with: a Fernet key makes a Fernet key
-    /// (with the `fernet` feature), anything else a signing key.
-    #[cfg_attr(not(feature = "fernet"), allow(unused_variables))]
-    pub fn of(set: &KeySet) -> Self {
-        #[cfg(feature = "fernet")]
-        if crate::fernet::FernetKey::from_key_text(set.signing_key().material().expose_secret()).is_ok() {
-            return Self::FERNET;
-        }
-        Self::SIGNING
-    }
-}
-
-impl Default for KeyForm {
-    fn default() -> Self {
-        Self::SIGNING
-    }
-}
+pub use keyroll_core::keygen::{
+    DJANGO_ALPHABET, DJANGO_KEY_CHARS, FERNET_KEY_BYTES, KeyForm, KeyGenError, generate,
+};
 
 /// Why an operation failed. The messages name no key material.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpError {
-    /// A key form of zero characters or bytes (the form asked for).
-    #[error("a key needs at least 1 {}", match .0 { KeyForm::Chars(_) => "character", KeyForm::Bytes(_) => "byte" })]
-    Empty(KeyForm),
-    /// The generated key would be refused by every replica.
-    #[error(
-        "the generated key would be weak ({weakness}); keyroll and every replica refuse it: use at least \
-         {min} characters or bytes"
-    )]
-    Weak {
-        /// What is wrong with it.
-        weakness: Weakness,
-        /// The fewest characters or bytes the strength accepts.
-        min: usize,
-    },
+    /// The key asked for is empty or would be weak: nothing was written.
+    #[error(transparent)]
+    KeyGen(#[from] KeyGenError),
     /// The store cannot do what was asked (its provider's
     /// [`Capabilities`](keyroll_core::Capabilities) say so): refused before
     /// anything was written.
@@ -120,39 +63,6 @@ pub enum OpError {
     /// The policy refused the store's versions.
     #[error(transparent)]
     Policy(#[from] PolicyError),
-}
-
-/// A new random key of `form`; refused when `strength` (what every replica
-/// checks) would refuse it.
-///
-/// # Errors
-/// [`OpError::Empty`] for zero characters or bytes, [`OpError::Weak`] below
-/// the strength.
-pub fn generate(form: KeyForm, strength: &KeyStrength) -> Result<KeyMaterial, OpError> {
-    let mut rng = rand::rng();
-    let text = match form {
-        KeyForm::Bytes(0) | KeyForm::Chars(0) => return Err(OpError::Empty(form)),
-        KeyForm::Bytes(n) => {
-            let random: Vec<u8> = (0..n).map(|_| rng.random()).collect();
-            base64::engine::general_purpose::URL_SAFE.encode(random)
-        }
-        KeyForm::Chars(n) => (0..n)
-            .map(|i| {
-                loop {
-                    let c = char::from(DJANGO_ALPHABET[rng.random_range(0..DJANGO_ALPHABET.len())]);
-                    if i > 0 || (c != '#' && c != '@') {
-                        break c;
-                    }
-                }
-            })
-            .collect(),
-    };
-    let key = KeyMaterial::from(text);
-    strength.check(&key).map_err(|weakness| OpError::Weak {
-        weakness,
-        min: strength.min_bytes,
-    })?;
-    Ok(key)
 }
 
 /// `at` in RFC 3339, or "never (beyond year 9999)" for a moment past what
@@ -385,7 +295,7 @@ pub async fn rotate(
     // Every replica refuses a weak key: never publish one.
     let material = generate(form, &builder.effective_policy().strength)?;
     let published = provider.rotate(&material).await?;
-    after_publishing(builder, options, &material, published.id, on_step).await
+    after_publishing(builder, options, material.fingerprint(), published.id, on_step).await
 }
 
 /// What the store cannot do is refused before anything is written (a store
@@ -415,12 +325,11 @@ fn refuse_what_the_store_cannot_do(
 async fn after_publishing(
     builder: &RefresherBuilder,
     options: &RotateOptions,
-    material: &KeyMaterial,
+    fingerprint: String,
     id: String,
     mut on_step: impl FnMut(&RotateStep),
 ) -> Result<Rotation, OpError> {
     let provider = builder.provider();
-    let fingerprint = material.fingerprint();
     on_step(&RotateStep::Published {
         id: id.clone(),
         fingerprint: fingerprint.clone(),
@@ -429,23 +338,21 @@ async fn after_publishing(
         provider.promote(&id).await?;
         on_step(&RotateStep::Promoted { id: id.clone() });
     }
-    let (versions, set) = builder.load_once().await?;
+    let (_, set) = builder.load_once().await?;
     let now = SystemTime::now();
     let (role, signs_from) = match set.key(&id) {
         Some(key) => (Some(key.role_at(now)), key.signs_from()),
         None => (None, None),
     };
     on_step(&RotateStep::Serving { role, signs_from });
-    let mut disabled = Vec::new();
-    if options.disable_old {
-        let mut first_seen = FirstSeen::new();
-        first_seen.observe(&versions, now);
-        for retired in builder.effective_policy().retired(&versions, &first_seen, now)? {
-            provider.disable(&retired).await?;
-            on_step(&RotateStep::Disabled { id: retired.clone() });
-            disabled.push(retired);
-        }
-    }
+    let disabled = if options.disable_old {
+        rotation::retire(provider, &builder.effective_policy(), now, |id| {
+            on_step(&RotateStep::Disabled { id: id.to_owned() });
+        })
+        .await?
+    } else {
+        Vec::new()
+    };
     Ok(Rotation {
         id,
         fingerprint,
@@ -459,39 +366,6 @@ async fn after_publishing(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn generated_keys_take_the_form_asked_for() {
-        let strength = KeyStrength::default();
-        for _ in 0..200 {
-            let key = generate(KeyForm::SIGNING, &strength).expect("strong");
-            let text = key.expose_secret();
-            assert_eq!(text.len(), DJANGO_KEY_CHARS);
-            assert!(text.iter().all(|c| DJANGO_ALPHABET.contains(c)));
-            assert!(text[0] != b'#' && text[0] != b'@');
-        }
-        let key = generate(KeyForm::FERNET, &strength).expect("strong");
-        let bytes = base64::engine::general_purpose::URL_SAFE
-            .decode(key.expose_secret())
-            .expect("URL-safe base64");
-        assert_eq!(bytes.len(), FERNET_KEY_BYTES);
-    }
-
-    #[test]
-    fn empty_and_weak_forms_are_refused() {
-        let strength = KeyStrength::default();
-        assert!(matches!(
-            generate(KeyForm::Chars(0), &strength),
-            Err(OpError::Empty(KeyForm::Chars(0)))
-        ));
-        assert!(matches!(
-            generate(KeyForm::Bytes(0), &strength),
-            Err(OpError::Empty(KeyForm::Bytes(0)))
-        ));
-        let weak = generate(KeyForm::Chars(5), &strength).expect_err("weak");
-        assert!(matches!(weak, OpError::Weak { min: 32, .. }), "{weak}");
-        assert!(weak.to_string().contains("at least 32"), "{weak}");
-    }
 
     #[test]
     fn steps_and_descriptions_read_as_the_cli_prints_them() {

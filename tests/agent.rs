@@ -10,7 +10,7 @@ const KEY: &str = "agent-test-key-0123456789abcdefghijklmnopqrstuvwxyz";
 fn agent(dir: &std::path::Path) -> Agent {
     let source = dir.join("source");
     let builder = Refresher::builder(keyroll::open(&format!("file://{}", source.display())).expect("opens"));
-    Agent::new(builder, dir.join("keys.json"))
+    Agent::new(builder, dir.join("keys.json")).expect("no rotation period to refuse")
 }
 
 #[tokio::test]

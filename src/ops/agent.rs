@@ -22,7 +22,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use keyroll_core::{Reach, RefreshError, RefresherBuilder};
+use keyroll_core::keygen::KeyForm;
+use keyroll_core::rotation::{self, Attempt, RotationError};
+use keyroll_core::{KeyVersion, ProviderErrorKind, Reach, RefreshError, RefresherBuilder};
 
 use crate::file::{KeyFileError, key_file_json, mark_unavailable, write_if_changed};
 
@@ -33,8 +35,9 @@ use crate::file::{KeyFileError, key_file_json, mark_unavailable, write_if_change
 /// use std::time::Duration;
 /// use keyroll::ops::Agent;
 ///
-/// let builder = keyroll::Refresher::builder(keyroll::open("vault://vault:8200/secret/myapp")?);
-/// let agent = Agent::new(builder, "/run/myapp/keys.json");
+/// let builder = keyroll::Refresher::builder(keyroll::open("vault://vault:8200/secret/myapp")?)
+///     .rotate_every(Duration::from_secs(30 * 86_400)); // optional: rotate monthly
+/// let agent = Agent::new(builder, "/run/myapp/keys.json")?;
 /// agent.poll().await?;
 /// agent
 ///     .run(Duration::from_secs(30), tokio::signal::ctrl_c(), |poll| match poll {
@@ -66,6 +69,10 @@ pub struct Polled {
     /// every reader of the file reaches (they fail closed where the store's
     /// readers do).
     pub refused: Option<RefreshError>,
+    /// With a rotation period ([`RefresherBuilder::rotate_every`]): what the
+    /// rotation attempt of this poll did, or why it failed (the file is
+    /// written all the same).
+    pub rotation: Option<Result<Attempt, RotationError>>,
 }
 
 impl Polled {
@@ -81,6 +88,18 @@ impl Polled {
                 self.newest.as_deref().unwrap_or("-"),
             )
         })
+    }
+
+    /// The line `keyroll agent` prints about its rotation attempt, or
+    /// `None` when no key was due.
+    pub fn rotation_line(&self) -> Option<String> {
+        let line = match self.rotation.as_ref()? {
+            Ok(Attempt::Published { published, .. }) => format!("rotated: {}", published.id),
+            Ok(Attempt::Lost { .. }) => "another writer published the next key first".to_owned(),
+            Ok(Attempt::NotDue { .. }) => return None,
+            Err(error) => format!("rotation failed: {error}; the store's keys are written as they are"),
+        };
+        Some(format!("{} {line}", super::rfc3339(SystemTime::now())))
     }
 }
 
@@ -141,14 +160,28 @@ pub enum AgentError {
 
 impl Agent {
     /// An agent copying the store of `builder` (its policy decides how many
-    /// versions are read, and judges what is written) to `out`.
-    pub fn new(builder: RefresherBuilder, out: impl Into<PathBuf>) -> Self {
+    /// versions are read, and judges what is written) to `out`. With a
+    /// rotation period ([`RefresherBuilder::rotate_every`], `keyroll agent
+    /// --rotate-every`) each poll also publishes the next key once the
+    /// newest is a period old, by the store's compare-and-set, so agents on
+    /// every host make one new key between them
+    /// ([`keyroll_core::rotation`]).
+    ///
+    /// # Errors
+    /// The period refused as a refresher refuses it
+    /// ([`rotation::check_period`]: zero, no longer than the activation
+    /// delay, a store without compare-and-set).
+    pub fn new(builder: RefresherBuilder, out: impl Into<PathBuf>) -> Result<Self, RotationError> {
+        if let Some(period) = builder.rotation_period() {
+            let delay = builder.effective_policy().activation_delay.unwrap_or_default();
+            rotation::check_period(period, delay, builder.provider())?;
+        }
         let reach = builder.provider().reach();
-        Self {
+        Ok(Self {
             builder,
             out: out.into(),
             reach,
-        }
+        })
     }
 
     /// The key file written.
@@ -161,8 +194,8 @@ impl Agent {
     /// policy's verdict on the answer in [`Polled::refused`].
     pub async fn poll(&self) -> Result<Polled, AgentError> {
         let out = &self.out;
-        let versions = match self.builder.fetch_once().await {
-            Ok(versions) => versions,
+        let (versions, rotation) = match self.read_and_rotate().await {
+            Ok(read) => read,
             Err(error) => {
                 let marked = match mark_unavailable(out, SystemTime::now()) {
                     Ok(true) => Marked::Yes(out.clone()),
@@ -185,7 +218,44 @@ impl Agent {
             versions: versions.len(),
             newest: versions.first().map(|version| version.id.clone()),
             refused: self.builder.evaluate_once(&versions).err(),
+            rotation,
         })
+    }
+
+    /// What the store holds, after publishing the next key when one is due
+    /// (an empty store reads as no versions then, and gets its first key).
+    async fn read_and_rotate(
+        &self,
+    ) -> Result<(Vec<KeyVersion>, Option<Result<Attempt, RotationError>>), RefreshError> {
+        let Some(period) = self.builder.rotation_period() else {
+            return Ok((self.builder.fetch_once().await?, None));
+        };
+        let versions = match self.builder.fetch_once().await {
+            Ok(versions) => versions,
+            Err(RefreshError::Provider(error))
+                if matches!(
+                    error.kind(),
+                    ProviderErrorKind::NotFound | ProviderErrorKind::Invalid
+                ) =>
+            {
+                Vec::new()
+            }
+            Err(error) => return Err(error),
+        };
+        let form = self
+            .builder
+            .evaluate_once(&versions)
+            .map_or(KeyForm::SIGNING, |set| KeyForm::of(&set));
+        let strength = &self.builder.effective_policy().strength;
+        let attempt =
+            rotation::publish_if_due(self.builder.provider(), &versions, period, form, strength).await;
+        let versions = match attempt {
+            // The store changed: write what it holds now.
+            Ok(Attempt::Published { .. } | Attempt::Lost { .. }) => self.builder.fetch_once().await?,
+            _ if versions.is_empty() => self.builder.fetch_once().await?,
+            _ => versions,
+        };
+        Ok((versions, Some(attempt)))
     }
 
     /// Polls every `interval` (at least

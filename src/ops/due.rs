@@ -3,13 +3,13 @@
 //! exactly one of the writers that saw the same newest version publish.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use keyroll_core::{KeyVersion, ProviderErrorKind, RefreshError, RefresherBuilder};
+use keyroll_core::rotation::{self, Attempt, RotationError};
+use keyroll_core::{ProviderErrorKind, RefreshError, RefresherBuilder};
 
 use super::{
-    KeyForm, OpError, RotateOptions, RotateStep, Rotation, after_publishing, generate,
-    refuse_what_the_store_cannot_do,
+    KeyForm, OpError, RotateOptions, RotateStep, Rotation, after_publishing, refuse_what_the_store_cannot_do,
 };
 
 /// What [`rotate_if_older_than`] found and did.
@@ -89,13 +89,7 @@ pub async fn rotate_if_older_than(
     on_step: impl FnMut(&RotateStep),
 ) -> Result<Due, OpError> {
     let provider = builder.provider();
-    if !provider.capabilities().compare_and_set {
-        return Err(OpError::Unsupported(format!(
-            "{} has no compare-and-set, so writers on many hosts could each publish a key; rotate it \
-             from one place with `keyroll rotate` (without --if-older-than)",
-            provider.source()
-        )));
-    }
+    rotation::can_compare_and_set(provider).map_err(unsupported)?;
     refuse_what_the_store_cannot_do(provider, options)?;
     let versions = match builder.fetch_once().await {
         Ok(versions) => versions,
@@ -110,22 +104,6 @@ pub async fn rotate_if_older_than(
         }
         Err(error) => return Err(error.into()),
     };
-    if let Some(newest) = newest_usable(&versions) {
-        let created = newest.created.ok_or_else(|| {
-            OpError::Unsupported(format!(
-                "{} keeps no creation time for version {}, so its age is unknown",
-                provider.source(),
-                newest.id
-            ))
-        })?;
-        let age = SystemTime::now().duration_since(created).unwrap_or_default();
-        if age < period {
-            return Ok(Due::NotDue {
-                newest: newest.id.clone(),
-                age,
-            });
-        }
-    }
     let form = match options.form {
         Some(form) => form,
         None => builder
@@ -133,24 +111,26 @@ pub async fn rotate_if_older_than(
             .ok()
             .map_or(KeyForm::SIGNING, |set| KeyForm::of(&set)),
     };
-    let material = generate(form, &builder.effective_policy().strength)?;
-    // The store's newest version, whatever its state: the compare-and-set
-    // compares with it.
-    let superseded = versions.first().map(|version| version.id.clone());
-    match provider.publish_if(&material, superseded.as_deref()).await {
-        Ok(published) => Ok(Due::Rotated(
-            after_publishing(builder, options, &material, published.id, on_step).await?,
+    let strength = &builder.effective_policy().strength;
+    match rotation::publish_if_due(provider, &versions, period, form, strength).await {
+        Ok(Attempt::Published {
+            published,
+            fingerprint,
+        }) => Ok(Due::Rotated(
+            after_publishing(builder, options, fingerprint, published.id, on_step).await?,
         )),
-        Err(error) if error.kind() == ProviderErrorKind::Conflict => Ok(Due::Lost { superseded }),
-        Err(error) => Err(error.into()),
+        Ok(Attempt::NotDue { newest, age, .. }) => Ok(Due::NotDue { newest, age }),
+        Ok(Attempt::Lost { superseded }) => Ok(Due::Lost { superseded }),
+        Err(RotationError::KeyGen(error)) => Err(error.into()),
+        Err(RotationError::Provider(error)) => Err(error.into()),
+        Err(error) => Err(unsupported(error)),
     }
 }
 
-/// The newest version that can still verify, pending or current: a key
-/// still waiting to sign counts, so a rotation never stacks on another.
-fn newest_usable(versions: &[KeyVersion]) -> Option<&KeyVersion> {
-    let now = SystemTime::now();
-    versions.iter().find(|version| version.usable_at(now))
+/// What the store cannot do (no compare-and-set, no creation times):
+/// refused, nothing written.
+fn unsupported(error: RotationError) -> OpError {
+    OpError::Unsupported(error.to_string())
 }
 
 #[cfg(test)]

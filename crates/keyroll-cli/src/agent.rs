@@ -18,9 +18,14 @@ pub(crate) async fn agent(
     source: &Source,
     out: &Path,
     interval: Duration,
+    rotate_every: Option<Duration>,
     once: bool,
 ) -> Result<(), Failure> {
-    let agent = Agent::new(builder(source)?, out);
+    let mut builder = builder(source)?;
+    if let Some(period) = rotate_every {
+        builder = builder.rotate_every(period);
+    }
+    let agent = Agent::new(builder, out).map_err(|error| Failure::Error(error.to_string()))?;
     let mut terminate = signal(SignalKind::terminate())
         .map_err(|e| Failure::Error(format!("cannot listen for SIGTERM: {e}")))?;
     report(&agent, agent.poll().await)?;
@@ -56,6 +61,9 @@ fn report(agent: &Agent, poll: Result<keyroll::ops::Polled, AgentError>) -> Resu
         }
         Err(other) => return Err(Failure::Error(other.to_string())),
     };
+    if let Some(line) = polled.rotation_line() {
+        println!("{line}");
+    }
     if let Some(line) = polled.line(agent.out()) {
         println!("{line}");
     }

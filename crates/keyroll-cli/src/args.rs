@@ -310,6 +310,10 @@ pub(crate) enum Command {
         /// Time between two reads of the store (at least 10ms).
         #[arg(long, value_name = "DURATION", value_parser = agent_interval, default_value = "30s")]
         interval: Duration,
+        /// Publish a new key once the newest is this old, by the store's compare-and-set: agents on
+        /// every host make one new key between them (stores with compare-and-set; off by default).
+        #[arg(long, value_name = "DURATION", value_parser = rotate_every)]
+        rotate_every: Option<Duration>,
         /// Write once and exit.
         #[arg(long)]
         once: bool,
@@ -354,6 +358,16 @@ fn agent_interval(text: &str) -> Result<Duration, String> {
         return Err(format!("must be at least {minimum:?}"));
     }
     Ok(interval)
+}
+
+/// `keyroll agent --rotate-every`: the library's `rotate_every` option.
+fn rotate_every(text: &str) -> Result<Duration, String> {
+    keyroll::options::RefreshOption::named("rotate_every")
+        .ok_or("no rotate_every option")?
+        .parse(text)
+        .map_err(|error| error.to_string())?
+        .duration()
+        .ok_or_else(|| "must be a duration".to_owned())
 }
 
 /// `keyroll watch`'s default `--interval`: a person is watching.

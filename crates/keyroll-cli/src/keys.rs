@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use keyroll::ops::{self, KeyForm, OpError, RotateOptions, RotateStep};
+use keyroll::ops::{self, KeyForm, KeyGenError, OpError, RotateOptions, RotateStep};
 
 use crate::args::{KeyKind, KeyUse};
 use crate::{Failure, Source, builder, load};
@@ -15,14 +15,14 @@ pub(crate) fn asked_form(kind: &KeyKind) -> Option<KeyForm> {
 /// What an operation's failure exits with, in the flags' words.
 pub(crate) fn op_failure(error: OpError) -> Failure {
     match error {
-        OpError::Empty(form) => Failure::Error(format!(
+        OpError::KeyGen(KeyGenError::Empty(form)) => Failure::Error(format!(
             "--{} must be at least 1",
             match form {
                 KeyForm::Bytes(_) => "bytes",
                 _ => "chars",
             }
         )),
-        OpError::Weak { weakness, min } => Failure::Error(format!(
+        OpError::KeyGen(KeyGenError::Weak { weakness, min }) => Failure::Error(format!(
             "the generated key would be weak ({weakness}); keyroll and every replica refuse it: \
              use at least --chars {min} or --bytes {min}"
         )),
@@ -66,7 +66,7 @@ pub(crate) async fn rotate(
     };
     done.map_err(|error| {
         // Refused before anything was written.
-        let unwritten = matches!(error, OpError::Empty(_) | OpError::Weak { .. });
+        let unwritten = matches!(error, OpError::KeyGen(_));
         match op_failure(error) {
             Failure::Error(reason) if unwritten => Failure::Error(format!("{reason}; nothing was published")),
             other => other,

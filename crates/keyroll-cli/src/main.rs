@@ -98,7 +98,7 @@ async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Generate { kind } => {
             let form = keys::asked_form(&kind).unwrap_or_default();
-            let key = ops::generate(form, &KeyStrength::default()).map_err(keys::op_failure)?;
+            let key = ops::generate(form, &KeyStrength::default()).map_err(|e| keys::op_failure(e.into()))?;
             println!("{}", String::from_utf8_lossy(key.expose_secret()));
             Ok(())
         }
@@ -214,8 +214,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             source,
             out,
             interval,
+            rotate_every,
             once,
-        } => agent::agent(&source, &out, interval, once).await,
+        } => agent::agent(&source, &out, interval, rotate_every, once).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut cli(), "keyroll", &mut std::io::stdout());
             Ok(())

@@ -19,6 +19,7 @@
 
 mod history;
 mod id;
+pub mod keygen;
 mod keyring;
 mod keyset;
 pub mod kit;
@@ -33,6 +34,7 @@ mod provider;
 mod refresher;
 pub mod remote;
 mod roles;
+pub mod rotation;
 mod source;
 mod usage;
 mod version;

@@ -18,6 +18,9 @@
 //! | `keyroll_refresh_health` | gauge (1 for the health now, 0 for the others) | `health` |
 //! | `keyroll_refreshes_total` | counter, recorded by the refresher | `outcome` (`success`, `failure`) |
 //! | `keyroll_rejections_total` | counter, recorded per refused token by every format ([`record_rejection`](crate::record_rejection)) | `format`, `reason` |
+//! | `keyroll_rotations_total` | counter, recorded by a refresher with [`rotate_every`](crate::RefresherBuilder::rotate_every) | `outcome` (`published`, `lost`, `failed`) |
+//! | `keyroll_retirements_total` | counter, versions a refresher disabled as retired | |
+//! | `keyroll_rotation_due_seconds` | gauge, seconds until the next key is due (negative: overdue) | |
 //! | `keyroll_cookies_reissued_total` | counter, recorded per cookie re-issued with the current key (`keyroll-axum`, [`record_reissue`](crate::record_reissue)) | `kind` (`signed`, `private`, `django-session`) |
 
 use std::fmt;
@@ -73,10 +76,19 @@ impl KeyringMetrics {
         }
     }
 
-    /// Publishes a refresher's state: consecutive failures, staleness and health.
+    /// Publishes a refresher's state: consecutive failures, staleness, health
+    /// and, with automatic rotation, when the next key is due.
     pub fn update_status(&self, status: &Status) {
         metrics::gauge!("keyroll_refresh_consecutive_failures").set(f64::from(status.consecutive_failures));
         metrics::gauge!("keyroll_refresh_staleness_seconds").set(status.staleness().as_secs_f64());
+        if let Some(due) = status.rotation.as_ref().and_then(|rotation| rotation.next_due) {
+            let now = SystemTime::now();
+            let seconds = match due.duration_since(now) {
+                Ok(ahead) => ahead.as_secs_f64(),
+                Err(past) => -past.duration().as_secs_f64(),
+            };
+            metrics::gauge!("keyroll_rotation_due_seconds").set(seconds);
+        }
         for health in [Health::Healthy, Health::Degraded, Health::Stale, Health::Stopped] {
             metrics::gauge!("keyroll_refresh_health", "health" => health_name(health))
                 .set(if health == status.health { 1.0 } else { 0.0 });
@@ -97,6 +109,17 @@ fn health_name(health: Health) -> &'static str {
 pub(crate) fn record_refresh(success: bool) {
     metrics::counter!("keyroll_refreshes_total", "outcome" => if success { "success" } else { "failure" })
         .increment(1);
+}
+
+/// Counts one automatic rotation attempt by its outcome (called by the
+/// refresher).
+pub(crate) fn record_rotation(outcome: &'static str) {
+    metrics::counter!("keyroll_rotations_total", "outcome" => outcome).increment(1);
+}
+
+/// Counts versions disabled as retired (called by the refresher).
+pub(crate) fn record_retirements(count: u64) {
+    metrics::counter!("keyroll_retirements_total").increment(count);
 }
 
 impl fmt::Debug for KeyringMetrics {

@@ -157,6 +157,15 @@ pub static OPTIONS: &[RefreshOption] = &[
         minimum: NO_TIME,
         apply: |builder, value| builder.fail_closed_after(value.duration().unwrap_or_default()),
     },
+    RefreshOption {
+        name: "rotate_every",
+        unit: Unit::Duration,
+        scope: Scope::Refresher,
+        default: "off",
+        doc: "publish a new key once the newest is this old (one replica of the fleet does, by the store's compare-and-set; needs write access)",
+        minimum: NO_TIME,
+        apply: |builder, value| builder.rotate_every(value.duration().unwrap_or_default()),
+    },
 ];
 
 impl RefreshOption {

@@ -10,9 +10,11 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 mod builder;
+mod rotating;
 mod task;
 
 pub use builder::RefresherBuilder;
+pub use rotating::RotationStatus;
 use task::{Task, TaskEnd};
 
 use crate::{
@@ -43,6 +45,11 @@ pub enum RefreshError {
     /// refresher goes on.
     #[error("the refresh panicked: {0}")]
     Panicked(String),
+    /// The rotation period ([`RefresherBuilder::rotate_every`]) was refused
+    /// at start, or an automatic rotation failed (the last good key set
+    /// keeps serving).
+    #[error(transparent)]
+    Rotation(#[from] crate::rotation::RotationError),
 }
 
 /// The refresher could not get a first good key set.
@@ -104,6 +111,8 @@ pub struct Status {
     pub reach: Reach,
     /// The activation delay in force ([`RefresherBuilder::effective_policy`]).
     pub activation_delay: Duration,
+    /// Automatic rotation ([`RefresherBuilder::rotate_every`]), when on.
+    pub rotation: Option<RotationStatus>,
 }
 
 impl Status {

@@ -69,9 +69,7 @@ pub(crate) fn rotate_config<'py>(
         }))
     });
     let rotation = done.map_err(|error| match error {
-        OpError::Empty(_) | OpError::Weak { .. } => {
-            PyValueError::new_err(format!("{error}; nothing was published"))
-        }
+        OpError::KeyGen(_) => PyValueError::new_err(format!("{error}; nothing was published")),
         // What was already written is part of the message: nothing is lost.
         error if !steps.is_empty() => {
             KeyrollError::new_err(format!("{error} (done before it failed: {})", steps.join("; ")))

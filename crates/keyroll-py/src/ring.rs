@@ -72,6 +72,8 @@ fn start_message(error: StartError) -> String {
 fn start_kind(error: &StartError) -> &'static str {
     match &error.last {
         RefreshError::Policy(_) => "keys",
+        // The rotation period, refused at start: a setting.
+        RefreshError::Rotation(_) => "config",
         RefreshError::Provider(error) => match error.kind() {
             ProviderErrorKind::Config | ProviderErrorKind::Unsupported => "config",
             ProviderErrorKind::Invalid => "keys",
@@ -382,8 +384,10 @@ impl KeyRing {
     /// The refresher's state: health (`healthy`, `degraded`, `stale` once
     /// failed closed), last_error, staleness_seconds, generation, source,
     /// consecutive_failures, reach (`local` or `shared`: whether other hosts
-    /// read the same store), activation_delay_seconds (the delay in force)
-    /// and keys (`[{"id", "role"}]`). Never key material.
+    /// read the same store), activation_delay_seconds (the delay in force),
+    /// rotation (with `rotate_every`: `{"period_seconds", "next_due"` (Unix
+    /// seconds or None)`, "published", "lost", "retired", "last_error"}`,
+    /// else None) and keys (`[{"id", "role"}]`). Never key material.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let live = self.shared.live()?;
         let live = live.as_ref().expect("checked open");
@@ -405,6 +409,23 @@ impl KeyRing {
             },
         )?;
         dict.set_item("activation_delay_seconds", status.activation_delay.as_secs_f64())?;
+        let rotation = match &status.rotation {
+            Some(rotation) => {
+                let entry = PyDict::new(py);
+                entry.set_item("period_seconds", rotation.period.as_secs_f64())?;
+                let due = rotation
+                    .next_due
+                    .and_then(|due| due.duration_since(SystemTime::UNIX_EPOCH).ok());
+                entry.set_item("next_due", due.map(|due| due.as_secs_f64()))?;
+                entry.set_item("published", rotation.published)?;
+                entry.set_item("lost", rotation.lost)?;
+                entry.set_item("retired", rotation.retired)?;
+                entry.set_item("last_error", rotation.last_error.as_deref())?;
+                Some(entry)
+            }
+            None => None,
+        };
+        dict.set_item("rotation", rotation)?;
         let keys = PyList::empty(py);
         for key in set.keys() {
             let entry = PyDict::new(py);

@@ -13,6 +13,7 @@ pub mod fake;
 pub mod faults;
 pub mod formats;
 pub mod gcp;
+pub mod memory;
 pub mod moto;
 pub mod openbao;
 pub mod ports;

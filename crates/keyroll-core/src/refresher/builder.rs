@@ -7,11 +7,16 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use super::rotating::{Rotating, RotationStatus};
 use super::{
     CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, Inner, RefreshError, Refresher, StartError, Status, Task,
     TaskEnd, evaluate, fetch, log_key_set, weak_key,
 };
-use crate::{FirstSeen, KeyProvider, KeySet, KeyVersion, Keyring, Policy, Reach};
+use crate::keygen::KeyForm;
+use crate::rotation::{self, Attempt};
+use crate::{
+    FirstSeen, KeyProvider, KeySet, KeyVersion, Keyring, Policy, PolicyError, ProviderErrorKind, Reach,
+};
 
 /// Settings of a [`Refresher`], from [`Refresher::builder`].
 #[derive(Debug)]
@@ -27,6 +32,7 @@ pub struct RefresherBuilder {
     clock_skew_margin: Duration,
     fail_closed_after: Option<Duration>,
     break_glass: Option<KeySet>,
+    rotate_every: Option<Duration>,
 }
 
 impl Refresher {
@@ -44,6 +50,7 @@ impl Refresher {
             clock_skew_margin: CLOCK_SKEW_MARGIN,
             fail_closed_after: None,
             break_glass: None,
+            rotate_every: None,
         }
     }
 }
@@ -151,6 +158,39 @@ impl RefresherBuilder {
         self
     }
 
+    /// Rotates the keys every `period` (off by default: rotating needs
+    /// write access to the store). Once the store's newest key — pending or
+    /// current, aged by the store's own creation time — is `period` old,
+    /// this refresher publishes the next one after a random delay within
+    /// the jitter, **only if** the store's newest version is still the one
+    /// it read (the store's compare-and-set): of all the replicas that try,
+    /// exactly one publishes; the others read the store again and serve its
+    /// key. An empty store gets its first key the same way, at start. The
+    /// replica that published disables what the policy retired, where the
+    /// store can disable. A failed write keeps the key set serving and says
+    /// why in [`Status::rotation`]. See [`crate::rotation`] and
+    /// `docs/ROTATION.md`.
+    ///
+    /// [`start`](Self::start) refuses a period of zero, one no longer than
+    /// the activation delay in force (each key would be replaced before it
+    /// ever signs) and a store without compare-and-set
+    /// ([`Capabilities::compare_and_set`](crate::Capabilities::compare_and_set)).
+    pub fn rotate_every(mut self, period: Duration) -> Self {
+        self.rotate_every = Some(period);
+        self
+    }
+
+    /// The rotation period set by [`rotate_every`](Self::rotate_every).
+    pub fn rotation_period(&self) -> Option<Duration> {
+        self.rotate_every
+    }
+
+    /// The poll interval set by [`interval`](Self::interval) (default
+    /// [`DEFAULT_INTERVAL`]).
+    pub fn interval_value(&self) -> Duration {
+        self.interval
+    }
+
     fn backoff_initial_value(&self) -> Duration {
         self.backoff_initial
             .unwrap_or(Duration::from_millis(500).min(self.interval))
@@ -210,6 +250,16 @@ impl RefresherBuilder {
     pub async fn start(mut self) -> Result<Refresher, StartError> {
         let source = self.provider.source();
         let policy = self.effective_policy();
+        if let Some(period) = self.rotate_every {
+            let delay = policy.activation_delay.unwrap_or_default();
+            if let Err(error) = rotation::check_period(period, delay, &*self.provider) {
+                return Err(StartError {
+                    source_name: source,
+                    attempts: 0,
+                    last: error.into(),
+                });
+            }
+        }
         let deadline = Instant::now() + self.startup_timeout;
         let mut first_seen = FirstSeen::new();
         let mut attempts = 0;
@@ -251,6 +301,9 @@ impl RefresherBuilder {
                             last: error,
                         });
                     }
+                    if self.bootstrap(&policy, &error).await {
+                        continue;
+                    }
                     tracing::warn!(source = %source, error = %error, "no usable key set yet; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.startup_timeout);
@@ -275,6 +328,7 @@ impl RefresherBuilder {
             consecutive_failures: u32::from(start_error.is_some()),
             reach: self.provider.reach(),
             activation_delay: policy.activation_delay.unwrap_or_default(),
+            rotation: self.rotate_every.map(RotationStatus::new),
         }));
         let (stop, stopped) = watch::channel(false);
         let wake = Arc::new(Notify::new());
@@ -302,6 +356,10 @@ impl RefresherBuilder {
             status: Arc::clone(&status),
             first_seen,
             versions,
+            rotating: self.rotate_every.map(|period| Rotating {
+                period,
+                attempt_at: None,
+            }),
         };
         // Made before the spawn and moved into the task's future, so that it
         // reports the end even when the runtime drops the task before its
@@ -322,5 +380,63 @@ impl RefresherBuilder {
                 source,
             }),
         })
+    }
+}
+
+impl RefresherBuilder {
+    /// With [`rotate_every`](Self::rotate_every) set and a store that holds
+    /// no usable key (`error` says so), publishes the first key, only if
+    /// the store still holds no newer version than the one read (on an
+    /// absent secret: only if it is still absent): of the replicas starting
+    /// together, one creates it and all sign with it. Whether to read the
+    /// store again at once.
+    async fn bootstrap(&self, policy: &Policy, error: &RefreshError) -> bool {
+        let Some(period) = self.rotate_every else {
+            return false;
+        };
+        let empty = match error {
+            RefreshError::Provider(error) => {
+                matches!(
+                    error.kind(),
+                    ProviderErrorKind::NotFound | ProviderErrorKind::Invalid
+                )
+            }
+            RefreshError::Policy(error) => matches!(error, PolicyError::NoUsableKey),
+            _ => false,
+        };
+        if !empty {
+            return false;
+        }
+        let versions = fetch(&self.provider, policy.versions_used(), self.fetch_timeout)
+            .await
+            .unwrap_or_default();
+        let source = self.provider.source();
+        match rotation::publish_if_due(
+            &*self.provider,
+            &versions,
+            period,
+            KeyForm::SIGNING,
+            &policy.strength,
+        )
+        .await
+        {
+            Ok(Attempt::Published { published, .. }) => {
+                tracing::info!(source = %source, id = %published.id, "the store held no usable key: published the first one");
+                #[cfg(feature = "metrics")]
+                crate::metrics::record_rotation("published");
+                true
+            }
+            Ok(Attempt::Lost { .. }) => {
+                tracing::info!(source = %source, "another replica published the first key; reading it");
+                #[cfg(feature = "metrics")]
+                crate::metrics::record_rotation("lost");
+                false
+            }
+            Ok(Attempt::NotDue { .. }) => false,
+            Err(error) => {
+                tracing::warn!(source = %source, error = %error, "cannot publish the first key");
+                false
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ use rand::Rng;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use super::rotating::Rotating;
 use super::{Health, RefreshError, Status, evaluate, fetch, lock, log_key_set};
 use crate::{FirstSeen, KeyProvider, KeySet, KeyVersion, Keyring, Policy};
 
@@ -37,6 +38,8 @@ pub(super) struct Task {
     /// What the store last reported; `None` while serving a break-glass set
     /// that nothing has been fetched for yet.
     pub(super) versions: Option<Vec<KeyVersion>>,
+    /// Automatic rotation, when on.
+    pub(super) rotating: Option<Rotating>,
 }
 
 impl Task {
@@ -52,12 +55,14 @@ impl Task {
         // The poll schedule only moves when the store was asked: waking for an
         // activation or expiry moment must never postpone the next poll.
         let mut poll_at = Instant::now() + self.next_wait();
+        self.schedule_rotation();
         loop {
             let transition_at = self.next_transition();
             let close_at = self
                 .fail_closed_after
                 .filter(|_| !self.keyring.is_closed())
                 .map(|limit| self.confirmed_at + limit);
+            let rotation_at = self.rotation_at();
             let fetched = tokio::select! {
                 // Stopping wins over every other ready branch (select! picks
                 // at random otherwise, and a stopped refresher fetched again).
@@ -75,6 +80,11 @@ impl Task {
                     self.fail_closed(&source);
                     continue;
                 }
+                () = sleep_until_maybe(rotation_at) => {
+                    self.rotate(&source).await;
+                    poll_at = Instant::now() + self.next_wait();
+                    continue;
+                }
                 () = wake.notified() => self.refresh().await,
                 alive = changed(&mut changes) => {
                     if !alive {
@@ -89,23 +99,35 @@ impl Task {
                     self.refresh().await
                 }
             };
-            match fetched {
-                Ok(()) => self.record_success(&source),
-                Err(error) => {
-                    self.failures = self.failures.saturating_add(1);
-                    tracing::warn!(
-                        source = %source,
-                        error = %error,
-                        consecutive_failures = self.failures,
-                        generation = self.keyring.generation(),
-                        "refresh failed; keeping the last good key set"
-                    );
-                    self.record_failure(&error);
-                }
+            if self.record(&source, fetched) {
+                self.schedule_rotation();
             }
             poll_at = Instant::now() + self.next_wait();
         }
         tracing::debug!(source = %source, "refresher stopped");
+    }
+
+    /// Records a refresh's outcome in the status, logs and metrics; whether
+    /// it succeeded.
+    pub(super) fn record(&mut self, source: &str, fetched: Result<(), RefreshError>) -> bool {
+        match fetched {
+            Ok(()) => {
+                self.record_success(source);
+                true
+            }
+            Err(error) => {
+                self.failures = self.failures.saturating_add(1);
+                tracing::warn!(
+                    source = %source,
+                    error = %error,
+                    consecutive_failures = self.failures,
+                    generation = self.keyring.generation(),
+                    "refresh failed; keeping the last good key set"
+                );
+                self.record_failure(&error);
+                false
+            }
+        }
     }
 
     /// The interval ± jitter after a success, the capped exponential backoff
@@ -181,7 +203,7 @@ impl Task {
         Instant::now().checked_add(until.saturating_add(Duration::from_millis(1)))
     }
 
-    async fn refresh(&mut self) -> Result<(), RefreshError> {
+    pub(super) async fn refresh(&mut self) -> Result<(), RefreshError> {
         let versions = fetch(&self.provider, self.policy.versions_used(), self.fetch_timeout).await?;
         self.first_seen.observe(&versions, SystemTime::now());
         self.versions = Some(versions);

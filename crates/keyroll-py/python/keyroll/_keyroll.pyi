@@ -209,6 +209,7 @@ class Options(TypedDict, total=False):
     fallback_window: float | None
     max_fallbacks: int | None
     fail_closed_after: float | None
+    rotate_every: float | None
 
 OPTIONS: tuple[tuple[str, Literal["seconds", "count"], str, str], ...]
 """``(name, unit, default, doc)`` of every option, from the Rust table."""

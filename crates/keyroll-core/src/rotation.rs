@@ -1,0 +1,333 @@
+//! Rotation on a period, exactly once per period across a fleet: the rule
+//! every door runs ([`RefresherBuilder::rotate_every`](crate::RefresherBuilder::rotate_every)
+//! in each replica, `keyroll agent --rotate-every` on each host, `keyroll
+//! rotate --if-older-than` from cron).
+//!
+//! The newest version the store holds that can still verify, pending or
+//! current, is aged by the store's own creation time: once it is `period`
+//! old (or the store holds no key yet) a new key is due, and a writer
+//! publishes one **only if** the store's newest version is still the one it
+//! read ([`KeyProvider::publish_if`], the store's compare-and-set). Many
+//! writers acting on the same reading make exactly one new version; the
+//! others lose ([`Attempt::Lost`]), read the store again and serve the
+//! winner's key. A key still waiting to sign counts as the newest, so a
+//! rotation never stacks on another.
+
+use std::time::{Duration, SystemTime};
+
+use crate::keygen::{self, KeyForm, KeyGenError};
+use crate::policy::saturating_add;
+use crate::{
+    FirstSeen, KeyProvider, KeyStrength, KeyVersion, Policy, ProviderError, ProviderErrorKind, Published,
+    RefreshError,
+};
+
+/// Why a rotation period was refused, or a rotation could not be made.
+/// Never names key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RotationError {
+    /// A period of zero.
+    #[error("rotate_every must be longer than zero: a new key would be due at every read of the store")]
+    ZeroPeriod,
+    /// A period no longer than the activation delay.
+    #[error(
+        "rotate_every ({period:?}) must be longer than the activation delay ({delay:?}): each key would be \
+         replaced before it ever signs; lengthen the period or shorten activation_delay"
+    )]
+    ShorterThanActivation {
+        /// The period asked for.
+        period: Duration,
+        /// The activation delay in force.
+        delay: Duration,
+    },
+    /// The store has no compare-and-set.
+    #[error(
+        "{source_name} has no compare-and-set, so every replica rotating it could publish a key of its own; \
+         rotate it from one place with `keyroll rotate` (its capabilities: README, \"Stores\")"
+    )]
+    NoCompareAndSet {
+        /// The store.
+        source_name: String,
+    },
+    /// The store keeps no creation time for its newest key.
+    #[error("{source_name} keeps no creation time for version {id}, so its age is unknown")]
+    NoCreationTime {
+        /// The store.
+        source_name: String,
+        /// The version without a time.
+        id: String,
+    },
+    /// The new key could not be generated.
+    #[error(transparent)]
+    KeyGen(#[from] KeyGenError),
+    /// The store refused or failed the write (a read-only token, an outage).
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+/// Checks a rotation period against the activation delay in force and the
+/// store's capabilities: what a refresher does before it starts.
+///
+/// # Errors
+/// [`RotationError::ZeroPeriod`], [`RotationError::ShorterThanActivation`]
+/// or [`RotationError::NoCompareAndSet`].
+pub fn check_period(
+    period: Duration,
+    activation_delay: Duration,
+    provider: &dyn KeyProvider,
+) -> Result<(), RotationError> {
+    if period.is_zero() {
+        return Err(RotationError::ZeroPeriod);
+    }
+    if period <= activation_delay {
+        return Err(RotationError::ShorterThanActivation {
+            period,
+            delay: activation_delay,
+        });
+    }
+    can_compare_and_set(provider)
+}
+
+/// [`RotationError::NoCompareAndSet`] unless the store declares
+/// [`Capabilities::compare_and_set`](crate::Capabilities::compare_and_set).
+pub fn can_compare_and_set(provider: &dyn KeyProvider) -> Result<(), RotationError> {
+    if provider.capabilities().compare_and_set {
+        Ok(())
+    } else {
+        Err(RotationError::NoCompareAndSet {
+            source_name: provider.source(),
+        })
+    }
+}
+
+/// When the next key is due, from what the store holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// Now: the newest usable key is `period` old, or there is none.
+    Now {
+        /// The store's newest version, whatever its state (what the
+        /// compare-and-set compares with); `None` for an empty store.
+        superseded: Option<String>,
+    },
+    /// Not yet.
+    Later {
+        /// The newest usable version's id.
+        newest: String,
+        /// Its age, by the store's creation time.
+        age: Duration,
+        /// When it will be `period` old.
+        at: SystemTime,
+    },
+}
+
+/// Whether a key is due at `now` given the store's `versions` (newest
+/// first) and the rotation `period`.
+///
+/// # Errors
+/// [`RotationError::NoCreationTime`] when the newest usable version has no
+/// creation time (`source_name` names the store).
+pub fn due(
+    versions: &[KeyVersion],
+    period: Duration,
+    now: SystemTime,
+    source_name: &str,
+) -> Result<Due, RotationError> {
+    let Some(newest) = versions.iter().find(|version| version.usable_at(now)) else {
+        return Ok(Due::Now {
+            superseded: versions.first().map(|version| version.id.clone()),
+        });
+    };
+    let created = newest.created.ok_or_else(|| RotationError::NoCreationTime {
+        source_name: source_name.to_owned(),
+        id: newest.id.clone(),
+    })?;
+    let age = now.duration_since(created).unwrap_or_default();
+    if age >= period {
+        return Ok(Due::Now {
+            superseded: versions.first().map(|version| version.id.clone()),
+        });
+    }
+    Ok(Due::Later {
+        newest: newest.id.clone(),
+        age,
+        at: saturating_add(created, period),
+    })
+}
+
+/// What [`publish_if_due`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// This writer published the new key.
+    Published {
+        /// What the store made of it.
+        published: Published,
+        /// Its fingerprint.
+        fingerprint: String,
+    },
+    /// The newest key is younger than the period: nothing was written.
+    NotDue {
+        /// The newest usable version's id.
+        newest: String,
+        /// Its age, by the store's creation time.
+        age: Duration,
+        /// When the next key is due.
+        at: SystemTime,
+    },
+    /// Another writer published first (the store's compare-and-set refused
+    /// this one): nothing was written by this writer.
+    Lost {
+        /// The newest version this writer saw, now superseded.
+        superseded: Option<String>,
+    },
+}
+
+/// Publishes a new key of `form` (checked against `strength`) when
+/// [`due`] says so, conditional on the store's newest version in
+/// `versions` (just read) being still the newest.
+///
+/// # Errors
+/// [`RotationError::NoCompareAndSet`] for a store without compare-and-set
+/// (nothing is written), [`RotationError::NoCreationTime`], a generation
+/// error, or the store's refusal of the write.
+pub async fn publish_if_due(
+    provider: &dyn KeyProvider,
+    versions: &[KeyVersion],
+    period: Duration,
+    form: KeyForm,
+    strength: &KeyStrength,
+) -> Result<Attempt, RotationError> {
+    can_compare_and_set(provider)?;
+    let superseded = match due(versions, period, SystemTime::now(), &provider.source())? {
+        Due::Now { superseded } => superseded,
+        Due::Later { newest, age, at } => return Ok(Attempt::NotDue { newest, age, at }),
+    };
+    let material = keygen::generate(form, strength)?;
+    match provider.publish_if(&material, superseded.as_deref()).await {
+        Ok(published) => Ok(Attempt::Published {
+            published,
+            fingerprint: material.fingerprint(),
+        }),
+        Err(error) if error.kind() == ProviderErrorKind::Conflict => Ok(Attempt::Lost { superseded }),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// How many versions beyond those the policy uses [`retire`] reads, so
+/// that versions left enabled by an earlier policy or by hand are retired
+/// too, a batch at a time.
+pub const RETIRE_SCAN: usize = 16;
+
+/// Disables in the store the enabled versions `policy` no longer uses at
+/// `now` (past the fallback window, beyond `max_fallbacks`), reporting each
+/// as soon as it is disabled. Reads the store afresh, [`RETIRE_SCAN`]
+/// versions beyond those the policy uses. Disabling is idempotent, so
+/// writers that race do no harm; a refresher only retires after a rotation
+/// it won. Destroys nothing.
+///
+/// # Errors
+/// The store's failure to answer, the policy's refusal of its versions
+/// (nothing is retired from a refused set) or the store's refusal of a
+/// write.
+pub async fn retire(
+    provider: &dyn KeyProvider,
+    policy: &Policy,
+    now: SystemTime,
+    mut on_disabled: impl FnMut(&str),
+) -> Result<Vec<String>, RefreshError> {
+    let versions = provider
+        .fetch_newest(policy.versions_used().saturating_add(RETIRE_SCAN))
+        .await?;
+    let mut first_seen = FirstSeen::new();
+    first_seen.observe(&versions, now);
+    let mut disabled = Vec::new();
+    for retired in policy.retired(&versions, &first_seen, now)? {
+        provider.disable(&retired).await?;
+        on_disabled(&retired);
+        disabled.push(retired);
+    }
+    Ok(disabled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyMaterial;
+
+    fn version(id: &str, created: Option<SystemTime>) -> KeyVersion {
+        let mut version = KeyVersion::new(id, KeyMaterial::from("0123456789abcdefghijklmnopqrstuvwxyz"));
+        if let Some(created) = created {
+            version = version.with_created(created);
+        }
+        version
+    }
+
+    #[test]
+    fn a_key_is_due_once_the_newest_usable_one_is_a_period_old() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let period = Duration::from_secs(60);
+        assert_eq!(due(&[], period, now, "s").unwrap(), Due::Now { superseded: None });
+        let young = [version("2", Some(now - Duration::from_secs(10)))];
+        assert_eq!(
+            due(&young, period, now, "s").unwrap(),
+            Due::Later {
+                newest: "2".into(),
+                age: Duration::from_secs(10),
+                at: now + Duration::from_secs(50)
+            }
+        );
+        let old = [
+            version("2", Some(now - Duration::from_secs(60))),
+            version("1", Some(now - Duration::from_secs(600))),
+        ];
+        assert_eq!(
+            due(&old, period, now, "s").unwrap(),
+            Due::Now {
+                superseded: Some("2".into())
+            }
+        );
+        // A disabled newest version does not count as the newest key, but
+        // the compare-and-set compares with it.
+        let disabled = [
+            version("3", Some(now)).with_state(crate::KeyState::Disabled),
+            version("2", Some(now - Duration::from_secs(90))),
+        ];
+        assert_eq!(
+            due(&disabled, period, now, "s").unwrap(),
+            Due::Now {
+                superseded: Some("3".into())
+            }
+        );
+        let timeless = [version("k-1", None)];
+        let error = due(&timeless, period, now, "file:///k").unwrap_err();
+        assert!(
+            error.to_string().contains("no creation time for version k-1"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn periods_of_zero_or_within_the_activation_delay_are_refused() {
+        #[derive(Debug)]
+        struct ReadOnly;
+        #[async_trait::async_trait]
+        impl KeyProvider for ReadOnly {
+            async fn fetch_newest(&self, _: usize) -> Result<Vec<KeyVersion>, ProviderError> {
+                Ok(Vec::new())
+            }
+            fn reach(&self) -> crate::Reach {
+                crate::Reach::Shared
+            }
+        }
+        let provider = ReadOnly;
+        let error = check_period(Duration::ZERO, Duration::ZERO, &provider).unwrap_err();
+        assert!(matches!(error, RotationError::ZeroPeriod), "{error}");
+        let error = check_period(Duration::from_secs(3), Duration::from_secs(35), &provider).unwrap_err();
+        assert!(
+            error.to_string().contains("replaced before it ever signs"),
+            "{error}"
+        );
+        let error = check_period(Duration::from_secs(60), Duration::from_secs(35), &provider).unwrap_err();
+        assert!(error.to_string().contains("no compare-and-set"), "{error}");
+    }
+}
