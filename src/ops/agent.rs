@@ -247,8 +247,10 @@ impl Agent {
             .evaluate_once(&versions)
             .map_or(KeyForm::SIGNING, |set| KeyForm::of(&set));
         let strength = &self.builder.effective_policy().strength;
-        let attempt =
-            rotation::publish_if_due(self.builder.provider(), &versions, period, form, strength).await;
+        let provider = self.builder.provider();
+        // A store with stages: the new key must be made current to sign.
+        let promote = provider.capabilities().promote;
+        let attempt = rotation::publish_if_due(provider, &versions, period, form, strength, promote).await;
         let versions = match attempt {
             // The store changed: write what it holds now.
             Ok(Attempt::Published { .. } | Attempt::Lost { .. }) => self.builder.fetch_once().await?,

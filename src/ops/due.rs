@@ -112,7 +112,8 @@ pub async fn rotate_if_older_than(
             .map_or(KeyForm::SIGNING, |set| KeyForm::of(&set)),
     };
     let strength = &builder.effective_policy().strength;
-    match rotation::publish_if_due(provider, &versions, period, form, strength).await {
+    // `--promote` promotes after the publish, as `keyroll rotate` does.
+    match rotation::publish_if_due(provider, &versions, period, form, strength, false).await {
         Ok(Attempt::Published {
             published,
             fingerprint,

@@ -422,6 +422,10 @@ impl KeyProvider for AwsProvider {
     /// version of it — a second writer's different value is refused
     /// (`ResourceExistsException`, a [`Conflict`](ProviderErrorKind::Conflict)).
     /// A version already holding the token is a conflict before any write.
+    /// With `expected` `None` and no secret of that name, the secret is
+    /// created with the key (`CreateSecret`, the same token): of many
+    /// writers, one creates it and the others are refused. Needs
+    /// `secretsmanager:CreateSecret` for that.
     ///
     /// The version is written with a label of keyroll's own, then given
     /// `AWSPENDING`: moto (not AWS) lets a second writer overwrite a version
@@ -444,7 +448,17 @@ impl KeyProvider for AwsProvider {
                 ),
             )
         };
-        if self.list(client).await?.iter().any(|listed| listed.id == token) {
+        let listed = match self.list(client).await {
+            // No secret yet: the first key creates it, once.
+            Err(error) if error.kind() == ProviderErrorKind::NotFound && expected.is_none() => {
+                return match self.create(material, &token).await {
+                    Err(error) if error.kind() == ProviderErrorKind::Conflict => Err(lost()),
+                    done => done,
+                };
+            }
+            listed => listed?,
+        };
+        if listed.iter().any(|listed| listed.id == token) {
             return Err(lost());
         }
         let published = match self.put(material, &token, PUBLISHING).await {

@@ -184,7 +184,10 @@ pub enum Attempt {
 
 /// Publishes a new key of `form` (checked against `strength`) when
 /// [`due`] says so, conditional on the store's newest version in
-/// `versions` (just read) being still the newest.
+/// `versions` (just read) being still the newest. With `promote`, the
+/// writer that won then makes it the store's current version (stores with
+/// stages, where a pending version never signs; staged activation still
+/// holds it verify-only for the activation delay).
 ///
 /// # Errors
 /// [`RotationError::NoCompareAndSet`] for a store without compare-and-set
@@ -196,6 +199,7 @@ pub async fn publish_if_due(
     period: Duration,
     form: KeyForm,
     strength: &KeyStrength,
+    promote: bool,
 ) -> Result<Attempt, RotationError> {
     can_compare_and_set(provider)?;
     let superseded = match due(versions, period, SystemTime::now(), &provider.source())? {
@@ -204,10 +208,15 @@ pub async fn publish_if_due(
     };
     let material = keygen::generate(form, strength)?;
     match provider.publish_if(&material, superseded.as_deref()).await {
-        Ok(published) => Ok(Attempt::Published {
-            published,
-            fingerprint: material.fingerprint(),
-        }),
+        Ok(published) => {
+            if promote {
+                provider.promote(&published.id).await?;
+            }
+            Ok(Attempt::Published {
+                published,
+                fingerprint: material.fingerprint(),
+            })
+        }
         Err(error) if error.kind() == ProviderErrorKind::Conflict => Ok(Attempt::Lost { superseded }),
         Err(error) => Err(error.into()),
     }

@@ -96,4 +96,45 @@ impl AwsProvider {
         };
         Ok(Published::new(id, created))
     }
+
+    /// Creates the secret with `material` as its first (current) version,
+    /// `token` as the version's id: what the first key of an absent secret
+    /// does. A second creator gets a [`Conflict`](keyroll_core::ProviderErrorKind::Conflict).
+    pub(super) async fn create(
+        &self,
+        material: &KeyMaterial,
+        token: &str,
+    ) -> Result<Published, ProviderError> {
+        let client = self.client().await?;
+        let secret = &self.inner.secret_id;
+        if secret.starts_with("arn:") {
+            return Err(ProviderError::not_found(format!(
+                "AWS secret `{secret}` does not exist, and a secret named by its ARN cannot be created: \
+                 create it, or name it by its name"
+            )));
+        }
+        let text = std::str::from_utf8(material.expose_secret());
+        let request = client.create_secret().name(secret).client_request_token(token);
+        let body;
+        let request = match (&self.inner.field, text) {
+            (None, Ok(text)) => request.secret_string(text),
+            (None, Err(_)) => request.secret_binary(Blob::new(material.expose_secret().to_vec())),
+            (Some(field), Ok(text)) => {
+                let mut object = Map::new();
+                object.insert(field.clone(), Value::String(text.to_owned()));
+                body = Zeroizing::new(Value::Object(object).to_string());
+                request.secret_string(body.as_str())
+            }
+            (Some(field), Err(_)) => {
+                return Err(ProviderError::invalid(format!(
+                    "the new key is not UTF-8 text, so it cannot go into JSON field `{field}` of AWS secret `{secret}`; \
+                     generate a text key or leave `field` out"
+                )));
+            }
+        };
+        let output = self.call("CreateSecret", request.send()).await?;
+        let id = output.version_id().unwrap_or(token).to_owned();
+        tracing::info!(secret = %secret, "created the secret with its first key");
+        Ok(Published::new(id, None))
+    }
 }

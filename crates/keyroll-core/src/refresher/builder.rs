@@ -411,12 +411,14 @@ impl RefresherBuilder {
             .await
             .unwrap_or_default();
         let source = self.provider.source();
+        let promote = self.provider.capabilities().promote;
         match rotation::publish_if_due(
             &*self.provider,
             &versions,
             period,
             KeyForm::SIGNING,
             &policy.strength,
+            promote,
         )
         .await
         {

@@ -124,8 +124,18 @@ impl Task {
         }
         let versions = self.versions.clone().unwrap_or_default();
         let form = KeyForm::of(&self.keyring.load());
-        let attempt =
-            rotation::publish_if_due(&*self.provider, &versions, period, form, &self.policy.strength).await;
+        let attempt = {
+            let promote = self.provider.capabilities().promote;
+            rotation::publish_if_due(
+                &*self.provider,
+                &versions,
+                period,
+                form,
+                &self.policy.strength,
+                promote,
+            )
+            .await
+        };
         match attempt {
             Ok(Attempt::Published {
                 published,
