@@ -30,12 +30,13 @@
 #[cfg(feature = "metrics")]
 pub use keyroll_core::metrics;
 pub use keyroll_core::options;
+pub use keyroll_core::rotation;
 pub use keyroll_core::{
     CLOCK_SKEW_MARGIN, Capabilities, Closed, DEFAULT_FALLBACK_WINDOW, DEFAULT_INTERVAL,
     DEFAULT_MAX_FALLBACKS, FallbackUsage, Format, Health, KeyEntry, KeyMaterial, KeyProvider, KeySet,
     KeySetError, KeySource, KeyStrength, Keyring, Policy, PolicyError, ProviderError, ProviderErrorKind,
-    Reach, RefreshError, Refresher, RefresherBuilder, Role, SignError, Signer, StartError, Status,
-    UsageHistory, UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
+    Reach, RefreshError, Refresher, RefresherBuilder, Role, RotationStatus, SignError, Signer, StartError,
+    Status, UsageHistory, UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
 };
 
 pub mod ops;

@@ -448,16 +448,19 @@ impl KeyProvider for AwsProvider {
                 ),
             )
         };
-        let listed = match self.list(client).await {
+        if expected.is_none() {
             // No secret yet: the first key creates it, once.
-            Err(error) if error.kind() == ProviderErrorKind::NotFound && expected.is_none() => {
-                return match self.create(material, &token).await {
-                    Err(error) if error.kind() == ProviderErrorKind::Conflict => Err(lost()),
-                    done => done,
-                };
+            match self.describe(client).await {
+                Err(error) if error.kind() == ProviderErrorKind::NotFound => {
+                    return match self.create(material, &token).await {
+                        Err(error) if error.kind() == ProviderErrorKind::Conflict => Err(lost()),
+                        done => done,
+                    };
+                }
+                described => drop(described?),
             }
-            listed => listed?,
-        };
+        }
+        let listed = self.list(client).await?;
         if listed.iter().any(|listed| listed.id == token) {
             return Err(lost());
         }

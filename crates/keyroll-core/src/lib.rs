@@ -53,8 +53,8 @@ pub use provider::{
     Capabilities, ChangeWatch, FromSource, KeyProvider, ProviderError, ProviderErrorKind, Published, Reach,
 };
 pub use refresher::{
-    CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, StartError,
-    Status,
+    CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, RotationStatus,
+    StartError, Status,
 };
 pub use roles::{RoleSnapshot, RolesNow, Verifying};
 pub use source::{KeySource, ParamSetter};
