@@ -1,10 +1,13 @@
 """Django 5.2 under gunicorn (4 sync workers, --preload) and uvicorn (ASGI), keys from a real
 OpenBao, rotated 20 times while scripted clients keep logging in, resetting passwords,
-reading messages and unsigning values; then the control without staged activation."""
+reading messages and unsigning values; the same site rotating its keys itself (ROTATE_EVERY);
+then the control without staged activation."""
 
 import json
 import subprocess
 import time
+import urllib.request
+from datetime import datetime
 
 import requests
 
@@ -118,6 +121,51 @@ def test_staged_rotation_under_gunicorn_and_uvicorn_from_openbao(tmp_path, openb
     finally:
         for site in sites:
             site.server.stop()
+
+
+# Automatic rotation: a key every 2.5 s, longer than the activation delay (1.6 s).
+ROTATE_EVERY = 2.5
+PERIODS = 12
+
+
+def vault_versions(openbao, path):
+    """The creation times (seconds since the epoch) of every version of ``secret/path``, oldest first."""
+    request = urllib.request.Request(f"{openbao.address}/v1/secret/metadata/{path}",
+                                     headers={"X-Vault-Token": openbao.TOKEN})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        versions = json.load(answer)["data"]["versions"]
+    created = [versions[number]["created_time"] for number in sorted(versions, key=int)]
+    # RFC 3339 with nanoseconds: keep microseconds for fromisoformat.
+    return [datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp() for text in created]
+
+
+def test_django_rotates_its_own_keys_under_gunicorn(tmp_path, openbao):
+    """KEYROLL["ROTATE_EVERY"] and nothing else writing the store: four gunicorn workers (forked
+    from a preloaded master) each may publish the next key once the newest is a period old, and
+    OpenBao's check-and-set lets exactly one of them per period. Users stay logged in."""
+    openbao.put(new_key(), path="site")
+    # KV v2 keeps 10 versions by default: keep them all for counting.
+    request = urllib.request.Request(f"{openbao.address}/v1/secret/metadata/site", method="POST",
+                                     data=json.dumps({"max_versions": 100}).encode(),
+                                     headers={"X-Vault-Token": openbao.TOKEN, "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).close()
+    options = {**STAGED, "ROTATE_EVERY": ROTATE_EVERY}
+    site = Site(tmp_path, "auto", "gunicorn", openbao.uri("secret/site"), options, "db", 4, 6)
+    try:
+        tally, clients = drive([site.server.url("")], [site.users], lambda: None, PERIODS, ROTATE_EVERY, VALID_FOR)
+        settle()
+        final_rehash_check([site], clients)
+    finally:
+        site.server.stop()
+    created = vault_versions(openbao, "site")
+    gaps = [round(newer - older, 3) for older, newer in zip(created, created[1:])]
+    print(f"automatic: {len(created) - 1} rotations, gaps {gaps}; {tally.requests} requests, "
+          f"{len(tally.generations)} generations seen, {len(tally.pids)} workers, failures {tally.failures()}")
+    assert not tally.errors, "\n".join(tally.errors)
+    assert tally.failures() == 0, "no user logged out, no link or value refused"
+    assert len(created) - 1 >= 10, f"at least 10 automatic rotations, not {len(created) - 1}"
+    assert all(gap >= ROTATE_EVERY for gap in gaps), f"two versions within one period: {gaps}"
+    assert len(tally.pids) >= 4
 
 
 def test_staged_rotation_through_keyroll_agent_and_file(tmp_path, openbao):
