@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import ast
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 import keyroll
 from keyroll import _keyroll
-from conftest import KeyFile
+from conftest import KeyFile, OpenBao, new_key, wait_until
 
 STUBS = Path(keyroll.__file__).resolve().parent / "_keyroll.pyi"
 TYPES = {"seconds": "float | None", "count": "int | None"}
@@ -81,3 +82,37 @@ def test_none_keeps_the_default_and_ints_are_seconds(keyfile: KeyFile) -> None:
     assert _keyroll.check_option("max_fallbacks", 0) is None
     with pytest.raises(KeyError):
         _keyroll.check_option("intervall", 1)
+
+
+def test_a_rotation_period_that_cannot_work_is_refused_at_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the Rust builder refuses them: a period of zero, and a store without compare-and-set,
+    where every worker rotating could publish a key of its own."""
+    monkeypatch.setenv("KEYROLL_TEST_ROTATE_KEY", new_key())
+    uri = "env://KEYROLL_TEST_ROTATE_KEY"
+    with pytest.raises(keyroll.KeyrollError, match="rotate_every must be longer than zero") as zero:
+        keyroll.open(uri, rotate_every=0)
+    assert zero.value.kind == "config"  # type: ignore[attr-defined]
+    with pytest.raises(keyroll.KeyrollError, match="has no compare-and-set") as no_cas:
+        keyroll.open(uri, rotate_every=3600)
+    assert no_cas.value.kind == "config"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="rotate_every must not be negative"):
+        keyroll.open(uri, rotate_every=-1)
+
+
+def test_a_ring_rotates_its_store_and_reports_it_in_its_status(openbao: OpenBao) -> None:
+    openbao.put(path="rotating")
+    uri = openbao.uri("secret/rotating")
+    # The default activation delay of a shared store (over 30 s) is longer than 3 s: a key
+    # would be replaced before it ever signed.
+    with pytest.raises(keyroll.KeyrollError, match="replaced before it ever signs"):
+        keyroll.open(uri, rotate_every=3)
+    with keyroll.open(uri, rotate_every=1.5, activation_delay=0.5, interval=0.2) as ring:
+        rotation = ring.status()["rotation"]
+        assert rotation["period_seconds"] == 1.5
+        assert (rotation["published"], rotation["lost"], rotation["last_error"]) == (0, 0, None)
+        first = ring.signing_key
+        wait_until(lambda: ring.status()["rotation"]["published"] >= 1, timeout=10, what="a rotation")
+        wait_until(lambda: ring.signing_key != first, timeout=10, what="the new key signing")
+        assert ring.status()["rotation"]["next_due"] > time.time()
+    with keyroll.open(uri) as plain:
+        assert plain.status()["rotation"] is None
