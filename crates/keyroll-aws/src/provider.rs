@@ -421,7 +421,8 @@ impl KeyProvider for AwsProvider {
     /// read the same newest version sends the same token, and AWS makes one
     /// version of it — a second writer's different value is refused
     /// (`ResourceExistsException`, a [`Conflict`](ProviderErrorKind::Conflict)).
-    /// A version already holding the token is a conflict before any write.
+    /// A version already holding the token is a conflict before any write,
+    /// and so is any version when `expected` is `None`.
     ///
     /// The version is written with a label of keyroll's own, then given
     /// `AWSPENDING`: moto (not AWS) lets a second writer overwrite a version
@@ -444,7 +445,13 @@ impl KeyProvider for AwsProvider {
                 ),
             )
         };
-        if self.list(client).await?.iter().any(|listed| listed.id == token) {
+        let listed = self.list(client).await?;
+        // Over no version: only while the secret holds none (a first writer's
+        // version is refused to the others by its token).
+        if listed
+            .iter()
+            .any(|listed| listed.id == token || expected.is_none())
+        {
             return Err(lost());
         }
         let published = match self.put(material, &token, PUBLISHING).await {
