@@ -421,11 +421,12 @@ impl KeyProvider for AwsProvider {
     /// read the same newest version sends the same token, and AWS makes one
     /// version of it — a second writer's different value is refused
     /// (`ResourceExistsException`, a [`Conflict`](ProviderErrorKind::Conflict)).
-    /// A version already holding the token is a conflict before any write.
-    /// With `expected` `None` and no secret of that name, the secret is
-    /// created with the key (`CreateSecret`, the same token): of many
-    /// writers, one creates it and the others are refused. Needs
-    /// `secretsmanager:CreateSecret` for that.
+    /// A version already holding the token is a conflict before any write,
+    /// and so is any version when `expected` is `None`. With `expected`
+    /// `None` and no secret of that name, the secret is created with the
+    /// key (`CreateSecret`, the same token): of many writers, one creates it
+    /// and the others are refused. Needs `secretsmanager:CreateSecret` for
+    /// that.
     ///
     /// The version is written with a label of keyroll's own, then given
     /// `AWSPENDING`: moto (not AWS) lets a second writer overwrite a version
@@ -461,7 +462,12 @@ impl KeyProvider for AwsProvider {
             }
         }
         let listed = self.list(client).await?;
-        if listed.iter().any(|listed| listed.id == token) {
+        // Over no version: only while the secret holds none (a first writer's
+        // version is refused to the others by its token).
+        if listed
+            .iter()
+            .any(|listed| listed.id == token || expected.is_none())
+        {
             return Err(lost());
         }
         let published = match self.put(material, &token, PUBLISHING).await {

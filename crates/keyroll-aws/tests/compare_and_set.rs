@@ -54,5 +54,11 @@ async fn eight_writers_that_read_the_same_version_publish_exactly_one() {
         .await
         .expect_err("the version after v1 exists");
     assert_eq!(late.kind(), ProviderErrorKind::Conflict);
+    // So is one that expects a secret without versions.
+    let first = provider(&moto, &secret)
+        .publish_if(&KeyMaterial::from(strong_key()), None)
+        .await
+        .expect_err("the secret holds versions");
+    assert_eq!(first.kind(), ProviderErrorKind::Conflict);
     assert_eq!(provider(&moto, &secret).fetch().await.unwrap().len(), 2);
 }

@@ -108,6 +108,21 @@
 //! file (keeping every existing line) or as the first entry of a JSON key set
 //! (id = fingerprint, `created` = now), through a temporary file in the same
 //! directory renamed over the original, which keeps the file's permissions.
+//! Only the JSON key set keeps when a key was created: a plain file does not,
+//! so automatic rotation, which ages the newest key by its creation time,
+//! needs a JSON key set.
+//!
+//! [`KeyProvider::publish_if`] publishes only while the file's newest key is
+//! the one expected (its id: the fingerprint, or a JSON entry's `id`;
+//! `None`: no file, or one without keys), so writers that read the same file
+//! publish one key between them, the others getting
+//! [`Conflict`](keyroll_core::ProviderErrorKind::Conflict). Both writes hold
+//! the file's lock, `<file>.lock` created exclusively, from reading the file
+//! to renaming the new one over it; a writer waits for another's lock (up to
+//! [`LOCK_WAIT`]) and breaks one left by a crashed writer after
+//! [`LOCK_STALE`] (10 s). The lock is only as good as exclusive create on
+//! the file system (local file systems, NFS v3 and later), and only keyroll's
+//! writers take it.
 //!
 //! ```
 //! use keyroll_core::{KeyMaterial, KeyProvider};
@@ -129,6 +144,7 @@
 #![forbid(unsafe_code)]
 
 mod format;
+mod lock;
 mod watch;
 mod write;
 
@@ -145,6 +161,7 @@ use keyroll_core::{
 use zeroize::Zeroizing;
 
 pub use format::{EntryProblem, Format, JsonProblem, KeyFileError, ParseError, key_file_json, parse};
+pub use lock::{LOCK_STALE, LOCK_WAIT, LockError, lock_path};
 pub use watch::watch_files;
 pub use write::{mark_unavailable, write_if_changed};
 
@@ -327,7 +344,10 @@ impl KeyProvider for FileProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::READ_ONLY.with_push().with_publish()
+        Capabilities::READ_ONLY
+            .with_push()
+            .with_publish()
+            .with_compare_and_set()
     }
 
     /// As given ([`with_reach`](FileProvider::with_reach), `?reach=`), else
@@ -368,9 +388,28 @@ impl KeyProvider for FileProvider {
     }
 
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
+        self.write(material, write::Only::Always).await
+    }
+
+    /// Publishes `material` as the newest key only while the file's newest
+    /// key is `expected` (`None`: the file is absent or holds no key),
+    /// checked and written under the file's lock ([`lock_path`]): see
+    /// [Rotating](crate#rotating).
+    async fn publish_if(
+        &self,
+        material: &KeyMaterial,
+        expected: Option<&str>,
+    ) -> Result<Published, ProviderError> {
+        self.write(material, write::Only::After(expected.map(str::to_owned)))
+            .await
+    }
+}
+
+impl FileProvider {
+    async fn write(&self, material: &KeyMaterial, only: write::Only) -> Result<Published, ProviderError> {
         let provider = self.clone();
         let material = material.clone();
-        tokio::task::spawn_blocking(move || write::prepend(&provider.path, provider.format, &material))
+        tokio::task::spawn_blocking(move || write::prepend(&provider.path, provider.format, &material, &only))
             .await
             .map_err(|e| {
                 ProviderError::unavailable(format!("writing the key file failed: {e}")).with_source(e)

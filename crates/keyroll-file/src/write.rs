@@ -6,20 +6,33 @@ use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use keyroll_core::{KeyMaterial, ProviderError, Published};
+use keyroll_core::{KeyMaterial, ProviderError, ProviderErrorKind, Published};
 use tempfile::NamedTempFile;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::format::{Entry, KeyFile, file_time, key_file_bytes, read_key_file};
+use crate::lock::{FileLock, LockError};
 use crate::{Format, io_error, parse, read_file};
 
-/// Writes `material` as the newest key of the file at `path` and returns
-/// what was published.
+/// Which writes [`prepend`] makes.
+#[derive(Debug, Clone)]
+pub(crate) enum Only {
+    /// Always ([`KeyProvider::rotate`](keyroll_core::KeyProvider::rotate)).
+    Always,
+    /// Only while the file's newest key has this id (`None`: while the file
+    /// is absent or holds no key).
+    After(Option<String>),
+}
+
+/// Writes `material` as the newest key of the file at `path`, under the
+/// file's [lock](crate::lock), when `only` allows, and returns what was
+/// published.
 pub(crate) fn prepend(
     path: &Path,
     format: Option<Format>,
     material: &KeyMaterial,
+    only: &Only,
 ) -> Result<Published, ProviderError> {
     // Rotating through a symlink replaces the file it points to, not the link.
     let target = match std::fs::canonicalize(path) {
@@ -27,7 +40,10 @@ pub(crate) fn prepend(
         Err(error) if error.kind() == io::ErrorKind::NotFound => path.to_path_buf(),
         Err(error) => return Err(io_error(path, "resolve", error)),
     };
+    let lock = FileLock::acquire(&target).map_err(|error| lock_error(path, error))?;
     let existing = match read_file(&target) {
+        // A file of whitespace holds nothing to keep.
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => None,
         Ok(bytes) => Some(bytes),
         Err(error) if error.kind() == keyroll_core::ProviderErrorKind::NotFound => None,
         Err(error) => return Err(error),
@@ -36,6 +52,7 @@ pub(crate) fn prepend(
     let invalid =
         |message: String| ProviderError::invalid(format!("cannot rotate {}: {message}", path.display()));
     let id = material.fingerprint();
+    let mut newest = None;
     if let Some(bytes) = &existing {
         match parse(bytes, Some(format)) {
             Ok(versions) => {
@@ -45,15 +62,29 @@ pub(crate) fn prepend(
                         same.id
                     )));
                 }
+                newest = versions.into_iter().next().map(|v| v.id);
             }
-            // An empty plain file just gets its first key.
-            Err(crate::ParseError::Empty) => {}
+            // A file without keys just gets its first key.
+            Err(crate::ParseError::Empty | crate::ParseError::NoKeys) => {}
             Err(error) => {
                 return Err(invalid(format!(
                     "the file is not a valid key file ({error}); fix it first"
                 )));
             }
         }
+    }
+    if let Only::After(expected) = only
+        && newest != *expected
+    {
+        return Err(ProviderError::new(
+            ProviderErrorKind::Conflict,
+            format!(
+                "key file {}: its newest key is {}, not {}: another writer published meanwhile. Nothing was written",
+                path.display(),
+                newest.as_deref().unwrap_or("none"),
+                expected.as_deref().unwrap_or("none")
+            ),
+        ));
     }
 
     let now = SystemTime::now();
@@ -102,9 +133,24 @@ pub(crate) fn prepend(
             (key_file_bytes(&file), Published::new(id, Some(now)))
         }
     };
+    lock.check().map_err(|error| lock_error(path, error))?;
     replace_atomically(&target, &contents, None).map_err(|error| io_error(path, "write", error))?;
+    drop(lock);
     tracing::info!(path = %path.display(), id = %published.id, "published a new key");
     Ok(published)
+}
+
+/// A provider error for a lock that could not be taken or kept.
+fn lock_error(path: &Path, error: LockError) -> ProviderError {
+    let message = format!("cannot write key file {}: {error}", path.display());
+    match &error {
+        LockError::Lost(_) => ProviderError::new(ProviderErrorKind::Conflict, message),
+        LockError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
+            ProviderError::permission_denied(message)
+        }
+        _ => ProviderError::unavailable(message),
+    }
+    .with_source(error)
 }
 
 /// Writes `contents` to `path` unless the file already holds exactly that:

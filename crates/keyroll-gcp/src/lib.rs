@@ -36,6 +36,22 @@
 //! [`DEFAULT_ATTEMPT_TIMEOUT`] (and all of them by the two multiplied),
 //! so an unreachable store is reported in seconds (the client's own default
 //! policy takes up to a minute).
+//!
+//! # Publishing only over the version read
+//!
+//! `AddSecretVersion` takes no condition, so
+//! [`publish_if`](keyroll_core::KeyProvider::publish_if) first claims the
+//! next version in the secret's [`CLAIM`] annotation (`keyroll-claim`) with
+//! an `UpdateSecret` under the secret's `etag`: of many writers that read the
+//! same secret, one updates it, the others get
+//! [`Conflict`](keyroll_core::ProviderErrorKind::Conflict) and write
+//! nothing. A claim stops other writers for [`CLAIM_TTL`] (10 minutes), so a
+//! writer that crashed between claim and add delays the next rotation by at
+//! most that; the claimer adds its version only within half of it. This
+//! needs `secretmanager.secrets.update` on the secret besides what rotating
+//! needs (`roles/secretmanager.secretVersionManager` does not grant it: add
+//! it with a custom role), and `secretmanager.secrets.create` on the project
+//! to create a secret that does not exist yet.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -47,4 +63,6 @@ pub mod fuzzing;
 mod provider;
 
 pub use builder::GcpProviderBuilder;
-pub use provider::{DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, GcpProvider, SCHEME, SecretName};
+pub use provider::{
+    CLAIM, CLAIM_TTL, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, GcpProvider, SCHEME, SecretName,
+};

@@ -8,9 +8,7 @@ use google_cloud_gax::error::rpc::Code;
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_secretmanager_v1::client::SecretManagerService;
-use google_cloud_secretmanager_v1::model::{
-    AccessSecretVersionResponse, SecretPayload, SecretVersion, secret_version,
-};
+use google_cloud_secretmanager_v1::model::{AccessSecretVersionResponse, SecretVersion, secret_version};
 use keyroll_core::remote::{CheckedConnection, FetchedVersions, INSECURE_HTTP, insecure_http_param};
 use keyroll_core::{
     Capabilities, FromSource, KeyMaterial, KeyProvider, KeySource, KeyState, KeyVersion, ProviderError,
@@ -301,7 +299,7 @@ fn classify(error: GaxError, action: &str, resource: &str) -> ProviderError {
         )),
         Some(Code::PermissionDenied | Code::Unauthenticated) => ProviderError::permission_denied(message(
             "; grant the caller roles/secretmanager.secretAccessor (and roles/secretmanager.secretVersionManager \
-             to rotate) on the secret",
+             to rotate, plus secretmanager.secrets.update to rotate only if unchanged) on the secret",
         )),
         Some(Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange) => {
             ProviderError::config(message(""))
@@ -421,7 +419,10 @@ impl KeyProvider for GcpProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::READ_ONLY.with_publish().with_disable()
+        Capabilities::READ_ONLY
+            .with_publish()
+            .with_disable()
+            .with_compare_and_set()
     }
 
     fn source(&self) -> String {
@@ -440,22 +441,25 @@ impl KeyProvider for GcpProvider {
 
     async fn rotate(&self, material: &KeyMaterial) -> Result<Published, ProviderError> {
         let client = self.client().await?;
-        let data = material.expose_secret();
-        let payload = SecretPayload::new()
-            .set_data(bytes::Bytes::copy_from_slice(data))
-            .set_data_crc32c(i64::from(crc32c::crc32c(data)));
-        let version = client
-            .add_secret_version()
-            .set_parent(self.secret.as_str())
-            .set_payload(payload)
-            .send()
-            .await
-            .map_err(|e| classify(e, "add a version to", self.secret.as_str()))?;
-        self.held.insert(version.name.clone(), material.clone());
-        Ok(Published::new(
-            version_id(&version.name),
-            version.create_time.as_ref().and_then(system_time),
-        ))
+        self.add_version(client, material).await
+    }
+
+    /// Claims the version after `expected` in the secret's
+    /// [`CLAIM`](crate::CLAIM) annotation with an `UpdateSecret` under the
+    /// etag read (one writer per etag wins), then adds the version.
+    /// `expected = None` creates a secret that does not exist (a second
+    /// creator gets `ALREADY_EXISTS`) or claims one without versions. A
+    /// claim held by a writer that crashed lapses after
+    /// [`CLAIM_TTL`](crate::CLAIM_TTL). Needs `secretmanager.secrets.get`,
+    /// `secretmanager.secrets.update`, `secretmanager.versions.list` and
+    /// `secretmanager.versions.add` (and `secretmanager.secrets.create` to
+    /// create the secret).
+    async fn publish_if(
+        &self,
+        material: &KeyMaterial,
+        expected: Option<&str>,
+    ) -> Result<Published, ProviderError> {
+        self.publish_after(material, expected).await
     }
 
     async fn disable(&self, id: &str) -> Result<(), ProviderError> {
@@ -478,5 +482,8 @@ impl KeyProvider for GcpProvider {
     }
 }
 
+mod publish;
 #[cfg(test)]
 mod tests;
+
+pub use publish::{CLAIM, CLAIM_TTL};

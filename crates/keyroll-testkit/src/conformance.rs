@@ -53,8 +53,10 @@ use keyroll_core::{
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
+mod compare_and_set;
 mod secrecy;
 
+pub use compare_and_set::{publish_if_is_unsupported, publish_if_publishes_once_over_the_newest};
 pub use secrecy::{assert_no_material, debug_output_never_contains_material, logs_never_contain_material};
 
 /// How long a check waits for a change to show up before it fails.
@@ -180,6 +182,11 @@ pub async fn run<P: FromSource>(store: &dyn TestStore, caps: Capabilities) {
     // Last: a store with stages keeps the rotated version pending.
     if declared.publish {
         rotate_publishes_the_newest_version(store).await;
+    }
+    if declared.compare_and_set {
+        publish_if_publishes_once_over_the_newest(store).await;
+    } else {
+        publish_if_is_unsupported(store).await;
     }
 }
 

@@ -8,6 +8,7 @@
 //! | --- | --- |
 //! | `projects.secrets.create` | `POST /v1/{parent=projects/*}/secrets?secretId=S` |
 //! | `projects.secrets.get` | `GET /v1/{name=projects/*/secrets/*}` |
+//! | `projects.secrets.patch` | `PATCH /v1/{secret.name=projects/*/secrets/*}?updateMask=annotations` |
 //! | `projects.secrets.addVersion` | `POST /v1/{parent=projects/*/secrets/*}:addVersion` |
 //! | `projects.secrets.versions.list` | `GET /v1/{parent=projects/*/secrets/*}/versions` |
 //! | `projects.secrets.versions.get` | `GET /v1/{name=projects/*/secrets/*/versions/*}` |
@@ -22,6 +23,14 @@
 //! canonical status names. `versions/latest` is an alias of the most recently
 //! created version. Versions are listed newest first, `pageSize` 0 meaning
 //! "the server decides" (25000 at most), with `nextPageToken` and `totalSize`.
+//!
+//! A secret carries `annotations` (set by `create`, replaced by `patch` with
+//! `updateMask=annotations`, the one field this server updates) and an
+//! `etag` that changes with every update of the secret (adding a version is
+//! not one). A `patch`, `disable`, `enable` or `destroy` whose non-empty
+//! `etag` is not the current one fails with 400 `FAILED_PRECONDITION`, "The
+//! etag provided in the request does not match the resource's current etag",
+//! as the service answers.
 //!
 //! The state lives outside the server task: [`SecretManagerServer::stop`] and
 //! [`SecretManagerServer::restart`] take the server off its port and put it back
@@ -45,7 +54,7 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -175,7 +184,29 @@ impl SecretManagerServer {
         let mut state = lock(&self.state);
         let parsed = SecretName::parse(name).unwrap_or_else(|| panic!("`{name}` is not a secret name"));
         assert!(!state.secrets.contains_key(name), "secret {name} exists already");
-        state.insert_secret(parsed, None);
+        state.insert_secret(parsed, None, BTreeMap::new());
+    }
+
+    /// The annotations of secret `secret`.
+    pub fn annotations(&self, secret: &str) -> BTreeMap<String, String> {
+        lock(&self.state)
+            .secrets
+            .get(secret)
+            .unwrap_or_else(|| panic!("no secret {secret}"))
+            .annotations
+            .clone()
+    }
+
+    /// Sets annotation `key` of secret `secret` to `value`, as a `patch` of
+    /// its annotations would (its etag changes).
+    pub fn set_annotation(&self, secret: &str, key: &str, value: &str) {
+        let mut state = lock(&self.state);
+        let secret = state
+            .secrets
+            .get_mut(secret)
+            .unwrap_or_else(|| panic!("no secret {secret}"));
+        secret.annotations.insert(key.to_owned(), value.to_owned());
+        secret.revision += 1;
     }
 
     /// Adds a version holding `data` to secret `secret`, as `addVersion`
@@ -270,7 +301,6 @@ enum Code {
     NotFound,
     AlreadyExists,
     PermissionDenied,
-    Aborted,
     Unavailable,
 }
 
@@ -282,7 +312,6 @@ impl Code {
             Self::NotFound => (404, "NOT_FOUND"),
             Self::AlreadyExists => (409, "ALREADY_EXISTS"),
             Self::PermissionDenied => (403, "PERMISSION_DENIED"),
-            Self::Aborted => (409, "ABORTED"),
             Self::Unavailable => (503, "UNAVAILABLE"),
         }
     }
@@ -294,6 +323,23 @@ type Outcome = Result<Value, Failure>;
 
 fn fail(code: Code, message: impl Into<String>) -> Failure {
     Failure(code, message.into())
+}
+
+/// The service's answer to a request whose `etag` is not the current one.
+fn stale_etag() -> Failure {
+    fail(
+        Code::FailedPrecondition,
+        "The etag provided in the request does not match the resource's current etag. Please retry \
+         the whole read-modify-write with exponential backoff.",
+    )
+}
+
+/// Refuses a request that names an `etag` (non-empty) other than `current`.
+fn check_etag(body: &Value, current: &str) -> Result<(), Failure> {
+    match body.get("etag").and_then(Value::as_str) {
+        Some(given) if !given.is_empty() && given != current => Err(stale_etag()),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug)]
@@ -318,7 +364,12 @@ impl Default for State {
 }
 
 impl State {
-    fn insert_secret(&mut self, name: SecretName, replication: Option<Value>) -> &Secret {
+    fn insert_secret(
+        &mut self,
+        name: SecretName,
+        replication: Option<Value>,
+        annotations: BTreeMap<String, String>,
+    ) -> &Secret {
         let full = name.to_string();
         let replication = match (&name.location, replication) {
             (_, Some(given)) => Some(given),
@@ -331,6 +382,8 @@ impl State {
                 name: full.clone(),
                 create_time: OffsetDateTime::now_utc(),
                 replication,
+                annotations,
+                revision: 0,
                 versions: Vec::new(),
                 next_number: 1,
             },
@@ -368,6 +421,9 @@ struct Secret {
     name: String,
     create_time: OffsetDateTime,
     replication: Option<Value>,
+    annotations: BTreeMap<String, String>,
+    /// Counts the updates of the secret's own fields: part of its etag.
+    revision: u64,
     versions: Vec<Version>,
     next_number: u64,
 }
@@ -396,11 +452,19 @@ impl Secret {
             secret.insert("replication".into(), replication.clone());
         }
         secret.insert("createTime".into(), timestamp(self.create_time).into());
-        secret.insert(
-            "etag".into(),
-            format!("\"{:x}\"", self.create_time.unix_timestamp_nanos()).into(),
-        );
+        if !self.annotations.is_empty() {
+            secret.insert("annotations".into(), json!(self.annotations));
+        }
+        secret.insert("etag".into(), self.etag().into());
         Value::Object(secret)
+    }
+
+    fn etag(&self) -> String {
+        format!(
+            "\"{:x}-{}\"",
+            self.create_time.unix_timestamp_nanos(),
+            self.revision
+        )
     }
 
     /// The version `id` names: a number, or `latest` for the most recently

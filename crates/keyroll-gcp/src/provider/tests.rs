@@ -2,6 +2,8 @@ use keyroll_testkit::conformance::uris_are_refused;
 
 use keyroll_core::ProviderErrorKind;
 
+use google_cloud_secretmanager_v1::model::SecretPayload;
+
 use super::*;
 
 #[test]

@@ -1,7 +1,7 @@
 //! The REST surface: the accept loop, request routing by path and verb,
 //! and one handler per method, each working on the shared `State`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
@@ -15,7 +15,9 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use super::{Code, Failure, Outcome, SecretName, State, Version, VersionState, fail, lock, valid_id};
+use super::{
+    Code, Failure, Outcome, SecretName, State, Version, VersionState, check_etag, fail, lock, valid_id,
+};
 
 pub(super) async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
     // Connections live in this set: aborting the server task drops it and
@@ -151,6 +153,7 @@ fn route(
             state.check("secretmanager.secrets.get", &name)?;
             Ok(state.secret(&name)?.json())
         }
+        ("PATCH", Target::Secret(name), None) => update_secret(state, &name, query, json_body()?),
         ("POST", Target::Secret(name), Some("addVersion")) => add_version(state, &name, json_body()?, ints),
         ("GET", Target::Versions(parent), None) => list_versions(state, &parent, query, ints),
         ("GET", Target::Version(secret, id), None) => {
@@ -198,7 +201,67 @@ fn create_secret(
             "Regional secrets must not set replication.",
         ));
     }
-    Ok(state.insert_secret(name, replication).json())
+    let annotations = annotations(&body)?;
+    Ok(state.insert_secret(name, replication, annotations).json())
+}
+
+/// `projects.secrets.patch`: replaces the fields `updateMask` names (this
+/// server updates `annotations` only), if the body's `etag`, when given, is
+/// the secret's current one.
+fn update_secret(state: &mut State, name: &str, query: &HashMap<String, String>, body: Value) -> Outcome {
+    state.check("secretmanager.secrets.update", name)?;
+    let mask = query.get("updateMask").map(String::as_str).unwrap_or_default();
+    let fields: Vec<&str> = mask.split(',').map(str::trim).filter(|f| !f.is_empty()).collect();
+    if fields.is_empty() {
+        return Err(fail(Code::InvalidArgument, "update_mask is required."));
+    }
+    if let Some(other) = fields.iter().find(|f| **f != "annotations") {
+        return Err(fail(
+            Code::InvalidArgument,
+            format!("Invalid update_mask path [{other}]: this server updates annotations only."),
+        ));
+    }
+    let annotations = annotations(&body)?;
+    let secret = state.secret(name)?;
+    check_etag(&body, &secret.etag())?;
+    secret.annotations = annotations;
+    secret.revision += 1;
+    Ok(secret.json())
+}
+
+/// A request's `annotations`, checked as the reference says: keys of 1 to 63
+/// characters that begin and end with an alphanumeric character and hold
+/// only alphanumerics, `-`, `_` and `.`; keys and values under 16 KiB in all.
+fn annotations(body: &Value) -> Result<BTreeMap<String, String>, Failure> {
+    let invalid = |message: &str| fail(Code::InvalidArgument, format!("Invalid annotations: {message}"));
+    let map = match body.get("annotations") {
+        None | Some(Value::Null) => return Ok(BTreeMap::new()),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(invalid("not a map of strings.")),
+    };
+    let mut annotations = BTreeMap::new();
+    let mut size = 0usize;
+    for (key, value) in map {
+        let value = value.as_str().ok_or_else(|| invalid("values must be strings."))?;
+        let bytes = key.as_bytes();
+        let well_formed = (1..=63).contains(&key.chars().count())
+            && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !well_formed {
+            return Err(invalid(&format!("key [{key}] is not a valid annotation key.")));
+        }
+        size = size.saturating_add(key.len()).saturating_add(value.len());
+        annotations.insert(key.clone(), value.to_owned());
+    }
+    if size >= 16 * 1024 {
+        return Err(invalid(
+            "the total size of keys and values must be less than 16KiB.",
+        ));
+    }
+    Ok(annotations)
 }
 
 fn add_version(state: &mut State, parent: &str, body: Value, ints: bool) -> Outcome {
@@ -344,15 +407,7 @@ fn change_state(state: &mut State, secret: &str, id: &str, verb: &str, body: Val
     let name = format!("{secret}/versions/{id}");
     state.check(&format!("secretmanager.versions.{verb}"), &name)?;
     let version = state.secret(secret)?.version(id)?;
-    if let Some(etag) = body.get("etag").and_then(Value::as_str)
-        && !etag.is_empty()
-        && etag != version.etag()
-    {
-        return Err(fail(
-            Code::Aborted,
-            format!("The etag provided for Secret Version [{name}] does not match the current etag."),
-        ));
-    }
+    check_etag(&body, &version.etag())?;
     let to = match verb {
         "disable" => VersionState::Disabled,
         "enable" => VersionState::Enabled,

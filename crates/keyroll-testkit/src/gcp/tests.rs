@@ -32,6 +32,17 @@ impl Client {
         (response.status().as_u16(), response.json().await.unwrap())
     }
 
+    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .patch(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let response = self
             .http
@@ -254,7 +265,7 @@ async fn a_disabled_version_cannot_be_accessed_until_enabled_and_a_destroyed_one
     let stale = client
         .post(&format!("{version}:disable"), json!({ "etag": disabled["etag"] }))
         .await;
-    assert_error(&stale, 409, "ABORTED");
+    assert_error(&stale, 400, "FAILED_PRECONDITION");
 
     let (_, destroyed) = client.post(&format!("{version}:destroy"), json!({})).await;
     assert_eq!(destroyed["state"], "DESTROYED");
@@ -351,4 +362,61 @@ async fn a_restarted_server_keeps_its_secrets_on_the_same_port() {
     let (status, access) = client.get(&format!("/v1/{SECRET}/versions/latest:access")).await;
     assert_eq!(status, 200, "{access}");
     assert_eq!(access["payload"]["data"], "bXkgc3VwZXIgc2VjcmV0IGRhdGE=");
+}
+
+#[tokio::test]
+async fn patch_replaces_annotations_under_the_current_etag_only() {
+    let server = SecretManagerServer::start().await;
+    let client = Client::new(&server);
+    let (status, created) = client
+        .post(
+            "/v1/projects/project-id/secrets?secretId=secret-id",
+            json!({ "replication": { "automatic": {} }, "annotations": { "owner": "team-a" } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["annotations"], json!({ "owner": "team-a" }));
+    let path = format!("/v1/{SECRET}?updateMask=annotations");
+
+    let (status, patched) = client
+        .patch(
+            &path,
+            json!({ "etag": created["etag"], "annotations": { "claim": "1" } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["annotations"], json!({ "claim": "1" }));
+    assert_ne!(patched["etag"], created["etag"], "every update changes the etag");
+    assert_eq!(client.get(&format!("/v1/{SECRET}")).await.1, patched);
+    assert_eq!(server.annotations(SECRET)["claim"], "1");
+
+    // A writer that read the secret before that update is refused.
+    let stale = client
+        .patch(&path, json!({ "etag": created["etag"], "annotations": {} }))
+        .await;
+    assert_error(&stale, 400, "FAILED_PRECONDITION");
+    // Without an etag the update is unconditional.
+    let (status, cleared) = client.patch(&path, json!({ "annotations": {} })).await;
+    assert_eq!(status, 200, "{cleared}");
+    assert!(cleared.get("annotations").is_none(), "{cleared}");
+    // Adding a version is no update of the secret.
+    server.add_version(SECRET, b"data");
+    assert_eq!(
+        client.get(&format!("/v1/{SECRET}")).await.1["etag"],
+        cleared["etag"]
+    );
+
+    for (query, body) in [
+        ("", json!({ "annotations": {} })),
+        ("?updateMask=labels", json!({ "labels": {} })),
+        (
+            "?updateMask=annotations",
+            json!({ "annotations": { "-bad": "x" } }),
+        ),
+    ] {
+        let refused = client.patch(&format!("/v1/{SECRET}{query}"), body).await;
+        assert_error(&refused, 400, "INVALID_ARGUMENT");
+    }
+    server.deny("secretmanager.secrets.update", SECRET);
+    assert_error(&client.patch(&path, json!({})).await, 403, "PERMISSION_DENIED");
 }
