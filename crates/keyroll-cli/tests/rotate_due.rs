@@ -113,6 +113,28 @@ fn eight_hosts_rotating_from_cron_at_once_publish_exactly_one_key() {
 
 #[test]
 fn a_store_without_compare_and_set_refuses_if_older_than_and_writes_nothing() {
+    let out = common::keyroll()
+        .args([
+            "rotate",
+            "--keys",
+            "env://KEYROLL_CRON_KEY",
+            "--if-older-than",
+            "0s",
+        ])
+        .env(
+            "KEYROLL_CRON_KEY",
+            "cron-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        )
+        .env_remove("KEYROLL_KEYS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("has no compare-and-set"), "{stderr}");
+}
+
+#[test]
+fn a_key_file_without_creation_times_refuses_if_older_than_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys");
     std::fs::write(&path, "cron-key-0123456789abcdefghijklmnopqrstuvwxyz\n").unwrap();
@@ -124,9 +146,131 @@ fn a_store_without_compare_and_set_refuses_if_older_than_and_writes_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("has no compare-and-set"), "{stderr}");
+    assert!(stderr.contains("keeps no creation time"), "{stderr}");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         "cron-key-0123456789abcdefghijklmnopqrstuvwxyz\n"
     );
+}
+
+/// Reads `secret/agents`' versions' creation gaps and newest number.
+fn version_gaps(bao: &OpenBao, path: &str) -> (u64, Vec<f64>) {
+    let metadata = bao.bao(&["kv", "metadata", "get", "-format=json", path]);
+    let json: serde_json::Value = serde_json::from_str(&metadata).unwrap();
+    let versions = json["data"]["versions"].as_object().unwrap();
+    let mut created: Vec<(u64, time::OffsetDateTime)> = versions
+        .iter()
+        .map(|(number, version)| {
+            let at = version["created_time"].as_str().unwrap();
+            let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).unwrap();
+            (number.parse().unwrap(), at)
+        })
+        .collect();
+    created.sort();
+    let gaps = created
+        .windows(2)
+        .map(|pair| (pair[1].1 - pair[0].1).as_seconds_f64())
+        .collect();
+    (json["data"]["current_version"].as_u64().unwrap(), gaps)
+}
+
+#[test]
+fn agents_on_four_hosts_with_rotate_every_make_one_key_per_period() {
+    let Some(bao) = OpenBao::start() else { return };
+    let keys = format!("vault://127.0.0.1:{}/secret/agents?tls=false", bao.port());
+    let dir = tempfile::tempdir().unwrap();
+    let agents: Vec<Child> = (0..4)
+        .map(|host| {
+            let out = dir.path().join(format!("host{host}.json"));
+            let out = out.to_str().unwrap();
+            spawn(
+                &bao,
+                &[
+                    "agent",
+                    "--keys",
+                    &keys,
+                    "--out",
+                    out,
+                    "--interval",
+                    "200ms",
+                    "--activation-delay",
+                    "500ms",
+                    "--rotate-every",
+                    "2s",
+                ],
+            )
+        })
+        .collect();
+    // An empty store at start: the first key, then one every 2 s.
+    std::thread::sleep(Duration::from_millis(7_300));
+    let (newest, gaps) = version_gaps(&bao, "secret/agents");
+    let mut rotated = 0;
+    for agent in agents {
+        // SIGTERM ends an agent with success.
+        let pid = agent.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .arg(&pid)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = agent.wait_with_output().unwrap();
+        let shown = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{shown}\n{}", text(&out.stderr));
+        rotated += shown.lines().filter(|line| line.contains(" rotated: ")).count();
+        assert!(shown.contains("wrote"), "{shown}");
+    }
+    assert!(
+        (3..=5).contains(&newest),
+        "a first key and one every 2 s for 7 s: {newest} versions"
+    );
+    assert_eq!(rotated as u64, newest, "each version published by one agent");
+    assert!(
+        gaps.iter().all(|gap| *gap >= 2.0),
+        "two versions within one period: {gaps:?}"
+    );
+    for host in 0..4 {
+        let file = std::fs::read_to_string(dir.path().join(format!("host{host}.json"))).unwrap();
+        assert!(file.contains("\"keys\""), "{file}");
+    }
+}
+
+#[test]
+fn a_rotation_period_that_cannot_work_is_refused_by_the_agent_and_watch() {
+    for args in [
+        &[
+            "watch",
+            "--keys",
+            "env://KEYROLL_CRON_KEY",
+            "--rotate-every",
+            "0s",
+        ][..],
+        &[
+            "agent",
+            "--keys",
+            "env://KEYROLL_CRON_KEY",
+            "--out",
+            "/nonexistent/k.json",
+            "--rotate-every",
+            "1h",
+        ],
+    ] {
+        let out = common::keyroll()
+            .args(args)
+            .env(
+                "KEYROLL_CRON_KEY",
+                "cron-key-0123456789abcdefghijklmnopqrstuvwxyz",
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stdout));
+        let stderr = text(&out.stderr);
+        let why = if args[0] == "watch" {
+            "must be longer than zero"
+        } else {
+            "has no compare-and-set"
+        };
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
 }
