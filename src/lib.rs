@@ -29,6 +29,7 @@
 // is built from lives in [`raw`].
 #[cfg(feature = "metrics")]
 pub use keyroll_core::metrics;
+pub use keyroll_core::metrics_page;
 pub use keyroll_core::options;
 pub use keyroll_core::rotation;
 pub use keyroll_core::{
@@ -40,6 +41,11 @@ pub use keyroll_core::{
 };
 
 pub mod ops;
+
+#[cfg(feature = "metrics-page")]
+mod page;
+#[cfg(feature = "metrics-page")]
+pub use page::{MetricsPage, MetricsPageError, SCRAPE_TIMEOUT};
 
 /// For those who write a key provider or a token format, not for services:
 /// the provider contract ([`KeyProvider`], [`FromSource`](raw::FromSource)),

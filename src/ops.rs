@@ -346,10 +346,11 @@ async fn after_publishing(
     };
     on_step(&RotateStep::Serving { role, signs_from });
     let disabled = if options.disable_old {
-        rotation::retire(provider, &builder.effective_policy(), now, |id| {
+        rotation::retire(provider, &builder.effective_policy(), now, None, |id| {
             on_step(&RotateStep::Disabled { id: id.to_owned() });
         })
         .await?
+        .disabled
     } else {
         Vec::new()
     };

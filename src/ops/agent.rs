@@ -23,10 +23,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use keyroll_core::keygen::KeyForm;
-use keyroll_core::rotation::{self, Attempt, RotationError};
+use keyroll_core::metrics_page::UsageSource;
+use keyroll_core::rotation::{self, Attempt, Retired, RotationError, UsageGate};
 use keyroll_core::{KeyVersion, ProviderErrorKind, Reach, RefreshError, RefresherBuilder};
 
 use crate::file::{KeyFileError, key_file_json, mark_unavailable, write_if_changed};
+
+/// What [`Agent::read_and_rotate`] found and did.
+type Read = (
+    Vec<KeyVersion>,
+    Option<Result<Attempt, RotationError>>,
+    Option<Result<Retired, RefreshError>>,
+);
 
 /// Writes what the store of a [`RefresherBuilder`] holds to a key file.
 ///
@@ -52,6 +60,8 @@ pub struct Agent {
     builder: RefresherBuilder,
     out: PathBuf,
     reach: Reach,
+    /// Keeps retired versions still in use enabled (a poll at a time).
+    gate: tokio::sync::Mutex<Option<UsageGate>>,
 }
 
 /// What one [`Agent::poll`] did.
@@ -73,6 +83,9 @@ pub struct Polled {
     /// rotation attempt of this poll did, or why it failed (the file is
     /// written all the same).
     pub rotation: Option<Result<Attempt, RotationError>>,
+    /// After a key this agent published, where the store can disable:
+    /// what it retired (and kept, with a usage page), or why it could not.
+    pub retired: Option<Result<Retired, RefreshError>>,
 }
 
 impl Polled {
@@ -90,16 +103,40 @@ impl Polled {
         })
     }
 
-    /// The line `keyroll agent` prints about its rotation attempt, or
-    /// `None` when no key was due.
-    pub fn rotation_line(&self) -> Option<String> {
-        let line = match self.rotation.as_ref()? {
-            Ok(Attempt::Published { published, .. }) => format!("rotated: {}", published.id),
-            Ok(Attempt::Lost { .. }) => "another writer published the next key first".to_owned(),
-            Ok(Attempt::NotDue { .. }) => return None,
-            Err(error) => format!("rotation failed: {error}; the store's keys are written as they are"),
-        };
-        Some(format!("{} {line}", super::rfc3339(SystemTime::now())))
+    /// The lines `keyroll agent` prints about its rotation attempt and
+    /// what it retired; none when no key was due.
+    pub fn rotation_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        match &self.rotation {
+            Some(Ok(Attempt::Published { published, .. })) => {
+                lines.push(format!("rotated: {}", published.id))
+            }
+            Some(Ok(Attempt::Lost { .. })) => {
+                lines.push("another writer published the next key first".to_owned())
+            }
+            Some(Ok(Attempt::NotDue { .. })) | None => {}
+            Some(Err(error)) => lines.push(format!(
+                "rotation failed: {error}; the store's keys are written as they are"
+            )),
+        }
+        match &self.retired {
+            Some(Ok(retired)) => {
+                lines.extend(
+                    retired
+                        .disabled
+                        .iter()
+                        .map(|id| format!("disabled version {id} (retired by the policy)")),
+                );
+                lines.extend(
+                    (retired.kept.iter())
+                        .map(|(id, why)| format!("kept version {id} enabled though retired: {why}")),
+                );
+            }
+            Some(Err(error)) => lines.push(format!("retiring old versions failed: {error}")),
+            None => {}
+        }
+        let now = super::rfc3339(SystemTime::now());
+        lines.into_iter().map(|line| format!("{now} {line}")).collect()
     }
 }
 
@@ -181,7 +218,20 @@ impl Agent {
             builder,
             out: out.into(),
             reach,
+            gate: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// With a rotation period: keeps a version the policy retired enabled
+    /// while `page` shows it verified tokens within the last `window` (as
+    /// [`RefresherBuilder::retire_unless_used`] does; `keyroll agent
+    /// --retire-unless-used URL`). The page is read at every poll.
+    #[must_use]
+    pub fn retire_unless_used(self, page: impl UsageSource, window: Duration) -> Self {
+        Self {
+            gate: tokio::sync::Mutex::new(Some(UsageGate::new(page, window))),
+            ..self
+        }
     }
 
     /// The key file written.
@@ -194,7 +244,7 @@ impl Agent {
     /// policy's verdict on the answer in [`Polled::refused`].
     pub async fn poll(&self) -> Result<Polled, AgentError> {
         let out = &self.out;
-        let (versions, rotation) = match self.read_and_rotate().await {
+        let (versions, rotation, retired) = match self.read_and_rotate().await {
             Ok(read) => read,
             Err(error) => {
                 let marked = match mark_unavailable(out, SystemTime::now()) {
@@ -219,16 +269,17 @@ impl Agent {
             newest: versions.first().map(|version| version.id.clone()),
             refused: self.builder.evaluate_once(&versions).err(),
             rotation,
+            retired,
         })
     }
 
     /// What the store holds, after publishing the next key when one is due
-    /// (an empty store reads as no versions then, and gets its first key).
-    async fn read_and_rotate(
-        &self,
-    ) -> Result<(Vec<KeyVersion>, Option<Result<Attempt, RotationError>>), RefreshError> {
+    /// (an empty store reads as no versions then, and gets its first key)
+    /// and retiring what the policy no longer uses after a key this agent
+    /// published.
+    async fn read_and_rotate(&self) -> Result<Read, RefreshError> {
         let Some(period) = self.builder.rotation_period() else {
-            return Ok((self.builder.fetch_once().await?, None));
+            return Ok((self.builder.fetch_once().await?, None, None));
         };
         let versions = match self.builder.fetch_once().await {
             Ok(versions) => versions,
@@ -242,22 +293,36 @@ impl Agent {
             }
             Err(error) => return Err(error),
         };
+        let mut gate = self.gate.lock().await;
+        if let Some(gate) = gate.as_mut() {
+            let ids: Vec<String> = versions.iter().map(|version| version.id.clone()).collect();
+            // A failed read keeps every retired version enabled, and says so.
+            let _ = gate.sample(&ids).await;
+        }
         let form = self
             .builder
             .evaluate_once(&versions)
             .map_or(KeyForm::SIGNING, |set| KeyForm::of(&set));
-        let strength = &self.builder.effective_policy().strength;
+        let policy = self.builder.effective_policy();
         let provider = self.builder.provider();
         // A store with stages: the new key must be made current to sign.
         let promote = provider.capabilities().promote;
-        let attempt = rotation::publish_if_due(provider, &versions, period, form, strength, promote).await;
+        let attempt =
+            rotation::publish_if_due(provider, &versions, period, form, &policy.strength, promote).await;
+        let retired = match &attempt {
+            Ok(Attempt::Published { .. }) if provider.capabilities().disable => {
+                let gate = gate.as_mut().map(|gate| (gate, period));
+                Some(rotation::retire(provider, &policy, SystemTime::now(), gate, |_| {}).await)
+            }
+            _ => None,
+        };
         let versions = match attempt {
             // The store changed: write what it holds now.
             Ok(Attempt::Published { .. } | Attempt::Lost { .. }) => self.builder.fetch_once().await?,
             _ if versions.is_empty() => self.builder.fetch_once().await?,
             _ => versions,
         };
-        Ok((versions, Some(attempt)))
+        Ok((versions, Some(attempt), retired))
     }
 
     /// Polls every `interval` (at least

@@ -5,10 +5,18 @@
 use std::path::Path;
 use std::time::Duration;
 
+use keyroll::MetricsPage;
 use keyroll::ops::{Agent, AgentError};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{Failure, Source, builder};
+
+/// `--rotate-every`, `--retire-unless-used` and `--usage-window`.
+pub(crate) struct Rotation {
+    pub(crate) every: Option<Duration>,
+    pub(crate) retire_unless_used: Option<String>,
+    pub(crate) usage_window: Duration,
+}
 
 /// Polls the source every `interval` and rewrites `out` when what the store
 /// holds changed. A failure of the first poll ends it (exit 1 for a key set
@@ -18,14 +26,18 @@ pub(crate) async fn agent(
     source: &Source,
     out: &Path,
     interval: Duration,
-    rotate_every: Option<Duration>,
+    rotation: Rotation,
     once: bool,
 ) -> Result<(), Failure> {
     let mut builder = builder(source)?;
-    if let Some(period) = rotate_every {
+    if let Some(period) = rotation.every {
         builder = builder.rotate_every(period);
     }
-    let agent = Agent::new(builder, out).map_err(|error| Failure::Error(error.to_string()))?;
+    let mut agent = Agent::new(builder, out).map_err(|error| Failure::Error(error.to_string()))?;
+    if let Some(url) = rotation.retire_unless_used {
+        let page = MetricsPage::new(&url).map_err(|e| Failure::Error(format!("--retire-unless-used {e}")))?;
+        agent = agent.retire_unless_used(page, rotation.usage_window);
+    }
     let mut terminate = signal(SignalKind::terminate())
         .map_err(|e| Failure::Error(format!("cannot listen for SIGTERM: {e}")))?;
     report(&agent, agent.poll().await)?;
@@ -61,7 +73,7 @@ fn report(agent: &Agent, poll: Result<keyroll::ops::Polled, AgentError>) -> Resu
         }
         Err(other) => return Err(Failure::Error(other.to_string())),
     };
-    if let Some(line) = polled.rotation_line() {
+    for line in polled.rotation_lines() {
         println!("{line}");
     }
     if let Some(line) = polled.line(agent.out()) {

@@ -314,6 +314,14 @@ pub(crate) enum Command {
         /// every host make one new key between them (stores with compare-and-set; off by default).
         #[arg(long, value_name = "DURATION", value_parser = rotate_every)]
         rotate_every: Option<Duration>,
+        /// With --rotate-every: keep a version the policy retired enabled while this metrics page
+        /// (http://, Prometheus text: a /federate URL of the fleet's keyroll_verifications_total)
+        /// shows it verified tokens within --usage-window.
+        #[arg(long, value_name = "URL", requires = "rotate_every")]
+        retire_unless_used: Option<String>,
+        /// How long a retired version must go unused on --retire-unless-used's page.
+        #[arg(long, value_name = "DURATION", value_parser = usage_window, default_value = "1d")]
+        usage_window: Duration,
         /// Write once and exit.
         #[arg(long)]
         once: bool,
@@ -368,6 +376,14 @@ fn rotate_every(text: &str) -> Result<Duration, String> {
         .map_err(|error| error.to_string())?
         .duration()
         .ok_or_else(|| "must be a duration".to_owned())
+}
+
+/// `keyroll agent --usage-window`: a duration longer than zero.
+fn usage_window(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        window if window.is_zero() => Err("must be longer than 0".to_owned()),
+        window => Ok(window),
+    }
 }
 
 /// `keyroll watch`'s default `--interval`: a person is watching.

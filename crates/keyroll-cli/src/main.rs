@@ -215,8 +215,17 @@ async fn run(command: Command) -> Result<(), Failure> {
             out,
             interval,
             rotate_every,
+            retire_unless_used,
+            usage_window,
             once,
-        } => agent::agent(&source, &out, interval, rotate_every, once).await,
+        } => {
+            let rotation = agent::Rotation {
+                every: rotate_every,
+                retire_unless_used,
+                usage_window,
+            };
+            agent::agent(&source, &out, interval, rotation, once).await
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut cli(), "keyroll", &mut std::io::stdout());
             Ok(())

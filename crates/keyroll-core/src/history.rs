@@ -142,6 +142,11 @@ impl UsageWindow {
         Some(used(baseline, newest, id))
     }
 
+    /// Key `id`'s count in the newest sample; `None` before the first.
+    pub fn latest(&self, id: &str) -> Option<u64> {
+        self.samples.back().map(|newest| newest.total(id))
+    }
+
     /// The oldest sample at most the window older than the newest, and the
     /// newest.
     fn ends(&self) -> Option<(&Sample, &Sample)> {

@@ -27,6 +27,7 @@ mod mac_text;
 mod material;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod metrics_page;
 pub mod native;
 pub mod options;
 mod policy;

@@ -13,13 +13,16 @@
 //! winner's key. A key still waiting to sign counts as the newest, so a
 //! rotation never stacks on another.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::keygen::{self, KeyForm, KeyGenError};
+use crate::metrics_page::UsageSource;
 use crate::policy::saturating_add;
 use crate::{
     FirstSeen, KeyProvider, KeyStrength, KeyVersion, Policy, ProviderError, ProviderErrorKind, Published,
-    RefreshError,
+    RefreshError, UsageWindow,
 };
 
 /// Why a rotation period was refused, or a rotation could not be made.
@@ -222,6 +225,92 @@ pub async fn publish_if_due(
     }
 }
 
+/// Keeps a version the policy retired enabled while a usage page shows it
+/// still verifies tokens ([`UsageSource`], such as `keyroll::MetricsPage`
+/// on a Prometheus `/federate` page of the fleet's
+/// `keyroll_verifications_total`).
+///
+/// The page is read at every [`sample`](Self::sample); a version may be
+/// retired once the readings span the whole `window` (less one sampling
+/// step) and its count did not grow over them. Until then, and while the
+/// page cannot be read, it stays enabled, and [`retire`] says why.
+pub struct UsageGate {
+    source: Arc<dyn UsageSource>,
+    window: UsageWindow,
+}
+
+impl UsageGate {
+    /// A gate reading `source`, retiring versions unused for `window`.
+    pub fn new(source: impl UsageSource, window: Duration) -> Self {
+        Self {
+            source: Arc::new(source),
+            window: UsageWindow::new(window),
+        }
+    }
+
+    /// The window a version must go unused for.
+    pub fn window(&self) -> Duration {
+        self.window.window()
+    }
+
+    /// Reads the page and records the counts of the versions `ids`.
+    ///
+    /// # Errors
+    /// Why the page could not be read.
+    pub async fn sample(&mut self, ids: &[String]) -> Result<(), String> {
+        let totals = self.source.verifications(ids).await?;
+        self.window.sample(
+            std::time::Instant::now(),
+            totals.into_iter().map(|(id, n)| (Arc::from(id), n)),
+        );
+        Ok(())
+    }
+
+    /// Why version `id` must stay enabled, or `None` when it may go: the
+    /// readings span the window less `step` (how often they are taken) and
+    /// its count did not grow.
+    pub fn still_used(&self, id: &str, step: Duration) -> Option<String> {
+        let Some((verified, span)) = self.window.within(id) else {
+            return Some("the usage page has not been read yet".to_owned());
+        };
+        if verified > 0 {
+            return Some(format!(
+                "the usage page shows {verified} verification(s) with it in the last {}s",
+                span.as_secs()
+            ));
+        }
+        let needed = self.window().saturating_sub(step);
+        if span < needed {
+            return Some(format!(
+                "the usage page has been read over {}s of the {}s window, too short to tell",
+                span.as_secs(),
+                self.window().as_secs()
+            ));
+        }
+        None
+    }
+}
+
+impl fmt::Debug for UsageGate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UsageGate")
+            .field("source", &self.source)
+            .field("window", &self.window())
+            .finish()
+    }
+}
+
+/// What [`retire`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retired {
+    /// The versions disabled, in order.
+    pub disabled: Vec<String>,
+    /// The versions the policy retired that the usage gate kept enabled,
+    /// each with why.
+    pub kept: Vec<(String, String)>,
+}
+
 /// How many versions beyond those the policy uses [`retire`] reads, so
 /// that versions left enabled by an earlier policy or by hand are retired
 /// too, a batch at a time.
@@ -229,10 +318,11 @@ pub const RETIRE_SCAN: usize = 16;
 
 /// Disables in the store the enabled versions `policy` no longer uses at
 /// `now` (past the fallback window, beyond `max_fallbacks`), reporting each
-/// as soon as it is disabled. Reads the store afresh, [`RETIRE_SCAN`]
-/// versions beyond those the policy uses. Disabling is idempotent, so
-/// writers that race do no harm; a refresher only retires after a rotation
-/// it won. Destroys nothing.
+/// as soon as it is disabled; with a `gate` (and how often it is sampled),
+/// only those the usage page shows unused for its window. Reads the store
+/// afresh, [`RETIRE_SCAN`] versions beyond those the policy uses. Disabling
+/// is idempotent, so writers that race do no harm; a refresher only retires
+/// after a rotation it won. Destroys nothing.
 ///
 /// # Errors
 /// The store's failure to answer, the policy's refusal of its versions
@@ -242,20 +332,39 @@ pub async fn retire(
     provider: &dyn KeyProvider,
     policy: &Policy,
     now: SystemTime,
+    gate: Option<(&mut UsageGate, Duration)>,
     mut on_disabled: impl FnMut(&str),
-) -> Result<Vec<String>, RefreshError> {
+) -> Result<Retired, RefreshError> {
     let versions = provider
         .fetch_newest(policy.versions_used().saturating_add(RETIRE_SCAN))
         .await?;
     let mut first_seen = FirstSeen::new();
     first_seen.observe(&versions, now);
-    let mut disabled = Vec::new();
-    for retired in policy.retired(&versions, &first_seen, now)? {
-        provider.disable(&retired).await?;
-        on_disabled(&retired);
-        disabled.push(retired);
+    let candidates = policy.retired(&versions, &first_seen, now)?;
+    let mut retired = Retired::default();
+    let gate = match gate {
+        Some((gate, step)) if !candidates.is_empty() => match gate.sample(&candidates).await {
+            Ok(()) => Some((&*gate, step)),
+            Err(error) => {
+                retired.kept = candidates
+                    .into_iter()
+                    .map(|id| (id, format!("the usage page could not be read: {error}")))
+                    .collect();
+                return Ok(retired);
+            }
+        },
+        _ => None,
+    };
+    for id in candidates {
+        if let Some(why) = gate.and_then(|(gate, step)| gate.still_used(&id, step)) {
+            retired.kept.push((id, why));
+            continue;
+        }
+        provider.disable(&id).await?;
+        on_disabled(&id);
+        retired.disabled.push(id);
     }
-    Ok(disabled)
+    Ok(retired)
 }
 
 #[cfg(test)]

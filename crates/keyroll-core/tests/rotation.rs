@@ -5,9 +5,14 @@
 //! why, and the winner retires what the policy no longer uses. The real
 //! stores are in the facade's `tests/rotation.rs`.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keyroll_core::{Health, KeyState, ProviderErrorKind, RefreshError, Refresher, RefresherBuilder, Signer};
+use keyroll_core::metrics_page::UsageSource;
+use keyroll_core::{
+    Health, KeyState, ProviderErrorKind, RefreshError, Refresher, RefresherBuilder, Signer, async_trait,
+};
 use keyroll_testkit::memory::MemoryStore;
 use keyroll_testkit::{wait_until, wait_until_within};
 
@@ -204,10 +209,7 @@ async fn a_store_without_creation_times_says_so_in_the_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_publisher_disables_what_the_policy_retired_once() {
-    let store = MemoryStore::new();
-    for (i, age) in [40, 30, 20].into_iter().enumerate() {
-        store.add(&format!("{FIRST}-{i}"), Duration::from_secs(age));
-    }
+    let store = store_of_three();
     let replicas: Vec<_> = {
         let mut started = Vec::new();
         for _ in 0..4 {
@@ -249,4 +251,126 @@ async fn the_publisher_disables_what_the_policy_retired_once() {
         .map(|s| s.rotation.as_ref().unwrap().retired)
         .sum();
     assert_eq!(retired, 2);
+}
+
+/// A usage page whose counts the test sets: key id to its count now.
+#[derive(Debug, Clone, Default)]
+struct Page {
+    counts: Arc<Mutex<Option<BTreeMap<String, u64>>>>,
+}
+
+impl Page {
+    fn set(&self, counts: &[(&str, u64)]) {
+        let counts = counts.iter().map(|(id, n)| ((*id).to_owned(), *n)).collect();
+        *self.counts.lock().unwrap() = Some(counts);
+    }
+
+    fn fail(&self) {
+        *self.counts.lock().unwrap() = None;
+    }
+}
+
+#[async_trait]
+impl UsageSource for Page {
+    async fn verifications(&self, _known: &[String]) -> Result<BTreeMap<String, u64>, String> {
+        // Each read of the page sees key 2 verify tokens since the last.
+        self.counts
+            .lock()
+            .unwrap()
+            .as_mut()
+            .map(|counts| {
+                if let Some(count) = counts.get_mut("2") {
+                    *count += 3;
+                }
+                counts.clone()
+            })
+            .ok_or_else(|| "the page answered 503".to_owned())
+    }
+}
+
+/// A store of three keys (1 oldest), each older than the period, that
+/// retires two of them at the next rotation (one fallback kept).
+fn store_of_three() -> MemoryStore {
+    let store = MemoryStore::new();
+    for (i, age) in [40, 30, 20].into_iter().enumerate() {
+        store.add(&format!("{FIRST}-{i}"), Duration::from_secs(age));
+    }
+    store
+}
+
+#[tokio::test]
+async fn a_key_the_usage_page_shows_in_use_is_kept_enabled_and_the_status_says_why() {
+    let store = store_of_three();
+    let page = Page::default();
+    page.set(&[("1", 7), ("2", 40)]);
+    let refresher = replica(&store, Duration::from_secs(10), Duration::ZERO)
+        .max_fallbacks(1)
+        .retire_unless_used(page.clone(), Duration::from_millis(1))
+        .start()
+        .await
+        .expect("starts");
+    wait_until("one rotation", || store.versions().len() == 4).await;
+    let kept = || refresher.status().rotation.unwrap().kept;
+    wait_until("the retirement", || !kept().is_empty()).await;
+    // Key 1 verified nothing between two readings: disabled. Key 2 verified
+    // tokens: kept, with why.
+    assert_eq!(store.disabled(), ["1"]);
+    let kept = kept();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].0, "2");
+    assert!(kept[0].1.contains("shows 3 verification(s)"), "{kept:?}");
+    refresher.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_usage_page_keeps_every_retired_key_enabled() {
+    let store = store_of_three();
+    let page = Page::default();
+    page.fail();
+    let refresher = replica(&store, Duration::from_secs(10), Duration::ZERO)
+        .max_fallbacks(1)
+        .retire_unless_used(page, Duration::from_millis(1))
+        .start()
+        .await
+        .expect("starts");
+    wait_until("one rotation", || store.versions().len() == 4).await;
+    let kept = || refresher.status().rotation.unwrap().kept;
+    wait_until("the retirement", || kept().len() == 2).await;
+    assert!(store.disabled().is_empty());
+    assert!(
+        kept()
+            .iter()
+            .all(|(_, why)| why.contains("could not be read: the page answered 503")),
+        "{:?}",
+        kept()
+    );
+    refresher.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_usage_page_read_over_less_than_its_window_keeps_the_key() {
+    let store = store_of_three();
+    let page = Page::default();
+    page.set(&[("1", 7)]);
+    let refresher = replica(&store, Duration::from_secs(10), Duration::ZERO)
+        .max_fallbacks(1)
+        .retire_unless_used(page, Duration::from_secs(3600))
+        .start()
+        .await
+        .expect("starts");
+    wait_until("one rotation", || store.versions().len() == 4).await;
+    let kept = || refresher.status().rotation.unwrap().kept;
+    wait_until("the retirement", || kept().len() == 2).await;
+    assert!(
+        store.disabled().is_empty(),
+        "an hour's window, read over an instant"
+    );
+    assert!(
+        kept()
+            .iter()
+            .any(|(id, why)| id == "1" && why.contains("too short to tell")),
+        "{:?}",
+        kept()
+    );
+    refresher.shutdown().await;
 }

@@ -386,7 +386,8 @@ impl KeyRing {
     /// consecutive_failures, reach (`local` or `shared`: whether other hosts
     /// read the same store), activation_delay_seconds (the delay in force),
     /// rotation (with `rotate_every`: `{"period_seconds", "next_due"` (Unix
-    /// seconds or None)`, "published", "lost", "retired", "last_error"}`,
+    /// seconds or None)`, "published", "lost", "retired", "kept"` (`[(id,
+    /// why)]`), `"last_error"}`,
     /// else None) and keys (`[{"id", "role"}]`). Never key material.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let live = self.shared.live()?;
@@ -420,6 +421,7 @@ impl KeyRing {
                 entry.set_item("published", rotation.published)?;
                 entry.set_item("lost", rotation.lost)?;
                 entry.set_item("retired", rotation.retired)?;
+                entry.set_item("kept", rotation.kept.clone())?;
                 entry.set_item("last_error", rotation.last_error.as_deref())?;
                 Some(entry)
             }

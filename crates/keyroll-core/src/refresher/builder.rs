@@ -13,7 +13,8 @@ use super::{
     TaskEnd, evaluate, fetch, log_key_set, weak_key,
 };
 use crate::keygen::KeyForm;
-use crate::rotation::{self, Attempt};
+use crate::metrics_page::UsageSource;
+use crate::rotation::{self, Attempt, UsageGate};
 use crate::{
     FirstSeen, KeyProvider, KeySet, KeyVersion, Keyring, Policy, PolicyError, ProviderErrorKind, Reach,
 };
@@ -33,6 +34,7 @@ pub struct RefresherBuilder {
     fail_closed_after: Option<Duration>,
     break_glass: Option<KeySet>,
     rotate_every: Option<Duration>,
+    usage_gate: Option<UsageGate>,
 }
 
 impl Refresher {
@@ -51,6 +53,7 @@ impl Refresher {
             fail_closed_after: None,
             break_glass: None,
             rotate_every: None,
+            usage_gate: None,
         }
     }
 }
@@ -177,6 +180,17 @@ impl RefresherBuilder {
     /// ([`Capabilities::compare_and_set`](crate::Capabilities::compare_and_set)).
     pub fn rotate_every(mut self, period: Duration) -> Self {
         self.rotate_every = Some(period);
+        self
+    }
+
+    /// With [`rotate_every`](Self::rotate_every): keeps a version the policy
+    /// retired enabled in the store while `page` (the fleet's
+    /// `keyroll_verifications_total`, such as `keyroll::MetricsPage` on a
+    /// Prometheus `/federate` URL) shows it verified tokens within the last
+    /// `window`, or cannot tell yet; a warning and
+    /// [`RotationStatus::kept`] say so. The page is read once a period.
+    pub fn retire_unless_used(mut self, page: impl UsageSource, window: Duration) -> Self {
+        self.usage_gate = Some(UsageGate::new(page, window));
         self
     }
 
@@ -359,6 +373,7 @@ impl RefresherBuilder {
             rotating: self.rotate_every.map(|period| Rotating {
                 period,
                 attempt_at: None,
+                gate: self.usage_gate.take(),
             }),
         };
         // Made before the spawn and moved into the task's future, so that it

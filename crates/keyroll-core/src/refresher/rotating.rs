@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::lock;
 use super::task::Task;
 use crate::keygen::KeyForm;
-use crate::rotation::{self, Attempt, Due};
+use crate::rotation::{self, Attempt, Due, UsageGate};
 
 /// The state of automatic rotation, in [`Status::rotation`](super::Status::rotation).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,11 @@ pub struct RotationStatus {
     pub lost: u64,
     /// Versions this replica disabled in the store as retired.
     pub retired: u64,
+    /// Versions the policy retired that stay enabled because the usage
+    /// page ([`RefresherBuilder::retire_unless_used`](super::RefresherBuilder::retire_unless_used))
+    /// shows them in use or cannot tell yet, each with why; as of this
+    /// replica's last retirement.
+    pub kept: Vec<(String, String)>,
     /// Why the last rotation failed (a store refusing the write, a key
     /// without a creation time); `None` once one succeeds or is not due.
     /// The key set keeps serving meanwhile.
@@ -48,6 +53,7 @@ impl RotationStatus {
             published: 0,
             lost: 0,
             retired: 0,
+            kept: Vec::new(),
             last_error: None,
         }
     }
@@ -58,6 +64,8 @@ impl RotationStatus {
 pub(super) struct Rotating {
     pub(super) period: Duration,
     pub(super) attempt_at: Option<Instant>,
+    /// Keeps retired versions still in use enabled.
+    pub(super) gate: Option<UsageGate>,
 }
 
 impl Task {
@@ -123,6 +131,7 @@ impl Task {
             return;
         }
         let versions = self.versions.clone().unwrap_or_default();
+        self.sample_usage(source, &versions).await;
         let form = KeyForm::of(&self.keyring.load());
         let attempt = {
             let promote = self.provider.capabilities().promote;
@@ -178,26 +187,49 @@ impl Task {
         self.record(source, result)
     }
 
-    /// Disables what the policy retired, where the store can disable.
+    /// Reads the usage page, if any, once per attempt: its readings span
+    /// the gate's window by the time a version is retired.
+    async fn sample_usage(&mut self, source: &str, versions: &[crate::KeyVersion]) {
+        let Some(gate) = self.rotating.as_mut().and_then(|rotating| rotating.gate.as_mut()) else {
+            return;
+        };
+        let ids: Vec<String> = versions.iter().map(|version| version.id.clone()).collect();
+        if let Err(error) = gate.sample(&ids).await {
+            tracing::warn!(source = %source, error = %error, "cannot read the usage page; retired keys stay enabled");
+        }
+    }
+
+    /// Disables what the policy retired, where the store can disable (with
+    /// a usage page: only what it shows unused for its window).
     async fn retire(&mut self, source: &str) {
         if !self.provider.capabilities().disable {
             return;
         }
-        let retired = rotation::retire(&*self.provider, &self.policy, SystemTime::now(), |id| {
+        let Some(rotating) = self.rotating.as_mut() else {
+            return;
+        };
+        let step = rotating.period;
+        let gate = rotating.gate.as_mut().map(|gate| (gate, step));
+        let retired = rotation::retire(&*self.provider, &self.policy, SystemTime::now(), gate, |id| {
             tracing::info!(source = %source, id = %id, "disabled a retired key version");
         })
         .await;
         match retired {
-            Ok(ids) if ids.is_empty() => {}
-            Ok(ids) => {
-                let count = ids.len() as u64;
-                #[cfg(feature = "metrics")]
-                crate::metrics::record_retirements(count);
+            Ok(retired) => {
+                for (id, why) in &retired.kept {
+                    tracing::warn!(source = %source, id = %id, why = %why, "a retired key version stays enabled: it may still be in use");
+                }
+                let count = retired.disabled.len() as u64;
                 if let Some(rotation) = lock(&self.status).rotation.as_mut() {
                     rotation.retired = rotation.retired.saturating_add(count);
+                    rotation.kept = retired.kept;
                 }
-                // The next read shows them disabled.
-                self.refreshed(source).await;
+                if count > 0 {
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::record_retirements(count);
+                    // The next read shows them disabled.
+                    self.refreshed(source).await;
+                }
             }
             Err(error) => {
                 tracing::warn!(source = %source, error = %error, "retiring old key versions failed; they stay enabled");
