@@ -44,3 +44,58 @@ async fn the_fleet_s_verifications_per_key_are_summed_from_a_rendered_page() {
     let error = metrics.verifications(&[]).await.unwrap_err();
     assert!(error.contains("answered 503"), "{error}");
 }
+
+/// Automatic rotation's counters and gauge, recorded by a refresher whose
+/// task runs on this thread (a current-thread runtime inside a recorder
+/// local to the test).
+#[test]
+fn rotations_retirements_and_the_next_due_moment_are_exported() {
+    use std::time::Duration;
+
+    use keyroll::Refresher;
+    use keyroll_testkit::memory::MemoryStore;
+
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let store = MemoryStore::new();
+    for age in [40, 30, 20] {
+        store.add(&format!("{KEY}-{age}"), Duration::from_secs(age));
+    }
+    metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let refresher = Refresher::builder(store.clone())
+                .interval(Duration::from_millis(50))
+                .activation_delay(Duration::ZERO)
+                .max_fallbacks(1)
+                .rotate_every(Duration::from_secs(10))
+                .start()
+                .await
+                .unwrap();
+            keyroll_testkit::wait_until("a rotation and a retirement", || {
+                refresher.status().rotation.unwrap().retired == 2
+            })
+            .await;
+            KeyringMetrics::new(refresher.keyring().clone()).update_status(&refresher.status());
+            refresher.shutdown().await;
+        });
+    });
+    let page = handle.render();
+    assert!(
+        page.contains("keyroll_rotations_total{outcome=\"published\"} 1"),
+        "{page}"
+    );
+    assert!(page.contains("keyroll_retirements_total 2"), "{page}");
+    let due = page
+        .lines()
+        .find_map(|line| line.strip_prefix("keyroll_rotation_due_seconds "))
+        .and_then(|value| value.parse::<f64>().ok())
+        .expect("the gauge");
+    assert!(
+        (9.0..=10.0).contains(&due),
+        "due a period after the new key: {due}"
+    );
+}
