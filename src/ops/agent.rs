@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use keyroll_core::keygen::KeyForm;
 use keyroll_core::metrics_page::UsageSource;
 use keyroll_core::rotation::{self, Attempt, Retired, RotationError, UsageGate};
-use keyroll_core::{KeyVersion, ProviderErrorKind, Reach, RefreshError, RefresherBuilder};
+use keyroll_core::{KeyVersion, Reach, RefreshError, RefresherBuilder};
 
 use crate::file::{KeyFileError, key_file_json, mark_unavailable, write_if_changed};
 
@@ -281,18 +281,7 @@ impl Agent {
         let Some(period) = self.builder.rotation_period() else {
             return Ok((self.builder.fetch_once().await?, None, None));
         };
-        let versions = match self.builder.fetch_once().await {
-            Ok(versions) => versions,
-            Err(RefreshError::Provider(error))
-                if matches!(
-                    error.kind(),
-                    ProviderErrorKind::NotFound | ProviderErrorKind::Invalid
-                ) =>
-            {
-                Vec::new()
-            }
-            Err(error) => return Err(error),
-        };
+        let versions = self.builder.fetch_for_rotation().await?;
         let mut gate = self.gate.lock().await;
         if let Some(gate) = gate.as_mut() {
             let ids: Vec<String> = versions.iter().map(|version| version.id.clone()).collect();

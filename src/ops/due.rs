@@ -5,8 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use keyroll_core::RefresherBuilder;
 use keyroll_core::rotation::{self, Attempt, RotationError};
-use keyroll_core::{ProviderErrorKind, RefreshError, RefresherBuilder};
 
 use super::{
     KeyForm, OpError, RotateOptions, RotateStep, Rotation, after_publishing, refuse_what_the_store_cannot_do,
@@ -91,19 +91,8 @@ pub async fn rotate_if_older_than(
     let provider = builder.provider();
     rotation::can_compare_and_set(provider).map_err(unsupported)?;
     refuse_what_the_store_cannot_do(provider, options)?;
-    let versions = match builder.fetch_once().await {
-        Ok(versions) => versions,
-        // A store without a key yet: the first key is due at once.
-        Err(RefreshError::Provider(error))
-            if matches!(
-                error.kind(),
-                ProviderErrorKind::NotFound | ProviderErrorKind::Invalid
-            ) =>
-        {
-            Vec::new()
-        }
-        Err(error) => return Err(error.into()),
-    };
+    // A store without a key yet: the first key is due at once.
+    let versions = builder.fetch_for_rotation().await?;
     let form = match options.form {
         Some(form) => form,
         None => builder

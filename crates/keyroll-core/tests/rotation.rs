@@ -298,79 +298,56 @@ fn store_of_three() -> MemoryStore {
     store
 }
 
-#[tokio::test]
-async fn a_key_the_usage_page_shows_in_use_is_kept_enabled_and_the_status_says_why() {
+/// One rotation over [`store_of_three`] by a replica reading `page` over
+/// `window`, once its retirement kept `kept` versions: the store and what
+/// was kept, with why.
+async fn one_retirement(page: Page, window: Duration, kept: usize) -> (MemoryStore, Vec<(String, String)>) {
     let store = store_of_three();
-    let page = Page::default();
-    page.set(&[("1", 7), ("2", 40)]);
     let refresher = replica(&store, Duration::from_secs(10), Duration::ZERO)
         .max_fallbacks(1)
-        .retire_unless_used(page.clone(), Duration::from_millis(1))
+        .retire_unless_used(page, window)
         .start()
         .await
         .expect("starts");
     wait_until("one rotation", || store.versions().len() == 4).await;
-    let kept = || refresher.status().rotation.unwrap().kept;
-    wait_until("the retirement", || !kept().is_empty()).await;
+    let held = || refresher.status().rotation.unwrap().kept;
+    wait_until("the retirement", || held().len() == kept).await;
+    let held = held();
+    refresher.shutdown().await;
+    (store, held)
+}
+
+#[tokio::test]
+async fn a_key_the_usage_page_shows_in_use_is_kept_enabled_and_the_status_says_why() {
+    let page = Page::default();
+    page.set(&[("1", 7), ("2", 40)]);
+    let (store, kept) = one_retirement(page, Duration::from_millis(1), 1).await;
     // Key 1 verified nothing between two readings: disabled. Key 2 verified
     // tokens: kept, with why.
     assert_eq!(store.disabled(), ["1"]);
-    let kept = kept();
-    assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(kept[0].0, "2");
     assert!(kept[0].1.contains("shows 3 verification(s)"), "{kept:?}");
-    refresher.shutdown().await;
 }
 
 #[tokio::test]
 async fn an_unreadable_usage_page_keeps_every_retired_key_enabled() {
-    let store = store_of_three();
     let page = Page::default();
     page.fail();
-    let refresher = replica(&store, Duration::from_secs(10), Duration::ZERO)
-        .max_fallbacks(1)
-        .retire_unless_used(page, Duration::from_millis(1))
-        .start()
-        .await
-        .expect("starts");
-    wait_until("one rotation", || store.versions().len() == 4).await;
-    let kept = || refresher.status().rotation.unwrap().kept;
-    wait_until("the retirement", || kept().len() == 2).await;
+    let (store, kept) = one_retirement(page, Duration::from_millis(1), 2).await;
     assert!(store.disabled().is_empty());
-    assert!(
-        kept()
-            .iter()
-            .all(|(_, why)| why.contains("could not be read: the page answered 503")),
-        "{:?}",
-        kept()
-    );
-    refresher.shutdown().await;
+    let unread = |(_, why): &(String, String)| why.contains("could not be read: the page answered 503");
+    assert!(kept.iter().all(unread), "{kept:?}");
 }
 
 #[tokio::test]
 async fn a_usage_page_read_over_less_than_its_window_keeps_the_key() {
-    let store = store_of_three();
     let page = Page::default();
     page.set(&[("1", 7)]);
-    let refresher = replica(&store, Duration::from_secs(10), Duration::ZERO)
-        .max_fallbacks(1)
-        .retire_unless_used(page, Duration::from_secs(3600))
-        .start()
-        .await
-        .expect("starts");
-    wait_until("one rotation", || store.versions().len() == 4).await;
-    let kept = || refresher.status().rotation.unwrap().kept;
-    wait_until("the retirement", || kept().len() == 2).await;
+    let (store, kept) = one_retirement(page, Duration::from_secs(3600), 2).await;
     assert!(
         store.disabled().is_empty(),
         "an hour's window, read over an instant"
     );
-    assert!(
-        kept()
-            .iter()
-            .any(|(id, why)| id == "1" && why.contains("too short to tell")),
-        "{:?}",
-        kept()
-    );
-    refresher.shutdown().await;
+    let short = |(id, why): &(String, String)| id == "1" && why.contains("too short to tell");
+    assert!(kept.iter().any(short), "{kept:?}");
 }

@@ -249,6 +249,24 @@ impl RefresherBuilder {
         fetch(&self.provider, self.policy.versions_used(), self.fetch_timeout).await
     }
 
+    /// [`fetch_once`](Self::fetch_once), reading a store that holds no key
+    /// yet (absent: [`NotFound`](crate::ProviderErrorKind::NotFound); empty:
+    /// [`Invalid`](crate::ProviderErrorKind::Invalid)) as no versions: what
+    /// rotation reads, since an empty store's first key is due at once.
+    pub async fn fetch_for_rotation(&self) -> Result<Vec<KeyVersion>, RefreshError> {
+        match self.fetch_once().await {
+            Err(RefreshError::Provider(error))
+                if matches!(
+                    error.kind(),
+                    ProviderErrorKind::NotFound | ProviderErrorKind::Invalid
+                ) =>
+            {
+                Ok(Vec::new())
+            }
+            fetched => fetched,
+        }
+    }
+
     /// Evaluates `versions`, just fetched, with the
     /// [effective policy](Self::effective_policy) now.
     pub fn evaluate_once(&self, versions: &[KeyVersion]) -> Result<KeySet, RefreshError> {
