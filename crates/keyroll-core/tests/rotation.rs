@@ -150,6 +150,14 @@ async fn periods_that_cannot_work_and_stores_without_compare_and_set_are_refused
     assert_eq!(store.versions().len(), 1, "nothing was written");
 }
 
+/// The last rotation error in `refresher`'s status.
+fn rotation_error(refresher: &Refresher) -> Option<String> {
+    refresher
+        .status()
+        .rotation
+        .and_then(|rotation| rotation.last_error)
+}
+
 #[tokio::test]
 async fn a_store_that_refuses_the_write_keeps_serving_and_the_status_says_why() {
     let store = MemoryStore::new();
@@ -159,12 +167,7 @@ async fn a_store_that_refuses_the_write_keeps_serving_and_the_status_says_why() 
         .start()
         .await
         .expect("starts");
-    let error = || {
-        refresher
-            .status()
-            .rotation
-            .and_then(|rotation| rotation.last_error)
-    };
+    let error = || rotation_error(&refresher);
     wait_until("the status reports the refused write", || error().is_some()).await;
     assert!(error().unwrap().contains("writes are refused"), "{:?}", error());
     assert_eq!(refresher.status().health, Health::Healthy, "the keys still serve");
@@ -191,12 +194,7 @@ async fn a_store_without_creation_times_says_so_in_the_status() {
         .start()
         .await
         .expect("starts");
-    let error = || {
-        refresher
-            .status()
-            .rotation
-            .and_then(|rotation| rotation.last_error)
-    };
+    let error = || rotation_error(&refresher);
     wait_until("the status says why", || error().is_some()).await;
     assert!(
         error().is_some_and(|e| e.contains("no creation time")),
