@@ -272,7 +272,7 @@ pub struct Rotation {
 ///
 /// # Errors
 /// [`OpError::Unsupported`] when the store cannot promote or disable and
-/// that was asked; [`OpError::Weak`] or [`OpError::Empty`] for the key asked for; the
+/// that was asked; [`OpError::KeyGen`] for the key asked for (empty or weak); the
 /// provider's error when the store refuses (a store keyroll cannot write
 /// answers [`Unsupported`](keyroll_core::ProviderErrorKind::Unsupported));
 /// a refresh or policy error when the store cannot be read back.
