@@ -195,6 +195,8 @@ fn agents_on_four_hosts_with_rotate_every_make_one_key_per_period() {
                     "200ms",
                     "--activation-delay",
                     "500ms",
+                    "--max-fallbacks",
+                    "1",
                     "--rotate-every",
                     "2s",
                 ],
@@ -202,9 +204,9 @@ fn agents_on_four_hosts_with_rotate_every_make_one_key_per_period() {
         })
         .collect();
     // An empty store at start: the first key, then one every 2 s.
-    std::thread::sleep(Duration::from_millis(7_300));
+    std::thread::sleep(Duration::from_millis(9_300));
     let (newest, gaps) = version_gaps(&bao, "secret/agents");
-    let mut rotated = 0;
+    let (mut rotated, mut disabled) = (0, Vec::new());
     for agent in agents {
         // SIGTERM ends an agent with success.
         let pid = agent.id().to_string();
@@ -219,6 +221,10 @@ fn agents_on_four_hosts_with_rotate_every_make_one_key_per_period() {
         let shown = text(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{shown}\n{}", text(&out.stderr));
         rotated += shown.lines().filter(|line| line.contains(" rotated: ")).count();
+        disabled.extend((shown.lines()).filter_map(|line| {
+            line.split_once(" disabled version ")
+                .map(|(_, rest)| rest.to_owned())
+        }));
         assert!(shown.contains("wrote"), "{shown}");
     }
     assert!(
