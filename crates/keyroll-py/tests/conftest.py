@@ -175,7 +175,7 @@ class OpenBao:
             )
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and self.process.poll() is None:
-                if self._healthy():
+                if self._healthy() and self._kv_ready():
                     return
                 time.sleep(0.05)
             self.stop()
@@ -185,6 +185,21 @@ class OpenBao:
         try:
             with urllib.request.urlopen(f"{self.address}/v1/sys/health", timeout=1) as answer:
                 return answer.status == 200
+        except (OSError, urllib.error.HTTPError):
+            return False
+
+    def _kv_ready(self) -> bool:
+        """Whether the dev server's KV v2 mount takes writes: healthy is not enough, its first
+        writes can be refused with 400 while the mount is still being set up."""
+        request = urllib.request.Request(
+            f"{self.address}/v1/secret/data/keyroll-test-ready",
+            data=json.dumps({"data": {"ready": "yes"}}).encode(),
+            headers={"X-Vault-Token": self.TOKEN, "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=1) as answer:
+                return answer.status in (200, 204)
         except (OSError, urllib.error.HTTPError):
             return False
 

@@ -152,9 +152,9 @@ def test_django_rotates_its_own_keys_under_gunicorn(tmp_path, openbao):
     options = {**STAGED, "ROTATE_EVERY": ROTATE_EVERY}
     site = Site(tmp_path, "auto", "gunicorn", openbao.uri("secret/site"), options, "db", 4, 6)
     try:
-        tally, clients = drive([site.server.url("")], [site.users], lambda: None, PERIODS, ROTATE_EVERY, VALID_FOR)
-        settle()
-        final_rehash_check([site], clients)
+        # No final re-hash check here: the rotation never stops, so the key a shell process
+        # reads can differ from the one the workers re-hashed the sessions with a moment before.
+        tally, _ = drive([site.server.url("")], [site.users], lambda: None, PERIODS, ROTATE_EVERY, VALID_FOR)
     finally:
         site.server.stop()
     created = vault_versions(openbao, "site")
