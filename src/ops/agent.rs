@@ -206,13 +206,10 @@ impl Agent {
     ///
     /// # Errors
     /// The period refused as a refresher refuses it
-    /// ([`rotation::check_period`]: zero, no longer than the activation
-    /// delay, a store without compare-and-set).
+    /// ([`RefresherBuilder::check_rotation`]: zero, no longer than the
+    /// activation delay, a store without compare-and-set).
     pub fn new(builder: RefresherBuilder, out: impl Into<PathBuf>) -> Result<Self, RotationError> {
-        if let Some(period) = builder.rotation_period() {
-            let delay = builder.effective_policy().activation_delay.unwrap_or_default();
-            rotation::check_period(period, delay, builder.provider())?;
-        }
+        builder.check_rotation()?;
         let reach = builder.provider().reach();
         Ok(Self {
             builder,

@@ -199,10 +199,19 @@ impl RefresherBuilder {
         self.rotate_every
     }
 
-    /// The poll interval set by [`interval`](Self::interval) (default
-    /// [`DEFAULT_INTERVAL`]).
-    pub fn interval_value(&self) -> Duration {
-        self.interval
+    /// Refuses a rotation period that cannot work
+    /// ([`rotation::check_period`]: zero, no longer than the activation delay
+    /// in force, a store without compare-and-set); `Ok` without one. What
+    /// [`start`](Self::start) and `keyroll::ops::Agent` check first.
+    ///
+    /// # Errors
+    /// The [`RotationError`](rotation::RotationError) saying why.
+    pub fn check_rotation(&self) -> Result<(), rotation::RotationError> {
+        let Some(period) = self.rotate_every else {
+            return Ok(());
+        };
+        let delay = self.effective_policy().activation_delay.unwrap_or_default();
+        rotation::check_period(period, delay, &*self.provider)
     }
 
     fn backoff_initial_value(&self) -> Duration {
@@ -255,14 +264,7 @@ impl RefresherBuilder {
     /// rotation reads, since an empty store's first key is due at once.
     pub async fn fetch_for_rotation(&self) -> Result<Vec<KeyVersion>, RefreshError> {
         match self.fetch_once().await {
-            Err(RefreshError::Provider(error))
-                if matches!(
-                    error.kind(),
-                    ProviderErrorKind::NotFound | ProviderErrorKind::Invalid
-                ) =>
-            {
-                Ok(Vec::new())
-            }
+            Err(error) if holds_no_key(&error) => Ok(Vec::new()),
             fetched => fetched,
         }
     }
@@ -282,15 +284,12 @@ impl RefresherBuilder {
     pub async fn start(mut self) -> Result<Refresher, StartError> {
         let source = self.provider.source();
         let policy = self.effective_policy();
-        if let Some(period) = self.rotate_every {
-            let delay = policy.activation_delay.unwrap_or_default();
-            if let Err(error) = rotation::check_period(period, delay, &*self.provider) {
-                return Err(StartError {
-                    source_name: source,
-                    attempts: 0,
-                    last: error.into(),
-                });
-            }
+        if let Err(error) = self.check_rotation() {
+            return Err(StartError {
+                source_name: source,
+                attempts: 0,
+                last: error.into(),
+            });
         }
         let deadline = Instant::now() + self.startup_timeout;
         let mut first_seen = FirstSeen::new();
@@ -427,22 +426,13 @@ impl RefresherBuilder {
         let Some(period) = self.rotate_every else {
             return false;
         };
-        let empty = match error {
-            RefreshError::Provider(error) => {
-                matches!(
-                    error.kind(),
-                    ProviderErrorKind::NotFound | ProviderErrorKind::Invalid
-                )
-            }
-            RefreshError::Policy(error) => matches!(error, PolicyError::NoUsableKey),
-            _ => false,
-        };
-        if !empty {
+        let no_usable_key = matches!(error, RefreshError::Policy(PolicyError::NoUsableKey));
+        if !(holds_no_key(error) || no_usable_key) {
             return false;
         }
-        let versions = fetch(&self.provider, policy.versions_used(), self.fetch_timeout)
-            .await
-            .unwrap_or_default();
+        let Ok(versions) = self.fetch_for_rotation().await else {
+            return false;
+        };
         let source = self.provider.source();
         let promote = self.provider.capabilities().promote;
         match rotation::publish_if_due(
@@ -474,4 +464,12 @@ impl RefresherBuilder {
             }
         }
     }
+}
+
+/// Whether `error` says the store holds no key yet: absent
+/// ([`NotFound`](ProviderErrorKind::NotFound)) or empty
+/// ([`Invalid`](ProviderErrorKind::Invalid)).
+fn holds_no_key(error: &RefreshError) -> bool {
+    matches!(error, RefreshError::Provider(error)
+        if matches!(error.kind(), ProviderErrorKind::NotFound | ProviderErrorKind::Invalid))
 }
