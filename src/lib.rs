@@ -37,7 +37,7 @@ pub use keyroll_core::{
     DEFAULT_MAX_FALLBACKS, FallbackUsage, Format, Health, KeyEntry, KeyMaterial, KeyProvider, KeySet,
     KeySetError, KeySource, KeyStrength, Keyring, Policy, PolicyError, ProviderError, ProviderErrorKind,
     Reach, RefreshError, Refresher, RefresherBuilder, Role, RotationStatus, SignError, Signer, StartError,
-    Status, UsageHistory, UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
+    StartFailure, Status, UsageHistory, UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
 };
 
 pub mod ops;

@@ -196,18 +196,55 @@ impl Keyring {
     }
 
     /// Forces the keyring closed (or lifts that), independently of the stale
-    /// deadline.
+    /// deadline. Subscribers are told when that closes or reopens it.
     pub(crate) fn set_closed(&self, closed: bool) {
+        let was_closed = self.is_closed();
         self.shared.closed.store(closed, Ordering::Relaxed);
+        self.tell_if_reopened_or_closed(was_closed);
     }
 
     /// The keys were confirmed now: the keyring closes if they are not
-    /// confirmed again within `limit` (never with `None`).
+    /// confirmed again within `limit` (never with `None`). Subscribers are
+    /// told when that reopens a keyring the stale limit had closed.
     pub(crate) fn confirmed(&self, limit: Option<Duration>) {
+        let was_closed = self.is_closed();
         let closes_at = limit.map_or(u64::MAX, |limit| {
             millis(self.shared.born.elapsed()).saturating_add(millis(limit))
         });
         self.shared.closes_at.store(closes_at, Ordering::Relaxed);
+        self.tell_if_reopened_or_closed(was_closed);
+    }
+
+    /// Wakes subscribers (with the same generation) when the keyring's
+    /// closed state is no longer `was_closed`.
+    fn tell_if_reopened_or_closed(&self, was_closed: bool) {
+        if self.is_closed() != was_closed {
+            self.shared.changes.send_modify(|_| {});
+        }
+    }
+
+    /// The next moment after `now` at which what
+    /// [`serving_at`](Self::serving_at) answers may change with no new key
+    /// set and no word from the refresher: a key's activation or expiry in
+    /// the set in place, or the stale limit's deadline. With
+    /// [`subscribe`](Self::subscribe), which wakes on every swap, on a
+    /// revocation closing the keyring and on it reopening, this is what a
+    /// binding that hands out plain data (a Node array of secrets) needs to
+    /// keep that data to the core's rule without reading the keyring at each
+    /// use. The deadline is a moment of the system clock however far `now`
+    /// lies from it.
+    pub fn next_change_after(&self, now: SystemTime) -> Option<SystemTime> {
+        let transition = self.load().next_transition_after(now);
+        let closes_at = self.shared.closes_at.load(Ordering::Relaxed);
+        let deadline = (closes_at != u64::MAX && !self.is_closed()).then(|| {
+            let left = closes_at.saturating_sub(millis(self.shared.born.elapsed()));
+            let wall = SystemTime::now();
+            wall.checked_add(Duration::from_millis(left)).unwrap_or(wall)
+        });
+        match (transition, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Why no refresher keeps this keyring current any more (its last
@@ -223,7 +260,9 @@ impl Keyring {
         let _ = self.shared.stopped.set(reason);
     }
 
-    /// A receiver that wakes on every swap with the new generation.
+    /// A receiver that wakes on every swap with the new generation, and
+    /// (with the generation unchanged) when a revocation closes the keyring
+    /// or the store's answer reopens it.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.changes.subscribe()
     }

@@ -55,7 +55,7 @@ pub use provider::{
 };
 pub use refresher::{
     CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, RotationStatus,
-    StartError, Status,
+    StartError, StartFailure, Status,
 };
 pub use roles::{RoleSnapshot, RolesNow, Verifying};
 pub use source::{KeySource, ParamSetter};

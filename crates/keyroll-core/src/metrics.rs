@@ -90,18 +90,9 @@ impl KeyringMetrics {
             metrics::gauge!("keyroll_rotation_due_seconds").set(seconds);
         }
         for health in [Health::Healthy, Health::Degraded, Health::Stale, Health::Stopped] {
-            metrics::gauge!("keyroll_refresh_health", "health" => health_name(health))
+            metrics::gauge!("keyroll_refresh_health", "health" => Health::as_str(health))
                 .set(if health == status.health { 1.0 } else { 0.0 });
         }
-    }
-}
-
-fn health_name(health: Health) -> &'static str {
-    match health {
-        Health::Healthy => "healthy",
-        Health::Degraded => "degraded",
-        Health::Stale => "stale",
-        Health::Stopped => "stopped",
     }
 }
 

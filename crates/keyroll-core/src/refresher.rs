@@ -18,7 +18,8 @@ pub use rotating::RotationStatus;
 use task::{Task, TaskEnd};
 
 use crate::{
-    FirstSeen, KeyProvider, KeySet, KeyVersion, Keyring, Policy, PolicyError, ProviderError, Reach, Role,
+    FirstSeen, KeyProvider, KeySet, KeyVersion, Keyring, Policy, PolicyError, ProviderError,
+    ProviderErrorKind, Reach, Role,
 };
 
 /// Default time between two polls of the store.
@@ -65,6 +66,56 @@ pub struct StartError {
     pub last: RefreshError,
 }
 
+impl StartError {
+    /// What kind of failure it was, for a binding's error object (Python's
+    /// `KeyrollError.kind`, Node's `KeyrollError.kind`).
+    pub fn kind(&self) -> StartFailure {
+        match &self.last {
+            RefreshError::Policy(_) => StartFailure::Keys,
+            // The rotation period, refused at start: a setting.
+            RefreshError::Rotation(_) => StartFailure::Config,
+            RefreshError::Provider(error) => match error.kind() {
+                ProviderErrorKind::Config | ProviderErrorKind::Unsupported => StartFailure::Config,
+                ProviderErrorKind::Invalid => StartFailure::Keys,
+                _ => StartFailure::Unavailable,
+            },
+            _ => StartFailure::Unavailable,
+        }
+    }
+
+    /// The message every binding shows: the policy's reason for a weak or
+    /// empty key set as it is, the source and attempts otherwise.
+    pub fn reason(&self) -> String {
+        match &self.last {
+            RefreshError::Policy(policy) => policy.to_string(),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// Why no key ring could be opened ([`StartError::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartFailure {
+    /// The URI or an option was refused.
+    Config,
+    /// The store answered without a usable key set.
+    Keys,
+    /// The store did not answer.
+    Unavailable,
+}
+
+impl StartFailure {
+    /// `config`, `keys` or `unavailable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Keys => "keys",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// Health of a refresher, for readiness checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -83,6 +134,19 @@ pub enum Health {
     /// down. The reason is in [`Status::last_error`]; the stale limit, if
     /// set, still applies.
     Stopped,
+}
+
+impl Health {
+    /// `healthy`, `degraded`, `stale` or `stopped`: the name every door
+    /// shows (metrics labels, the bindings' status).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Stale => "stale",
+            Self::Stopped => "stopped",
+        }
+    }
 }
 
 /// A snapshot of a refresher's state. Contains key ids and error messages,

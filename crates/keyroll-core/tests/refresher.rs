@@ -840,3 +840,75 @@ fn the_settled_generation_follows_every_install() {
     assert_eq!(keyring.settled_generation(), Some(2));
     assert_eq!(keyring.settled_generation(), Some(keyring.load().generation()));
 }
+
+#[tokio::test]
+async fn subscribers_wake_when_a_revocation_closes_the_keyring_and_when_it_reopens() {
+    let store = Scripted::default();
+    store.set_versions(vec![version("a", A)]);
+    let refresher = started(&store, Duration::from_millis(20)).await;
+    let mut changes = refresher.keyring().subscribe();
+    changes.borrow_and_update();
+    let generation = refresher.keyring().generation();
+
+    store.set_versions(vec![version("a", A).with_state(KeyState::Destroyed)]);
+    tokio::time::timeout(Duration::from_secs(5), changes.changed())
+        .await
+        .expect("told of the closing")
+        .unwrap();
+    assert!(refresher.keyring().is_closed());
+    assert_eq!(
+        *changes.borrow_and_update(),
+        generation,
+        "no new key set, the same generation"
+    );
+
+    store.set_versions(vec![
+        version("b", B),
+        version("a", A).with_state(KeyState::Destroyed),
+    ]);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while refresher.keyring().is_closed() {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("told of the reopening");
+}
+
+#[tokio::test]
+async fn the_next_change_is_the_stale_deadline_or_a_key_activation_whichever_comes_first() {
+    let store = Scripted::holding(&[A]);
+    let refresher = Refresher::builder(store.clone())
+        .policy(policy())
+        .interval(Duration::from_secs(3600))
+        .fail_closed_after(Duration::from_secs(600))
+        .start()
+        .await
+        .unwrap();
+    let keyring = refresher.keyring();
+    let now = SystemTime::now();
+    let next = keyring.next_change_after(now).expect("the stale deadline");
+    let ahead = next.duration_since(now).unwrap();
+    assert!(
+        ahead > Duration::from_secs(590) && ahead <= Duration::from_secs(601),
+        "{ahead:?}"
+    );
+
+    let activates = now + Duration::from_secs(60);
+    keyring.install(
+        keyroll_core::KeySet::new(
+            vec![
+                keyroll_core::KeyEntry::new("a", A.into(), Some(now), None, None),
+                keyroll_core::KeyEntry::new("b", B.into(), Some(activates), None, None),
+            ],
+            now,
+        )
+        .unwrap(),
+    );
+    assert_eq!(keyring.next_change_after(now), Some(activates));
+    let after = keyring
+        .next_change_after(activates + Duration::from_secs(1))
+        .expect("past the activation, the deadline again");
+    let apart = after.duration_since(next).unwrap_or_else(|e| e.duration());
+    assert!(apart < Duration::from_secs(5), "{after:?} vs {next:?}");
+}

@@ -10,8 +10,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::{ArcSwapOption, Guard};
 use keyroll::options::{MAX_DURATION, Options};
 use keyroll::{
-    Closed, Health, KeyEntry, KeySet, Keyring, ProviderError, ProviderErrorKind, Reach, RefreshError,
-    Refresher, RefresherBuilder, StartError, Status,
+    Closed, Health, KeyEntry, KeySet, Keyring, ProviderError, Reach, Refresher, RefresherBuilder, Status,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -56,34 +55,8 @@ impl Config {
     }
 }
 
-/// The message of a start failure, as `keyroll watch` prints it: the
-/// policy's reason for a weak or empty key set, the source and attempts
-/// otherwise.
-fn start_message(error: StartError) -> String {
-    match error.last {
-        RefreshError::Policy(policy) => policy.to_string(),
-        _ => error.to_string(),
-    }
-}
-
-/// Why no key ring could be opened, as `KeyrollError.kind`: `config` (the
-/// URI or an option), `keys` (the store answered without a usable key set),
-/// `unavailable` (the store did not answer).
-fn start_kind(error: &StartError) -> &'static str {
-    match &error.last {
-        RefreshError::Policy(_) => "keys",
-        // The rotation period, refused at start: a setting.
-        RefreshError::Rotation(_) => "config",
-        RefreshError::Provider(error) => match error.kind() {
-            ProviderErrorKind::Config | ProviderErrorKind::Unsupported => "config",
-            ProviderErrorKind::Invalid => "keys",
-            _ => "unavailable",
-        },
-        _ => "unavailable",
-    }
-}
-
-/// A `KeyrollError` carrying `kind` (see [`start_kind`]).
+/// A `KeyrollError` carrying `kind` (`config`, `keys` or `unavailable`:
+/// [`StartFailure`](keyroll::StartFailure)).
 pub(crate) fn open_error(py: Python<'_>, kind: &'static str, message: String) -> PyErr {
     let error = KeyrollError::new_err(message);
     // Setting an attribute on a fresh exception object cannot fail short of
@@ -224,10 +197,9 @@ pub(crate) fn open(py: Python<'_>, uri: &str, options: Option<&Bound<'_, PyDict>
         .builder()
         .map_err(|e| open_error(py, "config", e.to_string()))?;
     let runtime = runtime()?;
-    let refresher = py.detach(|| runtime.block_on(builder.start())).map_err(|e| {
-        let kind = start_kind(&e);
-        open_error(py, kind, start_message(e))
-    })?;
+    let refresher = py
+        .detach(|| runtime.block_on(builder.start()))
+        .map_err(|e| open_error(py, e.kind().as_str(), e.reason()))?;
     let shared = Arc::new(Shared {
         config,
         live: ArcSwapOption::from_pointee(Live {
@@ -264,15 +236,6 @@ fn verification_list<'py>(py: Python<'py>, set: &KeySet, now: SystemTime) -> PyR
     PyList::new(py, keys)
 }
 
-fn health_name(health: Health) -> &'static str {
-    match health {
-        Health::Healthy => "healthy",
-        Health::Degraded => "degraded",
-        Health::Stale => "stale",
-        _ => "unknown",
-    }
-}
-
 /// After a fork, in the child: the refresher's threads are gone. Serve the
 /// inherited keys, start a new refresher on a new runtime and switch to it
 /// once it has a good key set.
@@ -283,7 +246,7 @@ async fn restart(shared: Weak<Shared>, interim_epoch: u64) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = match config.builder() {
-            Ok(builder) => builder.start().await.map_err(start_message),
+            Ok(builder) => builder.start().await.map_err(|e| e.reason()),
             Err(error) => Err(error.to_string()),
         };
         let Some(shared) = shared.upgrade() else {
@@ -382,7 +345,7 @@ impl KeyRing {
     }
 
     /// The refresher's state: health (`healthy`, `degraded`, `stale` once
-    /// failed closed), last_error, staleness_seconds, generation, source,
+    /// failed closed, `stopped` once no refresher runs), last_error, staleness_seconds, generation, source,
     /// consecutive_failures, reach (`local` or `shared`: whether other hosts
     /// read the same store), activation_delay_seconds (the delay in force),
     /// rotation (with `rotate_every`: `{"period_seconds", "next_due"` (Unix
@@ -396,7 +359,7 @@ impl KeyRing {
         let set = live.keyring.key_set();
         let now = SystemTime::now();
         let dict = PyDict::new(py);
-        dict.set_item("health", health_name(status.health))?;
+        dict.set_item("health", status.health.as_str())?;
         dict.set_item("last_error", status.last_error.as_deref())?;
         dict.set_item("staleness_seconds", status.staleness().as_secs_f64())?;
         dict.set_item("generation", live.generation_of(&set))?;

@@ -126,7 +126,7 @@ class KeyRing:
         at one instant: never a mix of two generations."""
     def status(self) -> dict[str, Any]:
         """The refresher's state: ``health`` (``healthy``, ``degraded``,
-        ``stale``), ``last_error``, ``staleness_seconds``, ``generation``,
+        ``stale``, ``stopped``), ``last_error``, ``staleness_seconds``, ``generation``,
         ``source``, ``consecutive_failures`` and ``keys`` (``[{"id", "role"}]``).
         Never key material."""
     def rotate(
