@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// The workspace's crates that never go to crates.io: test support, the
 /// benchmark runner, and the Python package (shipped as a wheel).
-const UNPUBLISHED: [&str; 3] = ["keyroll-bench", "keyroll-py", "keyroll-testkit"];
+const UNPUBLISHED: [&str; 4] = ["keyroll-bench", "keyroll-node", "keyroll-py", "keyroll-testkit"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -55,7 +55,7 @@ fn rust_version(text: &str) -> (u64, u64, u64) {
 }
 
 #[test]
-fn one_version_for_every_crate_the_python_package_and_the_change_log() {
+fn one_version_for_every_crate_the_python_and_npm_packages_and_the_change_log() {
     let version = env!("CARGO_PKG_VERSION");
     let metadata = metadata();
     let members = members(&metadata);
@@ -73,6 +73,11 @@ fn one_version_for_every_crate_the_python_package_and_the_change_log() {
             .any(|line| line.trim_start().starts_with("version")),
         "{pyproject}"
     );
+    // The npm package's version is its package.json's: the same.
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("crates/keyroll-node/package.json")).unwrap())
+            .unwrap();
+    assert_eq!(package["version"], version, "crates/keyroll-node/package.json");
     // Keep a Changelog: Unreleased on top, then the newest release, this one.
     let changelog = std::fs::read_to_string(root().join("CHANGELOG.md")).unwrap();
     let releases: Vec<&str> = changelog
