@@ -19,6 +19,7 @@ mod formats;
 mod frameworks;
 mod measure;
 mod native;
+mod node;
 mod plot;
 mod python;
 mod report;
@@ -270,6 +271,8 @@ fn main() {
     let python = python::run(args.quick);
     eprintln!("what a Django or Flask request pays, against a static key...");
     let frameworks = frameworks::run(args.quick);
+    eprintln!("the keyroll npm package against plain Node...");
+    let node = node::run(args.quick);
     eprintln!("signed cookies against cookie-rs...");
     let cookies = cookies::run(effort);
     eprintln!("latency under key swaps...");
@@ -309,6 +312,7 @@ fn main() {
         django,
         python,
         frameworks,
+        node,
         cookies,
         swaps,
         file,

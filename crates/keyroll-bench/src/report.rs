@@ -13,6 +13,7 @@ use crate::fleet::FleetResults;
 use crate::frameworks::{self, FrameworkResults};
 use crate::measure::{Effort, Percentiles};
 use crate::native::{NativeResults, Overheads};
+use crate::node::{self, NodeResults};
 pub(crate) use crate::plot::format_ns;
 use crate::python::PythonResults;
 use crate::swaps::SwapResults;
@@ -66,6 +67,8 @@ pub struct Results {
     pub python: Option<PythonResults>,
     /// What a Django or Flask request pays against a static key.
     pub frameworks: Option<FrameworkResults>,
+    /// The npm package against plain Node.
+    pub node: Option<NodeResults>,
     /// Cookie reads against cookie-rs.
     pub cookies: CookieResults,
     /// Latency under key swaps.
@@ -386,6 +389,10 @@ pub fn markdown(r: &Results) -> String {
     }
     if let Some(f) = &r.frameworks {
         frameworks::section(&mut md, f);
+        md.push('\n');
+    }
+    if let Some(n) = &r.node {
+        node::section(&mut md, n);
         md.push('\n');
     }
 

@@ -199,6 +199,7 @@ pub fn targets(r: &Results) -> Vec<Target> {
     }
     out.push(python_target(r.python.as_ref()));
     out.extend(frameworks::targets(r.frameworks.as_ref()));
+    out.extend(crate::node::targets(r.node.as_ref()));
     let s = &r.swaps;
     let swap_ratio = s.swapping.p999.as_secs_f64() / s.idle.p999.as_secs_f64();
     out.push(Target {

@@ -41,6 +41,14 @@ fn case_row(framework: &str, case: &str, keyroll_ns: f64, static_ns: f64, target
     }
 }
 
+fn node_row(case: &str, keyroll_ns: f64, node_ns: f64) -> crate::node::VerifyRow {
+    crate::node::VerifyRow {
+        case: case.into(),
+        keyroll_ns,
+        node_ns,
+    }
+}
+
 fn python_row(token: &str, keyroll_ns: f64, django_ns: f64) -> crate::python::PythonRow {
     crate::python::PythonRow {
         token: token.into(),
@@ -174,6 +182,19 @@ fn at_the_bounds() -> Results {
             ],
             gunicorn: (4, 8, 1_000.0, 1_020.0),
         }),
+        node: Some(NodeResults {
+            node: "v20".into(),
+            peers: "Express 5".into(),
+            verify: vec![
+                node_row("Django-format verify", 1_500.0, 1_000.0),
+                node_row("native verify", 3_000.0, 2_000.0),
+            ],
+            keyroll_rps: 1_000.0,
+            static_rps: 1_030.0,
+            ratio: 1.03,
+            rounds: 8,
+            seconds_per_round: 3.0,
+        }),
         cookies: CookieResults {
             cookie_one: t(300.0),
             cookie_sixteen_oldest: t(5_000.0),
@@ -217,7 +238,7 @@ fn at_the_bounds() -> Results {
 #[test]
 fn every_target_is_met_exactly_at_its_bound() {
     let targets = targets(&at_the_bounds());
-    assert_eq!(targets.len(), 15);
+    assert_eq!(targets.len(), 17);
     for target in &targets {
         assert_eq!(target.met, Some(true), "{}: {}", target.goal, target.measured);
     }
@@ -261,12 +282,25 @@ fn a_target_past_its_bound_is_missed_and_its_limit_explained() {
     fleet.publications[0].data_reads = 10;
     r.python.as_mut().unwrap().rows[1] = python_row("fallback 16", 4_000.0, 19_999.0);
     r.frameworks.as_mut().unwrap().rows[1].keyroll_ns = 103_001.0;
+    let node = r.node.as_mut().unwrap();
+    node.verify[1].keyroll_ns = 3_001.0;
+    node.ratio = 1.031;
     let missed: Vec<String> = targets(&r)
         .into_iter()
         .filter(|t| t.met == Some(false))
         .map(|t| t.goal)
         .collect();
-    assert_eq!(missed.len(), 7, "{missed:?}");
+    assert_eq!(missed.len(), 9, "{missed:?}");
+    assert!(
+        missed
+            .iter()
+            .any(|g| g.starts_with("npm package: Django-format and native verify"))
+    );
+    assert!(
+        missed
+            .iter()
+            .any(|g| g.starts_with("Express request with ring.secrets"))
+    );
     assert!(missed.iter().any(|g| g.starts_with("Python package")));
     assert!(
         missed
@@ -297,11 +331,12 @@ fn sections_that_could_not_run_say_so_instead_of_passing() {
     r.fleet = None;
     r.python = None;
     r.frameworks = None;
+    r.node = None;
     let targets = targets(&r);
     let unmeasured = targets.iter().filter(|t| t.met.is_none()).count();
     assert_eq!(
-        unmeasured, 6,
-        "two Django targets, two fleet targets, the Python package, the request cost"
+        unmeasured, 8,
+        "two Django targets, two fleet targets, the Python package, the request cost, the npm package's two"
     );
     assert!(markdown(&r).contains("Not measured: OpenBao is not installed"));
 }
