@@ -74,9 +74,10 @@ fn one_version_for_every_crate_the_python_and_npm_packages_and_the_change_log() 
         "{pyproject}"
     );
     // The npm package's version is its package.json's: the same.
-    let package: Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("crates/keyroll-node/package.json")).unwrap())
-            .unwrap();
+    let package: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("crates/keyroll-node/package.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(package["version"], version, "crates/keyroll-node/package.json");
     // Keep a Changelog: Unreleased on top, then the newest release, this one.
     let changelog = std::fs::read_to_string(root().join("CHANGELOG.md")).unwrap();
