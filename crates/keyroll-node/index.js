@@ -7,7 +7,20 @@
 const { EventEmitter } = require('node:events');
 const path = require('node:path');
 
-const native = require(path.join(__dirname, 'keyroll.node'));
+function loadNative() {
+  const file = path.join(__dirname, 'keyroll.node');
+  try {
+    return require(file);
+  } catch (error) {
+    if (error.code !== 'MODULE_NOT_FOUND') throw error;
+    throw new Error(
+      `keyroll: the native module ${file} is not built. Install the tarball \`npm pack\` makes ` +
+        '(scripts/release puts one in dist/), or build it here with `node build.js` (needs Rust).',
+    );
+  }
+}
+
+const native = loadNative();
 
 /** A keyroll failure; `kind` says which: `config`, `keys`, `unavailable`, `closed`. */
 class KeyrollError extends Error {

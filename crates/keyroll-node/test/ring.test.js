@@ -292,3 +292,14 @@ test('the native signer and bad tokens: BadSignature, SignatureExpired', async (
     ring.close();
   }
 });
+
+test('the docs and the types name every option of the library table', () => {
+  const root = path.join(__dirname, '..', '..', '..');
+  const guide = fs.readFileSync(path.join(root, 'docs', 'NODE.md'), 'utf8');
+  const types = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8');
+  assert.ok(keyroll.OPTIONS.length >= 8);
+  for (const option of keyroll.OPTIONS) {
+    assert.ok(guide.includes(`\`${option.name}\``), `docs/NODE.md does not name ${option.name}`);
+    assert.ok(types.includes(`  ${option.name}?: number;`), `index.d.ts does not type ${option.name}`);
+  }
+});
