@@ -40,6 +40,13 @@ pub use keyroll_core::{
     StartFailure, Status, UsageHistory, UsageWindow, Verified, VerifiedBy, VerifyError, Weakness,
 };
 
+/// The `tracing` filter the `keyroll` command and the Node package log with
+/// unless `KEYROLL_LOG` says otherwise: warnings and errors (a refused key
+/// set, a store that stopped answering, failing closed). The Vault client's
+/// own error lines (rustify, vaultrs) are off: they repeat, raw, the failure
+/// keyroll then reports with what to do.
+pub const DEFAULT_LOG_FILTER: &str = "warn,rustify=off,vaultrs=off";
+
 pub mod ops;
 
 #[cfg(feature = "metrics-page")]

@@ -72,9 +72,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KEYROLL_LOG")
-                // The Vault client's own error lines (rustify, vaultrs) repeat,
-                // raw, the failure keyroll then reports with what to do.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rustify=off,vaultrs=off")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(keyroll::DEFAULT_LOG_FILTER)),
         )
         .init();
     let runtime = tokio::runtime::Builder::new_current_thread()

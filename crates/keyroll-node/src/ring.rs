@@ -92,6 +92,19 @@ fn engine(uri: &str, options: &Options) -> std::result::Result<Arc<Engine>, (Cod
     Ok(engine)
 }
 
+/// What the core logs (a refused key set, a store that stopped answering,
+/// failing closed; never key material) goes to stderr as the `keyroll`
+/// command writes it, filtered by `KEYROLL_LOG` (default: warnings). Once
+/// per process; a subscriber the process already has stays.
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYROLL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(keyroll::DEFAULT_LOG_FILTER));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
 /// Why `open` failed, for `index.js` to throw as a `KeyrollError`.
 #[napi(object)]
 pub struct OpenFailure {
@@ -130,6 +143,7 @@ impl Task for Open {
 /// with why not.
 #[napi]
 pub fn open(uri: String, options: Vec<NamedValue>) -> Result<AsyncTask<Open>> {
+    log_to_stderr();
     let options = parse(&options)?;
     Ok(AsyncTask::new(Open { uri, options }))
 }

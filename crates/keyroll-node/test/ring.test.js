@@ -303,3 +303,35 @@ test('the docs and the types name every option of the library table', () => {
     assert.ok(types.includes(`  ${option.name}?: number;`), `index.d.ts does not type ${option.name}`);
   }
 });
+
+test('a refused key set is logged to stderr (KEYROLL_LOG), without its material', async () => {
+  const keys = new KeyFile();
+  keys.add({ id: 'v1' });
+  const weak = 'weak-key-material';
+  const script = `
+    const keyroll = require('keyroll');
+    const fs = require('node:fs');
+    (async () => {
+      const ring = await keyroll.open(${JSON.stringify(keys.uri)}, { interval: 0.05 });
+      const file = ${JSON.stringify(keys.path)};
+      const entries = JSON.parse(fs.readFileSync(file, 'utf8')).keys;
+      entries.unshift({ id: 'v2', key: ${JSON.stringify(weak)} });
+      fs.writeFileSync(file + '.tmp', JSON.stringify({ keys: entries }));
+      fs.renameSync(file + '.tmp', file);
+      const deadline = Date.now() + 10000;
+      while (ring.status().health !== 'degraded' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      ring.close();
+    })();
+  `;
+  const { spawnSync } = require('node:child_process');
+  const run = spawnSync(process.execPath, ['-e', script], {
+    cwd: __dirname,
+    encoding: 'utf8',
+    env: { ...process.env, KEYROLL_LOG: 'warn' },
+    timeout: 30000,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stderr, /WARN/);
+  assert.match(run.stderr, /weak|short/);
+  assert.ok(!run.stderr.includes(weak), run.stderr);
+});
