@@ -10,12 +10,12 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { test } = require('node:test');
-const cookieParser = require('cookie-parser');
 const signature = require('cookie-signature');
 const express = require('express');
 const session = require('express-session');
 const keyroll = require('keyroll');
-const { OpenBao, KeyFile, freePorts, request, sleep, waitUntil, cli } = require('./helpers.js');
+const { OpenBao, KeyFile, freePorts, request, listen, sleep, waitUntil, cli } = require('./helpers.js');
+const site = require('./fixtures/site.js');
 
 const ROTATIONS = 20;
 
@@ -176,23 +176,7 @@ test('express-session and cookie-parser keep the array they are given: a rotatio
   const ring = await keyroll.open(keys.uri, { interval: 0.05 });
   t.after(() => ring.close());
   const secrets = ring.secrets;
-  const app = express();
-  app.use(cookieParser(ring.secrets));
-  app.use(session({ secret: ring.secrets, resave: false, saveUninitialized: false, rolling: true }));
-  app.post('/login', (req, res) => {
-    req.session.user = 'ada';
-    res.cookie('user', 'ada', { signed: true });
-    res.send('ok');
-  });
-  app.get('/whoami', (req, res) => {
-    const user = req.signedCookies.user;
-    if (user) res.cookie('user', user, { signed: true });
-    res.send(`${req.session.user || 'anonymous'}|${user || 'anonymous'}`);
-  });
-  const port = await freePorts();
-  const server = app.listen(port, '127.0.0.1');
-  t.after(() => server.close());
-  await new Promise((resolve) => server.once('listening', resolve));
+  const port = await listen(t, site(ring.secrets));
 
   const jar = new Map();
   await request(port, { method: 'POST', path: '/login', jar });
@@ -225,10 +209,7 @@ test('a failed-closed ring empties the array: no session verifies, none is signe
   app.use((error, req, res, next) => {
     if (!res.headersSent) res.status(500).send('refused');
   });
-  const port = await freePorts();
-  const server = app.listen(port, '127.0.0.1');
-  t.after(() => server.close());
-  await new Promise((resolve) => server.once('listening', resolve));
+  const port = await listen(t, app);
   const jar = new Map();
   await request(port, { method: 'POST', path: '/login', jar });
   assert.equal((await request(port, { path: '/whoami', jar })).body, 'ada');

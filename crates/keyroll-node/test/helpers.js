@@ -193,14 +193,15 @@ class KeyFile {
 }
 
 /**
- * One HTTP request on a connection of its own (no keep-alive: a cluster
- * hands each connection to the next worker), with a cookie jar.
+ * One HTTP request with a cookie jar, on a connection of its own unless an
+ * `agent` keeps connections alive (without: a cluster hands each connection
+ * to the next worker).
  */
-function request(port, { method = 'GET', path: target = '/', jar } = {}) {
+function request(port, { method = 'GET', path: target = '/', jar, agent = false } = {}) {
   return new Promise((resolve, reject) => {
     const headers = {};
     if (jar && jar.size) headers.cookie = [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
-    const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => {
@@ -220,6 +221,15 @@ function request(port, { method = 'GET', path: target = '/', jar } = {}) {
   });
 }
 
+/** Serves `app` on a free port until the test ends; resolves with the port. */
+async function listen(t, app) {
+  const port = await freePorts();
+  const server = app.listen(port, '127.0.0.1');
+  t.after(() => server.close());
+  await new Promise((resolve) => server.once('listening', resolve));
+  return port;
+}
+
 /** The keyroll CLI: the release binary under test (KEYROLL_CLI), else this checkout's build. */
 function cli(t) {
   const binary = process.env.KEYROLL_CLI;
@@ -228,4 +238,4 @@ function cli(t) {
   return null;
 }
 
-module.exports = { OpenBao, KeyFile, freePorts, newKey, request, sleep, waitUntil, missing, cli };
+module.exports = { OpenBao, KeyFile, freePorts, newKey, request, listen, sleep, waitUntil, missing, cli };
