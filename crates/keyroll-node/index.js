@@ -242,7 +242,14 @@ class KeyRing extends EventEmitter {
     this.secrets = [];
     Object.defineProperty(this, 'secrets', { writable: false, enumerable: true });
     this.#apply();
-    nativeRing.watch(() => this.#apply());
+    nativeRing.watch(() => {
+      try {
+        this.#apply();
+      } catch (error) {
+        // Closed between the wake and this turn: close() emptied the array.
+        if (!(error instanceof KeyrollError && error.kind === 'closed')) throw error;
+      }
+    });
   }
 
   /** Brings `secrets` to what the core serves now; one synchronous step. */
