@@ -238,16 +238,11 @@ impl RefreshOption {
                 problem: "must not be negative".into(),
             });
         }
-        if !(0.0..=MAX_DURATION.as_secs_f64()).contains(&seconds) {
-            return Err(OptionError::Invalid {
-                name: self.name,
-                problem: format!(
-                    "must be a number of seconds between 0 and {}, not {seconds}",
-                    MAX_DURATION.as_secs()
-                ),
-            });
-        }
-        self.check(Value::Duration(Duration::from_secs_f64(seconds)))
+        let duration = duration_of_seconds(seconds).map_err(|problem| OptionError::Invalid {
+            name: self.name,
+            problem,
+        })?;
+        self.check(Value::Duration(duration))
     }
 
     /// `count` as a value of this count option: negative numbers are refused.
@@ -275,6 +270,20 @@ impl Value {
             Value::Count(count) => Some(count),
             Value::Duration(_) => None,
         }
+    }
+}
+
+/// `seconds` (an option's value, or any duration a binding takes in
+/// seconds: a `max_age`, a `ttl`) as a [`Duration`], or what is wrong with
+/// it, without its name: negative, NaN, infinite or beyond [`MAX_DURATION`].
+pub fn duration_of_seconds(seconds: f64) -> Result<Duration, String> {
+    if (0.0..=MAX_DURATION.as_secs_f64()).contains(&seconds) {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!(
+            "must be a number of seconds between 0 and {}, not {seconds}",
+            MAX_DURATION.as_secs()
+        ))
     }
 }
 

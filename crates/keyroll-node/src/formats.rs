@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use keyroll::django::json::JsonText;
 use keyroll::django::{self as django, Algorithm};
 use keyroll::fernet::{Derive, Encrypter};
-use keyroll::options::MAX_DURATION;
+use keyroll::options::duration_of_seconds;
 use keyroll::raw::kit::Rejection;
 use keyroll::{Role, VerifiedBy, jwt};
 use napi::bindgen_prelude::Buffer;
@@ -37,17 +37,7 @@ fn refused(rejection: Option<Rejection>, message: String, bad: Code) -> napi::Er
 fn seconds(name: &str, value: Option<f64>) -> Result<Option<Duration>> {
     value
         .map(|value| {
-            if (0.0..=MAX_DURATION.as_secs_f64()).contains(&value) {
-                Ok(Duration::from_secs_f64(value))
-            } else {
-                Err(error(
-                    Code::Config,
-                    format!(
-                        "{name} must be a number of seconds between 0 and {}, not {value}",
-                        MAX_DURATION.as_secs()
-                    ),
-                ))
-            }
+            duration_of_seconds(value).map_err(|problem| error(Code::Config, format!("{name} {problem}")))
         })
         .transpose()
 }

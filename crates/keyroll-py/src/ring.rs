@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::{ArcSwapOption, Guard};
-use keyroll::options::{MAX_DURATION, Options};
+use keyroll::options::{Options, duration_of_seconds};
 use keyroll::{
     Closed, Health, KeyEntry, KeySet, Keyring, ProviderError, Reach, Refresher, RefresherBuilder, Status,
 };
@@ -21,15 +21,10 @@ use crate::formats::{DjangoSigner, Fernet, NativeSigner};
 use crate::{FailedClosed, KeyrollError};
 
 /// `seconds` as a [`Duration`]; negative, NaN, infinite or absurdly large
-/// values (beyond [`MAX_DURATION`]) are a `ValueError` naming the argument.
+/// values (beyond [`MAX_DURATION`](keyroll::options::MAX_DURATION)) are a
+/// `ValueError` naming the argument.
 pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    if !(0.0..=MAX_DURATION.as_secs_f64()).contains(&value) {
-        return Err(PyValueError::new_err(format!(
-            "{name} must be a number of seconds between 0 and {}, not {value}",
-            MAX_DURATION.as_secs()
-        )));
-    }
-    Ok(Duration::from_secs_f64(value))
+    duration_of_seconds(value).map_err(|problem| PyValueError::new_err(format!("{name} {problem}")))
 }
 
 /// What `keyroll.open` was asked for, kept to rebuild the refresher in a
