@@ -368,6 +368,19 @@ impl KeySet {
         Verifying::at(self, now).map(|(index, role)| (&self.keys[index], role))
     }
 
+    /// The keys that only verify at `now`: every key of
+    /// [`verifying_keys_at`](Self::verifying_keys_at) but the one that signs
+    /// (nor another holding its material), in that order. With the signing
+    /// key, what a framework that takes one key and a list of fallbacks is
+    /// given (Django's `SECRET_KEY_FALLBACKS`, an Express secrets array after
+    /// its first entry).
+    pub fn verify_only_keys_at(&self, now: SystemTime) -> impl Iterator<Item = &KeyEntry> {
+        let signing = self.signing_key_at(now);
+        self.verifying_keys_at(now)
+            .map(|(key, _)| key)
+            .filter(move |key| key.material() != signing.material())
+    }
+
     /// The key with the store id `id`.
     pub fn key(&self, id: &str) -> Option<&KeyEntry> {
         self.keys.iter().find(|k| &*k.id == id)

@@ -912,3 +912,40 @@ async fn the_next_change_is_the_stale_deadline_or_a_key_activation_whichever_com
     let apart = after.duration_since(next).unwrap_or_else(|e| e.duration());
     assert!(apart < Duration::from_secs(5), "{after:?} vs {next:?}");
 }
+
+#[test]
+fn the_keys_that_only_verify_are_every_verifying_key_but_the_signing_one() {
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    let same_as_current = "refresher-key-A-0123456789abcdefghijklmnop";
+    let set = keyroll_core::KeySet::new(
+        vec![
+            keyroll_core::KeyEntry::new("pending", B.into(), Some(now + hour), None, None),
+            keyroll_core::KeyEntry::new("current", A.into(), Some(now - hour), None, None),
+            keyroll_core::KeyEntry::new(
+                "copy",
+                same_as_current.into(),
+                Some(now - hour - hour),
+                Some(now - hour),
+                None,
+            ),
+            keyroll_core::KeyEntry::new(
+                "older",
+                "refresher-key-C-0123456789abcdefghijklmnop".into(),
+                Some(now - hour - hour - hour),
+                Some(now - hour - hour),
+                None,
+            ),
+        ],
+        now,
+    )
+    .unwrap();
+    let verifying: Vec<&str> = set.verifying_keys_at(now).map(|(key, _)| key.id()).collect();
+    assert_eq!(verifying, ["current", "pending", "copy", "older"]);
+    let only: Vec<&str> = set.verify_only_keys_at(now).map(|key| key.id()).collect();
+    assert_eq!(
+        only,
+        ["pending", "older"],
+        "neither the signing key nor its material again"
+    );
+}

@@ -154,21 +154,22 @@ pub struct Hold {
     engine: ArcSwapOption<Engine>,
 }
 
+/// Any use of a closed ring.
+fn ring_closed() -> napi::Error<Code> {
+    error(Code::Closed, "the key ring is closed")
+}
+
 impl Hold {
     /// The engine, or a `closed` error once the ring is closed.
     pub(crate) fn engine(&self) -> Result<Arc<Engine>> {
-        self.engine
-            .load_full()
-            .ok_or_else(|| error(Code::Closed, "the key ring is closed"))
+        self.engine.load_full().ok_or_else(ring_closed)
     }
 
     /// Fails with the core's refusal while the keyring serves no key, and
     /// once the ring is closed (one atomic load and the core's check).
     pub(crate) fn check_serving(&self) -> Result<()> {
         let engine = self.engine.load();
-        let engine = engine
-            .as_ref()
-            .ok_or_else(|| error(Code::Closed, "the key ring is closed"))?;
+        let engine = engine.as_ref().ok_or_else(ring_closed)?;
         engine.keyring.serving_at(SystemTime::now()).map_err(closed)?;
         Ok(())
     }
@@ -186,16 +187,12 @@ fn secret(key: &KeyEntry) -> Secret {
     }
 }
 
-/// The signing key, then every other key that verifies now (pending keys,
-/// then fallbacks, newest first).
-fn serving_keys(set: &KeySet, now: SystemTime) -> Vec<&KeyEntry> {
-    let signing = set.signing_key_at(now);
-    std::iter::once(signing)
-        .chain(
-            set.verifying_keys_at(now)
-                .map(|(key, _)| key)
-                .filter(|key| !std::ptr::eq(*key, signing)),
-        )
+/// The signing key, then the keys that only verify now (pending keys, then
+/// fallbacks, newest first).
+fn serving_keys(set: &KeySet, now: SystemTime) -> Vec<Secret> {
+    std::iter::once(set.signing_key_at(now))
+        .chain(set.verify_only_keys_at(now))
+        .map(secret)
         .collect()
 }
 
@@ -315,7 +312,7 @@ impl NativeRing {
         Ok(match engine.keyring.serving_at(now) {
             Ok(set) => Snapshot {
                 generation: generation(&set),
-                secrets: serving_keys(&set, now).into_iter().map(secret).collect(),
+                secrets: serving_keys(&set, now),
                 refused: None,
             },
             Err(refused) => Snapshot {
@@ -332,9 +329,7 @@ impl NativeRing {
     pub fn watch(&self, changed: ThreadsafeFunction<u32, (), u32, Status, false, true>) -> Result<()> {
         let engine = self.hold.engine()?;
         let runtime = lock(&engine.runtime);
-        let runtime = runtime
-            .as_ref()
-            .ok_or_else(|| error(Code::Closed, "the key ring is closed"))?;
+        let runtime = runtime.as_ref().ok_or_else(ring_closed)?;
         let task = runtime.spawn(watch(engine.keyring.clone(), changed));
         if let Some(previous) = lock(&self.watcher).replace(task.abort_handle()) {
             previous.abort();

@@ -165,12 +165,10 @@ impl State {
     ) -> PyResult<Generation> {
         let signing = set.signing_key_at(now);
         let key = text(py, signing)?;
-        let mut fallbacks = Vec::new();
-        for (entry, _) in set.verifying_keys_at(now) {
-            if entry.material() != signing.material() {
-                fallbacks.push(text(py, entry)?);
-            }
-        }
+        let fallbacks = set
+            .verify_only_keys_at(now)
+            .map(|entry| text(py, entry))
+            .collect::<PyResult<Vec<_>>>()?;
         let settled = PyList::new(py, &fallbacks)?;
         // Django reads the key before the fallbacks (Signer.__init__, the
         // token generator, the session auth hash), so the one mix a reader
