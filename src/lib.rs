@@ -99,9 +99,9 @@ pub mod raw {
     pub use keyroll_core::kit;
     pub use keyroll_core::remote;
     pub use keyroll_core::{
-        ChangeWatch, Derived, DerivedCache, DerivedRef, FirstSeen, FromSource, KeyState, KeyVersion,
-        ParamSetter, Published, RoleSnapshot, RolesNow, Stage, VersionId, async_trait, record_reissue,
-        record_rejection,
+        ChangeWatch, Deadline, Derived, DerivedCache, DerivedRef, FirstSeen, FromSource, KeyState,
+        KeyVersion, ParamSetter, Published, RoleSnapshot, RolesNow, Stage, VersionId, async_trait,
+        record_reissue, record_rejection,
     };
 }
 

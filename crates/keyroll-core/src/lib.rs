@@ -57,7 +57,7 @@ pub use refresher::{
     CLOCK_SKEW_MARGIN, DEFAULT_INTERVAL, Health, RefreshError, Refresher, RefresherBuilder, RotationStatus,
     StartError, StartFailure, Status,
 };
-pub use roles::{RoleSnapshot, RolesNow, Verifying};
+pub use roles::{Deadline, RoleSnapshot, RolesNow, Verifying};
 pub use source::{KeySource, ParamSetter};
 pub use usage::{Format, record_reissue, record_rejection};
 pub use version::{KeyState, KeyVersion, Stage};

@@ -20,10 +20,45 @@ pub struct RoleSnapshot {
     /// The keys that verify, in the order to try them (`RolesNow::verifying`).
     order: Box<[(usize, Role)]>,
     signing: usize,
-    /// Coarse-clock nanoseconds since the epoch: the snapshot holds while
+    /// Until the set's next transition.
+    holds: Deadline,
+}
+
+/// A moment ahead, checked with a cheap coarse clock that never says it is
+/// still ahead once it has passed: it holds while the coarse clock is at or
+/// after its start and before the moment less the clock's error. What a
+/// generation's roles ([`RoleSnapshot`]) and Python's `settings.SECRET_KEY`
+/// check instead of reading the wall clock on every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// Coarse-clock nanoseconds since the epoch: it holds while
     /// `from <= now < until` (`until` already less the coarse clock's error).
     from: u64,
     until: u64,
+}
+
+impl Deadline {
+    /// From now until `at`; `None`: for ever (nothing ahead changes).
+    pub fn until(at: Option<SystemTime>) -> Self {
+        Self {
+            from: coarse::now(),
+            until: at.map_or(u64::MAX, |at| {
+                nanos_since_epoch(at).saturating_sub(coarse::error())
+            }),
+        }
+    }
+
+    /// Whether the moment is still ahead. A deadline for ever needs no clock
+    /// read; past the moment (or a wall clock set back before the start) it
+    /// is false, and the caller computes from the exact wall clock.
+    #[inline]
+    pub fn holds(&self) -> bool {
+        if self.until == u64::MAX {
+            return true;
+        }
+        let now = coarse::now();
+        self.from <= now && now < self.until
+    }
 }
 
 /// The roles in force for one call: the snapshot's, or computed exactly at a
@@ -39,19 +74,15 @@ pub enum RolesNow<'a> {
 impl RoleSnapshot {
     /// The roles of `set`'s keys now, valid until its next transition.
     pub fn of(set: &KeySet) -> Self {
-        let from = coarse::now();
         let now = SystemTime::now();
+        let holds = Deadline::until(set.next_transition_after(now));
         let roles: Box<[Role]> = set.keys().iter().map(|key| key.role_at(now)).collect();
-        let until = set.next_transition_after(now).map_or(u64::MAX, |at| {
-            nanos_since_epoch(at).saturating_sub(coarse::error())
-        });
         let order = Verifying::at(set, now).collect();
         Self {
             roles,
             order,
             signing: signing_index(set, now),
-            from,
-            until,
+            holds,
         }
     }
 
@@ -66,11 +97,7 @@ impl RoleSnapshot {
     /// refuse; only the role it reports for a non-retired key could differ.
     #[inline]
     pub fn now<'a>(&'a self, set: &'a KeySet) -> RolesNow<'a> {
-        if self.until == u64::MAX {
-            return RolesNow::Snapshot(self);
-        }
-        let now = coarse::now();
-        if self.from <= now && now < self.until {
+        if self.holds.holds() {
             RolesNow::Snapshot(self)
         } else {
             RolesNow::At(set, SystemTime::now())
@@ -277,7 +304,7 @@ mod tests {
         // The same set whose fallback window has already closed: a snapshot
         // taken before the close would be past its deadline now.
         let mut late = snapshot.clone();
-        late.until = coarse::now().saturating_sub(1);
+        late.holds.until = coarse::now().saturating_sub(1);
         let retired_set = KeySet::new(
             vec![
                 KeyEntry::new("new", material(1), Some(epoch), None, None),
@@ -369,11 +396,11 @@ mod tests {
         )
         .unwrap();
         let snapshot = RoleSnapshot::of(&set);
-        assert_eq!(snapshot.until, nanos_since_epoch(close) - coarse::error());
-        assert!(snapshot.from <= coarse::now());
+        assert_eq!(snapshot.holds.until, nanos_since_epoch(close) - coarse::error());
+        assert!(snapshot.holds.from <= coarse::now());
         let single = KeySet::single("only", material(3)).unwrap();
         assert_eq!(
-            RoleSnapshot::of(&single).until,
+            RoleSnapshot::of(&single).holds.until,
             u64::MAX,
             "no transition ahead: holds for good"
         );
