@@ -164,9 +164,10 @@ fn limit_of(row: &CaseRow) -> String {
                          LazySettings.__getattr__ cache: keyroll's subclass adds no Python-level path \
                          in front of it."
             .into(),
-        _ => "A descriptor call (Python's type slot into Rust) plus the checks every read must make: the \
-              key ring open, the key set in place unchanged, the keyring not failed closed, the clock \
-              before the next role change."
+        _ => "A descriptor call through PyO3 (Python's type slot into Rust) plus the \
+              checks every read must make: the generation in force (one item of \
+              a list only the GIL guards, no atomic read-modify-write), the key set in place unchanged, \
+              the keyring not failed closed, the coarse clock before the next role change."
             .into(),
     }
 }

@@ -4,10 +4,14 @@
 //! A read costs one generation compare: the `str` of the signing key and
 //! the `list`s of fallbacks are built once per key-set generation (or role
 //! transition) and handed out as they are, as Django hands out a static
-//! setting's objects. The core's rule is checked on every read: once the
-//! keyring has failed closed ([`Keyring::serving_at`](keyroll::Keyring::serving_at)),
-//! every read raises `ImproperlyConfigured`, and the first good key set
-//! reopens it.
+//! setting's objects. The generation in force is the one item of a Python
+//! list, which only the GIL guards: a read takes no lock and makes no atomic
+//! read-modify-write. The next role change (an activation, a fallback
+//! window's end) is checked on the coarse clock, as the core checks a
+//! generation's roles ([`Deadline`]). The core's rule is checked on every
+//! read: once the keyring has failed closed
+//! ([`Keyring::serving_at`](keyroll::Keyring::serving_at)), every read raises
+//! `ImproperlyConfigured`, and the first good key set reopens it.
 //!
 //! Django reads the key and then the fallbacks (`Signer.__init__`, the token
 //! generator, the session auth hash), so a reader can take the key from one
@@ -23,21 +27,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
+use keyroll::raw::Deadline;
 use keyroll::{KeySet, Keyring};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
 use crate::ring::{KeyRing, Live, Shared, seconds, text};
 
-/// One generation's keys as Django wants them, built once.
+/// One generation's keys as Django wants them, built once. A Python object,
+/// so the state can hold the one in force where only the GIL guards it.
+#[pyclass(module = "keyroll._keyroll", frozen)]
 struct Generation {
     /// What it was built from: the key ring's state and the keyring object.
     shared: Arc<Shared>,
     keyring: Keyring,
     epoch: u64,
     generation: u64,
-    /// The next moment a role changes, if any: the keys are rebuilt then.
-    recheck_at: Option<SystemTime>,
+    /// Until the next moment a role changes (checked on the coarse clock,
+    /// as the core checks a generation's roles): the keys are rebuilt then.
+    holds: Deadline,
     key: Py<PyString>,
     fallbacks: Py<PyList>,
     /// Until when, and what, the fallbacks are during a transition.
@@ -56,18 +64,12 @@ impl Generation {
             && self.keyring.settled_generation() == Some(self.generation)
     }
 
-    /// Whether a read of `name` depends on the time: a role changes at
-    /// `recheck_at`, or the fallbacks are in a transition. Most reads do not,
-    /// and skip the clock.
-    #[inline]
-    fn needs_clock(&self, name: Name) -> bool {
-        self.recheck_at.is_some() || (name == Name::Fallbacks && self.transition.is_some())
-    }
-
-    fn value(&self, py: Python<'_>, name: Name, now: Option<SystemTime>) -> Py<PyAny> {
+    /// What a read of `name` returns. Only the fallbacks during a
+    /// transition read the wall clock.
+    fn value(&self, py: Python<'_>, name: Name) -> Py<PyAny> {
         match (name, &self.transition) {
             (Name::SecretKey, _) => self.key.clone_ref(py).into_any(),
-            (Name::Fallbacks, Some((until, during))) if now.is_some_and(|now| now < *until) => {
+            (Name::Fallbacks, Some((until, during))) if SystemTime::now() < *until => {
                 during.clone_ref(py).into_any()
             }
             (Name::Fallbacks, _) => self.fallbacks.clone_ref(py).into_any(),
@@ -78,7 +80,10 @@ impl Generation {
 /// State shared by the two descriptors of one settings object.
 struct State {
     ring: ArcSwapOption<Shared>,
-    current: ArcSwapOption<Generation>,
+    /// `[Generation]` in force, or `[None]`: a Python list, read and written
+    /// only under the GIL, so a read takes no lock and no atomic
+    /// read-modify-write.
+    current: Py<PyList>,
     /// An override (`override_settings`, pytest-django's `settings`) wraps
     /// the settings: reads then ask `overridden` first.
     overridden: AtomicBool,
@@ -100,37 +105,28 @@ impl State {
         })
     }
 
-    /// What a read of `name` at `now` returns: the generation's object, one
-    /// compare when nothing changed (no reference count touched but the
-    /// Python object's); rebuilt when the key set, the keyring object or a
-    /// role changed; refused once failed closed.
+    /// What a read of `name` returns: the generation's object when nothing
+    /// changed (one compare of the key set in place and a coarse-clock check
+    /// of the next role change); rebuilt when the key set, the keyring object
+    /// or a role changed; refused once failed closed.
     #[inline]
     fn read(&self, py: Python<'_>, name: Name) -> PyResult<Py<PyAny>> {
-        {
-            let cached = self.current.load();
-            if let Some(cached) = cached.as_ref()
-                && cached.in_place()
-            {
-                let now = cached.needs_clock(name).then(SystemTime::now);
-                let before_recheck = match (now, cached.recheck_at) {
-                    (Some(now), Some(at)) => now < at,
-                    _ => true,
-                };
-                if before_recheck {
-                    if cached.keyring.is_closed() {
-                        return Err(self.refuse(py, closed_message(keyroll::Closed::FailedClosed)));
-                    }
-                    return Ok(cached.value(py, name, now));
+        let current = self.current.bind(py).get_item(0)?;
+        if let Ok(cached) = current.cast::<Generation>() {
+            let cached = cached.get();
+            if cached.in_place() && cached.holds.holds() {
+                if cached.keyring.is_closed() {
+                    return Err(self.refuse(py, closed_message(keyroll::Closed::FailedClosed)));
                 }
+                return Ok(cached.value(py, name));
             }
         }
-        let now = SystemTime::now();
-        Ok(self.rebuild(py, now)?.value(py, name, Some(now)))
+        Ok(self.rebuild(py, SystemTime::now())?.get().value(py, name))
     }
 
     /// The keys a read at `now` must see, built from the key set in force,
     /// or why there are none.
-    fn rebuild(&self, py: Python<'_>, now: SystemTime) -> PyResult<Arc<Generation>> {
+    fn rebuild<'py>(&self, py: Python<'py>, now: SystemTime) -> PyResult<Bound<'py, Generation>> {
         let shared = match self.ring.load_full() {
             Some(shared) => shared,
             None => {
@@ -148,9 +144,11 @@ impl State {
             .keyring
             .serving_at(now)
             .map_err(|closed| self.refuse(py, closed_message(closed)))?;
-        let previous = self.current.load_full();
-        let next = Arc::new(self.build(py, &shared, live, &set, previous.as_deref(), now)?);
-        self.current.store(Some(Arc::clone(&next)));
+        let current = self.current.bind(py);
+        let previous = current.get_item(0)?;
+        let previous = previous.cast::<Generation>().ok().map(Bound::get);
+        let next = Bound::new(py, self.build(py, &shared, live, &set, previous, now)?)?;
+        current.set_item(0, &next)?;
         Ok(next)
     }
 
@@ -199,7 +197,7 @@ impl State {
             keyring: live.keyring.clone(),
             epoch: live.epoch,
             generation: set.generation(),
-            recheck_at: set.next_transition_after(now),
+            holds: Deadline::until(set.next_transition_after(now)),
             key: key.unbind(),
             fallbacks: settled.unbind(),
             transition,
@@ -239,10 +237,6 @@ impl fmt::Debug for LiveSetting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LiveSetting")
             .field("name", &self.name)
-            .field(
-                "generation",
-                &self.state.current.load().as_ref().map(|g| g.generation),
-            )
             .finish_non_exhaustive()
     }
 }
@@ -250,13 +244,13 @@ impl fmt::Debug for LiveSetting {
 #[pymethods]
 impl LiveSetting {
     fn __get__(
-        slf: Bound<'_, Self>,
-        instance: Option<Bound<'_, PyAny>>,
-        _owner: Option<Bound<'_, PyAny>>,
+        slf: &Bound<'_, Self>,
+        instance: Option<&Bound<'_, PyAny>>,
+        _owner: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let Some(instance) = instance else {
-            return Ok(slf.into_any().unbind());
+            return Ok(slf.clone().into_any().unbind());
         };
         let this = slf.get();
         let state = &this.state;
@@ -289,16 +283,17 @@ impl LiveSetting {
     }
 
     /// Serves `ring` from now on (after it was opened late).
-    fn attach(&self, ring: &Bound<'_, KeyRing>) {
+    fn attach(&self, ring: &Bound<'_, KeyRing>) -> PyResult<()> {
         self.state.ring.store(Some(Arc::clone(&ring.get().shared)));
-        self.state.current.store(None);
+        self.state.current.bind(ring.py()).set_item(0, ring.py().None())
     }
 
     /// `(signing key, settled fallbacks)` of the generation in force, built
     /// as a read builds them (for `manage.py check`).
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyList>)> {
         let key = self.state.read(py, Name::SecretKey)?;
-        let keys = self.state.current.load_full().expect("read builds it");
+        let current = self.state.current.bind(py).get_item(0)?;
+        let keys = current.cast::<Generation>()?.get();
         Ok((key.into_bound(py).cast_into()?, keys.fallbacks.bind(py).clone()))
     }
 }
@@ -309,6 +304,7 @@ impl LiveSetting {
 #[pyfunction]
 #[pyo3(signature = (ring, *, grace, improperly_configured, lookup_override, reopen))]
 pub(crate) fn django_settings(
+    py: Python<'_>,
     ring: Option<&Bound<'_, KeyRing>>,
     grace: f64,
     improperly_configured: Py<PyAny>,
@@ -317,7 +313,7 @@ pub(crate) fn django_settings(
 ) -> PyResult<(LiveSetting, LiveSetting)> {
     let state = Arc::new(State {
         ring: ArcSwapOption::new(ring.map(|ring| Arc::clone(&ring.get().shared))),
-        current: ArcSwapOption::empty(),
+        current: PyList::new(py, [py.None()])?.unbind(),
         overridden: AtomicBool::new(false),
         grace: seconds("grace", grace)?,
         error: improperly_configured,
