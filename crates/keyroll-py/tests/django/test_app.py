@@ -85,6 +85,21 @@ def test_a_key_swap_grows_the_fallbacks_first_and_shrinks_them_later(tmp_path):
     assert TRANSITION_GRACE == 5.0  # docs/PYTHON.md says so
 
 
+def test_a_role_moment_changes_the_settings_without_a_refresh(tmp_path):
+    """A staged key activates and the old key's fallback window ends at the store's times,
+    with no poll in between (the refresher wakes at each moment; a read checks the moment
+    itself, in case the refresher is late): no read that started after a moment shows the
+    roles before it, none that ended before it the roles after it."""
+    old, new = new_key(), new_key()
+    done = run_python([str(SCRIPTS / "role_moments.py"), str(tmp_path / "keys"), old, new], script_env())
+    result = last_json(done)
+    print(json.dumps(result))
+    assert result["wrong_reads"] == 0, result
+    # The loop reads until half a second past the end of the window, reading all the while.
+    assert result["phases"]["activated"] > 0 and result["phases"]["expired"] > 0, result
+    assert old not in done.stdout + done.stderr and new not in done.stdout + done.stderr
+
+
 # --- one process ----------------------------------------------------------------------------
 
 def test_settings_race_no_stale_read_under_thread_stress():
