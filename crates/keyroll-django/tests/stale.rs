@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use keyroll_core::Closed;
+use keyroll_core::kit::Rejection;
 use keyroll_core::{Health, Policy, Refresher};
 use keyroll_django::Unserved;
 use keyroll_django::{CookieSigner, Error, Signer, TimestampSigner};
@@ -37,10 +38,15 @@ async fn a_keyring_that_failed_closed_refuses_django_values_until_the_store_answ
         TimestampSigner::new(keyring.clone()).sign("x"),
         Err(Closed::FailedClosed)
     );
-    assert_eq!(
-        signer.sign_object(&serde_json::json!({"user": 42}), false),
-        Err(Error::Keys(Unserved::Closed(Closed::FailedClosed)))
-    );
+    let unsigned = signer
+        .sign_object(&serde_json::json!({"user": 42}), false)
+        .unwrap_err();
+    assert_eq!(unsigned, Error::Keys(Unserved::Closed(Closed::FailedClosed)));
+    // One kind for both, which every binding raises as `FailedClosed`: not a
+    // bad token, not a configuration error.
+    for error in [&unsigned, &signer.verify(&value).unwrap_err()] {
+        assert_eq!(error.rejection(), Some(Rejection::Stale), "{error}");
+    }
     let cookies = CookieSigner::builder(keyring, "sessionid").build();
     assert_eq!(cookies.sign("x"), Err(Closed::FailedClosed));
 

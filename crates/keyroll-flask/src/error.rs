@@ -89,8 +89,9 @@ impl Error {
     }
 
     /// The kind of refusal, in the words every format shares; `None` for
-    /// errors that refuse no cookie ([`Serialize`](Error::Serialize),
-    /// [`Keys`](Error::Keys) when nothing was signed).
+    /// [`Serialize`](Error::Serialize), which refuses no cookie: the value to
+    /// sign is at fault. [`Keys`](Error::Keys), for a verification or a
+    /// signature, is [`Rejection::Stale`] (the keyring serves nothing).
     pub fn rejection(&self) -> Option<Rejection> {
         Some(match self {
             Self::MissingSeparator => Rejection::Malformed,
@@ -99,7 +100,7 @@ impl Error {
             Self::FromTheFuture { .. } => Rejection::FromTheFuture,
             Self::BadTimestamp | Self::Payload { .. } | Self::Tag { .. } => Rejection::Payload,
             Self::Encoding(encoding) => encoding.rejection(),
-            Self::Keys(keys) => return keys.rejection(),
+            Self::Keys(keys) => keys.rejection(),
             Self::Serialize(_) => return None,
         })
     }

@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::{CURRENT, NEWER, OLDER, RETIRED, T, at, at_t, only, rotated};
 use keyroll_core::Role;
+use keyroll_core::kit::Rejection;
 use keyroll_flask::{Error, SecureCookieSessions, Value};
 use keyroll_flask::{PayloadError, Unserved};
 use time::macros::datetime;
@@ -360,8 +361,8 @@ fn nothing_is_saved_once_the_only_key_is_past_its_expiry() {
     let keyring = Keyring::new(KeySet::new(vec![only], at(T - 120)).unwrap());
     let sessions = SecureCookieSessions::builder(keyring).clock(at_t).build();
     let value = Value::from_tagged_json(r#"{"user":42}"#).unwrap();
-    assert_eq!(
-        sessions.save(&value),
-        Err(Error::Keys(Unserved::Closed(Closed::Expired)))
-    );
+    let unsaved = sessions.save(&value).unwrap_err();
+    assert_eq!(unsaved, Error::Keys(Unserved::Closed(Closed::Expired)));
+    // Python and Node raise `FailedClosed` for it, as for a refused cookie.
+    assert_eq!(unsaved.rejection(), Some(Rejection::Stale));
 }

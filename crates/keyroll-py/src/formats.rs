@@ -15,6 +15,7 @@ use arc_swap::{ArcSwapOption, Guard};
 use keyroll::django::json::JsonText;
 use keyroll::django::{self as django, Algorithm};
 use keyroll::fernet::{DecryptError, Derive, Encrypter};
+use keyroll::raw::kit::Rejection;
 use keyroll::{Keyring, Role, VerifiedBy, VerifyError};
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
@@ -144,25 +145,42 @@ impl Verified {
     }
 }
 
-/// Django's errors as Python exceptions: `SignatureExpired`, `BadSignature`
-/// for any token that is not to be trusted, `KeyrollError` otherwise.
-fn django_error(error: django::Error) -> PyErr {
-    let message = error.to_string();
-    match error {
-        django::Error::SignatureExpired { .. } => SignatureExpired::new_err(message),
-        django::Error::Keys(django::Unserved::Stale) => FailedClosed::new_err(message),
-        django::Error::Serialize(_) => KeyrollError::new_err(message),
-        _ => BadSignature::new_err(message),
+/// A format's error as a Python exception, decided by the core's kind of
+/// refusal ([`Rejection`]) as in every binding: `FailedClosed` while the
+/// keyring serves nothing (verifying or signing), the format's `expired` and
+/// `untrusted` classes for a token, `KeyrollError` for what refuses no token.
+fn refused(
+    rejection: Option<Rejection>,
+    message: String,
+    expired: fn(String) -> PyErr,
+    untrusted: fn(String) -> PyErr,
+) -> PyErr {
+    match rejection {
+        Some(Rejection::Stale) => FailedClosed::new_err(message),
+        Some(Rejection::Expired) => expired(message),
+        Some(_) => untrusted(message),
+        None => KeyrollError::new_err(message),
     }
 }
 
+/// Django's errors: `SignatureExpired`, `BadSignature` for any token that is
+/// not to be trusted.
+fn django_error(error: django::Error) -> PyErr {
+    refused(
+        error.rejection(),
+        error.to_string(),
+        SignatureExpired::new_err,
+        BadSignature::new_err,
+    )
+}
+
 fn native_error(error: VerifyError) -> PyErr {
-    let message = error.to_string();
-    match error {
-        VerifyError::Expired { .. } => SignatureExpired::new_err(message),
-        VerifyError::Stale => FailedClosed::new_err(message),
-        _ => BadSignature::new_err(message),
-    }
+    refused(
+        Some(error.rejection()),
+        error.to_string(),
+        SignatureExpired::new_err,
+        BadSignature::new_err,
+    )
 }
 
 fn max_age_of(max_age: Option<f64>) -> PyResult<Option<Duration>> {
@@ -431,12 +449,15 @@ impl NativeSigner {
     }
 }
 
+/// Fernet's errors: `InvalidToken` for any token that is not to be trusted,
+/// an expired one too (as `cryptography` raises).
 fn fernet_error(error: DecryptError) -> PyErr {
-    if error.is_invalid_token() {
-        InvalidToken::new_err(error.to_string())
-    } else {
-        KeyrollError::new_err(error.to_string())
-    }
+    refused(
+        error.rejection(),
+        error.to_string(),
+        InvalidToken::new_err,
+        InvalidToken::new_err,
+    )
 }
 
 /// Text or bytes as bytes.

@@ -32,7 +32,8 @@ pub enum Rejection {
     /// Valid, but what was signed is not what the caller asked for (a
     /// payload, claims or a timestamp of another shape).
     Payload,
-    /// The keyring has failed closed: nothing verifies.
+    /// The keyring has failed closed (or no key may sign): nothing
+    /// verifies, nothing signs.
     Stale,
 }
 
@@ -106,12 +107,11 @@ impl Unserved {
         }
     }
 
-    /// [`Rejection::Stale`] for a refused verification; `None` when nothing
-    /// was signed ([`Closed`](Unserved::Closed)).
-    pub fn rejection(&self) -> Option<Rejection> {
-        match self {
-            Self::Stale => Some(Rejection::Stale),
-            Self::Closed(_) => None,
-        }
+    /// [`Rejection::Stale`], for a refused verification and for a refused
+    /// signature alike: the keyring serves nothing, which every door reports
+    /// as failing closed (Python's and Node's `FailedClosed`), never as a bad
+    /// token or a configuration error.
+    pub fn rejection(&self) -> Rejection {
+        Rejection::Stale
     }
 }
