@@ -9,7 +9,8 @@ const KEY: &str = "agent-test-key-0123456789abcdefghijklmnopqrstuvwxyz";
 
 fn agent(dir: &std::path::Path) -> Agent {
     let source = dir.join("source");
-    let builder = Refresher::builder(keyroll::open(&format!("file://{}", source.display())).expect("opens"));
+    let builder = Refresher::builder(keyroll::open(&format!("file://{}", source.display())).expect("opens"))
+        .interval(Duration::from_millis(10));
     Agent::new(builder, dir.join("keys.json")).expect("no rotation period to refuse")
 }
 
@@ -68,7 +69,7 @@ async fn run_polls_every_interval_until_stopped() {
     let mut stop = Some(stop);
     let mut polls = 0;
     agent
-        .run(Duration::from_millis(10), stopped, |poll| {
+        .run(stopped, |poll| {
             poll.expect("polls");
             polls += 1;
             if polls == 3 {
@@ -77,4 +78,29 @@ async fn run_polls_every_interval_until_stopped() {
         })
         .await;
     assert_eq!(polls, 3);
+}
+
+#[test]
+fn a_rotation_period_is_checked_against_the_delay_of_the_agents_own_interval() {
+    let store = keyroll_testkit::memory::MemoryStore::new();
+    let period = Duration::from_secs(120);
+    let out = std::env::temp_dir().join("keyroll-agent-period-check.json");
+    // The default interval (30 s) gives a shared store a delay under 2 min.
+    let builder = Refresher::builder(store.clone()).rotate_every(period);
+    assert!(Agent::new(builder, &out).is_ok());
+    // An agent polling every 5 min makes a key known up to 5 min late: a
+    // 2 min period would replace keys before some hosts saw them.
+    let builder = Refresher::builder(store)
+        .interval(Duration::from_secs(300))
+        .rotate_every(period);
+    match Agent::new(builder, &out) {
+        Err(keyroll::rotation::RotationError::ShorterThanActivation {
+            period: refused,
+            delay,
+        }) => {
+            assert_eq!(refused, period);
+            assert!(delay > Duration::from_secs(300), "{delay:?}");
+        }
+        other => panic!("not refused for the delay: {other:?}"),
+    }
 }

@@ -44,11 +44,12 @@ type Read = (
 /// use keyroll::ops::Agent;
 ///
 /// let builder = keyroll::Refresher::builder(keyroll::open("vault://vault:8200/secret/myapp")?)
+///     .interval(Duration::from_secs(30))
 ///     .rotate_every(Duration::from_secs(30 * 86_400)); // optional: rotate monthly
 /// let agent = Agent::new(builder, "/run/myapp/keys.json")?;
 /// agent.poll().await?;
 /// agent
-///     .run(Duration::from_secs(30), tokio::signal::ctrl_c(), |poll| match poll {
+///     .run(tokio::signal::ctrl_c(), |poll| match poll {
 ///         Ok(polled) => polled.line(agent.out()).into_iter().for_each(|line| println!("{line}")),
 ///         Err(error) => eprintln!("{error}"),
 ///     })
@@ -207,7 +208,8 @@ impl Agent {
     /// # Errors
     /// The period refused as a refresher refuses it
     /// ([`RefresherBuilder::check_rotation`]: zero, no longer than the
-    /// activation delay, a store without compare-and-set).
+    /// activation delay, which for a shared store counts with the builder's
+    /// interval, the agent's polls; a store without compare-and-set).
     pub fn new(builder: RefresherBuilder, out: impl Into<PathBuf>) -> Result<Self, RotationError> {
         builder.check_rotation()?;
         let reach = builder.provider().reach();
@@ -311,18 +313,15 @@ impl Agent {
         Ok((versions, Some(attempt), retired))
     }
 
-    /// Polls every `interval` (at least
-    /// [`MIN_INTERVAL`](crate::options::MIN_INTERVAL)), the first
+    /// Polls every interval of the builder ([`RefresherBuilder::interval`],
+    /// at least [`MIN_INTERVAL`](crate::options::MIN_INTERVAL)), the first
     /// time after one interval, until `stop` completes, handing each result
     /// to `report`: a failed poll is reported and the next one comes as
-    /// usual.
-    pub async fn run(
-        &self,
-        interval: Duration,
-        stop: impl Future,
-        mut report: impl FnMut(Result<Polled, AgentError>),
-    ) {
-        let interval = interval.max(crate::options::MIN_INTERVAL);
+    /// usual. One interval for both, so the activation delay that a rotation
+    /// period is checked against ([`Agent::new`]) counts with the agent's
+    /// own polls.
+    pub async fn run(&self, stop: impl Future, mut report: impl FnMut(Result<Polled, AgentError>)) {
+        let interval = self.builder.poll_interval().max(crate::options::MIN_INTERVAL);
         tokio::pin!(stop);
         loop {
             tokio::select! {

@@ -29,7 +29,7 @@ pub(crate) async fn agent(
     rotation: Rotation,
     once: bool,
 ) -> Result<(), Failure> {
-    let mut builder = builder(source)?;
+    let mut builder = builder(source)?.interval(interval);
     if let Some(period) = rotation.every {
         builder = builder.rotate_every(period);
     }
@@ -51,7 +51,7 @@ pub(crate) async fn agent(
         }
     };
     agent
-        .run(interval, stop, |poll| {
+        .run(stop, |poll| {
             if let Err(Failure::Rejected(reason) | Failure::Error(reason)) = report(&agent, poll) {
                 eprintln!("keyroll: {reason}");
             }

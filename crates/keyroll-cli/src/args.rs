@@ -312,6 +312,7 @@ pub(crate) enum Command {
         interval: Duration,
         /// Publish a new key once the newest is this old, by the store's compare-and-set: agents on
         /// every host make one new key between them (stores with compare-and-set; off by default).
+        /// Must be longer than the activation delay, which for a shared store counts --interval.
         #[arg(long, value_name = "DURATION", value_parser = rotate_every)]
         rotate_every: Option<Duration>,
         /// With --rotate-every: keep a version the policy retired enabled while this metrics page

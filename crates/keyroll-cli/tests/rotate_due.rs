@@ -244,23 +244,47 @@ fn agents_on_four_hosts_with_rotate_every_make_one_key_per_period() {
 
 #[test]
 fn a_rotation_period_that_cannot_work_is_refused_by_the_agent_and_watch() {
-    for args in [
-        &[
-            "watch",
-            "--keys",
-            "env://KEYROLL_CRON_KEY",
-            "--rotate-every",
-            "0s",
-        ][..],
-        &[
-            "agent",
-            "--keys",
-            "env://KEYROLL_CRON_KEY",
-            "--out",
-            "/nonexistent/k.json",
-            "--rotate-every",
-            "1h",
-        ],
+    let vault = "vault://127.0.0.1:9/secret/never-read?tls=false";
+    for (args, why) in [
+        (
+            &[
+                "watch",
+                "--keys",
+                "env://KEYROLL_CRON_KEY",
+                "--rotate-every",
+                "0s",
+            ][..],
+            "must be longer than zero",
+        ),
+        (
+            &[
+                "agent",
+                "--keys",
+                "env://KEYROLL_CRON_KEY",
+                "--out",
+                "/nonexistent/k.json",
+                "--rotate-every",
+                "1h",
+            ],
+            "has no compare-and-set",
+        ),
+        // An agent polling every 5 min: a shared store's activation delay
+        // counts its --interval, so a 2 min period is refused before any
+        // request (nothing listens on the port).
+        (
+            &[
+                "agent",
+                "--keys",
+                vault,
+                "--out",
+                "/nonexistent/k.json",
+                "--interval",
+                "5m",
+                "--rotate-every",
+                "2m",
+            ],
+            "rotate_every (120s) must be longer than the activation delay",
+        ),
     ] {
         let out = common::keyroll()
             .args(args)
@@ -268,15 +292,11 @@ fn a_rotation_period_that_cannot_work_is_refused_by_the_agent_and_watch() {
                 "KEYROLL_CRON_KEY",
                 "cron-key-0123456789abcdefghijklmnopqrstuvwxyz",
             )
+            .env("VAULT_TOKEN", "never-sent")
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stdout));
         let stderr = text(&out.stderr);
-        let why = if args[0] == "watch" {
-            "must be longer than zero"
-        } else {
-            "has no compare-and-set"
-        };
         assert!(stderr.contains(why), "{args:?}: {stderr}");
     }
 }

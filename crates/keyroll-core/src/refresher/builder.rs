@@ -199,6 +199,12 @@ impl RefresherBuilder {
         self.rotate_every
     }
 
+    /// The time between polls set by [`interval`](Self::interval), which the
+    /// activation delay of a shared store counts with.
+    pub fn poll_interval(&self) -> Duration {
+        self.interval
+    }
+
     /// Refuses a rotation period that cannot work
     /// ([`rotation::check_period`]: zero, no longer than the activation delay
     /// in force, a store without compare-and-set); `Ok` without one. What
