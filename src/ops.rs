@@ -28,7 +28,9 @@ use std::fmt;
 use std::time::SystemTime;
 
 use keyroll_core::rotation;
-use keyroll_core::{KeyProvider, KeySet, PolicyError, ProviderError, RefreshError, RefresherBuilder, Role};
+use keyroll_core::{
+    KeyProvider, KeySet, PolicyError, ProviderError, RefreshError, RefresherBuilder, Role, StartFailure,
+};
 
 mod due;
 pub use due::{Due, rotate_if_older_than};
@@ -39,7 +41,7 @@ mod agent;
 pub use agent::{Agent, AgentError, Marked, Polled};
 
 pub use keyroll_core::keygen::{
-    DJANGO_ALPHABET, DJANGO_KEY_CHARS, FERNET_KEY_BYTES, KeyForm, KeyGenError, generate,
+    DJANGO_ALPHABET, DJANGO_KEY_CHARS, FERNET_KEY_BYTES, KeyForm, KeyGenError, MAX_KEY_LENGTH, generate,
 };
 
 /// Why an operation failed. The messages name no key material.
@@ -63,6 +65,21 @@ pub enum OpError {
     /// The policy refused the store's versions.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+}
+
+impl OpError {
+    /// The kind every binding raises for it, as for a failed start
+    /// ([`StartFailure`]): `Config` for what was asked (a key, a step the store
+    /// cannot do, a store keyroll cannot write), `Keys` for a refused key set,
+    /// `Unavailable` for a store that did not answer.
+    pub fn kind(&self) -> StartFailure {
+        match self {
+            Self::KeyGen(_) | Self::Unsupported(_) => StartFailure::Config,
+            Self::Provider(error) => StartFailure::of_provider(error.kind()),
+            Self::Refresh(error) => StartFailure::of_refresh(error),
+            Self::Policy(_) => StartFailure::Keys,
+        }
+    }
 }
 
 /// `at` in RFC 3339, or "never (beyond year 9999)" for a moment past what
@@ -298,6 +315,60 @@ pub async fn rotate(
     after_publishing(builder, options, material.fingerprint(), published.id, on_step).await
 }
 
+/// A [`rotate_collected`] that failed, with the steps done before it: a door
+/// that does not print steps as they come (Python, Node) reports them in its
+/// error, so nothing already written goes unsaid.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RotateFailure {
+    /// Why it failed.
+    pub error: OpError,
+    /// What was done before it failed, in order; empty when nothing was
+    /// written.
+    pub done: Vec<RotateStep>,
+}
+
+impl fmt::Display for RotateFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)?;
+        if let OpError::KeyGen(_) = self.error {
+            return f.write_str("; nothing was published");
+        }
+        let mut done = self.done.iter();
+        if let Some(first) = done.next() {
+            write!(f, " (done before it failed: {first}")?;
+            for step in done {
+                write!(f, "; {step}")?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RotateFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// [`rotate`], collecting its steps: the rotation and what was done, or the
+/// failure with what was done before it (what `keyroll.rotate` in Python and
+/// Node return and raise).
+///
+/// # Errors
+/// [`rotate`]'s, with the steps done before it.
+pub async fn rotate_collected(
+    builder: &RefresherBuilder,
+    options: &RotateOptions,
+) -> Result<(Rotation, Vec<RotateStep>), RotateFailure> {
+    let mut done = Vec::new();
+    match rotate(builder, options, |step: &RotateStep| done.push(step.clone())).await {
+        Ok(rotation) => Ok((rotation, done)),
+        Err(error) => Err(RotateFailure { error, done }),
+    }
+}
+
 /// What the store cannot do is refused before anything is written (a store
 /// that cannot publish at all refuses the publish itself).
 fn refuse_what_the_store_cannot_do(
@@ -390,5 +461,58 @@ mod tests {
             moment: Moment::VerifiesUntil(None),
         };
         assert_eq!(key.to_string(), "fallback  k-0123           verifies");
+    }
+
+    #[tokio::test]
+    async fn a_collected_rotation_says_what_it_did_and_a_failure_what_it_had_done() {
+        let store = keyroll_testkit::memory::MemoryStore::new();
+        store.add(
+            "collected-rotation-key-0123456789abcdefghijklmnop",
+            std::time::Duration::from_secs(3600),
+        );
+        let builder = keyroll_core::Refresher::builder(store.clone());
+        let (rotation, done) = rotate_collected(&builder, &RotateOptions::default())
+            .await
+            .expect("rotates");
+        assert!(matches!(&done[0], RotateStep::Published { id, .. } if *id == rotation.id));
+        assert_eq!(store.versions().len(), 2);
+
+        // Refused before anything is written: said so, nothing lost.
+        let refused = rotate_collected(&builder, &RotateOptions::default().promote(true))
+            .await
+            .expect_err("the memory store has no stages");
+        assert!(refused.done.is_empty());
+        assert!(
+            refused.to_string().ends_with("; nothing was published"),
+            "{refused}"
+        );
+        let weak = rotate_collected(&builder, &RotateOptions::default().form(KeyForm::Chars(5)))
+            .await
+            .expect_err("weak");
+        assert!(weak.to_string().ends_with("; nothing was published"), "{weak}");
+        assert_eq!(store.versions().len(), 2);
+
+        // A failure after a write names the write.
+        let failure = RotateFailure {
+            error: OpError::Provider(ProviderError::new(
+                keyroll_core::ProviderErrorKind::PermissionDenied,
+                "disable refused",
+            )),
+            done: vec![
+                RotateStep::Published {
+                    id: "7".to_owned(),
+                    fingerprint: "k-7".to_owned(),
+                },
+                RotateStep::Promoted { id: "7".to_owned() },
+            ],
+        };
+        assert_eq!(
+            failure.to_string(),
+            format!(
+                "{} (done before it failed: published new key version 7 (k-7); version 7 is now the \
+                 store's current version)",
+                failure.error
+            )
+        );
     }
 }

@@ -125,6 +125,33 @@ export interface JwtSigner {
   verify(token: string): VerifiedJwt;
 }
 
+/** What a rotation publishes besides the key: the key's form and what happens to older versions. */
+export interface RotateArgs {
+  /** Characters of Django's alphabet (not with `bytes`); by default the form of the key the store serves. */
+  chars?: number;
+  /** Random bytes, written as base64 (not with `chars`). */
+  bytes?: number;
+  /** Make the new version the store's current one (stores with stages). */
+  promote?: boolean;
+  /** Disable the versions the policy has retired (stores with states). */
+  disableOld?: boolean;
+}
+
+/** What a rotation did. */
+export interface Rotated {
+  id: string;
+  fingerprint: string;
+  promoted: boolean;
+  /** Its role now; null when the policy does not use it yet. */
+  role: 'current' | 'pending' | null;
+  /** When it signs from (Unix seconds), when the store's times say. */
+  signsFrom: number | null;
+  /** The versions disabled as retired. */
+  disabled: string[];
+  /** The lines `keyroll rotate` prints. */
+  steps: string[];
+}
+
 /** A live key ring, from `open`. */
 export class KeyRing extends EventEmitter {
   private constructor();
@@ -141,6 +168,8 @@ export class KeyRing extends EventEmitter {
   readonly closed: boolean;
   status(): RingStatus;
   refreshNow(): void;
+  /** Publishes a new key in this ring's store, with the options the ring was opened with. */
+  rotate(args?: RotateArgs): Promise<Rotated>;
   /** The key a JWT header's `kid` names, if it verifies now (the signing key without `kid`). */
   jwtKey(header: { kid?: string }): Buffer;
   /** The signing key and its id, for libraries that sign JWTs. */
@@ -164,6 +193,9 @@ export class KeyRing extends EventEmitter {
 
 /** Opens the key source `uri`; resolves once a first good key set is in. */
 export function open(uri: string, options?: OpenOptions): Promise<KeyRing>;
+
+/** Publishes a new key in the store `uri` names, as `keyroll rotate` does; `open`'s options decide when it signs. */
+export function rotate(uri: string, options?: OpenOptions & RotateArgs): Promise<Rotated>;
 
 export class KeyrollError extends Error {
   readonly kind: 'config' | 'keys' | 'unavailable' | 'closed' | 'token';

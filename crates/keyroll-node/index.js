@@ -88,12 +88,18 @@ function describe(value) {
   return `a ${typeof value}`;
 }
 
+/** `value` as an object of named arguments: `{}` for none, a `config` error for anything but an object. */
+function named(value, what) {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new KeyrollError(`the ${what} must be an object, not ${describe(value)}`, 'config');
+  }
+  return value;
+}
+
 /** `options` as the native side takes them: `[{ name, value }]`, numbers only. */
 function optionPairs(options) {
-  if (options === undefined || options === null) return [];
-  if (typeof options !== 'object' || Array.isArray(options)) {
-    throw new KeyrollError(`the options must be an object, not ${describe(options)}`, 'config');
-  }
+  options = named(options, 'options');
   const pairs = [];
   for (const [name, value] of Object.entries(options)) {
     if (value === undefined || value === null) continue;
@@ -106,6 +112,38 @@ function optionPairs(options) {
     pairs.push({ name, value: typeof value === 'number' ? value : Number.NaN });
   }
   return pairs;
+}
+
+/** What `rotate` takes besides the options of `open`. */
+const ROTATE_ARGS = Object.freeze(['chars', 'bytes', 'promote', 'disableOld']);
+
+/** `rotate`'s own arguments as the native side takes them (numbers and booleans; the library checks the rest). */
+function rotateArgs(args) {
+  const checked = {};
+  for (const [name, value] of Object.entries(named(args, 'arguments'))) {
+    if (!ROTATE_ARGS.includes(name)) {
+      throw new KeyrollError(`unknown argument \`${name}\`; rotate takes ${ROTATE_ARGS.join(', ')}`, 'config');
+    }
+    if (value === undefined || value === null) continue;
+    const kind = name === 'chars' || name === 'bytes' ? 'number' : 'boolean';
+    if (typeof value !== kind) {
+      const what = kind === 'number' ? 'a whole number' : 'true or false';
+      throw new KeyrollError(`${name} must be ${what}, not ${describe(value)}`, 'config');
+    }
+    checked[name] = value;
+  }
+  return checked;
+}
+
+/** A native task's `{ code, message }` failure as the class it names. */
+function failure(failed) {
+  return classify(Object.assign(new Error(failed.message), { code: failed.code }));
+}
+
+/** A native rotation's answer: what it did, or its failure thrown as a class. */
+function rotated(done) {
+  if (typeof done.code === 'string') throw failure(done);
+  return { ...done, role: done.role ?? null, signsFrom: done.signsFrom ?? null };
 }
 
 function sameSecret(a, b) {
@@ -293,6 +331,16 @@ class KeyRing extends EventEmitter {
     call(() => this.#native.refreshNow());
   }
 
+  /**
+   * Publishes a new key in this ring's store, as `keyroll.rotate` does with
+   * the options the ring was opened with; the ring picks it up at its next
+   * poll (or `refreshNow()`).
+   */
+  async rotate(args) {
+    const checked = rotateArgs(args);
+    return rotated(await call(() => this.#native.rotate(checked)));
+  }
+
   /** The key a JWT header's `kid` names, as a Buffer, if it verifies now (the signing key for a header without `kid`): for jsonwebtoken's and jose's key lookups. */
   jwtKey(header) {
     const kid = header && typeof header.kid === 'string' ? header.kid : undefined;
@@ -346,11 +394,37 @@ async function open(uri, options) {
   if (opened instanceof native.NativeRing) {
     return new KeyRing(opened);
   }
-  throw classify(Object.assign(new Error(opened.message), { code: opened.code }));
+  throw failure(opened);
+}
+
+/**
+ * Publishes a new key in the store `uri` names, as `keyroll rotate` does
+ * (the same Rust code): `chars` characters of Django's alphabet or `bytes`
+ * random bytes (base64), by default the form of the key the store serves;
+ * `promote` makes it the store's current version, `disableOld` disables what
+ * the policy has retired. The other options are `open`'s: they decide when
+ * the key signs and what is retired. Resolves with `{ id, fingerprint,
+ * promoted, role, signsFrom, disabled, steps }`; rejects with a
+ * `KeyrollError` (`config` when nothing was published because of what was
+ * asked) whose message names any step already done.
+ */
+async function rotate(uri, options) {
+  if (typeof uri !== 'string') {
+    throw new KeyrollError(`the URI must be a string, not ${describe(uri)}`, 'config');
+  }
+  const args = {};
+  const storeOptions = {};
+  for (const [name, value] of Object.entries(named(options, 'options'))) {
+    (ROTATE_ARGS.includes(name) ? args : storeOptions)[name] = value;
+  }
+  const pairs = optionPairs(storeOptions);
+  const checked = rotateArgs(args);
+  return rotated(await call(() => native.rotate(uri, pairs, checked)));
 }
 
 module.exports = {
   open,
+  rotate,
   KeyRing,
   KeyrollError,
   FailedClosed,

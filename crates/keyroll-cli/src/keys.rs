@@ -8,8 +8,8 @@ use crate::args::{KeyKind, KeyUse};
 use crate::{Failure, Source, builder, load};
 
 /// The form `--chars`/`--bytes` ask for, if either is given.
-pub(crate) fn asked_form(kind: &KeyKind) -> Option<KeyForm> {
-    kind.bytes.map(KeyForm::Bytes).or(kind.chars.map(KeyForm::Chars))
+pub(crate) fn asked_form(kind: &KeyKind) -> Result<Option<KeyForm>, Failure> {
+    KeyForm::asked(kind.chars, kind.bytes).map_err(|error| op_failure(error.into()))
 }
 
 /// What an operation's failure exits with, in the flags' words.
@@ -50,7 +50,7 @@ pub(crate) async fn rotate(
     disable_old: bool,
     if_older_than: Option<Duration>,
 ) -> Result<(), Failure> {
-    let form = asked_form(&kind).or(key_use.map(|key_use| match key_use {
+    let form = asked_form(&kind)?.or(key_use.map(|key_use| match key_use {
         KeyUse::Fernet => KeyForm::FERNET,
         KeyUse::Signing => KeyForm::SIGNING,
     }));

@@ -95,7 +95,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Generate { kind } => {
-            let form = keys::asked_form(&kind).unwrap_or_default();
+            let form = keys::asked_form(&kind)?.unwrap_or_default();
             let key = ops::generate(form, &KeyStrength::default()).map_err(|e| keys::op_failure(e.into()))?;
             println!("{}", String::from_utf8_lossy(key.expose_secret()));
             Ok(())

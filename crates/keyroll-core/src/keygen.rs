@@ -57,6 +57,21 @@ impl KeyForm {
     }
 }
 
+impl KeyForm {
+    /// The form asked for as `chars` characters of Django's alphabet or
+    /// `bytes` random bytes, as every door's options say it; `None` when
+    /// neither is given (the caller's default applies).
+    ///
+    /// # Errors
+    /// [`KeyGenError::TwoForms`] when both are given.
+    pub fn asked(chars: Option<usize>, bytes: Option<usize>) -> Result<Option<Self>, KeyGenError> {
+        match (chars, bytes) {
+            (Some(_), Some(_)) => Err(KeyGenError::TwoForms),
+            (chars, bytes) => Ok(chars.map(Self::Chars).or(bytes.map(Self::Bytes))),
+        }
+    }
+}
+
 impl Default for KeyForm {
     fn default() -> Self {
         Self::SIGNING
@@ -81,18 +96,33 @@ pub enum KeyGenError {
         /// The fewest characters or bytes the strength accepts.
         min: usize,
     },
+    /// Both a number of characters and a number of bytes were asked for.
+    #[error("give a number of characters or of bytes for the key, not both")]
+    TwoForms,
+    /// More characters or bytes than [`MAX_KEY_LENGTH`] (the form asked for).
+    #[error("a key of at most {MAX_KEY_LENGTH} characters or bytes is generated, not {}", match .0 { KeyForm::Chars(n) | KeyForm::Bytes(n) => n })]
+    TooLong(KeyForm),
 }
+
+/// The most characters or bytes [`generate`] makes: far beyond any key's
+/// strength (an HMAC key longer than its hash's block is hashed first), and
+/// a bound on what a number from outside can make it allocate.
+pub const MAX_KEY_LENGTH: usize = 4096;
 
 /// A new random key of `form`; refused when `strength` (what every replica
 /// checks) would refuse it.
 ///
 /// # Errors
 /// [`KeyGenError::Empty`] for zero characters or bytes,
+/// [`KeyGenError::TooLong`] beyond [`MAX_KEY_LENGTH`],
 /// [`KeyGenError::Weak`] below the strength.
 pub fn generate(form: KeyForm, strength: &KeyStrength) -> Result<KeyMaterial, KeyGenError> {
     let mut rng = rand::rng();
     let text = match form {
         KeyForm::Bytes(0) | KeyForm::Chars(0) => return Err(KeyGenError::Empty(form)),
+        KeyForm::Bytes(n) | KeyForm::Chars(n) if n > MAX_KEY_LENGTH => {
+            return Err(KeyGenError::TooLong(form));
+        }
         KeyForm::Bytes(n) => {
             let random: zeroize::Zeroizing<Vec<u8>> =
                 zeroize::Zeroizing::new((0..n).map(|_| rng.random()).collect());
@@ -120,6 +150,18 @@ pub fn generate(form: KeyForm, strength: &KeyStrength) -> Result<KeyMaterial, Ke
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_is_asked_for_by_characters_or_bytes_never_both() {
+        assert_eq!(KeyForm::asked(None, None), Ok(None));
+        assert_eq!(KeyForm::asked(Some(64), None), Ok(Some(KeyForm::Chars(64))));
+        assert_eq!(KeyForm::asked(None, Some(32)), Ok(Some(KeyForm::Bytes(32))));
+        assert_eq!(KeyForm::asked(Some(64), Some(32)), Err(KeyGenError::TwoForms));
+        let strength = KeyStrength::default();
+        assert!(generate(KeyForm::Bytes(MAX_KEY_LENGTH), &strength).is_ok());
+        let huge = KeyForm::Chars(usize::MAX);
+        assert_eq!(generate(huge, &strength), Err(KeyGenError::TooLong(huge)));
+    }
 
     #[test]
     fn generated_keys_take_the_form_asked_for() {

@@ -70,17 +70,7 @@ impl StartError {
     /// What kind of failure it was, for a binding's error object (Python's
     /// `KeyrollError.kind`, Node's `KeyrollError.kind`).
     pub fn kind(&self) -> StartFailure {
-        match &self.last {
-            RefreshError::Policy(_) => StartFailure::Keys,
-            // The rotation period, refused at start: a setting.
-            RefreshError::Rotation(_) => StartFailure::Config,
-            RefreshError::Provider(error) => match error.kind() {
-                ProviderErrorKind::Config | ProviderErrorKind::Unsupported => StartFailure::Config,
-                ProviderErrorKind::Invalid => StartFailure::Keys,
-                _ => StartFailure::Unavailable,
-            },
-            _ => StartFailure::Unavailable,
-        }
+        StartFailure::of_refresh(&self.last)
     }
 
     /// The message every binding shows: the policy's reason for a weak or
@@ -106,6 +96,27 @@ pub enum StartFailure {
 }
 
 impl StartFailure {
+    /// The kind of a failed read of the store: what every binding raises for
+    /// it (a setting, the keys, or the store not answering).
+    pub fn of_refresh(error: &RefreshError) -> Self {
+        match error {
+            RefreshError::Policy(_) => Self::Keys,
+            // The rotation period, refused at start: a setting.
+            RefreshError::Rotation(_) => Self::Config,
+            RefreshError::Provider(error) => Self::of_provider(error.kind()),
+            _ => Self::Unavailable,
+        }
+    }
+
+    /// The kind of a store's failure.
+    pub fn of_provider(kind: ProviderErrorKind) -> Self {
+        match kind {
+            ProviderErrorKind::Config | ProviderErrorKind::Unsupported => Self::Config,
+            ProviderErrorKind::Invalid => Self::Keys,
+            _ => Self::Unavailable,
+        }
+    }
+
     /// `config`, `keys` or `unavailable`.
     pub fn as_str(self) -> &'static str {
         match self {

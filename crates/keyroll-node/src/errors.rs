@@ -2,7 +2,7 @@
 //! `index.js` gives it (`KeyrollError` and its kinds, `FailedClosed`,
 //! `BadSignature`, `SignatureExpired`, `InvalidToken`).
 
-use keyroll::Closed;
+use keyroll::{Closed, StartFailure};
 use napi::Status;
 
 /// The `code` of a rejected call.
@@ -40,6 +40,17 @@ impl AsRef<str> for Code {
             Self::SignatureExpired => "KEYROLL_SIGNATURE_EXPIRED",
             Self::InvalidToken => "KEYROLL_INVALID_TOKEN",
             Self::Node(status) => status.as_ref(),
+        }
+    }
+}
+
+impl Code {
+    /// The kind the library gives a failed start or operation.
+    pub(crate) fn of(kind: StartFailure) -> Self {
+        match kind {
+            StartFailure::Config => Self::Config,
+            StartFailure::Keys => Self::Keys,
+            _ => Self::Unavailable,
         }
     }
 }

@@ -19,5 +19,6 @@
 
 mod errors;
 mod formats;
+mod ops;
 mod options;
 mod ring;

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use keyroll::options::{Options, Value};
-use keyroll::{KeyEntry, KeySet, Keyring, Reach, Refresher, StartFailure};
+use keyroll::{KeyEntry, KeySet, Keyring, Reach, Refresher};
 use napi::Status;
 use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Env, Task};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -29,6 +29,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Engine {
     pub(crate) keyring: Keyring,
     refresher: Refresher,
+    /// What it was opened with, for `ring.rotate()`.
+    pub(crate) uri: String,
+    pub(crate) options: Options,
     /// Taken when the engine goes, to stop the refresher on it.
     runtime: Mutex<Option<Runtime>>,
 }
@@ -75,17 +78,14 @@ fn engine(uri: &str, options: &Options) -> std::result::Result<Arc<Engine>, (Cod
                 format!("cannot start the refresher's runtime: {e}"),
             )
         })?;
-    let refresher = runtime.block_on(builder.start()).map_err(|e| {
-        let code = match e.kind() {
-            StartFailure::Config => Code::Config,
-            StartFailure::Keys => Code::Keys,
-            _ => Code::Unavailable,
-        };
-        (code, e.reason())
-    })?;
+    let refresher = runtime
+        .block_on(builder.start())
+        .map_err(|e| (Code::of(e.kind()), e.reason()))?;
     let engine = Arc::new(Engine {
         keyring: refresher.keyring().clone(),
         refresher,
+        uri: uri.to_owned(),
+        options: options.clone(),
         runtime: Mutex::new(Some(runtime)),
     });
     lock(&ENGINES).push((identity, Arc::downgrade(&engine)));
@@ -105,9 +105,10 @@ fn log_to_stderr() {
         .try_init();
 }
 
-/// Why `open` failed, for `index.js` to throw as a `KeyrollError`.
+/// Why `open` or `rotate` failed, for `index.js` to throw as a
+/// `KeyrollError`.
 #[napi(object)]
-pub struct OpenFailure {
+pub struct Failure {
     pub code: String,
     pub message: String,
 }
@@ -121,7 +122,7 @@ pub struct Open {
 
 impl Task for Open {
     type Output = std::result::Result<Arc<Engine>, (Code, String)>;
-    type JsValue = Either<NativeRing, OpenFailure>;
+    type JsValue = Either<NativeRing, Failure>;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         Ok(engine(&self.uri, &self.options))
@@ -130,7 +131,7 @@ impl Task for Open {
     fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
         Ok(match output {
             Ok(engine) => Either::A(NativeRing::new(engine)),
-            Err((code, message)) => Either::B(OpenFailure {
+            Err((code, message)) => Either::B(Failure {
                 code: code.as_ref().to_owned(),
                 message,
             }),
@@ -292,6 +293,11 @@ pub struct NativeRing {
 }
 
 impl NativeRing {
+    /// Its hold on the engine.
+    pub(crate) fn hold(&self) -> &Hold {
+        &self.hold
+    }
+
     fn new(engine: Arc<Engine>) -> Self {
         Self {
             hold: Arc::new(Hold {

@@ -132,6 +132,39 @@ test('the live array: a new key verifies first (second place), then signs; chang
   assert.throws(() => ring.djangoSigner(), (error) => error.kind === 'closed');
 });
 
+test("rotate is the library's rotation: what was asked is checked first, then the key is published", async () => {
+  const keys = new KeyFile();
+  const old = keys.add({ id: 'v1' });
+  const before = fs.readFileSync(keys.path, 'utf8');
+  await rejects(keyroll.rotate(keys.uri, { chars: 5 }), 'config', /would be weak.*nothing was published/);
+  await rejects(keyroll.rotate(keys.uri, { chars: 50, bytes: 32 }), 'config', /not both/);
+  await rejects(keyroll.rotate(keys.uri, { bytes: 1e9 }), 'config', /at most 4096/);
+  await rejects(keyroll.rotate(keys.uri, { chars: 1.5 }), 'config', /^chars must be a whole number, not 1.5$/);
+  await rejects(keyroll.rotate(keys.uri, { promote: 'yes' }), 'config', /^promote must be true or false, not a string$/);
+  await rejects(keyroll.rotate(keys.uri, { promote: true }), 'config', /no stages to promote.*nothing was published/);
+  await rejects(keyroll.rotate(keys.uri, { intervall: 5 }), 'config', /unknown option `intervall`/);
+  await rejects(keyroll.rotate(keys.uri, 'now'), 'config', /options must be an object, not a string/);
+  assert.equal(fs.readFileSync(keys.path, 'utf8'), before, 'nothing was written');
+  process.env.KEYROLL_NODE_NEVER_SET = 'x';
+  await rejects(keyroll.rotate('env://KEYROLL_NODE_NEVER_SET'), 'config', /cannot be rotated by keyroll/);
+
+  const ring = await keyroll.open(keys.uri, { interval: 0.05, activationDelay: 0 });
+  await rejects(ring.rotate({ size: 3 }), 'config', /^unknown argument `size`; rotate takes chars, bytes, promote, disableOld$/);
+  const rotation = await ring.rotate();
+  assert.deepEqual(rotation.steps, [`published new key version ${rotation.id}`, 'it signs now']);
+  assert.deepEqual([rotation.role, rotation.promoted, rotation.disabled], ['current', false, []]);
+  assert.ok(rotation.signsFrom <= Date.now() / 1000 + 1, `signs from ${rotation.signsFrom}: now, not later`);
+  assert.equal(rotation.id, rotation.fingerprint, "a file's versions are named by their fingerprint");
+  await waitUntil('the rotated key to sign', () => ring.secrets[0] !== old);
+  const [now] = ring.secrets;
+  assert.equal(now.length, 50);
+  assert.deepEqual([...ring.secrets], [now, old]);
+  assert.equal(ring.status().keys[0].id, rotation.id);
+  assert.ok(!JSON.stringify(rotation).includes(now) && !JSON.stringify(rotation).includes(old));
+  ring.close();
+  await rejects(ring.rotate(), 'closed');
+});
+
 test('a signer made before close refuses after it', async () => {
   const keys = new KeyFile();
   keys.add();

@@ -40,6 +40,12 @@ async function main(): Promise<void> {
   const signing: { kid: string; key: Buffer } = ring.jwtSigningKey();
   console.log(value, loaded, verified.needsResign, plain.length, claims.sub, key.length, signing.kid);
 
+  const rotated: keyroll.Rotated = await ring.rotate({ bytes: 32 });
+  const published = await keyroll.rotate('file:///run/myapp/keys.json', { chars: 64, activationDelay: 0 });
+  const signsFrom: number | null = published.signsFrom;
+  const role: 'current' | 'pending' | null = rotated.role;
+  console.log(rotated.steps.join('\n'), published.id, signsFrom, role);
+
   for (const option of keyroll.OPTIONS) {
     const unit: 'seconds' | 'count' = option.unit;
     console.log(option.name, unit);

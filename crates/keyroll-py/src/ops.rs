@@ -3,12 +3,11 @@
 
 use std::time::SystemTime;
 
-use keyroll::ops::{self, KeyForm, OpError, RotateOptions, RotateStep};
+use keyroll::ops::{self, KeyForm, OpError, RotateOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::KeyrollError;
 use crate::ring::{Config, open_error, runtime};
 
 /// Publishes a new key in the store ``uri`` names, as ``keyroll rotate`` does
@@ -23,7 +22,7 @@ use crate::ring::{Config, open_error, runtime};
 /// "disabled", "steps"}`` (``steps``: the lines ``keyroll rotate`` prints).
 /// Raises ``ValueError`` for a weak or empty key (nothing is published) and
 /// ``KeyrollError`` when the store refuses or fails, naming any step already
-/// done.
+/// done (its ``kind``: ``config``, ``keys`` or ``unavailable``, as ``open``'s).
 #[pyfunction]
 #[pyo3(signature = (uri, *, chars=None, bytes=None, promote=false, disable_old=false, **options))]
 pub(crate) fn rotate<'py>(
@@ -50,32 +49,19 @@ pub(crate) fn rotate_config<'py>(
     promote: bool,
     disable_old: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let form = match (chars, bytes) {
-        (Some(_), Some(_)) => return Err(PyValueError::new_err("give chars or bytes, not both")),
-        (Some(n), None) => Some(KeyForm::Chars(n)),
-        (None, Some(n)) => Some(KeyForm::Bytes(n)),
-        (None, None) => None,
-    };
+    let form = KeyForm::asked(chars, bytes).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let mut options = RotateOptions::default().promote(promote).disable_old(disable_old);
     options.form = form;
     let builder = config
         .builder()
         .map_err(|e| open_error(py, "config", e.to_string()))?;
     let runtime = runtime()?;
-    let mut steps = Vec::new();
-    let done = py.detach(|| {
-        runtime.block_on(ops::rotate(&builder, &options, |step: &RotateStep| {
-            steps.push(step.to_string());
-        }))
-    });
-    let rotation = done.map_err(|error| match error {
-        OpError::KeyGen(_) => PyValueError::new_err(format!("{error}; nothing was published")),
-        // What was already written is part of the message: nothing is lost.
-        error if !steps.is_empty() => {
-            KeyrollError::new_err(format!("{error} (done before it failed: {})", steps.join("; ")))
-        }
-        error => KeyrollError::new_err(error.to_string()),
-    })?;
+    let (rotation, steps) = py
+        .detach(|| runtime.block_on(ops::rotate_collected(&builder, &options)))
+        .map_err(|failure| match failure.error {
+            OpError::KeyGen(_) => PyValueError::new_err(failure.to_string()),
+            _ => open_error(py, failure.error.kind().as_str(), failure.to_string()),
+        })?;
     let unix = |at: SystemTime| {
         at.duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |since| since.as_secs_f64())
@@ -87,6 +73,6 @@ pub(crate) fn rotate_config<'py>(
     dict.set_item("role", rotation.role.map(|role| role.to_string()))?;
     dict.set_item("signs_from", rotation.signs_from.map(unix))?;
     dict.set_item("disabled", rotation.disabled)?;
-    dict.set_item("steps", steps)?;
+    dict.set_item("steps", steps.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     Ok(dict)
 }

@@ -109,8 +109,9 @@ def test_rotate_is_the_librarys_rotation(keyfile: KeyFile) -> None:
     with pytest.raises(ValueError, match="not both"):
         keyroll.rotate(keyfile.uri, chars=50, bytes=32)
     assert keyfile.path.read_text() == before
-    with pytest.raises(keyroll.KeyrollError, match="cannot be rotated by keyroll"):
+    with pytest.raises(keyroll.KeyrollError, match="cannot be rotated by keyroll") as refused:
         keyroll.rotate("env://KEYROLL_TEST_NEVER_SET")
+    assert refused.value.kind == "config"  # type: ignore[attr-defined]
     with open_file(keyfile, activation_delay=0) as ring:
         rotation = ring.rotate()
         assert rotation["steps"] == [f"published new key version {rotation['id']}", "it signs now"], rotation

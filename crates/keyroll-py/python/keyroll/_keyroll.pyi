@@ -242,4 +242,4 @@ def rotate(
     "disabled", "steps"}`` (``steps``: the lines ``keyroll rotate`` prints).
     Raises ``ValueError`` for a weak or empty key (nothing is published) and
     ``KeyrollError`` when the store refuses or fails, naming any step
-    already done."""
+    already done (its ``kind``: ``config``, ``keys`` or ``unavailable``)."""
