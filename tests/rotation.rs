@@ -271,9 +271,15 @@ fn fleet(uri: &str, control_uri: &str, env: &[(&str, String)]) {
         refused.len(),
         &refused[..3.min(refused.len())]
     );
+    // At most one per period (21 in 60 s); at least one per period plus a
+    // second: each next key is due a period after the store stamped the last
+    // one, so the time a loaded machine takes to publish adds to every period
+    // (fewer than 19 in 60 s under a parallel build and a stress run; idle, 20).
+    let fewest = (RUN.as_secs() / (PERIOD + Duration::from_secs(1)).as_secs()) as usize;
     assert!(
-        (19..=21).contains(&rotations),
-        "20 ± 1 rotations, not {rotations}"
+        (fewest..=21).contains(&rotations),
+        "{fewest} to 21 rotations, not {rotations}: gaps {:?}",
+        gaps(&held)
     );
     assert_eq!(published, rotations, "each version published by one member");
     let short: Vec<_> = gaps(&held).into_iter().filter(|gap| *gap < PERIOD).collect();
