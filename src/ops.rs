@@ -180,6 +180,31 @@ pub struct RotateOptions {
 }
 
 impl RotateOptions {
+    /// The rotation a door's arguments ask for: a key of `chars` characters
+    /// or `bytes` bytes ([`KeyForm::asked`]; neither: the form of the key
+    /// served now), promoted and disabling as asked.
+    ///
+    /// # Errors
+    /// [`KeyGenError::TwoForms`] when both `chars` and `bytes` are given, as
+    /// a [`RotateFailure`] that did nothing, as [`rotate_collected`] reports
+    /// a key it refused.
+    pub fn asked(
+        chars: Option<usize>,
+        bytes: Option<usize>,
+        promote: bool,
+        disable_old: bool,
+    ) -> Result<Self, RotateFailure> {
+        let form = KeyForm::asked(chars, bytes).map_err(|error| RotateFailure {
+            error: error.into(),
+            done: Vec::new(),
+        })?;
+        Ok(Self {
+            form,
+            promote,
+            disable_old,
+        })
+    }
+
     /// Publishes a key of `form`.
     #[must_use]
     pub fn form(mut self, form: KeyForm) -> Self {
@@ -490,6 +515,20 @@ mod tests {
             .await
             .expect_err("weak");
         assert!(weak.to_string().ends_with("; nothing was published"), "{weak}");
+        let both = RotateOptions::asked(Some(50), Some(32), false, false).expect_err("two forms");
+        assert!(matches!(both.error, OpError::KeyGen(KeyGenError::TwoForms)) && both.done.is_empty());
+        assert!(
+            both.to_string().ends_with("not both; nothing was published"),
+            "{both}"
+        );
+        let asked = RotateOptions::asked(None, Some(32), true, true).expect("one form");
+        assert_eq!(
+            asked,
+            RotateOptions::default()
+                .form(KeyForm::FERNET)
+                .promote(true)
+                .disable_old(true)
+        );
         assert_eq!(store.versions().len(), 2);
 
         // A failure after a write names the write.

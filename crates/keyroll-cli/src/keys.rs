@@ -50,12 +50,12 @@ pub(crate) async fn rotate(
     disable_old: bool,
     if_older_than: Option<Duration>,
 ) -> Result<(), Failure> {
-    let form = asked_form(&kind)?.or(key_use.map(|key_use| match key_use {
+    let mut options = RotateOptions::asked(kind.chars, kind.bytes, promote, disable_old)
+        .map_err(|failure| op_failure(failure.error))?;
+    options.form = options.form.or(key_use.map(|key_use| match key_use {
         KeyUse::Fernet => KeyForm::FERNET,
         KeyUse::Signing => KeyForm::SIGNING,
     }));
-    let mut options = RotateOptions::default().promote(promote).disable_old(disable_old);
-    options.form = form;
     let builder = builder(source)?;
     let print = |step: &RotateStep| println!("{step}");
     let done = match if_older_than {

@@ -55,9 +55,7 @@ impl KeyForm {
         decoded.fill(0);
         if fernet { Self::FERNET } else { Self::SIGNING }
     }
-}
 
-impl KeyForm {
     /// The form asked for as `chars` characters of Django's alphabet or
     /// `bytes` random bytes, as every door's options say it; `None` when
     /// neither is given (the caller's default applies).

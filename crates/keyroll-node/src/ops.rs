@@ -5,7 +5,7 @@
 use std::time::UNIX_EPOCH;
 
 use keyroll::Refresher;
-use keyroll::ops::{self, KeyForm, RotateOptions};
+use keyroll::ops::{self, RotateFailure, RotateOptions};
 use keyroll::options::Options;
 use napi::bindgen_prelude::{AsyncTask, Either, Env, Task};
 use napi_derive::napi;
@@ -61,15 +61,23 @@ fn count(name: &str, value: Option<f64>) -> Result<Option<usize>> {
         .transpose()
 }
 
+/// A failed rotation as the code and message `index.js` throws.
+fn failed(failure: &RotateFailure) -> (Code, String) {
+    (Code::of(failure.error.kind()), failure.to_string())
+}
+
 /// The rotation asked for: refused (a `config` error) before any request.
 fn rotate_options(args: &RotateArgs) -> Result<RotateOptions> {
-    let form = KeyForm::asked(count("chars", args.chars)?, count("bytes", args.bytes)?)
-        .map_err(|e| error(Code::Config, format!("{e}; nothing was published")))?;
-    let mut options = RotateOptions::default()
-        .promote(args.promote.unwrap_or(false))
-        .disable_old(args.disable_old.unwrap_or(false));
-    options.form = form;
-    Ok(options)
+    RotateOptions::asked(
+        count("chars", args.chars)?,
+        count("bytes", args.bytes)?,
+        args.promote.unwrap_or(false),
+        args.disable_old.unwrap_or(false),
+    )
+    .map_err(|failure| {
+        let (code, message) = failed(&failure);
+        error(code, message)
+    })
 }
 
 /// A rotation's work, off the event loop (libuv's thread pool).
@@ -97,7 +105,7 @@ impl Rotate {
             .map_err(|e| (Code::Unavailable, format!("cannot start a runtime: {e}")))?;
         let (rotation, steps) = runtime
             .block_on(ops::rotate_collected(&builder, &self.rotate))
-            .map_err(|failure| (Code::of(failure.error.kind()), failure.to_string()))?;
+            .map_err(|failure| failed(&failure))?;
         Ok(Rotated {
             id: rotation.id,
             fingerprint: rotation.fingerprint,
@@ -153,6 +161,8 @@ impl NativeRing {
 
 #[cfg(test)]
 mod tests {
+    use keyroll::ops::KeyForm;
+
     use super::*;
 
     fn args(chars: Option<f64>, bytes: Option<f64>) -> RotateArgs {

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use keyroll::ops::{self, KeyForm, OpError, RotateOptions};
+use keyroll::ops::{self, OpError, RotateFailure, RotateOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -49,19 +49,20 @@ pub(crate) fn rotate_config<'py>(
     promote: bool,
     disable_old: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let form = KeyForm::asked(chars, bytes).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let mut options = RotateOptions::default().promote(promote).disable_old(disable_old);
-    options.form = form;
+    // A key refused (nothing was published) is a ValueError, the store's
+    // refusal or failure a KeyrollError of its kind.
+    let raise = |failure: RotateFailure| match failure.error {
+        OpError::KeyGen(_) => PyValueError::new_err(failure.to_string()),
+        _ => open_error(py, failure.error.kind().as_str(), failure.to_string()),
+    };
+    let options = RotateOptions::asked(chars, bytes, promote, disable_old).map_err(raise)?;
     let builder = config
         .builder()
         .map_err(|e| open_error(py, "config", e.to_string()))?;
     let runtime = runtime()?;
     let (rotation, steps) = py
         .detach(|| runtime.block_on(ops::rotate_collected(&builder, &options)))
-        .map_err(|failure| match failure.error {
-            OpError::KeyGen(_) => PyValueError::new_err(failure.to_string()),
-            _ => open_error(py, failure.error.kind().as_str(), failure.to_string()),
-        })?;
+        .map_err(raise)?;
     let unix = |at: SystemTime| {
         at.duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |since| since.as_secs_f64())
